@@ -1,0 +1,64 @@
+# Arbor: two commands on a fresh Debian machine with python3 + venv.
+#   make run    set up .venv and start the console on http://127.0.0.1:$(PORT)
+#   make test   set up .venv, install Debian's prometheus + chromium if missing, lint, pytest
+
+PYTHON ?= python3
+PORT   ?= 8501
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check
+# Reinstall only when the dependency files change.
+STAMP  := $(VENV)/.installed
+
+# Debian packages the tests need (Prometheus server + promtool, headless Chromium).
+DEB_PACKAGES := prometheus chromium
+DEB_BINARIES := /usr/bin/prometheus /usr/bin/promtool /usr/bin/chromium
+# sudo only when we are not root and sudo exists.
+SUDO := $(shell if [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then echo sudo; fi)
+
+.PHONY: help install run test lint bench system-deps clean distclean
+
+help:
+	@echo "make run        start the console on http://127.0.0.1:$(PORT) (PORT=... to change)"
+	@echo "make test       lint + full test suite (installs prometheus/chromium via apt if missing)"
+	@echo "make lint       ruff check"
+	@echo "make bench      run benchmarks/mcts_bench.py"
+	@echo "make clean      remove caches and build artefacts (distclean also removes .venv)"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): requirements.txt pyproject.toml | $(PY)
+	$(PIP) install -r requirements.txt
+	$(PIP) install -e .
+	touch $@
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/streamlit run app/main.py --server.address 127.0.0.1 --server.port $(PORT)
+
+system-deps:
+	@missing=""; for f in $(DEB_BINARIES); do [ -x "$$f" ] || missing="$$missing $$f"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "Missing:$$missing -> installing Debian packages: $(DEB_PACKAGES)"; \
+		$(SUDO) apt-get update && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_PACKAGES); \
+	fi
+
+test: $(STAMP) system-deps
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+bench: $(STAMP)
+	$(PY) benchmarks/mcts_bench.py
+
+clean:
+	rm -rf .pytest_cache .ruff_cache .hypothesis build dist *.egg-info test-results
+	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)

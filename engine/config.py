@@ -1,0 +1,209 @@
+"""Arbor settings: one validated object, read from ``ARBOR_*`` environment variables and ``.env``.
+
+Precedence, highest first: keyword overrides passed to :func:`load_settings`,
+environment variables, the ``.env`` file in the current directory, the defaults
+below.  Every value is validated when the object is built; use
+:func:`load_settings` to get a :class:`ConfigError` whose message names the
+offending ``ARBOR_`` variable, one line per problem.
+
+Secrets (API keys) are :class:`pydantic.SecretStr`: ``repr`` and
+:meth:`Settings.safe_dict` mask them, so settings can be logged or shown in the
+console without leaking keys.  Read a key with ``settings.openai_api_key.get_secret_value()``
+only where it is sent to its provider.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+
+__all__ = [
+    "ENV_PREFIX",
+    "SECRET_MASK",
+    "ConfigError",
+    "LLMProvider",
+    "LogLevel",
+    "Settings",
+    "env_name",
+    "load_settings",
+]
+
+ENV_PREFIX = "ARBOR_"
+SECRET_MASK = "**********"
+
+LLMProvider = Literal["offline", "openai", "anthropic", "lmstudio"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+class ConfigError(ValueError):
+    """Invalid configuration. The message has one line per problem, each naming its ``ARBOR_`` variable."""
+
+
+def _check_http_url(value: str) -> str:
+    """Return ``value`` without a trailing slash if it is an absolute http(s) URL, else raise ValueError.
+
+    The messages never quote the value: a URL may carry credentials.
+    """
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL with a host")
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a non-numeric or out-of-range port
+    except ValueError:
+        raise ValueError("has an invalid port") from None
+    return value.rstrip("/")
+
+
+def _mask_url_password(url: str) -> str:
+    """``http://user:pw@host/x`` -> ``http://user:**********@host/x``; other URLs unchanged."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"{parts.username}:{SECRET_MASK}@{netloc}").geturl()
+
+
+_URL_FIELDS = ("prometheus_url", "lmstudio_base_url")
+
+
+class Settings(BaseSettings):
+    """All of Arbor's settings.  Build it with :func:`load_settings` (or ``Settings()``)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        validate_default=True,
+    )
+
+    # Storage and telemetry
+    db_path: Path = Field(
+        default=Path("data/runtime/arbor.db"),
+        description="SQLite store (requests, spans, MCTS runs, experiments, ...).",
+    )
+    metrics_port: int = Field(
+        default=9464, ge=0, le=65535, description="Prometheus exporter port; 0 disables the exporter."
+    )
+    prometheus_url: str | None = Field(
+        default=None, description="Prometheus server the console queries; unset: no Prometheus source."
+    )
+    telemetry: Literal["on", "off"] = Field(
+        default="on", description="'off' turns off the store and metrics (to measure their cost)."
+    )
+    log_level: LogLevel = Field(default="INFO", description="Python logging level.")
+
+    # LLM providers
+    llm_provider: LLMProvider = Field(default="offline", description="Default LLM provider.")
+    openai_api_key: SecretStr | None = Field(default=None, description="OpenAI API key.")
+    anthropic_api_key: SecretStr | None = Field(default=None, description="Anthropic API key.")
+    lmstudio_base_url: str = Field(
+        default="http://127.0.0.1:1234/v1", description="LM Studio's OpenAI-compatible endpoint."
+    )
+    llm_timeout_s: float = Field(default=30.0, gt=0, le=600, description="Timeout of one LLM request.")
+
+    # MCTS defaults
+    mcts_iterations: int = Field(default=1000, ge=1, le=10000, description="MCTS iterations per search.")
+    mcts_c: float = Field(default=1.414, ge=0, le=100, description="Exploration constant.")
+    mcts_seed: int | None = Field(
+        default=None, ge=0, description="Search seed; unset: a seed is generated and recorded."
+    )
+    snapshot_every: int = Field(
+        default=50, ge=1, le=10000, description="Emit a tree snapshot every N iterations."
+    )
+
+    @field_validator("prometheus_url", "openai_api_key", "anthropic_api_key", "mcts_seed", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        """An empty or blank value (``ARBOR_PROMETHEUS_URL=``) means "not set"."""
+        if isinstance(value, str) and not value.strip():
+            return None
+        if isinstance(value, SecretStr) and not value.get_secret_value().strip():
+            return None
+        return value
+
+    @field_validator("telemetry", "llm_provider", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("prometheus_url")
+    @classmethod
+    def _prometheus_url(cls, value: str | None) -> str | None:
+        return None if value is None else _check_http_url(value.strip())
+
+    @field_validator("lmstudio_base_url")
+    @classmethod
+    def _lmstudio_url(cls, value: str) -> str:
+        return _check_http_url(value.strip())
+
+    @property
+    def telemetry_enabled(self) -> bool:
+        """True unless ``ARBOR_TELEMETRY=off``."""
+        return self.telemetry == "on"
+
+    @property
+    def metrics_enabled(self) -> bool:
+        """True when telemetry is on and the exporter port is not 0."""
+        return self.telemetry_enabled and self.metrics_port != 0
+
+    def safe_dict(self) -> dict[str, Any]:
+        """A plain dict of every setting that is safe to log or display.
+
+        Secrets appear as ``"**********"`` (or ``None`` when unset), a password inside a URL is
+        masked the same way, and paths are ``str``.
+        """
+        out: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                value = SECRET_MASK
+            elif name in _URL_FIELDS and value is not None:
+                value = _mask_url_password(value)
+            elif isinstance(value, Path):
+                value = str(value)
+            out[name] = value
+        return out
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets ``field`` (``metrics_port`` -> ``ARBOR_METRICS_PORT``)."""
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+def _format_validation_error(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors(include_url=False, include_input=False):
+        loc = error.get("loc") or ()
+        name = env_name(str(loc[0])) if loc else "settings"
+        msg = error["msg"].removeprefix("Value error, ")
+        lines.append(f"{name}: {msg}")
+    return "\n".join(lines)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build :class:`Settings` from the environment and ``.env``, with ``overrides`` taking precedence.
+
+    Raises :class:`ConfigError` (a ``ValueError``) naming each bad ``ARBOR_`` variable, one per line,
+    e.g. ``ARBOR_METRICS_PORT: Input should be less than or equal to 65535``.  An override whose name
+    is not a setting is an error too, so a typo cannot pass silently.
+    """
+    unknown = sorted(set(overrides) - set(Settings.model_fields))
+    if unknown:
+        raise ConfigError("\n".join(f"{name}: not a setting" for name in unknown))
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(exc)) from None
+    except SettingsError as exc:
+        raise ConfigError(f"settings could not be read: {exc}") from None

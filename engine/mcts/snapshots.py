@@ -1,0 +1,73 @@
+"""Snapshots: the readable top of a growing tree, for live views and scrubbing."""
+
+from __future__ import annotations
+
+from engine.mcts.selection import explore_term
+from engine.mcts.tree import Tree
+from engine.mcts.types import SnapshotNode, TreeSnapshot
+from engine.tasks.base import Task
+
+
+def take_snapshot(
+    tree: Tree,
+    task: Task,
+    *,
+    iteration: int,
+    elapsed_s: float,
+    rule: str,
+    c: float,
+    top_k: int,
+    max_depth: int,
+    max_nodes: int,
+) -> TreeSnapshot:
+    """The principal variation plus the ``top_k`` most visited children of every
+    shown node, breadth first, at most ``max_depth`` deep and ``max_nodes`` nodes."""
+    N, W, P = tree.N, tree.W, tree.P
+    pv_ids = tree.principal_variation(0, max_depth)
+    on_pv = {0, *pv_ids}
+    shown: list[int] = [0]
+    seen = {0}
+    frontier = [0]
+    while frontier and len(shown) < max_nodes:
+        nxt: list[int] = []
+        for node in frontier:
+            if tree.depth[node] >= max_depth:
+                continue
+            kids = sorted(tree.children[node], key=lambda k: (k in on_pv, N[k]), reverse=True)[:top_k]
+            for k in kids:
+                if len(shown) >= max_nodes:
+                    break
+                if k not in seen:
+                    seen.add(k)
+                    shown.append(k)
+                    nxt.append(k)
+        frontier = nxt
+    nodes = []
+    for i in shown:
+        p = tree.parent[i]
+        n = N[i]
+        q = W[i] / n if n else 0.0
+        nodes.append(
+            SnapshotNode(
+                id=i,
+                parent=p,
+                depth=tree.depth[i],
+                label=tree.label(task, i),
+                visits=n,
+                value=q,
+                prior=P[i],
+                exploit=q if p >= 0 else 0.0,
+                explore=explore_term(rule, c, N[p], n, P[i]) if p >= 0 else 0.0,
+                on_pv=i in on_pv,
+                proven=tree.proven(i),
+            )
+        )
+    return TreeSnapshot(
+        iteration=iteration,
+        elapsed_s=elapsed_s,
+        tree_size=len(tree),
+        nodes=tuple(nodes),
+        pv=tuple(tree.label(task, i) for i in pv_ids),
+        root_value=tree.q(0),
+        best_action_label=tree.label(task, pv_ids[0]) if pv_ids else "",
+    )

@@ -1,0 +1,104 @@
+"""The task protocol: what MCTS and the agents need to know about a domain.
+
+A task is stateless; states are small immutable values (ints and tuples) so
+that they hash fast and can serve as transposition keys.  Players are numbered
+from 0; ``returns`` gives one reward per player.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+State = Any
+Action = Any
+Returns = tuple[float, ...]
+Uniform = Callable[[], float]
+"""A source of uniform floats in [0, 1); it is seeded by the caller."""
+
+
+class ParseError(ValueError):
+    """Raised when a position or answer text is malformed; the message names the problem."""
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The ground-truth judgement of an answer.
+
+    ``correct`` is the verdict; ``expected`` describes what would have been
+    right (e.g. the optimal moves or one solution); ``detail`` says why.
+    """
+
+    correct: bool
+    expected: str
+    detail: str
+
+    @property
+    def label(self) -> str:
+        """``"correct"`` or ``"incorrect"``."""
+        return "correct" if self.correct else "incorrect"
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    """A named position for the console's example pickers."""
+
+    label: str
+    text: str
+
+
+@runtime_checkable
+class Task(Protocol):
+    """A verifiable domain.  See DESIGN.md, "Task domains"."""
+
+    name: str
+    num_players: int
+    reward_range: tuple[float, float]
+    examples: tuple[Example, ...]
+
+    def parse(self, text: str) -> State: ...
+    def render(self, state: State) -> str: ...
+    def describe(self, state: State) -> str: ...
+    def key(self, state: State) -> Hashable: ...
+    def current_player(self, state: State) -> int: ...
+    def legal_actions(self, state: State) -> Sequence[Action]: ...
+    def apply(self, state: State, action: Action) -> State: ...
+    def is_terminal(self, state: State) -> bool: ...
+    def returns(self, state: State) -> Returns: ...
+    def action_label(self, state: State, action: Action) -> str: ...
+    def parse_action(self, state: State, text: str) -> Action: ...
+    def rollout(self, state: State, rand: Uniform) -> tuple[Returns, State]: ...
+    def verify(self, state: State, answer: str) -> Verdict | None: ...
+
+
+class BaseTask:
+    """Default implementations shared by the concrete tasks.
+
+    Subclasses override ``rollout`` with a fast domain-specific playout when
+    the generic one (``legal_actions`` + ``apply`` per ply) is too slow.
+    """
+
+    name: str = "base"
+    num_players: int = 1
+    reward_range: tuple[float, float] = (0.0, 1.0)
+    examples: tuple[Example, ...] = ()
+
+    def key(self, state: State) -> Hashable:
+        """A stable, hashable key for transpositions (default: the state itself)."""
+        return state
+
+    def describe(self, state: State) -> str:
+        """A human-readable multi-line view (default: the position text)."""
+        return self.render(state)  # type: ignore[attr-defined]
+
+    def rollout(self, state: State, rand: Uniform) -> tuple[Returns, State]:
+        """Play uniformly random legal actions to the end.
+
+        Returns the per-player returns and the terminal state reached.
+        """
+        legal, apply, terminal = self.legal_actions, self.apply, self.is_terminal  # type: ignore[attr-defined]
+        while not terminal(state):
+            actions = legal(state)
+            state = apply(state, actions[int(rand() * len(actions))])
+        return self.returns(state), state  # type: ignore[attr-defined]
