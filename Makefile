@@ -7,8 +7,10 @@ PORT   ?= 8501
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check
-# Reinstall only when the dependency files change.
+# Reinstall only when the dependency files change, or when a top-level package appears
+# (the editable install records the packages that exist at install time).
 STAMP  := $(VENV)/.installed
+PKG_INITS := $(wildcard engine/__init__.py observability/__init__.py app/__init__.py)
 
 # Debian packages the tests need (Prometheus server + promtool, headless Chromium).
 DEB_PACKAGES := prometheus chromium
@@ -28,7 +30,7 @@ help:
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): requirements.txt pyproject.toml | $(PY)
+$(STAMP): requirements.txt pyproject.toml $(PKG_INITS) | $(PY)
 	$(PIP) install -r requirements.txt
 	$(PIP) install -e .
 	touch $@

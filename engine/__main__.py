@@ -32,8 +32,13 @@ def _search(args: argparse.Namespace) -> int:
     try:
         state = task.parse(args.state)
         config = SearchConfig(
-            iterations=args.iterations, seed=args.seed, c=args.c, selection=args.selection,
-            widening_k=args.widening_k, cache=not args.no_cache, solver=not args.no_solver,
+            iterations=args.iterations,
+            seed=args.seed,
+            c=args.c,
+            selection=args.selection,
+            widening_k=args.widening_k,
+            cache=not args.no_cache,
+            solver=not args.no_solver,
         )
         result = search(task, state, config)
     except ParseError as exc:
@@ -68,7 +73,13 @@ def _search(args: argparse.Namespace) -> int:
                 "max_depth": s.max_depth,
             },
             "actions": [
-                {"action": a.label, "visits": a.visits, "value": a.value, "prior": a.prior, "proven": a.proven}
+                {
+                    "action": a.label,
+                    "visits": a.visits,
+                    "value": a.value,
+                    "prior": a.prior,
+                    "proven": a.proven,
+                }
                 for a in s.action_stats
             ],
         }
@@ -78,12 +89,16 @@ def _search(args: argparse.Namespace) -> int:
         print(json.dumps(payload, indent=2))
         return 0
     print(task.describe(state))
-    print(f"\nbest action: {s.best_action_label}  (visits {s.best_action_visits}, value {s.best_action_value:+.3f})")
+    print(f"\nbest action: {s.best_action_label}  (visits {s.best_action_visits}, "
+          f"value {s.best_action_value:+.3f})")
     print(f"principal variation: {' '.join(result.pv)}")
     if result.best_terminal is not None:
-        print(f"best terminal found: {task.render(result.best_terminal)} (return {result.best_terminal_return})")
+        print(
+            f"best terminal found: {task.render(result.best_terminal)} (return {result.best_terminal_return})"
+        )
     print(
-        f"iterations {s.iterations}  root value {s.root_value:+.3f}  tree {s.tree_size} nodes, depth {s.max_depth}\n"
+        f"iterations {s.iterations}  root value {s.root_value:+.3f}  "
+        f"tree {s.tree_size} nodes, depth {s.max_depth}\n"
         f"cache {s.cache_hits} hits / {s.cache_misses} misses ({s.cache_hit_rate:.1%})  seed {s.seed}  "
         f"stopped: {s.termination_reason}  {s.elapsed_s * 1000:.1f} ms ({s.sims_per_sec:,.0f} sims/s)"
     )

@@ -86,7 +86,12 @@ def search(
     tree = Tree(task.reward_range)
     N, W, P, term = tree.N, tree.W, tree.P, tree.term
     parent, mover, children, active, untried, states = (
-        tree.parent, tree.mover, tree.children, tree.active, tree.untried, tree.state,
+        tree.parent,
+        tree.mover,
+        tree.children,
+        tree.active,
+        tree.untried,
+        tree.state,
     )
     add = tree.add
 
@@ -149,7 +154,7 @@ def search(
             prove(p, max(term[k][mover[k]] for k in children[p]))
 
     iteration = 0
-    for iteration in range(1, cfg.iterations + 1):  # noqa: B007 - read after the loop
+    for iteration in range(1, cfg.iterations + 1):
         node = 0
         while True:
             r = term[node]
@@ -215,43 +220,86 @@ def search(
             reason = "time_limit"
             break
         if early and iteration >= cfg.min_iterations and iteration % check_every == 0:
-            if cfg.stop_visit_share is not None and max(N[k] for k in children[0]) >= cfg.stop_visit_share * N[0]:
-                reason = "visit_share"
+            stop, last_q = _converged(tree, cfg, last_q)
+            if stop is not None:
+                reason = stop
                 break
-            q = W[0] / N[0]
-            if cfg.stop_value_delta is not None and last_q is not None and abs(q - last_q) < cfg.stop_value_delta:
-                reason = "value_converged"
-                break
-            last_q = q
 
     elapsed = clock() - t0
-    if not snapshots or snapshots[-1].iteration != iteration:
-        if snap_every or on_snapshot is not None:
-            snapshots.append(_snap(tree, task, cfg, iteration, elapsed))
-            if on_snapshot is not None:
-                on_snapshot(snapshots[-1])
-    return _result(tree, task, cfg, seed, iteration, elapsed, reason, hits, misses,
-                   tuple(snapshots), best_terminal, None if best_terminal is None else best_return)
+    if (snap_every or on_snapshot is not None) and (not snapshots or snapshots[-1].iteration != iteration):
+        snapshots.append(_snap(tree, task, cfg, iteration, elapsed))
+        if on_snapshot is not None:
+            on_snapshot(snapshots[-1])
+    return _result(
+        tree,
+        task,
+        cfg,
+        seed,
+        iteration,
+        elapsed,
+        reason,
+        hits,
+        misses,
+        tuple(snapshots),
+        best_terminal,
+        None if best_terminal is None else best_return,
+    )
+
+
+def _converged(tree: Tree, cfg: SearchConfig, last_q: float | None) -> tuple[str | None, float]:
+    """Early termination: the reason to stop (or None) and the root value to compare next time."""
+    N = tree.N
+    if (
+        cfg.stop_visit_share is not None
+        and max(N[k] for k in tree.children[0]) >= cfg.stop_visit_share * N[0]
+    ):
+        return "visit_share", tree.q(0)
+    q = tree.q(0)
+    if cfg.stop_value_delta is not None and last_q is not None and abs(q - last_q) < cfg.stop_value_delta:
+        return "value_converged", q
+    return None, q
 
 
 def _snap(tree: Tree, task: Task, cfg: SearchConfig, iteration: int, elapsed: float) -> TreeSnapshot:
     return take_snapshot(
-        tree, task, iteration=iteration, elapsed_s=elapsed, rule=cfg.selection, c=cfg.c,
-        top_k=cfg.snapshot_top_k, max_depth=cfg.snapshot_max_depth, max_nodes=cfg.snapshot_max_nodes,
+        tree,
+        task,
+        iteration=iteration,
+        elapsed_s=elapsed,
+        rule=cfg.selection,
+        c=cfg.c,
+        top_k=cfg.snapshot_top_k,
+        max_depth=cfg.snapshot_max_depth,
+        max_nodes=cfg.snapshot_max_nodes,
     )
 
 
 def _result(
-    tree: Tree, task: Task, cfg: SearchConfig, seed: int, iterations: int, elapsed: float,
-    reason: str, hits: int, misses: int, snapshots: tuple[TreeSnapshot, ...],
-    best_terminal: Any, best_return: float | None,
+    tree: Tree,
+    task: Task,
+    cfg: SearchConfig,
+    seed: int,
+    iterations: int,
+    elapsed: float,
+    reason: str,
+    hits: int,
+    misses: int,
+    snapshots: tuple[TreeSnapshot, ...],
+    best_terminal: Any,
+    best_return: float | None,
 ) -> SearchResult:
     root_state = tree.state[0]
     best = tree.best_child(0)
     pv = tree.principal_variation(0)
     stats = [
-        ActionStat(tree.action[k], task.action_label(root_state, tree.action[k]), tree.N[k], tree.q(k),
-                   tree.P[k], tree.proven(k))
+        ActionStat(
+            tree.action[k],
+            task.action_label(root_state, tree.action[k]),
+            tree.N[k],
+            tree.q(k),
+            tree.P[k],
+            tree.proven(k),
+        )
         for k in sorted(tree.children[0], key=lambda k: -tree.N[k])
     ]
     lookups = hits + misses

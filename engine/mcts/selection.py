@@ -45,8 +45,14 @@ def puct(kids: Sequence[int], N: list[int], W: list[float], P: list[float], n: i
 
 
 def puct_expand_first(
-    kids: Sequence[int], N: list[int], W: list[float], P: list[float], n: int, c: float,
-    prior: float, fpu: float,
+    kids: Sequence[int],
+    N: list[int],
+    W: list[float],
+    P: list[float],
+    n: int,
+    c: float,
+    prior: float,
+    fpu: float,
 ) -> bool:
     """Whether an unvisited action with ``prior`` (valued at ``fpu``, the first-play
     urgency) scores at least as high under PUCT as the best visited child."""

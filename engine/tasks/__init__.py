@@ -1,0 +1,37 @@
+"""Verifiable task domains behind one protocol (see ``engine.tasks.base``)."""
+
+from __future__ import annotations
+
+from engine.tasks.base import BaseTask, Example, ParseError, Task, Verdict
+from engine.tasks.connect4 import Connect4
+from engine.tasks.game24 import Game24
+from engine.tasks.tictactoe import TicTacToe
+
+_TASKS: dict[str, type[BaseTask]] = {"game24": Game24, "tictactoe": TicTacToe, "connect4": Connect4}
+TASK_NAMES: tuple[str, ...] = tuple(_TASKS)
+
+
+def load_task(name: str) -> Task:
+    """A task object by name (``"game24"``, ``"tictactoe"``, ``"connect4"``).
+
+    Tasks are stateless, so each call simply builds a fresh instance.
+    Raises ValueError naming the known tasks for any other name.
+    """
+    cls = _TASKS.get(name)
+    if cls is None:
+        raise ValueError(f"unknown task {name!r}; known tasks: {', '.join(TASK_NAMES)}")
+    return cls()  # type: ignore[return-value]
+
+
+__all__ = [
+    "TASK_NAMES",
+    "BaseTask",
+    "Connect4",
+    "Example",
+    "Game24",
+    "ParseError",
+    "Task",
+    "TicTacToe",
+    "Verdict",
+    "load_task",
+]

@@ -1,0 +1,182 @@
+"""MCTS explorer: search a position, watch the tree grow, then scrub through it."""
+
+from __future__ import annotations
+
+import streamlit as st
+from pydantic import ValidationError
+
+from app import charts, components, services
+from engine.explorer import ExploreOutcome, ExploreRequest
+
+TASKS = {"tictactoe": "Tic-tac-toe", "connect4": "Connect four", "game24": "Game of 24"}
+HINTS = {
+    "tictactoe": "Rows top to bottom separated by /, cells X, O or . — e.g. X.O/.X./..O",
+    "connect4": "The columns played so far, 1–7 — e.g. 4453 (empty: the opening position)",
+    "game24": "Four numbers from 1 to 13 — e.g. 4 7 8 8",
+}
+
+
+def _init_from_link() -> None:
+    """Seed the widgets once from a deep link (?task=...&position=...&seed=...)."""
+    if st.session_state.get("mcts_linked"):
+        return
+    st.session_state.mcts_linked = True
+    q = st.query_params
+    if q.get("task") in TASKS:
+        st.session_state.mcts_task = q["task"]
+        st.session_state.mcts_position = q.get("position", "")
+    for key, cast in (("iterations", int), ("seed", int), ("c", float)):
+        if key in q:
+            try:
+                st.session_state[f"mcts_{key}"] = cast(q[key])
+            except ValueError:
+                st.warning(f"Ignored the link's {key}={q[key]!r}: not a number.")
+    if q.get("selection") in ("ucb1", "puct"):
+        st.session_state.mcts_selection = q["selection"]
+
+
+def _use_example() -> None:
+    task = services.task(st.session_state.mcts_task)
+    chosen = st.session_state.mcts_example
+    st.session_state.mcts_position = next(e.text for e in task.examples if e.label == chosen)
+
+
+def _reset_position() -> None:
+    task = services.task(st.session_state.mcts_task)
+    st.session_state.mcts_position = task.examples[0].text if task.examples else ""
+    st.session_state.pop("mcts_example", None)
+
+
+def _results(outcome: ExploreOutcome) -> None:
+    result = outcome.result
+    assert result is not None
+    st.subheader("Result")
+    left, right = st.columns([1, 3])
+    with left:
+        st.code(outcome.board, language=None)
+    with right:
+        components.stats_panel(result.stats)
+        if outcome.verdict is not None:
+            verdict = outcome.verdict
+            text = f"**{outcome.answer}** is {verdict.label} by ground truth — {verdict.detail}"
+            (st.success if verdict.correct else st.error)(text)
+        elif outcome.answer is None:
+            st.info("The search found no answer it can stand behind within this budget (unknown).")
+        else:
+            st.info(
+                f"**{outcome.answer}** — no ground truth for this position within the solver's horizon "
+                "(verdict unknown)."
+            )
+        st.caption("Principal variation: " + (" → ".join(result.pv) or "—"))
+
+    snaps = result.snapshots
+    st.subheader("Tree")
+    iteration = st.select_slider(
+        "Snapshot (iteration)",
+        options=[s.iteration for s in snaps],
+        value=snaps[-1].iteration,
+        key="mcts_scrub",
+    )
+    snap = next(s for s in snaps if s.iteration == iteration)
+    st.plotly_chart(charts.tree_figure(snap, outcome.reward_range), width="stretch", key="mcts_tree")
+    a, b = st.columns(2)
+    a.plotly_chart(
+        charts.action_visits_figure(result.stats.action_stats, outcome.reward_range),
+        width="stretch",
+        key="mcts_actions",
+    )
+    b.plotly_chart(charts.convergence_figure(snaps), width="stretch", key="mcts_convergence")
+    st.subheader(f"Nodes at iteration {snap.iteration}")
+    st.dataframe(components.snapshot_table(snap), hide_index=True, width="stretch")
+
+
+st.title("MCTS explorer")
+st.caption(
+    "Search a position with Monte Carlo Tree Search and watch the tree grow. "
+    "Node size is visits, colour is the mean value Q for the player who chose the move; "
+    "the principal variation is outlined in teal."
+)
+_init_from_link()
+settings = services.get_settings()
+
+task_name = st.selectbox(
+    "Task", list(TASKS), format_func=TASKS.get, key="mcts_task", on_change=_reset_position
+)
+task = services.task(task_name)
+if "mcts_position" not in st.session_state:
+    _reset_position()
+st.selectbox(
+    "Example",
+    [e.label for e in task.examples],
+    index=None,
+    placeholder="Pick an example position…",
+    key="mcts_example",
+    on_change=_use_example,
+)
+
+with st.form("mcts_form"):
+    position = st.text_input("Position", key="mcts_position", help=HINTS[task_name])
+    a, b, c, d, e = st.columns(5)
+    iterations = a.number_input(
+        "Iterations", 1, 100_000, value=settings.mcts_iterations, step=100, key="mcts_iterations"
+    )
+    c_value = b.number_input("Exploration c", 0.0, 100.0, value=settings.mcts_c, step=0.1, key="mcts_c")
+    selection = c.radio("Selection", ["ucb1", "puct"], horizontal=True, key="mcts_selection")
+    seed = d.number_input(
+        "Seed",
+        0,
+        2**62,
+        value=settings.mcts_seed,
+        placeholder="random",
+        key="mcts_seed",
+        help="Empty: a fresh seed is drawn and shown with the result",
+    )
+    every = e.number_input(
+        "Snapshot every",
+        1,
+        100_000,
+        value=settings.snapshot_every,
+        key="mcts_every",
+        help="Iterations between tree snapshots (live view and scrubber)",
+    )
+    submitted = st.form_submit_button("Run search", type="primary")
+
+if submitted:
+    try:
+        request = ExploreRequest(
+            task=task_name,
+            position=position,
+            iterations=iterations,
+            c=c_value,
+            selection=selection,
+            seed=seed,
+            snapshot_every=every,
+        )
+    except ValidationError as exc:
+        for err in exc.errors():
+            st.error(f"{'.'.join(map(str, err['loc']))}: {err['msg']}")
+        st.stop()
+    live = components.LiveTree(request.iterations, task.reward_range)
+    outcome = services.run_exploration(request, live)
+    live.clear()
+    st.session_state.mcts_outcome = outcome
+    st.session_state.pop("mcts_scrub", None)
+    if outcome.result is not None:
+        st.query_params.from_dict(
+            {
+                "task": task_name,
+                "position": position,
+                "iterations": iterations,
+                "c": c_value,
+                "selection": selection,
+                "seed": outcome.result.stats.seed,
+            }
+        )
+
+outcome = st.session_state.get("mcts_outcome")
+if outcome is None:
+    st.info("Choose a position and press **Run search**.")
+elif outcome.error is not None:
+    st.error(outcome.error)
+else:
+    _results(outcome)
