@@ -88,8 +88,12 @@ def stats_panel(stats: SearchStats) -> None:
         help=f"{stats.cache_hits:,} hits, {stats.cache_misses:,} misses",
     )
     f.metric("Termination", stats.termination_reason)
-    g.metric("Tree", f"{stats.tree_size:,} nodes", help=f"max depth {stats.max_depth}")
-    h.metric("Seed", str(stats.seed), help="The same seed and settings reproduce this run exactly")
+    g.metric("Tree nodes", f"{stats.tree_size:,}", help=f"max depth {stats.max_depth}")
+    h.metric("Sims / s", f"{stats.sims_per_sec:,.0f}")
+    st.caption(
+        f"Seed **{stats.seed}** — the same seed and settings reproduce this run exactly. "
+        f"Tree depth {stats.max_depth}; {stats.total_simulations:,} rollouts."
+    )
 
 
 def snapshot_table(snapshot: TreeSnapshot) -> pd.DataFrame:

@@ -125,7 +125,7 @@ with st.form("mcts_form"):
     seed = d.number_input(
         "Seed",
         0,
-        2**62,
+        2**53 - 1,
         value=settings.mcts_seed,
         placeholder="random",
         key="mcts_seed",

@@ -36,8 +36,11 @@ class TerminalStateError(ValueError):
 
 
 def fresh_seed() -> int:
-    """A new random seed from the OS entropy pool (recorded by the caller)."""
-    return int(np.random.SeedSequence().entropy % 2**63)
+    """A new random seed from the OS entropy pool (recorded by the caller).
+
+    Kept below 2**53 so that it survives JSON and JavaScript numbers (links, UI).
+    """
+    return int(np.random.SeedSequence().entropy % 2**53)
 
 
 def _uniform_prior(state: Any, actions: Sequence[Any]) -> list[float]:

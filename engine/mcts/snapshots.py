@@ -21,27 +21,27 @@ def take_snapshot(
     max_nodes: int,
 ) -> TreeSnapshot:
     """The principal variation plus the ``top_k`` most visited children of every
-    shown node, breadth first, at most ``max_depth`` deep and ``max_nodes`` nodes."""
+    shown node, breadth first, at most ``max_depth`` deep and ``max_nodes`` nodes.
+
+    Levels are shown whole or not at all, so the picture stays balanced; past
+    the last whole level only the principal variation continues.
+    """
     N, W, P = tree.N, tree.W, tree.P
     pv_ids = tree.principal_variation(0, max_depth)
     on_pv = {0, *pv_ids}
     shown: list[int] = [0]
-    seen = {0}
-    frontier = [0]
-    while frontier and len(shown) < max_nodes:
+    level = [0]
+    while level:
         nxt: list[int] = []
-        for node in frontier:
-            if tree.depth[node] >= max_depth:
-                continue
-            kids = sorted(tree.children[node], key=lambda k: (k in on_pv, N[k]), reverse=True)[:top_k]
-            for k in kids:
-                if len(shown) >= max_nodes:
-                    break
-                if k not in seen:
-                    seen.add(k)
-                    shown.append(k)
-                    nxt.append(k)
-        frontier = nxt
+        for node in level:
+            if tree.depth[node] < max_depth:
+                kids = sorted(tree.children[node], key=lambda k: (k in on_pv, N[k]), reverse=True)
+                nxt.extend(kids[:top_k])
+        if len(shown) + len(nxt) > max_nodes:
+            # the full level would not fit: keep the principal variation going, alone
+            nxt = [k for k in nxt if k in on_pv][: max(0, max_nodes - len(shown))]
+        shown.extend(nxt)
+        level = nxt
     nodes = []
     for i in shown:
         p = tree.parent[i]
