@@ -1,0 +1,70 @@
+"""Events ``Engine.stream`` yields, in order, while a query runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.mcts import TreeSnapshot
+from engine.models import PassageRef, QueryResult
+
+
+@dataclass(frozen=True, slots=True)
+class Retrieved:
+    """Passages retrieved for the query (empty when RAG is off or not used)."""
+
+    passages: tuple[PassageRef, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RouteDecision:
+    """The meta-controller's choice for one step."""
+
+    step: int
+    router: str
+    features: tuple[float, ...]
+    probabilities: dict[str, float]
+    chosen: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStarted:
+    step: int
+    agent: str
+
+
+@dataclass(frozen=True, slots=True)
+class MctsSnapshot:
+    """The MCTS agent's tree, every few iterations while it searches."""
+
+    step: int
+    snapshot: TreeSnapshot
+
+
+@dataclass(frozen=True, slots=True)
+class AgentFinished:
+    step: int
+    agent: str
+    answer: str | None
+    confidence: float
+    evidence: str
+    latency_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class Consensus:
+    """Agreement after a step and whether the loop stops."""
+
+    step: int
+    score: float
+    leading_answer: str | None
+    stop: bool
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Final:
+    result: QueryResult
+
+
+Event = Retrieved | RouteDecision | AgentStarted | MctsSnapshot | AgentFinished | Consensus | Final

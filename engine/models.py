@@ -1,0 +1,128 @@
+"""Typed values at the engine's boundary: the request in, the result out."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+AgentName = Literal["hrm", "trm", "mcts"]
+AGENTS: tuple[AgentName, ...] = ("hrm", "trm", "mcts")
+TaskName = Literal["auto", "game24", "tictactoe", "connect4", "freeform"]
+RouterName = Literal["rules", "gru", "hybrid"]
+ProviderName = Literal["offline", "openai", "anthropic", "lmstudio"]
+VerdictLabel = Literal["correct", "incorrect", "unknown"]
+
+_PREFIXES = (
+    (re.compile(r"^\s*(?:24|game24|game of 24)\s*:", re.I), "game24"),
+    (re.compile(r"^\s*(?:tictactoe|tic-tac-toe|ttt)\s*:", re.I), "tictactoe"),
+    (re.compile(r"^\s*(?:connect4|connect-four|connect four|c4)\s*:", re.I), "connect4"),
+)
+
+
+class Overrides(BaseModel):
+    """Engine settings an experiment variant may change for one request."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    mcts_c: float | None = Field(None, ge=0.0, le=100.0)
+    mcts_selection: Literal["ucb1", "puct"] | None = None
+    confidence_threshold: float | None = Field(None, ge=0.0, le=1.0)
+    consensus_threshold: float | None = Field(None, ge=0.0, le=1.0)
+    hybrid_weight: float | None = Field(None, ge=0.0, le=1.0)
+
+
+class QueryRequest(BaseModel):
+    """One query to the engine (validated user input)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    query: str = Field(min_length=1, max_length=10_000)
+    task: TaskName = "auto"
+    use_mcts: bool = True
+    use_rag: bool = True
+    mcts_iterations: int = Field(1000, ge=1, le=10_000)
+    seed: int | None = Field(None, ge=0, lt=2**53)
+    router: RouterName = "rules"
+    provider: ProviderName | None = None
+    max_steps: int = Field(3, ge=1, le=10)
+    user_id: str | None = Field(None, max_length=200)
+    thread_id: str | None = Field(None, pattern=r"^[a-zA-Z0-9_-]{1,100}$")
+    overrides: Overrides = Field(default_factory=Overrides)
+
+    def resolved_task(self) -> str:
+        """The task named by ``task``, or detected from the query's prefix when ``auto``."""
+        if self.task != "auto":
+            return self.task
+        for pattern, name in _PREFIXES:
+            if pattern.match(self.query):
+                return name
+        return "freeform"
+
+    def position_text(self) -> str:
+        """The query without its task prefix (the position or puzzle text)."""
+        for pattern, _ in _PREFIXES:
+            m = pattern.match(self.query)
+            if m:
+                return self.query[m.end() :].strip()
+        return self.query.strip()
+
+
+@dataclass(frozen=True, slots=True)
+class StepRecord:
+    """One step of the loop: the routing decision and what the agent produced."""
+
+    index: int
+    agent: AgentName
+    router: str
+    probabilities: dict[str, float]
+    features: tuple[float, ...]
+    reason: str
+    answer: str | None
+    confidence: float
+    evidence: str
+    latency_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class PassageRef:
+    """A retrieved passage as shown with a result."""
+
+    doc: str
+    title: str
+    section: str
+    text: str
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class QueryResult:
+    """The engine's answer to one request, with everything needed to audit it.
+
+    ``answer_kind`` says what the answer is: ``move``, ``expression``,
+    ``no_solution``, ``extractive`` (sentences quoted from the corpus),
+    ``generated`` (an LLM's text) or ``none``.  ``quality`` is 1.0/0.0 when a
+    ground truth judged the answer, None when unknown.
+    """
+
+    request_id: str
+    trace_id: str
+    task: str
+    query: str
+    answer: str
+    answer_kind: str
+    verdict: VerdictLabel
+    verdict_detail: str
+    quality: float | None
+    confidence: float
+    agents_used: list[str]
+    steps: list[StepRecord]
+    stop_reason: str
+    latency_ms: float
+    seed: int
+    router: str
+    provider: str
+    passages: tuple[PassageRef, ...] = ()
+    mcts: dict[str, float | int | str] = field(default_factory=dict)

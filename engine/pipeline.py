@@ -1,0 +1,417 @@
+"""The query loop: route, run an agent, check agreement, repeat, synthesise.
+
+``Engine.stream`` yields typed events as the loop runs; ``Engine.run`` returns
+only the ``QueryResult``.  Ground truth (``task.verify``) judges the final
+answer for the report; it never steers the loop.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from engine.agents import AgentContext, AgentOutput, agent_for, available_agents
+from engine.config import Settings, load_settings
+from engine.events import (
+    AgentFinished,
+    AgentStarted,
+    Consensus,
+    Event,
+    Final,
+    MctsSnapshot,
+    Retrieved,
+    RouteDecision,
+)
+from engine.llm import LLMProvider, make_provider
+from engine.mcts import SearchConfig, fresh_seed
+from engine.models import AGENTS, PassageRef, QueryRequest, QueryResult, StepRecord
+from engine.routing import GRURouter, HybridRouter, Router, RoutingState, RulesRouter, decide
+from engine.tasks import ParseError, Task, load_task
+
+DEFAULT_CONFIDENCE_THRESHOLD = 0.4
+DEFAULT_CONSENSUS_THRESHOLD = 0.6
+DEFAULT_HYBRID_WEIGHT = 0.5
+
+
+class QueryError(ValueError):
+    """The request is well-formed but cannot be answered (e.g. a malformed position)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Agreement:
+    score: float
+    answer: str | None
+    confidence: float
+    exact: bool
+    supporters: tuple[str, ...]
+
+
+def _agreement(outputs: dict[str, AgentOutput]) -> _Agreement:
+    """The leading answer and how much the agents agree on it.
+
+    An exact answer (rules-checked or proven) leads outright.  Otherwise the
+    answer with the largest summed confidence leads; the score is its share of
+    all confidence (of all answers when every confidence is 0).  The leading
+    answer's confidence is score * noisy-OR of its supporters' confidences.
+    """
+    answered = {a: o for a, o in outputs.items() if o.answer is not None}
+    if not answered:
+        return _Agreement(0.0, None, 0.0, False, ())
+    groups: dict[str, list[str]] = {}
+    for agent, out in answered.items():
+        groups.setdefault(out.answer, []).append(agent)  # type: ignore[arg-type]
+    exact = [a for a, o in answered.items() if o.exact]
+    if exact:
+        lead = answered[exact[0]].answer
+    else:
+        lead = max(
+            groups, key=lambda ans: (sum(answered[a].confidence for a in groups[ans]), len(groups[ans]))
+        )
+    total = sum(o.confidence for o in answered.values())
+    mine = sum(answered[a].confidence for a in groups[lead])  # type: ignore[index]
+    score = mine / total if total > 0 else len(groups[lead]) / len(answered)  # type: ignore[index]
+    if exact:
+        return _Agreement(score, lead, 1.0, True, tuple(groups[lead]))  # type: ignore[index]
+    miss = float(np.prod([1.0 - answered[a].confidence for a in groups[lead]]))  # type: ignore[index]
+    return _Agreement(score, lead, score * (1.0 - miss), False, tuple(groups[lead]))  # type: ignore[index]
+
+
+class Engine:
+    """The embedded engine.  Thread-safe: one instance serves many requests.
+
+    ``llm`` replaces the provider built from settings (all requests);
+    ``retriever`` the corpus index; ``gru`` the trained router; ``clock`` the
+    latency clock (seconds).
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        llm: LLMProvider | None = None,
+        retriever: Any = None,
+        gru: GRURouter | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.settings = settings or load_settings()
+        self._llm_override = llm
+        self._providers: dict[str, LLMProvider] = {}
+        self._retriever = retriever
+        self._gru = gru
+        self._clock = clock
+        self._lock = threading.Lock()
+
+    # -- collaborators, built once on first use ---------------------------------------------------
+    def provider(self, name: str | None) -> LLMProvider:
+        """The LLM provider (with its fallback chain) for ``name`` or the settings' default."""
+        if self._llm_override is not None:
+            return self._llm_override
+        name = name or self.settings.llm_provider
+        with self._lock:
+            if name not in self._providers:
+                self._providers[name] = make_provider(self.settings.model_copy(update={"llm_provider": name}))
+            return self._providers[name]
+
+    def retriever(self) -> Any:
+        """The corpus retriever (built from data/corpus on first use)."""
+        with self._lock:
+            if self._retriever is None:
+                from engine.rag import Retriever
+
+                self._retriever = Retriever.from_corpus()
+            return self._retriever
+
+    def router(self, request: QueryRequest) -> Router:
+        """The router the request names; raises RouterUnavailable if the GRU has no weights."""
+        if request.router == "rules":
+            return RulesRouter()
+        with self._lock:
+            if self._gru is None:
+                self._gru = GRURouter.load()
+        if request.router == "gru":
+            return self._gru
+        weight = request.overrides.hybrid_weight
+        return HybridRouter(RulesRouter(), self._gru, DEFAULT_HYBRID_WEIGHT if weight is None else weight)
+
+    # -- the loop ---------------------------------------------------------------------------------
+    def run(self, request: QueryRequest) -> QueryResult:
+        """Answer ``request``; raises QueryError for an unanswerable position."""
+        for event in self.stream(request, live=False):
+            if isinstance(event, Final):
+                return event.result
+        raise AssertionError("stream ended without a Final event")  # pragma: no cover
+
+    def stream(self, request: QueryRequest, *, live: bool = True) -> Iterator[Event]:
+        """Yield the loop's events, ending with ``Final``.
+
+        With ``live`` the MCTS agent streams tree snapshots (it then runs in a
+        worker thread).  Raises QueryError before the first event when the
+        position is malformed or already finished.
+        """
+        t0 = self._clock()
+        task_name = request.resolved_task()
+        task, state = self._position(task_name, request)
+        seed = request.seed if request.seed is not None else fresh_seed()
+        rng = np.random.default_rng(seed)
+        agent_seeds = {a: int(rng.integers(2**53)) for a in AGENTS}
+        request_id, trace_id = uuid.uuid4().hex, uuid.uuid4().hex
+        provider_name = request.provider or self.settings.llm_provider
+        llm = self.provider(request.provider) if task is None else None
+
+        passages: tuple[PassageRef, ...] = ()
+        if request.use_rag and task is None:
+            passages = tuple(
+                PassageRef(p.doc, p.title, p.section, p.text, p.score)
+                for p in self.retriever().search(request.query, k=4)
+            )
+        yield Retrieved(passages)
+
+        router = self.router(request)
+        rstate = router.start()
+        available = available_agents(task_name)
+        mask = np.array([a in available and (a != "mcts" or request.use_mcts) for a in AGENTS])
+        usable = tuple(a for a, m in zip(AGENTS, mask, strict=True) if m)
+        ov = request.overrides
+        threshold = (
+            DEFAULT_CONFIDENCE_THRESHOLD if ov.confidence_threshold is None else ov.confidence_threshold
+        )
+        agree_at = DEFAULT_CONSENSUS_THRESHOLD if ov.consensus_threshold is None else ov.consensus_threshold
+        search_config = SearchConfig(
+            iterations=request.mcts_iterations,
+            c=self.settings.mcts_c if ov.mcts_c is None else ov.mcts_c,
+            selection=ov.mcts_selection or "ucb1",
+            snapshot_every=self.settings.snapshot_every if live else 0,
+        )
+
+        outputs: dict[str, AgentOutput] = {}
+        steps: list[StepRecord] = []
+        features = RoutingState(query_length=len(request.query), has_rag_context=bool(passages))
+        agreement = _agreement(outputs)
+        stop_reason = "max steps"
+        mcts_summary: dict[str, float | int | str] = {}
+        for index in range(request.max_steps):
+            if all(a in outputs for a in usable):
+                stop_reason = "all agents ran"
+                break
+            x = features.vector()
+            probs, rstate = router.step(x, mask, rstate)
+            agent, reason = decide(probs, usable, set(outputs), threshold)
+            prob_map = {a: float(p) for a, p in zip(AGENTS, probs, strict=True)}
+            yield RouteDecision(index, router.name, tuple(float(v) for v in x), prob_map, agent, reason)
+            yield AgentStarted(index, agent)
+            ctx = AgentContext(
+                task, state, request.query, agreement.answer, passages, agent_seeds[agent], search_config, llm
+            )  # type: ignore[arg-type]
+            started = self._clock()
+            out = yield from self._run_agent(index, agent, task_name, ctx, live)
+            latency_ms = (self._clock() - started) * 1000
+            outputs[agent] = out
+            yield AgentFinished(index, agent, out.answer, out.confidence, out.evidence, latency_ms)
+
+            agreement = _agreement(outputs)
+            stop, why = self._stop(out, agreement, agree_at, index, request.max_steps, usable, outputs)
+            steps.append(
+                StepRecord(
+                    index,
+                    agent,
+                    router.name,
+                    prob_map,
+                    tuple(float(v) for v in x),
+                    reason,  # type: ignore[arg-type]
+                    out.answer,
+                    out.confidence,
+                    out.evidence,
+                    latency_ms,
+                )
+            )
+            yield Consensus(index, agreement.score, agreement.answer, stop, why)
+            if out.search is not None:
+                mcts_summary = self._mcts_summary(task, out)
+            features = RoutingState(
+                hrm_confidence=outputs["hrm"].confidence if "hrm" in outputs else 0.0,
+                trm_confidence=outputs["trm"].confidence if "trm" in outputs else 0.0,
+                mcts_value=mcts_summary.get("root_value_01", 0.0),  # type: ignore[arg-type]
+                consensus_score=agreement.score,
+                last_agent=agent,
+                iteration=index + 1,
+                query_length=len(request.query),
+                has_rag_context=bool(passages),
+            )
+            stop_reason = why
+            if stop:
+                break
+
+        result = self._synthesise(
+            request,
+            task,
+            task_name,
+            state,
+            agreement,
+            outputs,
+            steps,
+            stop_reason,
+            t0,
+            seed,
+            request_id,
+            trace_id,
+            router.name,
+            provider_name,
+            passages,
+            mcts_summary,
+        )
+        yield Final(result)
+
+    # -- pieces of the loop -----------------------------------------------------------------------
+    @staticmethod
+    def _position(task_name: str, request: QueryRequest) -> tuple[Task | None, Any]:
+        if task_name == "freeform":
+            return None, None
+        task = load_task(task_name)
+        try:
+            state = task.parse(request.position_text())
+        except ParseError as exc:
+            raise QueryError(f"invalid {task_name} position: {exc}") from None
+        if task.is_terminal(state):
+            raise QueryError(f"the {task_name} position is already over: there is nothing to answer")
+        return task, state
+
+    def _run_agent(
+        self, index: int, agent: str, task_name: str, ctx: AgentContext, live: bool
+    ) -> Iterator[Event]:
+        fn = agent_for(agent, task_name)
+        if agent != "mcts" or not live:
+            return fn(ctx)
+        # Run the search in a worker so its snapshots can be yielded as they come.
+        inbox: queue.Queue[Any] = queue.Queue()
+        done = object()
+        box: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                box["out"] = fn(
+                    AgentContext(**{**{f: getattr(ctx, f) for f in ctx.__slots__}, "on_snapshot": inbox.put})
+                )
+            except BaseException as exc:  # re-raised in the caller's thread
+                box["error"] = exc
+            finally:
+                inbox.put(done)
+
+        worker = threading.Thread(target=work, name="arbor-mcts", daemon=True)
+        worker.start()
+        while (item := inbox.get()) is not done:
+            yield MctsSnapshot(index, item)
+        worker.join()
+        if "error" in box:
+            raise box["error"]
+        return box["out"]
+
+    @staticmethod
+    def _stop(
+        out: AgentOutput,
+        agreement: _Agreement,
+        agree_at: float,
+        index: int,
+        max_steps: int,
+        usable: tuple[str, ...],
+        outputs: dict[str, AgentOutput],
+    ) -> tuple[bool, str]:
+        if out.exact:
+            return True, f"verified: {out.evidence}"
+        if len(agreement.supporters) >= 2 and agreement.score >= agree_at:
+            return (
+                True,
+                f"agreement: {', '.join(agreement.supporters)} agree ({agreement.score:.2f} >= {agree_at})",
+            )
+        if all(a in outputs for a in usable):
+            return True, "all agents ran"
+        if index + 1 >= max_steps:
+            return True, "max steps"
+        return False, f"continue: agreement {agreement.score:.2f} < {agree_at}"
+
+    @staticmethod
+    def _mcts_summary(task: Task | None, out: AgentOutput) -> dict[str, float | int | str]:
+        s = out.search.stats  # type: ignore[union-attr]
+        lo, hi = task.reward_range if task is not None else (0.0, 1.0)
+        return {
+            "iterations": s.iterations,
+            "root_value": s.root_value,
+            "root_value_01": (s.root_value - lo) / (hi - lo),
+            "best_action": s.best_action_label,
+            "cache_hit_rate": s.cache_hit_rate,
+            "termination_reason": s.termination_reason,
+            "tree_size": s.tree_size,
+            "elapsed_ms": s.elapsed_s * 1000,
+            "seed": s.seed,
+        }
+
+    def _synthesise(
+        self,
+        request: QueryRequest,
+        task: Task | None,
+        task_name: str,
+        state: Any,
+        agreement: _Agreement,
+        outputs: dict[str, AgentOutput],
+        steps: list[StepRecord],
+        stop_reason: str,
+        t0: float,
+        seed: int,
+        request_id: str,
+        trace_id: str,
+        router: str,
+        provider: str,
+        passages: tuple[PassageRef, ...],
+        mcts: dict[str, float | int | str],
+    ) -> QueryResult:
+        answer = agreement.answer
+        kind = "none"
+        if answer is not None:
+            kind = next(outputs[a].kind for a in agreement.supporters)
+        verdict_label, detail, quality = "unknown", "no ground truth for freeform text", None
+        if task is not None:
+            verdict = task.verify(state, answer) if answer is not None else None
+            if verdict is not None:
+                verdict_label, detail, quality = (
+                    verdict.label,
+                    verdict.detail,
+                    1.0 if verdict.correct else 0.0,
+                )
+            else:
+                detail = "no answer" if answer is None else "no ground truth for this position"
+        elif kind == "extractive":
+            detail = "extractive answer quoted from the corpus; quality unknown"
+        agents_used = list(dict.fromkeys(step.agent for step in steps))
+        return QueryResult(
+            request_id=request_id,
+            trace_id=trace_id,
+            task=task_name,
+            query=request.query,
+            answer=answer or "",
+            answer_kind=kind,
+            verdict=verdict_label,  # type: ignore[arg-type]
+            verdict_detail=detail,
+            quality=quality,
+            confidence=agreement.confidence,
+            agents_used=agents_used,
+            steps=steps,
+            stop_reason=stop_reason,
+            latency_ms=(self._clock() - t0) * 1000,
+            seed=seed,
+            router=router,
+            provider=provider if task is None else "none",
+            passages=passages,
+            mcts=mcts,
+        )
+
+    def close(self) -> None:
+        """Release resources (flushes telemetry once the store lands)."""
+        closer = getattr(self._retriever, "close", None)
+        if closer is not None:
+            closer()

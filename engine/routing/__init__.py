@@ -1,0 +1,24 @@
+"""The meta-controller: features, routers (rules, gru, hybrid) and the decision rule."""
+
+from engine.routing.features import FEATURE_NAMES, RoutingState
+from engine.routing.routers import (
+    DEFAULT_WEIGHTS,
+    GRURouter,
+    HybridRouter,
+    Router,
+    RouterUnavailable,
+    RulesRouter,
+    decide,
+)
+
+__all__ = [
+    "DEFAULT_WEIGHTS",
+    "FEATURE_NAMES",
+    "GRURouter",
+    "HybridRouter",
+    "Router",
+    "RouterUnavailable",
+    "RoutingState",
+    "RulesRouter",
+    "decide",
+]
