@@ -85,7 +85,8 @@ def hrm(ctx: AgentContext) -> AgentOutput:
     return AgentOutput(
         label(state, move),
         1.0 / len(survivors),
-        f"{why}; {len(survivors)} of {len(legal)} moves survive the sub-goal checks; plan picks {label(state, move)}",
+        f"{why}; {len(survivors)} of {len(legal)} moves survive the sub-goal checks; "
+        f"plan picks {label(state, move)}",
         "move",
         len(survivors) == 1,
     )

@@ -166,7 +166,7 @@ def trm(ctx: AgentContext, max_rounds: int = 20) -> AgentOutput:
             break
         current, d = best, best_d
     if d == 0:
-        value, canon, _ = evaluate(current)
+        _, canon, _ = evaluate(current)
         return AgentOutput(
             canon, 1.0, f"refined in {rounds} edits to {canon} = 24, checked exactly", "expression", True
         )
