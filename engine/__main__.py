@@ -6,9 +6,11 @@ Bad arguments exit with status 2 and one line on stderr naming the problem.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NoReturn
 
 from pydantic import ValidationError
@@ -89,8 +91,10 @@ def _search(args: argparse.Namespace) -> int:
         print(json.dumps(payload, indent=2))
         return 0
     print(task.describe(state))
-    print(f"\nbest action: {s.best_action_label}  (visits {s.best_action_visits}, "
-          f"value {s.best_action_value:+.3f})")
+    print(
+        f"\nbest action: {s.best_action_label}  (visits {s.best_action_visits}, "
+        f"value {s.best_action_value:+.3f})"
+    )
     print(f"principal variation: {' '.join(result.pv)}")
     if result.best_terminal is not None:
         print(
@@ -106,6 +110,67 @@ def _search(args: argparse.Namespace) -> int:
     for a in s.action_stats:
         proven = "" if a.proven is None else f"{a.proven:+.0f}"
         print(f"{a.label:>6}  {a.visits:>6}  {a.value:+.3f}  {a.prior:.3f}  {proven}")
+    return 0
+
+
+def _query(args: argparse.Namespace) -> int:
+    from engine import Engine, QueryError, QueryRequest
+    from engine.routing import RouterUnavailable
+
+    try:
+        request = QueryRequest(
+            query=args.query,
+            task=args.task,
+            seed=args.seed,
+            router=args.router,
+            provider=args.provider,
+            mcts_iterations=args.iterations,
+            use_mcts=not args.no_mcts,
+            use_rag=not args.no_rag,
+            max_steps=args.max_steps,
+        )
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        _fail(f"{'.'.join(str(p) for p in err['loc']) or 'query'}: {err['msg']}")
+    engine = Engine()
+    try:
+        result = engine.run(request)
+    except (QueryError, RouterUnavailable) as exc:
+        _fail(str(exc))
+    finally:
+        engine.close()
+    if args.json:
+        print(json.dumps(dataclasses.asdict(result), indent=2, default=str))
+        return 0
+    print(f"answer: {result.answer or '(none)'}  [{result.answer_kind}]")
+    print(f"verdict: {result.verdict} ({result.verdict_detail})")
+    print(
+        f"confidence: {result.confidence:.3f}  agents: {', '.join(result.agents_used)}  "
+        f"stop: {result.stop_reason}"
+    )
+    print(f"latency: {result.latency_ms:.1f} ms  seed: {result.seed}  router: {result.router}")
+    for step in result.steps:
+        probs = " ".join(f"{a}={p:.2f}" for a, p in step.probabilities.items())
+        print(f"  step {step.index}: {step.agent:<4} [{probs}] {step.reason}")
+        print(f"          -> {step.answer} (confidence {step.confidence:.2f}; {step.evidence})")
+    for i, p in enumerate(result.passages, 1):
+        print(f"  [{i}] {p.doc} § {p.section} (bm25 {p.score:.2f})")
+    return 0
+
+
+def _train_router(args: argparse.Namespace) -> int:
+    from engine.routing.training import train_router, workload_requests
+
+    requests = workload_requests(Path(args.workloads), seed=args.seed)
+    total = len(requests)
+
+    def progress(done: int) -> None:
+        if done % 25 == 0 or done == total:
+            print(f"\rlabelled {done}/{total} queries", end="", file=sys.stderr, flush=True)
+
+    report = train_router(requests, Path(args.out), epochs=args.epochs, seed=args.seed, progress=progress)
+    print(file=sys.stderr)
+    print(json.dumps({"data": report["data"], "held_out": report["held_out"]}, indent=2))
     return 0
 
 
@@ -125,6 +190,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-solver", action="store_true", help="do not propagate proven values")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_search)
+
+    q = sub.add_parser("query", help="answer one query with the multi-agent pipeline")
+    q.add_argument("query", help='e.g. "24: 4 7 8 8", "tictactoe: X.O/.X./..O", or a question')
+    q.add_argument("--task", default="auto", choices=("auto", "game24", "tictactoe", "connect4", "freeform"))
+    q.add_argument("--seed", type=int, default=None)
+    q.add_argument("--router", default="rules", choices=("rules", "gru", "hybrid"))
+    q.add_argument("--provider", default=None, choices=("offline", "openai", "anthropic", "lmstudio"))
+    q.add_argument("--iterations", type=int, default=1000, help="MCTS iterations")
+    q.add_argument("--max-steps", type=int, default=3)
+    q.add_argument("--no-mcts", action="store_true")
+    q.add_argument("--no-rag", action="store_true")
+    q.add_argument("--json", action="store_true", help="print the QueryResult as JSON")
+    q.set_defaults(func=_query)
+
+    t = sub.add_parser("train-router", help="label routing states from engine runs and train the GRU router")
+    t.add_argument("--workloads", default="data/workloads")
+    t.add_argument("--out", default="data/models")
+    t.add_argument("--epochs", type=int, default=300)
+    t.add_argument("--seed", type=int, default=0)
+    t.set_defaults(func=_train_router)
     return parser
 
 

@@ -38,7 +38,7 @@ def support(question: str, answer: str) -> float:
 
 
 def _context(passages: tuple[PassageRef, ...]) -> str:
-    return "\n".join(f"[{i}] ({p.doc} § {p.section}) {p.text}" for i, p in enumerate(passages, 1))
+    return "\n".join(f"[{i}] {p.text}" for i, p in enumerate(passages, 1))
 
 
 def _ask(ctx: AgentContext, question: str) -> LLMResponse:

@@ -70,7 +70,8 @@ class GRURouter:
 
     h' = (1 - z) * h + z * tanh(W_h x + U_h (r * h) + b_h), with update gate
     z = sigmoid(W_z x + U_z h + b_z) and reset gate r = sigmoid(W_r x + U_r h + b_r);
-    p = softmax(W_o h' + b_o) over the available agents.
+    p = softmax(W_o h' + b_o) over the available agents.  Features are first
+    standardised with the training data's mean and deviation (stored with the weights).
     """
 
     name = "gru"
@@ -81,6 +82,9 @@ class GRURouter:
         if missing:
             raise RouterUnavailable(f"GRU weights lack {', '.join(missing)}")
         self.w = {k: np.asarray(weights[k], dtype=np.float64) for k in self.KEYS}
+        n_in = self.w["W_z"].shape[1]
+        self.x_mean = np.asarray(weights.get("x_mean", np.zeros(n_in)), dtype=np.float64)
+        self.x_std = np.asarray(weights.get("x_std", np.ones(n_in)), dtype=np.float64)
         self.hidden = self.w["U_z"].shape[0]
 
     @classmethod
@@ -95,8 +99,9 @@ class GRURouter:
         return np.zeros(self.hidden)
 
     def cell(self, x: np.ndarray, h: np.ndarray) -> np.ndarray:
-        """One GRU step: the next hidden state."""
+        """One GRU step on raw features (standardised here): the next hidden state."""
         w = self.w
+        x = (x - self.x_mean) / self.x_std
         z = _sigmoid(w["W_z"] @ x + w["U_z"] @ h + w["b_z"])
         r = _sigmoid(w["W_r"] @ x + w["U_r"] @ h + w["b_r"])
         h_new = np.tanh(w["W_h"] @ x + w["U_h"] @ (r * h) + w["b_h"])
