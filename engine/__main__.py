@@ -130,8 +130,7 @@ def _query(args: argparse.Namespace) -> int:
             max_steps=args.max_steps,
         )
     except ValidationError as exc:
-        err = exc.errors()[0]
-        _fail(f"{'.'.join(str(p) for p in err['loc']) or 'query'}: {err['msg']}")
+        _fail("; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'query'}: {e['msg']}" for e in exc.errors()))
     engine = Engine()
     try:
         result = engine.run(request)

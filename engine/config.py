@@ -67,7 +67,7 @@ def _mask_url_password(url: str) -> str:
     return parts._replace(netloc=f"{parts.username}:{SECRET_MASK}@{netloc}").geturl()
 
 
-_URL_FIELDS = ("prometheus_url", "lmstudio_base_url")
+_URL_FIELDS = ("prometheus_url", "lmstudio_base_url", "openai_base_url", "anthropic_base_url")
 
 
 class Settings(BaseSettings):
@@ -106,6 +106,23 @@ class Settings(BaseSettings):
         default="http://127.0.0.1:1234/v1", description="LM Studio's OpenAI-compatible endpoint."
     )
     llm_timeout_s: float = Field(default=30.0, gt=0, le=600, description="Timeout of one LLM request.")
+    openai_base_url: str = Field(default="https://api.openai.com/v1", description="OpenAI API base URL.")
+    openai_model: str = Field(default="gpt-4o-mini", min_length=1, description="OpenAI model.")
+    anthropic_base_url: str = Field(
+        default="https://api.anthropic.com", description="Anthropic API base URL (without /v1)."
+    )
+    anthropic_model: str = Field(
+        default="claude-3-5-haiku-latest", min_length=1, description="Anthropic model."
+    )
+    lmstudio_model: str = Field(default="local-model", min_length=1, description="LM Studio model name.")
+    llm_max_attempts: int = Field(default=3, ge=1, le=10, description="Attempts per LLM request.")
+    llm_backoff_base_s: float = Field(default=0.5, gt=0, le=60, description="First retry back-off cap.")
+    llm_backoff_max_s: float = Field(
+        default=8.0, gt=0, le=300, description="Largest back-off (and Retry-After)."
+    )
+    llm_breaker_failure_threshold: int = Field(default=5, ge=1, le=1000, description="Failures that open.")
+    llm_breaker_reset_timeout_s: float = Field(default=30.0, gt=0, le=3600, description="Open -> half-open.")
+    llm_breaker_half_open_max_calls: int = Field(default=1, ge=1, le=100, description="Half-open probes.")
 
     # MCTS defaults
     mcts_iterations: int = Field(default=1000, ge=1, le=10000, description="MCTS iterations per search.")
@@ -142,9 +159,9 @@ class Settings(BaseSettings):
     def _prometheus_url(cls, value: str | None) -> str | None:
         return None if value is None else _check_http_url(value.strip())
 
-    @field_validator("lmstudio_base_url")
+    @field_validator("lmstudio_base_url", "openai_base_url", "anthropic_base_url")
     @classmethod
-    def _lmstudio_url(cls, value: str) -> str:
+    def _base_url(cls, value: str) -> str:
         return _check_http_url(value.strip())
 
     @property
