@@ -7,6 +7,7 @@ answer for the report; it never steers the loop.
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import threading
 import time
@@ -295,9 +296,7 @@ class Engine:
 
         def work() -> None:
             try:
-                box["out"] = fn(
-                    AgentContext(**{**{f: getattr(ctx, f) for f in ctx.__slots__}, "on_snapshot": inbox.put})
-                )
+                box["out"] = fn(dataclasses.replace(ctx, on_snapshot=inbox.put))
             except BaseException as exc:  # re-raised in the caller's thread
                 box["error"] = exc
             finally:
