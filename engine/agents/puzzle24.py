@@ -21,24 +21,10 @@ from typing import Any
 
 from engine.agents.base import AgentContext, AgentOutput
 from engine.tasks import ParseError
-from engine.tasks.game24 import combine_text, evaluate, puzzle_numbers
+from engine.tasks.game24 import combine_text, evaluate, puzzle_numbers, value_of
 
 _EPS = 1e-6
 _OPS = ("+", "-", "r-", "*", "/", "r/")
-
-
-def _apply(op: str, x: float, y: float) -> float | None:
-    if op == "+":
-        return x + y
-    if op == "-":
-        return x - y
-    if op == "r-":
-        return y - x
-    if op == "*":
-        return x * y
-    if op == "/":
-        return x / y if abs(y) > 1e-12 else None
-    return y / x if abs(x) > 1e-12 else None
 
 
 def _text(op: str, a: str, b: str) -> str:
@@ -76,7 +62,7 @@ def _solve(items: list[tuple[float, str]], seen: set[tuple[float, ...]], budget:
         (x, ex), (y, ey) = items[i], items[j]
         rest = [items[k] for k in range(len(items)) if k not in (i, j)]
         for op in _OPS:
-            v = _apply(op, x, y)
+            v = value_of(x, y, op)
             if v is not None:
                 steps.append((_priority(v), v, _text(op, ex, ey), rest))
     steps.sort(key=lambda s: s[0])
@@ -128,7 +114,7 @@ def _greedy(ctx: AgentContext) -> str:
         for i, j in combinations(range(len(items)), 2):
             (x, ex), (y, ey) = items[i], items[j]
             for op in _OPS:
-                v = _apply(op, float(x), float(y))
+                v = value_of(float(x), float(y), op)
                 if v is not None and (best is None or abs(24 - v) < best[0]):
                     best = (abs(24 - v), i, j, v, _text(op, ex, ey))
         assert best is not None

@@ -23,6 +23,7 @@ import re
 from fractions import Fraction
 from functools import cache, lru_cache
 from itertools import combinations_with_replacement
+from typing import Any
 
 from engine.tasks.base import BaseTask, Example, ParseError, Returns, Uniform, Verdict
 
@@ -96,7 +97,9 @@ def _values_after(values: tuple[Fraction, ...], i: int, j: int, v: Fraction) -> 
     return tuple(sorted(rest))
 
 
-def _value_of(x: Fraction, y: Fraction, op: str) -> Fraction | None:
+def value_of(x: Any, y: Any, op: str) -> Any:
+    """``x op y`` for op in ``+ - r- * / r/`` (``r`` reverses the operands), for
+    Fractions or floats; None on division by zero."""
     if op == "+":
         return x + y
     if op == "-":
@@ -121,7 +124,7 @@ def _legal(values: tuple[Fraction, ...]) -> tuple[Action, ...]:
     for i in range(n - 1):
         for j in range(i + 1, n):
             for op in OPS:
-                v = _value_of(values[i], values[j], op)
+                v = value_of(values[i], values[j], op)
                 if v is None:
                     continue
                 k = _values_after(values, i, j, v)
@@ -147,7 +150,7 @@ def _solvable(values: tuple[Fraction, ...]) -> bool:
                     return True
                 continue
             for op in OPS:
-                v = _value_of(x, y, op)
+                v = value_of(x, y, op)
                 if v is not None and _solvable(_values_after(values, i, j, v)):
                     return True
     return False
@@ -382,7 +385,7 @@ class Game24(BaseTask):
             raise ParseError("division by zero")
         target = _values_after(values, action[0], action[1], made[0])
         for i, j, op in _legal(values):
-            v = _value_of(values[i], values[j], op)
+            v = value_of(values[i], values[j], op)
             if v is not None and _values_after(values, i, j, v) == target:
                 return (i, j, op)
         raise ParseError("not a legal step")  # pragma: no cover - every key has a legal action
