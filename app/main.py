@@ -21,14 +21,19 @@ except ConfigError as exc:
 
 page = st.navigation(
     {
+        "Run": [
+            st.Page(
+                PAGES / "query.py",
+                title="Query console",
+                icon=":material/play_circle:",
+                default=True,  # served at "/" (a default page has no url_path of its own)
+            ),
+        ],
         "Explore": [
             st.Page(
-                PAGES / "mcts.py",
-                title="MCTS explorer",
-                icon=":material/account_tree:",
-                url_path="mcts",
-                default=True,
+                PAGES / "mcts.py", title="MCTS explorer", icon=":material/account_tree:", url_path="mcts"
             ),
+            st.Page(PAGES / "routing.py", title="Routing", icon=":material/alt_route:", url_path="routing"),
         ],
     }
 )

@@ -8,6 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
+PAGE = "../pages/mcts.py"  # relative to app/main.py; the Query console is the default page
 
 
 @pytest.fixture
@@ -16,6 +17,7 @@ def app(monkeypatch, tmp_path) -> AppTest:
     monkeypatch.setenv("ARBOR_METRICS_PORT", "0")
     at = AppTest.from_file(MAIN, default_timeout=60)
     at.run()
+    at.switch_page(PAGE).run()
     assert not at.exception
     return at
 
@@ -93,6 +95,7 @@ def test_deep_link_prefills_the_form(monkeypatch, tmp_path):
     at = AppTest.from_file(MAIN, default_timeout=60)
     at.query_params.update({"task": "game24", "position": "4 7 8 8", "seed": "5", "iterations": "300"})
     at.run()
+    at.switch_page(PAGE).run()
     assert not at.exception
     assert at.selectbox(key="mcts_task").value == "game24"
     assert at.text_input(key="mcts_position").value == "4 7 8 8"

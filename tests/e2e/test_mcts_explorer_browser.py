@@ -8,7 +8,7 @@ pytestmark = pytest.mark.e2e
 
 
 def test_search_draws_the_tree_and_judges_the_answer(console_url, page):
-    page.goto(f"{console_url}/?task=tictactoe&position=X.O/.X./..O&seed=3&iterations=800")
+    page.goto(f"{console_url}/mcts?task=tictactoe&position=X.O/.X./..O&seed=3&iterations=800")
     page.get_by_role("heading", name="MCTS explorer").wait_for(timeout=60_000)
     position = page.get_by_role("textbox", name="Position")
     assert position.input_value() == "X.O/.X./..O"

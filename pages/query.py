@@ -1,0 +1,309 @@
+"""Query console: run a query through the engine and watch routing, agents and MCTS live."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import streamlit as st
+from pydantic import ValidationError
+
+from app import charts, components, services
+from engine import QueryRequest, QueryResult
+from engine.events import Consensus
+from engine.mcts import TreeSnapshot
+from engine.pipeline import DEFAULT_CONFIDENCE_THRESHOLD
+
+log = logging.getLogger(__name__)
+
+TASKS = {
+    "auto": "Auto-detect",
+    "game24": "Game of 24",
+    "tictactoe": "Tic-tac-toe",
+    "connect4": "Connect four",
+    "freeform": "Freeform question",
+}
+ROUTERS = {"rules": "rules", "gru": "gru (trained)", "hybrid": "hybrid (rules + gru)"}
+PROVIDERS: list[str | None] = [None, "offline", "openai", "anthropic", "lmstudio"]
+FREEFORM_EXAMPLES = (
+    ("Error budget fast burn", "What should I do when the error budget fast-burn alert fires?"),
+    ("UCB1", "How does UCB1 balance exploration and exploitation?"),
+    ("Router fallback", "When does the meta-controller fall back to another agent?"),
+    ("p95 latency", "How do I investigate high p95 latency?"),
+    ("Sample ratio mismatch", "What does a sample ratio mismatch mean for an experiment?"),
+)
+FIELD_LABELS = {
+    "query": "Query",
+    "task": "Task",
+    "mcts_iterations": "MCTS iterations",
+    "seed": "Seed",
+    "router": "Router",
+    "provider": "Provider",
+    "max_steps": "Max steps",
+}
+HELP = (
+    "Name the task with a prefix — `24: 4 7 8 8`, `tictactoe: X.O/.X./..O` (rows top to bottom), "
+    "`connect4: 4453` (columns played) — or ask an operations question in plain words."
+)
+
+
+def _examples(task_name: str) -> list[tuple[str, str]]:
+    """(label, text) of the example queries for ``task_name`` (every task's for auto)."""
+    names = [task_name] if task_name != "auto" else [t for t in TASKS if t != "auto"]
+    out: list[tuple[str, str]] = []
+    for name in names:
+        if name == "freeform":
+            pairs = list(FREEFORM_EXAMPLES)
+        else:
+            pairs = [(e.label, e.text) for e in services.task(name).examples]
+        prefix = f"{TASKS[name]} · " if task_name == "auto" else ""
+        out += [(prefix + label, text) for label, text in pairs]
+    return out
+
+
+def _init() -> None:
+    """Seed the widgets once per session from a deep link (?q=...&task=...&seed=...), and
+    restore the form from the last run when returning from another page."""
+    if not st.session_state.get("query_linked"):
+        st.session_state.query_linked = True
+        q = st.query_params
+        if q.get("q"):
+            st.session_state.query_text = q["q"]
+        if q.get("task") in TASKS:
+            st.session_state.query_task = q["task"]
+        if q.get("router") in ROUTERS:
+            st.session_state.query_router = q["router"]
+        for key, state_key in (("seed", "query_seed"), ("iterations", "query_iterations")):
+            if key in q:
+                try:
+                    st.session_state[state_key] = int(q[key])
+                except ValueError:
+                    st.warning(f"Ignored the link's {key}={q[key]!r}: not a whole number.")
+    last: QueryRequest | None = st.session_state.get("query_request")
+    if last is not None and "query_text" not in st.session_state:
+        st.session_state.query_text = last.query
+        st.session_state.query_task = last.task
+        st.session_state.query_router = last.router
+        st.session_state.query_seed = last.seed
+        st.session_state.query_iterations = last.mcts_iterations
+        st.session_state.query_max_steps = last.max_steps
+        st.session_state.query_use_mcts = last.use_mcts
+        st.session_state.query_use_rag = last.use_rag
+        st.session_state.query_provider = last.provider
+    st.session_state.setdefault("query_text", _examples("game24")[0][1])
+    defaults = {
+        "query_iterations": services.get_settings().mcts_iterations,
+        "query_max_steps": 3,
+        "query_use_mcts": True,
+        "query_use_rag": True,
+    }
+    for key, value in defaults.items():
+        st.session_state.setdefault(key, value)
+
+
+def _use_example() -> None:
+    chosen = st.session_state.get("query_example")
+    text = dict(_examples(st.session_state.query_task)).get(chosen)
+    if text is not None:
+        st.session_state.query_text = text
+
+
+def _rerun_same_seed() -> None:
+    st.session_state.query_pending = st.session_state.query_request
+
+
+def _build_request(**fields: Any) -> QueryRequest | None:
+    """The validated request, or None after showing one error per invalid field."""
+    try:
+        return QueryRequest(**fields)
+    except ValidationError as exc:
+        messages = []
+        for err in exc.errors():
+            field = ".".join(map(str, err["loc"]))
+            messages.append(f"{FIELD_LABELS.get(field, field)}: {err['msg']}")
+        st.session_state.query_errors = messages
+        return None
+
+
+def _run(request: QueryRequest) -> None:
+    """Stream the request's events into a live view, then keep the result in session state."""
+    resolved = request.resolved_task()
+    reward_range = None if resolved == "freeform" else services.task(resolved).reward_range
+    live = components.LiveRun(
+        request.mcts_iterations, reward_range, threshold=DEFAULT_CONFIDENCE_THRESHOLD
+    )
+    try:
+        for event in services.stream_query(request):
+            live(event)
+    except services.ENGINE_ERRORS as exc:
+        live.clear()
+        st.session_state.query_errors = [services.error_message(exc, request)]
+        return
+    except Exception as exc:  # a bug: say so plainly, keep the traceback in the log
+        log.exception("query failed")
+        live.clear()
+        st.session_state.query_errors = [f"The engine failed unexpectedly ({type(exc).__name__}): {exc}"]
+        return
+    live.clear()
+    result = live.result
+    assert result is not None
+    st.session_state.query_result = result
+    st.session_state.query_request = request.model_copy(update={"seed": result.seed})
+    st.session_state.query_consensus = live.consensus
+    st.session_state.query_snapshots = live.snapshots
+    st.session_state.query_errors = []
+    st.query_params.from_dict(
+        {
+            "q": request.query,
+            "task": request.task,
+            "seed": result.seed,
+            "router": request.router,
+            "iterations": request.mcts_iterations,
+        }
+    )
+
+
+def _answer(result: QueryResult) -> None:
+    st.subheader("Answer")
+    st.caption(
+        f"“{components.md_escape(result.query)}” · task **{result.task}** · router **{result.router}**"
+        + (f" · provider **{result.provider}**" if result.provider != "none" else "")
+    )
+    left, right = st.columns([4, 1])
+    with left:
+        st.markdown(f"**{components.answer_kind_label(result).capitalize()}**")
+        if not result.answer:
+            st.info("The agents produced no answer they could stand behind.")
+        elif result.answer_kind in ("extractive", "generated"):
+            with st.container(border=True):
+                st.markdown(result.answer)
+        else:
+            st.code(result.answer, language=None)
+    with right:
+        st.markdown("**Verdict**")
+        components.verdict_badge(result)
+    a, b, c, d = st.columns(4)
+    a.metric(
+        components.confidence_label(result),
+        f"{result.confidence:.2f}",
+        help="Freeform: how strongly the corpus and the agents support the answer — not a judged score"
+        if result.task == "freeform"
+        else "Grounded: 1.0 when verified exactly, else MCTS visit share or the agents' agreement",
+    )
+    b.metric("Quality", components.quality_text(result), help="From ground truth; unknown when none exists")
+    c.metric("Agents used", " → ".join(result.agents_used) or "—")
+    d.metric("Latency", f"{result.latency_ms:,.1f} ms")
+    st.markdown(f"**Stopped:** {components.md_escape(result.stop_reason)}")
+    st.caption(f"Seed **{result.seed}** · request {result.request_id} · trace {result.trace_id}")
+    st.button(
+        "Run again with the same seed",
+        on_click=_rerun_same_seed,
+        key="query_rerun",
+        icon=":material/replay:",
+        help="Reruns the identical request (same seed): the answer, routing and agents must repeat",
+    )
+
+
+def _details(result: QueryResult, consensus: list[Consensus], snapshots: dict[int, TreeSnapshot]) -> None:
+    st.subheader("Routing and steps")
+    left, right = st.columns([2, 3])
+    left.plotly_chart(
+        charts.routing_probabilities_figure(result.steps, threshold=DEFAULT_CONFIDENCE_THRESHOLD),
+        width="stretch",
+        key="query_routing_chart",
+    )
+    with right:
+        st.markdown("**What each agent said**")
+        components.agent_outputs(result.steps, components.confidence_label(result).lower())
+    components.show_timeline(components.timeline_table(result.steps, consensus=consensus))
+    st.caption("Features, the model card and a rules / gru / hybrid comparison are on the Routing page.")
+    if snapshots:
+        st.subheader("MCTS tree")
+        reward_range = services.task(result.task).reward_range
+        for step, snap in sorted(snapshots.items()):
+            st.caption(f"{charts.step_label(step).capitalize()} · the tree when the search stopped")
+            st.plotly_chart(
+                charts.tree_figure(snap, reward_range),
+                width="stretch",
+                key=f"query_tree_{step}",
+            )
+        if result.mcts:
+            m = result.mcts
+            st.caption(
+                f"{m.get('iterations')} iterations · best {m.get('best_action')} · root value "
+                f"{float(m.get('root_value', 0.0)):+.3f} · stopped by {m.get('termination_reason')} · "
+                f"{int(m.get('tree_size', 0)):,} nodes · search seed {m.get('seed')}"
+            )
+    components.passages_expander(result.passages)
+
+
+st.title("Query console")
+st.caption(
+    "Ask the engine: the meta-controller routes between HRM, TRM and MCTS step by step. "
+    "Watch the router's probabilities, each agent's answer and the MCTS tree as they happen."
+)
+_init()
+settings = services.get_settings()
+
+task_name = st.selectbox(
+    "Task",
+    list(TASKS),
+    format_func=TASKS.get,
+    key="query_task",
+    on_change=lambda: st.session_state.pop("query_example", None),
+)
+st.selectbox(
+    "Example",
+    [label for label, _ in _examples(task_name)],
+    index=None,
+    placeholder="Pick an example query…",
+    key="query_example",
+    on_change=_use_example,
+)
+with st.form("query_form"):
+    text = st.text_area("Query", key="query_text", height=90, help=HELP)
+    a, b, c, d, e = st.columns(5)
+    router = a.selectbox("Router", list(ROUTERS), format_func=ROUTERS.get, key="query_router")
+    provider = b.selectbox(
+        "LLM provider",
+        PROVIDERS,
+        format_func=lambda p: f"settings ({settings.llm_provider})" if p is None else p,
+        key="query_provider",
+        help="Used by freeform queries; games are answered without an LLM",
+    )
+    seed = c.number_input(
+        "Seed", 0, 2**53 - 1, value=None, placeholder="random", key="query_seed",
+        help="Empty: a fresh seed is drawn and shown with the result",
+    )
+    iterations = d.number_input("MCTS iterations", 1, 10_000, step=100, key="query_iterations")
+    max_steps = e.number_input("Max steps", 1, 10, key="query_max_steps")
+    f, g, _ = st.columns([1, 1, 3])
+    use_mcts = f.checkbox("Use MCTS", key="query_use_mcts")
+    use_rag = g.checkbox("Use retrieval (RAG)", key="query_use_rag")
+    submitted = st.form_submit_button("Run query", type="primary", icon=":material/play_arrow:")
+
+pending: QueryRequest | None = st.session_state.pop("query_pending", None)
+if submitted:
+    pending = _build_request(
+        query=text.strip(),
+        task=task_name,
+        use_mcts=use_mcts,
+        use_rag=use_rag,
+        mcts_iterations=iterations,
+        seed=seed,
+        router=router,
+        provider=provider,
+        max_steps=max_steps,
+    )
+if pending is not None:
+    _run(pending)
+
+for message in st.session_state.get("query_errors", []):
+    st.error(message)
+result: QueryResult | None = st.session_state.get("query_result")
+if result is None:
+    if not st.session_state.get("query_errors"):
+        st.info("Type a query or pick an example, then press **Run query**.")
+else:
+    _answer(result)
+    _details(result, st.session_state.get("query_consensus", []), st.session_state.get("query_snapshots", {}))

@@ -1,0 +1,261 @@
+"""Routing: what the meta-controller saw and decided at each step, its model card, and
+rules vs gru vs hybrid on the same request."""
+
+from __future__ import annotations
+
+import streamlit as st
+from pydantic import ValidationError
+
+from app import charts, components, services
+from engine import QueryRequest, QueryResult
+from engine.models import AGENTS
+from engine.pipeline import DEFAULT_CONFIDENCE_THRESHOLD
+
+SOURCES = ("Last Query console run", "Run a query here")
+TASKS = {
+    "auto": "Auto-detect",
+    "game24": "Game of 24",
+    "tictactoe": "Tic-tac-toe",
+    "connect4": "Connect four",
+    "freeform": "Freeform question",
+}
+
+
+def _run_here() -> tuple[QueryResult | None, QueryRequest | None]:
+    """A small form to run a query on this page; the result is kept in session state."""
+    settings = services.get_settings()
+    with st.form("routing_form"):
+        text = st.text_input("Query", value="connect4: 4453", key="routing_text")
+        a, b, c, d = st.columns(4)
+        task = a.selectbox("Task", list(TASKS), format_func=TASKS.get, key="routing_task")
+        router = b.selectbox("Router", list(services.ROUTERS), key="routing_router")
+        seed = c.number_input("Seed", 0, 2**53 - 1, value=None, placeholder="random", key="routing_seed")
+        iterations = d.number_input(
+            "MCTS iterations", 1, 10_000, value=settings.mcts_iterations, step=100, key="routing_iterations"
+        )
+        submitted = st.form_submit_button("Run query", type="primary", icon=":material/play_arrow:")
+    if submitted:
+        try:
+            request = QueryRequest(
+                query=text, task=task, router=router, seed=seed, mcts_iterations=iterations
+            )
+        except ValidationError as exc:
+            for err in exc.errors():
+                st.error(f"{'.'.join(map(str, err['loc']))}: {err['msg']}")
+            return None, None
+        try:
+            with st.spinner("Running the query…"):
+                result = services.run_query(request)
+        except services.ENGINE_ERRORS as exc:
+            st.error(services.error_message(exc, request))
+            return None, None
+        st.session_state.routing_result = result
+        st.session_state.routing_request = request.model_copy(update={"seed": result.seed})
+    return st.session_state.get("routing_result"), st.session_state.get("routing_request")
+
+
+def _pick_run() -> tuple[QueryResult | None, QueryRequest | None]:
+    has_console_run = st.session_state.get("query_result") is not None
+    source = st.radio(
+        "Run to inspect", SOURCES, index=0 if has_console_run else 1, key="routing_source", horizontal=True
+    )
+    if source == SOURCES[1]:
+        return _run_here()
+    if not has_console_run:
+        st.info("No Query console run in this session yet: run one there, or choose **Run a query here**.")
+        return None, None
+    return st.session_state.query_result, st.session_state.query_request
+
+
+def _decisions(result: QueryResult) -> None:
+    st.subheader("Decisions")
+    st.caption(
+        f"“{components.md_escape(result.query)}” · router **{result.router}** · seed {result.seed} · "
+        f"{len(result.steps)} step(s) · answer **{components.md_escape(_short(result.answer))}** "
+        f"({result.verdict})"
+    )
+    left, right = st.columns([2, 3])
+    left.plotly_chart(
+        charts.routing_probabilities_figure(result.steps, threshold=DEFAULT_CONFIDENCE_THRESHOLD),
+        width="stretch",
+        key="routing_probs",
+    )
+    right.dataframe(
+        components.decisions_table(result.steps),
+        hide_index=True,
+        width="stretch",
+        column_config={"reason": st.column_config.TextColumn(width="large")},
+    )
+    st.subheader("Features")
+    st.caption(
+        "The 10 inputs the router saw before each step, all in [0, 1]: the agents' latest confidences, "
+        "the MCTS root value, agreement, the last agent (one-hot), iteration/20, query length/10000 "
+        "and whether retrieval found context."
+    )
+    st.plotly_chart(charts.features_heatmap(result.steps), width="stretch", key="routing_features")
+    st.dataframe(
+        components.features_table(result.steps),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            charts.step_label(s.index): st.column_config.NumberColumn(format="%.4f") for s in result.steps
+        },
+    )
+
+
+def _comparison(result: QueryResult, request: QueryRequest) -> None:
+    st.subheader("Rules vs gru vs hybrid")
+    st.caption(
+        "The same request and seed answered once per router. Agents and MCTS draw from the same seed, "
+        "so differences come from routing alone."
+    )
+    key = request.model_copy(update={"router": "rules", "seed": result.seed}).model_dump_json()
+    compare = st.button(
+        "Compare the three routers on this request", key="routing_compare", icon=":material/compare:"
+    )
+    if compare:
+        with st.spinner("Running the request with rules, gru and hybrid…"):
+            runs = services.compare_routers(
+                request.query,
+                result.seed,
+                task=request.task,
+                use_mcts=request.use_mcts,
+                use_rag=request.use_rag,
+                mcts_iterations=request.mcts_iterations,
+                provider=request.provider,
+                max_steps=request.max_steps,
+            )
+        st.session_state.routing_comparison = (key, runs)
+    stored = st.session_state.get("routing_comparison")
+    if stored is None or stored[0] != key:
+        st.info("Press the button to run this request with each router.")
+        return
+    for column, run in zip(st.columns(len(stored[1])), stored[1], strict=True):
+        with column, st.container(border=True):
+            st.markdown(f"#### {run.router}")
+            if run.result is None:
+                st.warning(run.error or "unavailable", icon=":material/block:")
+                continue
+            r = run.result
+            st.code(r.answer or "—", language=None, wrap_lines=True)
+            components.verdict_badge(r)
+            st.markdown(
+                f"**Agents** {' → '.join(r.agents_used) or '—'}  \n**Latency** {r.latency_ms:,.1f} ms  \n"
+                f"**Stopped** {components.md_escape(r.stop_reason)}"
+            )
+            st.plotly_chart(
+                charts.routing_probabilities_figure(
+                    r.steps, height=240, title="probabilities per step", legend=False
+                ),
+                width="stretch",
+                key=f"routing_cmp_{run.router}",
+            )
+            table = components.decisions_table(r.steps)[["step", "chosen", "p(hrm)", "p(trm)", "p(mcts)"]]
+            st.dataframe(
+                table.rename(columns={f"p({a})": a for a in AGENTS}),
+                hide_index=True,
+                width="stretch",
+                column_config={
+                    "step": st.column_config.NumberColumn(width=40),
+                    **{a: st.column_config.NumberColumn(format="%.2f", width=48) for a in AGENTS},
+                },
+            )
+
+
+def _model_card() -> None:
+    st.subheader("Model card: the trained GRU router")
+    try:
+        report = services.router_report()
+    except (OSError, ValueError) as exc:
+        st.error(f"The training report cannot be read: {exc}")
+        return
+    weights = services.router_weights_present()
+    if report is None:
+        st.info(
+            "No training report yet: `data/models/router_report.json` is absent, so there is no model card. "
+            + (
+                "Weights exist in `data/models/router_gru.npz`, but without their report."
+                if weights
+                else "The GRU has not been trained (no `data/models/router_gru.npz`), so the gru and "
+                "hybrid routers are unavailable and only rules can route."
+            )
+            + " Train it with `python -m engine train-router`."
+        )
+        return
+    if not weights:
+        st.warning("The report exists but the weights `data/models/router_gru.npz` are missing.")
+    if report.architecture:
+        st.caption(report.architecture)
+    a, b, c, d = st.columns(4)
+    a.metric("Queries", _count(report.queries), help=_by(report.by_task))
+    b.metric(
+        "Train / held-out queries",
+        f"{_count(report.train_queries)} / {_count(report.held_out_queries)}",
+        help="Split by a hash of the query text, so no query is in both",
+    )
+    c.metric("Training steps", _count(report.train_steps), help=_by(report.train_label_counts, "labels: "))
+    d.metric("Held-out steps", _count(report.held_out_steps))
+    if report.accuracy:
+        st.markdown("**Held-out accuracy** (share of steps where the router picks the labelled agent)")
+        cols = st.columns(4)
+        rules = report.accuracy.get("rules")
+        for col, (name, value) in zip(cols, report.accuracy.items(), strict=False):
+            label = f"majority class ({report.majority_class})" if name == "majority" else name
+            delta = (
+                f"{(value - rules) * 100:+.1f} pp vs rules" if rules is not None and name != "rules" else None
+            )
+            train = report.train_accuracy.get(name)
+            col.metric(
+                label,
+                f"{value:.1%}",
+                delta=delta,
+                help=None if train is None else f"on the training steps: {train:.1%}",
+            )
+    if report.confusion is not None:
+        left, right = st.columns([3, 2])
+        left.plotly_chart(
+            charts.confusion_matrix_figure(report.confusion, report.labels, title="GRU held-out confusion"),
+            width="stretch",
+            key="routing_confusion",
+        )
+        with right:
+            st.markdown("**Reading it**")
+            st.caption(
+                "Rows are the labelled best agent (the one whose step most improved verified quality per "
+                "second), columns the GRU's pick. Freeform queries have no verified quality and are not "
+                "in the training data."
+            )
+            if report.training:
+                st.markdown("**Training**")
+                st.caption(" · ".join(f"{k.replace('_', ' ')} {v}" for k, v in report.training.items()))
+    if report.markdown:
+        with st.expander("Training report"):
+            st.markdown(report.markdown)
+    with st.expander("Report as JSON"):
+        st.json(report.raw, expanded=False)
+
+
+def _short(text: str, limit: int = 80) -> str:
+    text = " ".join(text.split()) or "—"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _count(value: int | None) -> str:
+    return "—" if value is None else f"{value:,}"
+
+
+def _by(counts: dict[str, int], prefix: str = "") -> str | None:
+    return prefix + ", ".join(f"{k} {v:,}" for k, v in counts.items()) if counts else None
+
+
+st.title("Routing")
+st.caption(
+    "How the meta-controller chose between HRM, TRM and MCTS: the features it saw before each step, "
+    "the probabilities it gave and why each agent ran; the trained router's model card; and the "
+    "rules, gru and hybrid routers side by side on the same request."
+)
+result, request = _pick_run()
+if result is not None and request is not None:
+    _decisions(result)
+    _comparison(result, request)
+_model_card()
