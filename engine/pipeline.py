@@ -332,6 +332,8 @@ class Engine:
             return True, "all agents ran"
         if index + 1 >= max_steps:
             return True, "max steps"
+        if len(agreement.supporters) < 2:
+            return False, "continue: no second agent backs the leading answer yet"
         return False, f"continue: agreement {agreement.score:.2f} < {agree_at}"
 
     @staticmethod
