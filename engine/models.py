@@ -126,3 +126,5 @@ class QueryResult:
     provider: str
     passages: tuple[PassageRef, ...] = ()
     mcts: dict[str, float | int | str] = field(default_factory=dict)
+    tokens: int = 0
+    cost_usd: float = 0.0

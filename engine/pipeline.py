@@ -12,7 +12,7 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,11 +30,14 @@ from engine.events import (
     Retrieved,
     RouteDecision,
 )
-from engine.llm import LLMProvider, make_provider
+from engine.faults import Faults, InjectedFault
+from engine.llm import LLMProvider, ProviderUnavailable, make_provider
 from engine.mcts import SearchConfig, fresh_seed
 from engine.models import AGENTS, PassageRef, QueryRequest, QueryResult, StepRecord
 from engine.routing import GRURouter, HybridRouter, Router, RoutingState, RulesRouter, decide
 from engine.tasks import ParseError, Task, load_task
+from engine.telemetry import Telemetry
+from observability.tracing import propagate
 
 DEFAULT_CONFIDENCE_THRESHOLD = 0.4
 DEFAULT_CONSENSUS_THRESHOLD = 0.6
@@ -84,12 +87,42 @@ def _agreement(outputs: dict[str, AgentOutput]) -> _Agreement:
     return _Agreement(score, lead, score * (1.0 - miss), False, tuple(groups[lead]))  # type: ignore[index]
 
 
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """What one request's telemetry needs to know."""
+
+    request: QueryRequest
+    task_name: str
+    request_id: str
+    trace_id: str
+    ts: float
+    simulated: bool
+    experiment: str | None
+    variant: str | None
+    faults: Faults
+
+
+@dataclass(frozen=True, slots=True)
+class _FailingProvider:
+    """An LLM provider whose every call fails: the ``provider_error`` fault."""
+
+    inner: LLMProvider
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    def complete(self, request: Any) -> Any:
+        raise ProviderUnavailable("injected provider error", provider=self.inner.name)
+
+
 class Engine:
     """The embedded engine.  Thread-safe: one instance serves many requests.
 
     ``llm`` replaces the provider built from settings (all requests);
-    ``retriever`` the corpus index; ``gru`` the trained router; ``clock`` the
-    latency clock (seconds).
+    ``retriever`` the corpus index; ``gru`` the trained router; ``telemetry``
+    the store and tracer (default: from settings); ``clock`` the latency
+    clock (seconds).
     """
 
     def __init__(
@@ -99,9 +132,11 @@ class Engine:
         llm: LLMProvider | None = None,
         retriever: Any = None,
         gru: GRURouter | None = None,
+        telemetry: Telemetry | None = None,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.settings = settings or load_settings()
+        self.telemetry = telemetry if telemetry is not None else Telemetry.from_settings(self.settings)
         self._llm_override = llm
         self._providers: dict[str, LLMProvider] = {}
         self._retriever = retriever
@@ -149,29 +184,114 @@ class Engine:
                 return event.result
         raise AssertionError("stream ended without a Final event")  # pragma: no cover
 
-    def stream(self, request: QueryRequest, *, live: bool = True) -> Iterator[Event]:
-        """Yield the loop's events, ending with ``Final``.
+    def stream(
+        self,
+        request: QueryRequest,
+        *,
+        live: bool = True,
+        ts: float | None = None,
+        simulated: bool = False,
+        experiment: str | None = None,
+        variant: str | None = None,
+        faults: Faults | None = None,
+    ) -> Iterator[Event]:
+        """Yield the loop's events, ending with ``Final``; record the request once.
 
         With ``live`` the MCTS agent streams tree snapshots (it then runs in a
-        worker thread).  Raises QueryError before the first event when the
-        position is malformed or already finished.
+        worker thread).  ``ts`` stamps the record (default: now; a load test's
+        simulated timeline passes its own, with ``simulated=True``, and then
+        injected latency is added to the record instead of slept).  Raises
+        QueryError before the first event when the position is malformed or
+        already finished (recorded as ``invalid``); any other failure is
+        recorded as ``error`` and re-raised.
         """
         t0 = self._clock()
-        task_name = request.resolved_task()
-        task, state = self._position(task_name, request)
+        tel = self.telemetry
+        run = _Run(
+            request,
+            request.resolved_task(),
+            uuid.uuid4().hex,
+            uuid.uuid4().hex,
+            tel.clock() if ts is None else ts,
+            simulated,
+            experiment,
+            variant,
+            faults or Faults(),
+        )
+        try:
+            task, state = self._position(run.task_name, request)
+        except QueryError as exc:
+            self._record_failure(run, "invalid", str(exc), t0, None)
+            raise
         seed = request.seed if request.seed is not None else fresh_seed()
+        try:
+            with tel.span(
+                "query",
+                trace_id=run.trace_id,
+                request_id=run.request_id,
+                task=run.task_name,
+                seed=seed,
+                router=request.router,
+            ):
+                result, search = yield from self._loop(run, task, state, seed, t0, live)
+        except GeneratorExit:
+            raise
+        except Exception as exc:
+            self._record_failure(run, "error", f"{type(exc).__name__}: {exc}", t0, seed)
+            raise
+        tel.record_result(
+            result,
+            ts=run.ts,
+            user_id=request.user_id,
+            simulated=simulated,
+            experiment=experiment,
+            variant=variant,
+            tokens=result.tokens,
+            cost_usd=result.cost_usd,
+            mcts=search,
+        )
+        yield Final(result)
+
+    def _record_failure(self, run: _Run, status: str, error: str, t0: float, seed: int | None) -> None:
+        self.telemetry.record_failure(
+            request_id=run.request_id,
+            trace_id=run.trace_id,
+            ts=run.ts,
+            task=run.task_name,
+            query=run.request.query,
+            status=status,
+            error=error,
+            latency_ms=(self._clock() - t0) * 1000,
+            seed=seed,
+            router=run.request.router,
+            user_id=run.request.user_id,
+            simulated=run.simulated,
+            experiment=run.experiment,
+            variant=run.variant,
+        )
+
+    def _loop(
+        self, run: _Run, task: Task | None, state: Any, seed: int, t0: float, live: bool
+    ) -> Generator[Event, None, tuple[QueryResult, Any]]:
+        request, task_name, tel = run.request, run.task_name, self.telemetry
         rng = np.random.default_rng(seed)
         agent_seeds = {a: int(rng.integers(2**53)) for a in AGENTS}
-        request_id, trace_id = uuid.uuid4().hex, uuid.uuid4().hex
         provider_name = request.provider or self.settings.llm_provider
-        llm = self.provider(request.provider) if task is None else None
+        llm = None
+        if task is None:
+            llm = tel.traced_provider(self.provider(request.provider))
+            if run.faults.provider_error:
+                llm = _FailingProvider(llm)
 
         passages: tuple[PassageRef, ...] = ()
         if request.use_rag and task is None:
-            passages = tuple(
-                PassageRef(p.doc, p.title, p.section, p.text, p.score)
-                for p in self.retriever().search(request.query, k=4)
-            )
+            with tel.span("rag.retrieve") as span:
+                passages = tuple(
+                    PassageRef(p.doc, p.title, p.section, p.text, p.score)
+                    for p in self.retriever().search(request.query, k=4)
+                )
+                if span is not None:
+                    span.set_attribute("documents", len(passages))
         yield Retrieved(passages)
 
         router = self.router(request)
@@ -189,6 +309,7 @@ class Engine:
             c=self.settings.mcts_c if ov.mcts_c is None else ov.mcts_c,
             selection=ov.mcts_selection or "ucb1",
             snapshot_every=self.settings.snapshot_every if live else 0,
+            snapshot_max_nodes=120,
         )
 
         outputs: dict[str, AgentOutput] = {}
@@ -197,6 +318,8 @@ class Engine:
         agreement = _agreement(outputs)
         stop_reason = "max steps"
         mcts_summary: dict[str, float | int | str] = {}
+        search = None
+        extra_latency_s = run.faults.extra_latency_s
         for index in range(request.max_steps):
             if all(a in outputs for a in usable):
                 stop_reason = "all agents ran"
@@ -211,8 +334,18 @@ class Engine:
                 task, state, request.query, agreement.answer, passages, agent_seeds[agent], search_config, llm
             )  # type: ignore[arg-type]
             started = self._clock()
-            out = yield from self._run_agent(index, agent, task_name, ctx, live)
+            with tel.span(f"agent.{agent}", step=index, reason=reason) as span:
+                if extra_latency_s and not run.simulated:
+                    time.sleep(extra_latency_s)
+                out = yield from self._run_agent(index, agent, task_name, ctx, live)
+                if span is not None:
+                    span.set_attributes(answer=out.answer, confidence=out.confidence, exact=out.exact)
             latency_ms = (self._clock() - started) * 1000
+            if extra_latency_s:
+                latency_ms += extra_latency_s * 1000 if run.simulated else 0.0
+                extra_latency_s = 0.0
+            if run.faults.error:
+                raise InjectedFault(f"injected error after the {agent} step")
             outputs[agent] = out
             yield AgentFinished(index, agent, out.answer, out.confidence, out.evidence, latency_ms)
 
@@ -224,8 +357,8 @@ class Engine:
                     agent,
                     router.name,
                     prob_map,
-                    tuple(float(v) for v in x),
-                    reason,  # type: ignore[arg-type]
+                    tuple(float(v) for v in x),  # type: ignore[arg-type]
+                    reason,
                     out.answer,
                     out.confidence,
                     out.evidence,
@@ -234,6 +367,7 @@ class Engine:
             )
             yield Consensus(index, agreement.score, agreement.answer, stop, why)
             if out.search is not None:
+                search = out.search
                 mcts_summary = self._mcts_summary(task, out)
             features = RoutingState(
                 hrm_confidence=outputs["hrm"].confidence if "hrm" in outputs else 0.0,
@@ -249,25 +383,30 @@ class Engine:
             if stop:
                 break
 
-        result = self._synthesise(
-            request,
-            task,
-            task_name,
-            state,
-            agreement,
-            outputs,
-            steps,
-            stop_reason,
-            t0,
-            seed,
-            request_id,
-            trace_id,
-            router.name,
-            provider_name,
-            passages,
-            mcts_summary,
-        )
-        yield Final(result)
+        with tel.span("synthesise"):
+            result = self._synthesise(
+                request,
+                task,
+                task_name,
+                state,
+                agreement,
+                outputs,
+                steps,
+                stop_reason,
+                t0,
+                seed,
+                run.request_id,
+                run.trace_id,
+                router.name,
+                provider_name,
+                passages,
+                mcts_summary,
+            )
+        if run.simulated and run.faults.extra_latency_s:
+            result = dataclasses.replace(
+                result, latency_ms=result.latency_ms + run.faults.extra_latency_s * 1000
+            )
+        return result, search
 
     # -- pieces of the loop -----------------------------------------------------------------------
     @staticmethod
@@ -302,7 +441,7 @@ class Engine:
             finally:
                 inbox.put(done)
 
-        worker = threading.Thread(target=work, name="arbor-mcts", daemon=True)
+        worker = threading.Thread(target=propagate(work), name="arbor-mcts", daemon=True)
         worker.start()
         while (item := inbox.get()) is not done:
             yield MctsSnapshot(index, item)
@@ -409,10 +548,13 @@ class Engine:
             provider=provider if task is None else "none",
             passages=passages,
             mcts=mcts,
+            tokens=sum(o.tokens for o in outputs.values()),
+            cost_usd=sum(o.cost_usd for o in outputs.values()),
         )
 
     def close(self) -> None:
-        """Release resources (flushes telemetry once the store lands)."""
+        """Flush all pending telemetry and release the store, tracer and retriever."""
+        self.telemetry.close()
         closer = getattr(self._retriever, "close", None)
         if closer is not None:
             closer()
