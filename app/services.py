@@ -7,6 +7,7 @@ callers must not mutate what these functions return.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,6 +25,9 @@ from engine.mcts import TreeSnapshot
 from engine.models import AGENTS
 from engine.routing import RouterUnavailable
 from engine.tasks import Task, load_task
+from observability.metrics import start_exporter
+
+log = logging.getLogger(__name__)
 
 ROUTERS: tuple[str, ...] = ("rules", "gru", "hybrid")
 MODELS_DIR = Path(__file__).resolve().parent.parent / "data" / "models"
@@ -42,8 +46,20 @@ def get_settings() -> Settings:
 
 @st.cache_resource
 def get_engine() -> Engine:
-    """One embedded engine per process, shared by every session (thread-safe; do not mutate)."""
-    return Engine(get_settings())
+    """One embedded engine per process, shared by every session (thread-safe; do not mutate).
+
+    Its metrics exporter starts here, once per process (``ARBOR_METRICS_PORT``, 0 disables it);
+    a port already in use is logged and the console runs on without it.
+    """
+    settings = get_settings()
+    engine = Engine(settings)
+    metrics = engine.telemetry.metrics
+    if metrics is not None and settings.metrics_port:
+        try:
+            start_exporter(settings.metrics_port, metrics.registry, multiproc_dir=settings.metrics_dir)
+        except OSError as exc:
+            log.warning("metrics exporter not started on port %s: %s", settings.metrics_port, exc)
+    return engine
 
 
 def task(name: str) -> Task:

@@ -67,7 +67,13 @@ def _mask_url_password(url: str) -> str:
     return parts._replace(netloc=f"{parts.username}:{SECRET_MASK}@{netloc}").geturl()
 
 
-_URL_FIELDS = ("prometheus_url", "lmstudio_base_url", "openai_base_url", "anthropic_base_url")
+_URL_FIELDS = (
+    "prometheus_url",
+    "lmstudio_base_url",
+    "openai_base_url",
+    "anthropic_base_url",
+    "otlp_endpoint",
+)
 
 
 class Settings(BaseSettings):
@@ -97,6 +103,12 @@ class Settings(BaseSettings):
         default="on", description="'off' turns off the store and metrics (to measure their cost)."
     )
     log_level: LogLevel = Field(default="INFO", description="Python logging level.")
+    metrics_dir: Path | None = Field(
+        default=None,
+        description="Shared directory for Prometheus multiprocess mode (console + CLI workloads); unset: "
+        "one process.",
+    )
+    otlp_endpoint: str | None = Field(default=None, description="OTLP/HTTP collector base URL for spans.")
 
     # LLM providers
     llm_provider: LLMProvider = Field(default="offline", description="Default LLM provider.")
@@ -134,7 +146,15 @@ class Settings(BaseSettings):
         default=50, ge=1, le=10000, description="Emit a tree snapshot every N iterations."
     )
 
-    @field_validator("prometheus_url", "openai_api_key", "anthropic_api_key", "mcts_seed", mode="before")
+    @field_validator(
+        "prometheus_url",
+        "openai_api_key",
+        "anthropic_api_key",
+        "mcts_seed",
+        "metrics_dir",
+        "otlp_endpoint",
+        mode="before",
+    )
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         """An empty or blank value (``ARBOR_PROMETHEUS_URL=``) means "not set"."""
@@ -154,7 +174,7 @@ class Settings(BaseSettings):
     def _upper(cls, value: Any) -> Any:
         return value.strip().upper() if isinstance(value, str) else value
 
-    @field_validator("prometheus_url")
+    @field_validator("prometheus_url", "otlp_endpoint")
     @classmethod
     def _prometheus_url(cls, value: str | None) -> str | None:
         return None if value is None else _check_http_url(value.strip())

@@ -279,12 +279,14 @@ class Engine:
         provider_name = request.provider or self.settings.llm_provider
         llm = None
         if task is None:
-            llm = tel.traced_provider(self.provider(request.provider))
+            llm = self.provider(request.provider)
             if run.faults.provider_error:
                 llm = _FailingProvider(llm)
+            llm = tel.traced_provider(llm)
 
         passages: tuple[PassageRef, ...] = ()
         if request.use_rag and task is None:
+            rag_started = self._clock()
             with tel.span("rag.retrieve") as span:
                 passages = tuple(
                     PassageRef(p.doc, p.title, p.section, p.text, p.score)
@@ -292,6 +294,7 @@ class Engine:
                 )
                 if span is not None:
                     span.set_attribute("documents", len(passages))
+            tel.observe_rag(self._clock() - rag_started, len(passages))
         yield Retrieved(passages)
 
         router = self.router(request)

@@ -19,8 +19,9 @@ from collections.abc import Callable
 from typing import Any
 
 from engine.config import Settings
-from engine.llm import LLMProvider, LLMRequest, LLMResponse
+from engine.llm import LLMError, LLMProvider, LLMRequest, LLMResponse
 from engine.models import QueryResult
+from observability.metrics import Metrics, enable_multiprocess
 from observability.store import Store
 from observability.tracing import (
     BatchingExporter,
@@ -34,24 +35,32 @@ from observability.tracing import (
 
 
 class Telemetry:
-    """Store and tracer for one engine; every method is a no-op when both are None."""
+    """Store, tracer and metrics for one engine; each part is skipped when None."""
 
     def __init__(
         self,
         *,
         store: Store | None = None,
         tracer: Tracer | None = None,
+        metrics: Metrics | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.tracer = tracer
+        self.metrics = metrics
         self.clock = clock
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Telemetry:
-        """Open the store at ``settings.db_path`` and a tracer exporting into it."""
+        """Open the store at ``settings.db_path``, a tracer exporting into it, and metrics.
+
+        With ``settings.metrics_dir`` the metrics use Prometheus multiprocess mode, so
+        that the console's exporter also serves the samples of CLI workload processes.
+        """
         if not settings.telemetry_enabled:
             return cls()
+        if settings.metrics_dir is not None:
+            enable_multiprocess(settings.metrics_dir)
         secrets = [s for s in (settings.openai_api_key, settings.anthropic_api_key) if s is not None]
         redact_values(secrets)
         store = Store(settings.db_path)
@@ -59,11 +68,11 @@ class Telemetry:
         endpoint = getattr(settings, "otlp_endpoint", None)
         if endpoint:
             exporters.append(BatchingExporter(OtlpHttpExporter(endpoint)))
-        return cls(store=store, tracer=Tracer(exporters, secrets=secrets))
+        return cls(store=store, tracer=Tracer(exporters, secrets=secrets), metrics=Metrics())
 
     @property
     def enabled(self) -> bool:
-        return self.store is not None or self.tracer is not None
+        return self.store is not None or self.tracer is not None or self.metrics is not None
 
     def span(self, name: str, /, **attributes: Any) -> contextlib.AbstractContextManager[Any]:
         """A span under the current one (a null context when tracing is off)."""
@@ -72,8 +81,17 @@ class Telemetry:
         return self.tracer.span(name, **attributes)
 
     def traced_provider(self, provider: LLMProvider) -> LLMProvider:
-        """``provider`` with a span around every completion (itself when tracing is off)."""
-        return provider if self.tracer is None else _TracedProvider(provider, self)
+        """``provider`` with a span and metrics around every completion (itself when both are off)."""
+        return provider if self.tracer is None and self.metrics is None else _TracedProvider(provider, self)
+
+    def observe_rag(self, seconds: float, n_docs: int) -> None:
+        """Count one retrieval (latency in seconds, documents returned)."""
+        if self.metrics is not None:
+            self.metrics.observe_rag(seconds, n_docs)
+
+    def active(self, operation: str) -> contextlib.AbstractContextManager[Any]:
+        """Hold the active-operations gauge up while the block runs."""
+        return contextlib.nullcontext() if self.metrics is None else self.metrics.track_active(operation)
 
     def record_result(
         self,
@@ -88,7 +106,9 @@ class Telemetry:
         cost_usd: float = 0.0,
         mcts: Any = None,
     ) -> None:
-        """Queue the request, its routing decisions and its MCTS run (if any)."""
+        """Queue the request, its routing decisions and its MCTS run (if any); count them."""
+        if self.metrics is not None:
+            _observe(self.metrics, result, mcts)
         if self.store is None:
             return
         self.store.record_request(
@@ -131,6 +151,8 @@ class Telemetry:
         variant: str | None = None,
     ) -> None:
         """Queue a request that failed (``error``) or was rejected (``invalid``)."""
+        if self.metrics is not None and status == "error":
+            self.metrics.observe_request(task, "error", latency_ms / 1000)
         if self.store is None:
             return
         self.store.record_request(
@@ -210,6 +232,17 @@ class Telemetry:
             self.store.close()
 
 
+def _observe(metrics: Metrics, result: QueryResult, search: Any) -> None:
+    metrics.observe_request(result.task, "ok", result.latency_ms / 1000)
+    metrics.observe_verdict(result.task, result.verdict)
+    for step in result.steps:
+        metrics.observe_agent(step.agent, result.task, step.latency_ms / 1000, step.confidence)
+        metrics.observe_routing(step.router, step.agent, step.reason.split(":", 1)[0])
+    if search is not None:
+        s = search.stats
+        metrics.observe_search(s.iterations, s.termination_reason, s.elapsed_s)
+
+
 def _store_spans(store: Store, records: list[SpanRecord]) -> None:
     store.record_spans([r.to_row() for r in records])
 
@@ -264,8 +297,30 @@ class _TracedProvider:
         return self.inner.name
 
     def complete(self, request: LLMRequest) -> LLMResponse:
+        metrics = self.telemetry.metrics
+        started = time.perf_counter()
         with self.telemetry.span("llm.complete", provider=self.inner.name) as span:
-            response = self.inner.complete(request)
+            try:
+                response = self.inner.complete(request)
+            except LLMError as exc:
+                if metrics is not None:
+                    metrics.observe_llm(
+                        self.inner.name,
+                        time.perf_counter() - started,
+                        0,
+                        0,
+                        0.0,
+                        error_type=type(exc).__name__,
+                    )
+                raise
+            if metrics is not None:
+                metrics.observe_llm(
+                    response.provider,
+                    time.perf_counter() - started,
+                    response.input_tokens,
+                    response.output_tokens,
+                    response.cost_usd,
+                )
             if span is not None:
                 span.set_attributes(
                     answered_by=response.provider,
