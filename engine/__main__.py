@@ -173,6 +173,48 @@ def _train_router(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load(args: argparse.Namespace) -> int:
+    from engine import Engine
+    from engine.faults import FaultPlan
+    from engine.workload import LoadConfig, read_workload, run_load
+
+    try:
+        rows = read_workload(Path(args.workload))
+        cfg = LoadConfig(
+            rate=args.rate,
+            duration_s=args.duration,
+            concurrency=args.concurrency,
+            faults=FaultPlan.parse(args.faults),
+            seed=args.seed,
+            clock=args.clock,
+            days=args.days,
+            requests=args.requests,
+        )
+    except (OSError, ValueError) as exc:
+        _fail(str(exc).splitlines()[0])
+    width = 30
+
+    def progress(done: int, total: int, ok: int, errors: int) -> None:
+        if done % max(1, total // 200) and done != total:
+            return
+        filled = int(width * done / total)
+        print(
+            f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}  ok {ok}  errors {errors}",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    engine = Engine()
+    try:
+        report = run_load(engine, rows, cfg, progress=progress)
+    finally:
+        engine.close()
+    print(file=sys.stderr)
+    print(json.dumps(dataclasses.asdict(report), indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m engine``."""
     parser = _Parser(prog="python -m engine", description="Arbor's embedded engine.")
@@ -202,6 +244,18 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--no-rag", action="store_true")
     q.add_argument("--json", action="store_true", help="print the QueryResult as JSON")
     q.set_defaults(func=_query)
+
+    ld = sub.add_parser("load", help="generate load from a workload file, with fault injection")
+    ld.add_argument("--workload", default="data/workloads/mixed.jsonl")
+    ld.add_argument("--rate", type=float, default=20.0, help="requests per second")
+    ld.add_argument("--duration", type=float, default=60.0, help="seconds (wall clock mode)")
+    ld.add_argument("--concurrency", type=int, default=4)
+    ld.add_argument("--faults", default="", help='e.g. "provider_error=0.05,latency_ms=200@0.1,error=0.01"')
+    ld.add_argument("--seed", type=int, default=0)
+    ld.add_argument("--clock", choices=("wall", "simulated"), default="wall")
+    ld.add_argument("--days", type=float, default=28.0, help="simulated timeline length")
+    ld.add_argument("--requests", type=int, default=None, help="simulated mode: number of requests")
+    ld.set_defaults(func=_load)
 
     t = sub.add_parser("train-router", help="label routing states from engine runs and train the GRU router")
     t.add_argument("--workloads", default="data/workloads")

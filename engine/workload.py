@@ -1,0 +1,217 @@
+"""The load generator behind ``python -m engine load``.
+
+Wall-clock mode issues ``rate`` requests per second for ``duration_s`` seconds
+(bounded: at most rate * duration requests) on ``concurrency`` worker threads.
+Simulated mode runs the same real engine requests back to back but stamps them
+on a simulated timeline of ``days`` days ending now, with two scheduled
+incidents (a short error spike and a day-long degradation), and marks them
+simulated in the store: data for SLO demos, labelled as such.  Which query,
+which faults and which timestamp each request gets come from one seeded
+generator, so a run is reproducible.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from engine.faults import FaultPlan, Faults
+from engine.models import QueryRequest
+
+DAY_S = 86_400.0
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    """A window of the simulated timeline (fractions of it) with its own fault plan."""
+
+    name: str
+    start: float
+    end: float
+    plan: FaultPlan
+
+
+def default_incidents(days: float) -> tuple[Incident, ...]:
+    """A 2-hour error spike at 30% of the timeline and a 12-hour slow degradation at 70%."""
+    two_hours, half_day = 2 * 3600 / (days * DAY_S), 12 * 3600 / (days * DAY_S)
+    return (
+        Incident("error spike", 0.30, 0.30 + two_hours, FaultPlan(error=0.4, latency_ms=300, latency_p=0.5)),
+        Incident(
+            "slow degradation", 0.70, 0.70 + half_day, FaultPlan(error=0.05, latency_ms=900, latency_p=0.6)
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class LoadConfig:
+    rate: float = 20.0
+    duration_s: float = 60.0
+    concurrency: int = 4
+    faults: FaultPlan = field(default_factory=FaultPlan)
+    seed: int = 0
+    clock: Literal["wall", "simulated"] = "wall"
+    days: float = 28.0
+    requests: int | None = None  # simulated mode: how many (default rate * duration)
+
+    def __post_init__(self) -> None:
+        if not 0 < self.rate <= 1000:
+            raise ValueError("rate must be in (0, 1000] requests per second")
+        if not 0 < self.duration_s <= 24 * 3600:
+            raise ValueError("duration must be in (0, 86400] seconds")
+        if not 1 <= self.concurrency <= 64:
+            raise ValueError("concurrency must be in 1..64")
+        if not 0 < self.days <= 365:
+            raise ValueError("days must be in (0, 365]")
+
+    @property
+    def total(self) -> int:
+        """The number of requests the run issues."""
+        if self.clock == "simulated" and self.requests is not None:
+            return self.requests
+        return max(1, int(self.rate * self.duration_s))
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """One request of the plan: when (offset in seconds), what, and its faults."""
+
+    offset_s: float
+    row: dict[str, Any]
+    faults: Faults
+    incident: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class LoadReport:
+    issued: int
+    ok: int
+    errors: int
+    invalid: int
+    wall_s: float
+    p50_ms: float | None
+    p95_ms: float | None
+    simulated: bool
+    first_ts: float
+    last_ts: float
+    incidents: tuple[str, ...]
+
+
+def read_workload(path: Path) -> list[dict[str, Any]]:
+    """The JSONL rows of a workload (each with at least ``query``); raises ValueError naming a bad line."""
+    rows = []
+    for n, line in enumerate(Path(path).read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{n}: not JSON ({exc.msg})") from None
+        if not isinstance(row, dict) or not isinstance(row.get("query"), str):
+            raise ValueError(f"{path}:{n}: each line needs a 'query' string")
+        rows.append(row)
+    if not rows:
+        raise ValueError(f"{path}: no requests")
+    return rows
+
+
+def plan(rows: Sequence[dict[str, Any]], cfg: LoadConfig) -> list[Planned]:
+    """The whole run, decided up front from the seed."""
+    rng = np.random.default_rng(cfg.seed)
+    n = cfg.total
+    picks = rng.integers(len(rows), size=n)
+    simulated = cfg.clock == "simulated"
+    span_s = cfg.days * DAY_S if simulated else n / cfg.rate
+    incidents = default_incidents(cfg.days) if simulated else ()
+    out = []
+    for i in range(n):
+        offset = (i + (rng.random() if simulated else 0.0)) * span_s / n
+        where = offset / span_s
+        incident = next((x for x in incidents if x.start <= where < x.end), None)
+        faults = (incident.plan if incident else cfg.faults).draw(rng)
+        out.append(Planned(offset, rows[int(picks[i])], faults, incident.name if incident else None))
+    return out
+
+
+def run_load(
+    engine: Any,
+    rows: Sequence[dict[str, Any]],
+    cfg: LoadConfig,
+    *,
+    progress: Callable[[int, int, int, int], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    wall: Callable[[], float] = time.time,
+) -> LoadReport:
+    """Run the plan against ``engine``; every request is recorded by the engine itself.
+
+    ``progress(done, total, ok, errors)`` is called as requests finish.
+    """
+    planned = plan(rows, cfg)
+    simulated = cfg.clock == "simulated"
+    start_ts = wall() - (cfg.days * DAY_S if simulated else 0.0)
+    lock = threading.Lock()
+    counts = {"ok": 0, "error": 0, "invalid": 0}
+    latencies: list[float] = []
+
+    def one(p: Planned, seed: int) -> None:
+        request = QueryRequest(
+            query=p.row["query"], task=p.row.get("task", "auto"), seed=seed, user_id=p.row.get("user_id")
+        )
+        status, latency = "ok", None
+        try:
+            for event in engine.stream(
+                request,
+                live=False,
+                ts=start_ts + p.offset_s if simulated else None,
+                simulated=simulated,
+                faults=p.faults,
+            ):
+                result = getattr(event, "result", None)
+                if result is not None:
+                    latency = result.latency_ms
+        except ValueError:  # QueryError: the input was rejected (recorded as invalid)
+            status = "invalid"
+        except Exception:  # an engine failure or an injected fault (recorded as error)
+            status = "error"
+        with lock:
+            counts[status] += 1
+            if latency is not None:
+                latencies.append(latency)
+            done = sum(counts.values())
+        if progress is not None:
+            progress(done, len(planned), counts["ok"], counts["error"])
+
+    seeds = np.random.default_rng(cfg.seed + 1).integers(2**53, size=len(planned))
+    t0 = clock()
+    with ThreadPoolExecutor(max_workers=cfg.concurrency, thread_name_prefix="arbor-load") as pool:
+        futures: list[Future[None]] = []
+        for p, seed in zip(planned, seeds, strict=True):
+            if not simulated:
+                wait = t0 + p.offset_s - clock()
+                if wait > 0:
+                    sleep(wait)
+            futures.append(pool.submit(one, p, int(seed)))
+        for f in futures:
+            f.result()
+    lat = np.array(latencies) if latencies else None
+    return LoadReport(
+        issued=len(planned),
+        ok=counts["ok"],
+        errors=counts["error"],
+        invalid=counts["invalid"],
+        wall_s=clock() - t0,
+        p50_ms=None if lat is None else float(np.percentile(lat, 50)),
+        p95_ms=None if lat is None else float(np.percentile(lat, 95)),
+        simulated=simulated,
+        first_ts=start_ts + planned[0].offset_s,
+        last_ts=start_ts + planned[-1].offset_s,
+        incidents=tuple(dict.fromkeys(p.incident for p in planned if p.incident)),
+    )
