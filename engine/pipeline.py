@@ -36,7 +36,7 @@ from engine.mcts import SearchConfig, fresh_seed
 from engine.models import AGENTS, PassageRef, QueryRequest, QueryResult, StepRecord
 from engine.routing import GRURouter, HybridRouter, Router, RoutingState, RulesRouter, decide
 from engine.tasks import ParseError, Task, load_task
-from engine.telemetry import Telemetry
+from engine.telemetry import RequestMeta, Telemetry
 from observability.tracing import propagate
 
 DEFAULT_CONFIDENCE_THRESHOLD = 0.4
@@ -95,11 +95,12 @@ class _Run:
     task_name: str
     request_id: str
     trace_id: str
-    ts: float
-    simulated: bool
-    experiment: str | None
-    variant: str | None
+    meta: RequestMeta
     faults: Faults
+
+    @property
+    def simulated(self) -> bool:
+        return self.meta.simulated
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,20 +204,14 @@ class Engine:
         injected latency is added to the record instead of slept).  Raises
         QueryError before the first event when the position is malformed or
         already finished (recorded as ``invalid``); any other failure is
-        recorded as ``error`` and re-raised.
+        recorded as ``error`` and re-raised; a caller that stops reading early
+        leaves a ``cancelled`` record.
         """
         t0 = self._clock()
         tel = self.telemetry
+        meta = RequestMeta(tel.clock() if ts is None else ts, request.user_id, simulated, experiment, variant)
         run = _Run(
-            request,
-            request.resolved_task(),
-            uuid.uuid4().hex,
-            uuid.uuid4().hex,
-            tel.clock() if ts is None else ts,
-            simulated,
-            experiment,
-            variant,
-            faults or Faults(),
+            request, request.resolved_task(), uuid.uuid4().hex, uuid.uuid4().hex, meta, faults or Faults()
         )
         try:
             task, state = self._position(run.task_name, request)
@@ -225,38 +220,31 @@ class Engine:
             raise
         seed = request.seed if request.seed is not None else fresh_seed()
         try:
-            with tel.span(
-                "query",
-                trace_id=run.trace_id,
-                request_id=run.request_id,
-                task=run.task_name,
-                seed=seed,
-                router=request.router,
+            with (
+                tel.active("query"),
+                tel.span(
+                    "query",
+                    trace_id=run.trace_id,
+                    request_id=run.request_id,
+                    task=run.task_name,
+                    seed=seed,
+                    router=request.router,
+                ),
             ):
                 result, search = yield from self._loop(run, task, state, seed, t0, live)
         except GeneratorExit:
+            self._record_failure(run, "cancelled", "the caller stopped reading before the answer", t0, seed)
             raise
         except Exception as exc:
             self._record_failure(run, "error", f"{type(exc).__name__}: {exc}", t0, seed)
             raise
-        tel.record_result(
-            result,
-            ts=run.ts,
-            user_id=request.user_id,
-            simulated=simulated,
-            experiment=experiment,
-            variant=variant,
-            tokens=result.tokens,
-            cost_usd=result.cost_usd,
-            mcts=search,
-        )
+        tel.record_result(result, meta, search)
         yield Final(result)
 
     def _record_failure(self, run: _Run, status: str, error: str, t0: float, seed: int | None) -> None:
         self.telemetry.record_failure(
             request_id=run.request_id,
             trace_id=run.trace_id,
-            ts=run.ts,
             task=run.task_name,
             query=run.request.query,
             status=status,
@@ -264,10 +252,7 @@ class Engine:
             latency_ms=(self._clock() - t0) * 1000,
             seed=seed,
             router=run.request.router,
-            user_id=run.request.user_id,
-            simulated=run.simulated,
-            experiment=run.experiment,
-            variant=run.variant,
+            meta=run.meta,
         )
 
     def _loop(

@@ -1,21 +1,24 @@
-"""The engine's link to observability: the SQLite store and the tracer.
+"""The engine's link to observability: the SQLite store, the tracer and the metrics.
 
 ``Telemetry.from_settings`` builds them once per engine (``ARBOR_TELEMETRY=off``
-gives a no-op instance, for measuring their cost).  Spans go to the store's
-batched writer (and to OTLP when ``ARBOR_OTLP_ENDPOINT`` is set); requests,
-routing decisions and MCTS runs are queued to the store off the query's path.
-Configured API keys are masked in everything recorded, even where a user
-pasted one into a query.
-Request statuses: ``ok``; ``error`` (the engine failed, counts against the
-availability SLO); ``invalid`` (the input was rejected, excluded from it).
+gives a no-op instance, for measuring their cost).  A request's finished spans
+are held in memory by trace until the request is recorded; then ONE deferred
+job goes to the store's writer thread, which builds and validates the rows
+(request, routing decisions, spans, MCTS run) and updates the metrics there, so
+the query itself pays only a queue put.  Spans also go to OTLP when
+``ARBOR_OTLP_ENDPOINT`` is set.  Request statuses: ``ok``; ``error`` (the
+engine failed: counts against the availability SLO); ``invalid`` (the input
+was rejected: excluded from it).  Configured API keys are masked in everything
+recorded, even where a user pasted one into a query.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from engine.config import Settings
@@ -25,13 +28,40 @@ from observability.metrics import Metrics, enable_multiprocess
 from observability.store import Store
 from observability.tracing import (
     BatchingExporter,
-    CallbackExporter,
     OtlpHttpExporter,
     SpanRecord,
     Tracer,
     redact_text,
     redact_values,
 )
+
+
+class _SpanBuffer:
+    """Finished spans, held by trace id until their request is recorded."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._spans: dict[str, list[SpanRecord]] = {}
+
+    def export(self, records: Sequence[SpanRecord]) -> None:
+        with self._lock:
+            for r in records:
+                self._spans.setdefault(r.trace_id, []).append(r)
+
+    def take(self, trace_id: str) -> list[SpanRecord]:
+        with self._lock:
+            return self._spans.pop(trace_id, [])
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RequestMeta:
+    """How a request was run, for its record: when, by whom, under which experiment."""
+
+    ts: float
+    user_id: str | None = None
+    simulated: bool = False
+    experiment: str | None = None
+    variant: str | None = None
 
 
 class Telemetry:
@@ -46,13 +76,16 @@ class Telemetry:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
-        self.tracer = tracer
         self.metrics = metrics
         self.clock = clock
+        self._spans = _SpanBuffer()
+        self.tracer = tracer
+        if tracer is not None and store is not None:
+            tracer.add_exporter(self._spans)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Telemetry:
-        """Open the store at ``settings.db_path``, a tracer exporting into it, and metrics.
+        """Open the store at ``settings.db_path``, a tracer and the metrics.
 
         With ``settings.metrics_dir`` the metrics use Prometheus multiprocess mode, so
         that the console's exporter also serves the samples of CLI workload processes.
@@ -63,22 +96,22 @@ class Telemetry:
             enable_multiprocess(settings.metrics_dir)
         secrets = [s for s in (settings.openai_api_key, settings.anthropic_api_key) if s is not None]
         redact_values(secrets)
-        store = Store(settings.db_path)
-        exporters: list[Any] = [CallbackExporter(lambda records: _store_spans(store, records))]
-        endpoint = getattr(settings, "otlp_endpoint", None)
-        if endpoint:
-            exporters.append(BatchingExporter(OtlpHttpExporter(endpoint)))
-        return cls(store=store, tracer=Tracer(exporters, secrets=secrets), metrics=Metrics())
-
-    @property
-    def enabled(self) -> bool:
-        return self.store is not None or self.tracer is not None or self.metrics is not None
+        exporters: list[Any] = []
+        if settings.otlp_endpoint:
+            exporters.append(BatchingExporter(OtlpHttpExporter(settings.otlp_endpoint)))
+        return cls(
+            store=Store(settings.db_path), tracer=Tracer(exporters, secrets=secrets), metrics=Metrics()
+        )
 
     def span(self, name: str, /, **attributes: Any) -> contextlib.AbstractContextManager[Any]:
         """A span under the current one (a null context when tracing is off)."""
         if self.tracer is None:
             return contextlib.nullcontext()
         return self.tracer.span(name, **attributes)
+
+    def active(self, operation: str) -> contextlib.AbstractContextManager[Any]:
+        """Hold the active-operations gauge up while the block runs."""
+        return contextlib.nullcontext() if self.metrics is None else self.metrics.track_active(operation)
 
     def traced_provider(self, provider: LLMProvider) -> LLMProvider:
         """``provider`` with a span and metrics around every completion (itself when both are off)."""
@@ -89,55 +122,20 @@ class Telemetry:
         if self.metrics is not None:
             self.metrics.observe_rag(seconds, n_docs)
 
-    def active(self, operation: str) -> contextlib.AbstractContextManager[Any]:
-        """Hold the active-operations gauge up while the block runs."""
-        return contextlib.nullcontext() if self.metrics is None else self.metrics.track_active(operation)
-
-    def record_result(
-        self,
-        result: QueryResult,
-        *,
-        ts: float,
-        user_id: str | None = None,
-        simulated: bool = False,
-        experiment: str | None = None,
-        variant: str | None = None,
-        tokens: int = 0,
-        cost_usd: float = 0.0,
-        mcts: Any = None,
-    ) -> None:
-        """Queue the request, its routing decisions and its MCTS run (if any); count them."""
-        if self.metrics is not None:
-            _observe(self.metrics, result, mcts)
-        if self.store is None:
-            return
-        self.store.record_request(
-            _request_row(result, ts, "ok", None, user_id, simulated, experiment, variant, tokens, cost_usd)
+    def record_result(self, result: QueryResult, meta: RequestMeta, search: Any = None) -> None:
+        """Record a finished request with its routing decisions, spans and MCTS run; count it."""
+        spans = self._spans.take(result.trace_id)
+        self._submit(
+            lambda: _result_rows(result, meta, search, spans),
+            lambda m: _observe(m, result, search),
+            2 + len(result.steps) + len(spans),
         )
-        self.store.record_routing(
-            [
-                {
-                    "request_id": result.request_id,
-                    "step": s.index,
-                    "agent": s.agent,
-                    "reason": s.reason,
-                    "probabilities": s.probabilities,
-                    "features": list(s.features),
-                    "confidence": s.confidence,
-                    "latency_ms": s.latency_ms,
-                }
-                for s in result.steps
-            ]
-        )
-        if mcts is not None:
-            self._record_mcts(result, mcts, ts)
 
     def record_failure(
         self,
         *,
         request_id: str,
         trace_id: str,
-        ts: float,
         task: str,
         query: str,
         status: str,
@@ -145,80 +143,56 @@ class Telemetry:
         latency_ms: float,
         seed: int | None,
         router: str,
-        user_id: str | None = None,
-        simulated: bool = False,
-        experiment: str | None = None,
-        variant: str | None = None,
+        meta: RequestMeta,
     ) -> None:
-        """Queue a request that failed (``error``) or was rejected (``invalid``)."""
-        if self.metrics is not None and status == "error":
-            self.metrics.observe_request(task, "error", latency_ms / 1000)
-        if self.store is None:
-            return
-        self.store.record_request(
-            {
-                "request_id": request_id,
-                "trace_id": trace_id,
-                "ts": ts,
-                "task": task,
-                "query": redact_text(query),
-                "status": status,
-                "error": redact_text(error[:2000]),
-                "latency_ms": latency_ms,
-                "seed": seed,
-                "router": router,
-                "verdict": "unknown",
-                "user_id": user_id,
-                "simulated": int(simulated),
-                "experiment": experiment,
-                "variant": variant,
-            }
+        """Record a request that failed (``error``) or was rejected (``invalid``) with its spans."""
+        spans = self._spans.take(trace_id)
+        row = {
+            "request_id": request_id,
+            "trace_id": trace_id,
+            "ts": meta.ts,
+            "task": task,
+            "query": query,
+            "status": status,
+            "error": error[:2000],
+            "latency_ms": latency_ms,
+            "seed": seed,
+            "router": router,
+            "verdict": "unknown",
+            "user_id": meta.user_id,
+            "simulated": int(meta.simulated),
+            "experiment": meta.experiment,
+            "variant": meta.variant,
+        }
+
+        def observe(m: Metrics) -> None:
+            if status == "error":
+                m.observe_request(task, "error", latency_ms / 1000)
+
+        self._submit(
+            lambda: {"requests": _redacted(row), "spans": [s.to_row() for s in spans]},
+            observe,
+            1 + len(spans),
         )
 
-    def _record_mcts(self, result: QueryResult, search: Any, ts: float) -> None:
-        assert self.store is not None
-        s = search.stats
-        run_id = f"{result.request_id}-mcts"
-        final = search.snapshots[-1] if search.snapshots else None
-        nodes = (
-            []
-            if final is None
-            else [
-                {
-                    "node_id": n.id,
-                    "parent_id": n.parent,
-                    "depth": n.depth,
-                    "label": n.label,
-                    "visits": n.visits,
-                    "value": n.value,
-                    "prior": n.prior,
-                }
-                for n in final.nodes
-            ]
-        )
-        config = search.config.model_dump() if search.config is not None else {}
-        self.store.record_mcts_run(
-            {
-                "run_id": run_id,
-                "request_id": result.request_id,
-                "ts": ts,
-                "task": result.task,
-                "position": redact_text(result.query),
-                "iterations": s.iterations,
-                "seed": s.seed,
-                "best_action": s.best_action_label,
-                "root_value": s.root_value,
-                "termination_reason": s.termination_reason,
-                "tree_size": s.tree_size,
-                "cache_hit_rate": s.cache_hit_rate,
-                "elapsed_ms": s.elapsed_s * 1000,
-                "config": config,
-            },
-            nodes,
-        )
+    def _submit(
+        self, rows: Callable[[], dict[str, Any]], observe: Callable[[Metrics], None], hint: int
+    ) -> None:
+        metrics = self.metrics
+        if self.store is None:
+            if metrics is not None:
+                observe(metrics)
+            return
+
+        def build() -> dict[str, Any]:
+            if metrics is not None:
+                observe(metrics)
+            return rows()
+
+        self.store.submit_deferred(build, hint)
 
     def flush(self) -> None:
-        """Block until everything queued so far is in the store."""
+        """Block until everything recorded so far is in the store (and counted)."""
         if self.tracer is not None:
             self.tracer.flush()
         if self.store is not None:
@@ -232,6 +206,100 @@ class Telemetry:
             self.store.close()
 
 
+def _redacted(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: redact_text(v) if k in ("query", "answer", "error") and isinstance(v, str) else v
+        for k, v in row.items()
+    }
+
+
+def _result_rows(
+    result: QueryResult, meta: RequestMeta, search: Any, spans: list[SpanRecord]
+) -> dict[str, Any]:
+    """Every row one finished request writes (built in the store's writer thread)."""
+    rows: dict[str, Any] = {
+        "requests": _redacted(
+            {
+                "request_id": result.request_id,
+                "trace_id": result.trace_id,
+                "ts": meta.ts,
+                "task": result.task,
+                "query": result.query,
+                "answer": result.answer,
+                "answer_kind": result.answer_kind,
+                "verdict": result.verdict,
+                "quality": result.quality,
+                "confidence": result.confidence,
+                "agents_used": result.agents_used,
+                "stop_reason": result.stop_reason,
+                "latency_ms": result.latency_ms,
+                "seed": result.seed,
+                "router": result.router,
+                "provider": result.provider,
+                "status": "ok",
+                "user_id": meta.user_id,
+                "experiment": meta.experiment,
+                "variant": meta.variant,
+                "simulated": int(meta.simulated),
+                "tokens": result.tokens,
+                "cost_usd": result.cost_usd,
+            }
+        ),
+        "routing_decisions": [
+            {
+                "request_id": result.request_id,
+                "step": s.index,
+                "agent": s.agent,
+                "reason": s.reason,
+                "probabilities": s.probabilities,
+                "features": list(s.features),
+                "confidence": s.confidence,
+                "latency_ms": s.latency_ms,
+            }
+            for s in result.steps
+        ],
+        "spans": [s.to_row() for s in spans],
+    }
+    if search is not None:
+        s = search.stats
+        run_id = f"{result.request_id}-mcts"
+        final = search.snapshots[-1] if search.snapshots else None
+        rows["mcts_runs"] = {
+            "run_id": run_id,
+            "request_id": result.request_id,
+            "ts": meta.ts,
+            "task": result.task,
+            "position": redact_text(result.query),
+            "iterations": s.iterations,
+            "seed": s.seed,
+            "best_action": s.best_action_label,
+            "root_value": s.root_value,
+            "termination_reason": s.termination_reason,
+            "tree_size": s.tree_size,
+            "cache_hit_rate": s.cache_hit_rate,
+            "elapsed_ms": s.elapsed_s * 1000,
+            "config": search.config.model_dump() if search.config is not None else {},
+        }
+        rows["mcts_nodes"] = (
+            []
+            if final is None
+            else [
+                {
+                    "run_id": run_id,
+                    "node_id": n.id,
+                    "parent_id": n.parent,
+                    "depth": n.depth,
+                    "label": n.label,
+                    "visits": n.visits,
+                    "value": n.value,
+                    "prior": n.prior,
+                }
+                for n in final.nodes
+            ]
+        )
+    return rows
+
+
 def _observe(metrics: Metrics, result: QueryResult, search: Any) -> None:
     metrics.observe_request(result.task, "ok", result.latency_ms / 1000)
     metrics.observe_verdict(result.task, result.verdict)
@@ -241,50 +309,6 @@ def _observe(metrics: Metrics, result: QueryResult, search: Any) -> None:
     if search is not None:
         s = search.stats
         metrics.observe_search(s.iterations, s.termination_reason, s.elapsed_s)
-
-
-def _store_spans(store: Store, records: list[SpanRecord]) -> None:
-    store.record_spans([r.to_row() for r in records])
-
-
-def _request_row(
-    result: QueryResult,
-    ts: float,
-    status: str,
-    error: str | None,
-    user_id: str | None,
-    simulated: bool,
-    experiment: str | None,
-    variant: str | None,
-    tokens: int,
-    cost_usd: float,
-) -> dict[str, Any]:
-    return {
-        "request_id": result.request_id,
-        "trace_id": result.trace_id,
-        "ts": ts,
-        "task": result.task,
-        "query": redact_text(result.query),
-        "answer": redact_text(result.answer),
-        "answer_kind": result.answer_kind,
-        "verdict": result.verdict,
-        "quality": result.quality,
-        "confidence": result.confidence,
-        "agents_used": result.agents_used,
-        "stop_reason": result.stop_reason,
-        "latency_ms": result.latency_ms,
-        "seed": result.seed,
-        "router": result.router,
-        "provider": result.provider,
-        "status": status,
-        "error": error,
-        "user_id": user_id,
-        "experiment": experiment,
-        "variant": variant,
-        "simulated": int(simulated),
-        "tokens": tokens,
-        "cost_usd": cost_usd,
-    }
 
 
 @dataclasses.dataclass(frozen=True)

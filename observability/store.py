@@ -66,6 +66,16 @@ Row = Mapping[str, Any]
 _Groups = list[tuple[str, list[dict[str, Any]]]]
 _FLUSH = object()
 _STOP = object()
+Tables = Mapping[str, "Row | Iterable[Row]"]
+
+
+@dataclass(frozen=True)
+class _Deferred:
+    """Rows to be built (and validated) in the writer thread: ``build() -> {table: rows}``."""
+
+    build: Callable[[], Tables]
+
+
 _SCALARS = (str, int, float, bytes, type(None))
 _TRANSIENT = ("locked", "busy")
 _RETRY_BUDGET_S = 30.0
@@ -237,6 +247,27 @@ class Store:
         """
         return self._enqueue([(table, self._prepare(table, rows)) for table, rows in tables.items()])
 
+    def submit_deferred(self, build: Callable[[], Tables], rows_hint: int = 1) -> None:
+        """Queue ``build``, called later in the writer thread, whose ``{table: rows}`` are
+        validated there and committed in one transaction: the caller pays only a queue put.
+
+        A ``build`` that raises, or rows that fail validation, are reported by the next
+        :meth:`flush`/:meth:`close` as :class:`StoreError`; nothing of that call is written.
+        ``rows_hint`` is the expected row count, for batching.
+        """
+        if not self._threaded:
+            self._enqueue(self._resolve(_Deferred(build)))
+            return
+        with self._submit_lock:
+            if self._closed:
+                raise StoreError(f"store {self.path} is closed")
+            self._seq += 1
+            self._queue.put((self._seq, _Deferred(build), max(1, rows_hint)))
+
+    def _resolve(self, deferred: _Deferred) -> _Groups:
+        groups = [(table, self._prepare(table, rows)) for table, rows in deferred.build().items()]
+        return [(t, rows) for t, rows in groups if rows]
+
     def record_request(self, row: Row) -> int:
         """Queue one ``requests`` row (``request_id`` required; ``ts`` defaults to the clock)."""
         if not isinstance(row, Mapping):
@@ -381,7 +412,7 @@ class Store:
                 if not batch:
                     continue
                 try:
-                    self._write([g for _, groups, _ in batch for g in groups])
+                    self._write([g for _, groups, _ in batch for g in self._materialise(groups)])
                 except Exception as exc:  # pragma: no cover - _write records its own errors
                     self._record_error(StoreError(f"writer failed on {rows} row(s): {exc!r}"), rows)
                 with self._cv:
@@ -393,6 +424,19 @@ class Store:
             finally:
                 with self._cv:
                     self._cv.notify_all()
+
+    def _materialise(self, groups: _Groups | _Deferred) -> _Groups:
+        """Groups as queued, or a deferred job's rows built and validated now (writer thread)."""
+        if not isinstance(groups, _Deferred):
+            return groups
+        try:
+            resolved = self._resolve(groups)
+        except Exception as exc:
+            self._record_error(StoreError(f"deferred rows not written: {exc!r}"), 0)
+            return []
+        with self._cv:
+            self._submitted_rows += sum(len(rows) for _, rows in resolved)
+        return resolved
 
     def _gather(self, first: Any) -> tuple[list[tuple[int, _Groups, int]], int, bool]:
         """A batch from ``first`` on: until batch_size rows, the flush interval, or a marker.

@@ -71,7 +71,7 @@ POLICIES: dict[str, TablePolicy] = {
         pk=("request_id",),
         json_columns=frozenset({"agents_used"}),
         choices={
-            "status": _set("ok", "error", "invalid"),
+            "status": _set("ok", "error", "invalid", "cancelled"),
             "verdict": _set("correct", "incorrect", "unknown", None),
             "simulated": _set(0, 1),
         },
