@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from engine.agents.puzzle24 import extract_answer
 from engine.mcts import SearchConfig, SearchResult, TerminalStateError, TreeSnapshot, search
 from engine.tasks import ParseError, Task, Verdict, load_task
 
@@ -68,19 +69,9 @@ def answer_of(task: Task, result: SearchResult) -> str | None:
     terminal found if it has the maximum reward, "no solution" if the search
     proved that none exists, else None (not found within the budget).
     """
-    lo, hi = task.reward_range
     if task.num_players > 1:
         return result.stats.best_action_label
-    if (
-        result.best_terminal is not None
-        and result.best_terminal_return is not None
-        and result.best_terminal_return >= hi
-    ):
-        return task.render(result.best_terminal)
-    root_proven = result.tree.proven(0)
-    if root_proven is not None and root_proven <= lo:
-        return "no solution"
-    return None
+    return extract_answer(task, result)[0]
 
 
 def explore(
