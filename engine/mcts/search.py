@@ -123,38 +123,26 @@ def search(
     last_q = None
     reason = "iterations"
 
-    def prove(node: int, value: float) -> None:
-        """Record ``value`` for the player to move at ``node``, then walk up."""
-        while node >= 0:
-            mine = tree.player[node]
-            if single:
-                term[node] = (value,)
-            else:
-                term[node] = (value, -value) if mine == 0 else (-value, value)
-            p = parent[node]
-            if p < 0:
-                return
+    def settle(node: int, value: float) -> None:
+        """Record ``value`` as the exact result for the player to move at ``node``."""
+        if single:
+            term[node] = (value,)
+        else:
+            term[node] = (value, -value) if tree.player[node] == 0 else (-value, value)
+
+    def propagate(node: int) -> None:
+        """``node`` has an exact value: update its parent, and prove the parent (and so on up)
+        when a winning child or a fully proven set of children decides it."""
+        while (p := parent[node]) >= 0:
             v = term[node][mover[node]]  # value for the player choosing at p
             if v <= lo and node in active[p]:
                 active[p].remove(node)
-            if v >= hi:
-                node, value = p, v
-                continue
-            if untried[p] or any(term[k] is None for k in children[p]):
-                return
-            node, value = p, max(term[k][mover[k]] for k in children[p])
-
-    def after_terminal(child: int) -> None:
-        t = term[child]
-        assert t is not None
-        v = t[mover[child]]
-        p = parent[child]
-        if v <= lo and child in active[p]:
-            active[p].remove(child)
-        if v >= hi:
-            prove(p, v)
-        elif not untried[p] and all(term[k] is not None for k in children[p]):
-            prove(p, max(term[k][mover[k]] for k in children[p]))
+            if v < hi:
+                if untried[p] or any(term[k] is None for k in children[p]):
+                    return
+                v = max(term[k][mover[k]] for k in children[p])
+            settle(p, v)
+            node = p
 
     iteration = 0
     for iteration in range(1, cfg.iterations + 1):
@@ -184,7 +172,7 @@ def search(
                     if single and r[0] > best_return:
                         best_return, best_terminal = r[0], s
                     if solver:
-                        after_terminal(child)
+                        propagate(child)
                 else:
                     child = add(node, a, s, player_of(s), untried_of(s), pr, None)
                     final = None
@@ -203,7 +191,8 @@ def search(
                         if final is not None and r[0] > best_return:
                             best_return, best_terminal = r[0], final
                         if solver:
-                            prove(child, r[0])
+                            settle(child, r[0])
+                            propagate(child)
                 node = child
                 break
             node = sel(kids, N, W, P, N[node], c)

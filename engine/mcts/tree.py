@@ -10,7 +10,6 @@ so ``W[0] / N[0]`` is the root value from the root player's perspective.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -151,7 +150,3 @@ class Tree:
                 [np.nan if t is None else t[m] for t, m in zip(self.term, self.mover, strict=True)]
             ),
         }
-
-    def child_visits(self, i: int) -> Sequence[int]:
-        """Visit counts of the children of node ``i``, in creation order."""
-        return [self.N[k] for k in self.children[i]]
