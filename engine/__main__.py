@@ -29,6 +29,15 @@ def _fail(message: str) -> NoReturn:
     raise SystemExit(2)
 
 
+def _problems(exc: ValidationError, *, as_flags: bool) -> str:
+    """Every field problem of ``exc`` on one line; fields named as ``--flags`` or as fields."""
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "query"
+        parts.append(f"{'--' + where.replace('_', '-') if as_flags else where}: {err['msg']}")
+    return "; ".join(parts)
+
+
 def _search(args: argparse.Namespace) -> int:
     task = load_task(args.task)
     try:
@@ -46,8 +55,7 @@ def _search(args: argparse.Namespace) -> int:
     except ParseError as exc:
         _fail(f"bad --state for {args.task}: {exc}")
     except ValidationError as exc:
-        err = exc.errors()[0]
-        _fail(f"--{'-'.join(str(p) for p in err['loc']).replace('_', '-')}: {err['msg']}")
+        _fail(_problems(exc, as_flags=True))
     except TerminalStateError as exc:
         _fail(str(exc))
     s = result.stats
@@ -130,7 +138,7 @@ def _query(args: argparse.Namespace) -> int:
             max_steps=args.max_steps,
         )
     except ValidationError as exc:
-        _fail("; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'query'}: {e['msg']}" for e in exc.errors()))
+        _fail(_problems(exc, as_flags=False))
     engine = Engine()
     try:
         result = engine.run(request)
