@@ -50,6 +50,9 @@ class QueryRequest(BaseModel):
     max_steps: int = Field(3, ge=1, le=10)
     user_id: str | None = Field(None, max_length=200)
     thread_id: str | None = Field(None, pattern=r"^[a-zA-Z0-9_-]{1,100}$")
+    #: Ties this request's spans and log lines to others (a load run, an upstream call); default:
+    #: the correlation id already in context, else the request's own id.
+    correlation_id: str | None = Field(None, pattern=r"^[!-~]{1,128}$")
     overrides: Overrides = Field(default_factory=Overrides)
 
     def resolved_task(self) -> str:

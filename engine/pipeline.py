@@ -8,6 +8,7 @@ answer for the report; it never steers the loop.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import queue
 import threading
 import time
@@ -37,7 +38,7 @@ from engine.models import AGENTS, PassageRef, QueryRequest, QueryResult, StepRec
 from engine.routing import GRURouter, HybridRouter, Router, RoutingState, RulesRouter, decide
 from engine.tasks import ParseError, Task, load_task
 from engine.telemetry import RequestMeta, Telemetry
-from observability.tracing import propagate
+from observability.tracing import correlation_scope, get_correlation_id, propagate
 
 DEFAULT_CONFIDENCE_THRESHOLD = 0.4
 DEFAULT_CONSENSUS_THRESHOLD = 0.6
@@ -209,10 +210,12 @@ class Engine:
         """
         t0 = self._clock()
         tel = self.telemetry
-        meta = RequestMeta(tel.clock() if ts is None else ts, request.user_id, simulated, experiment, variant)
-        run = _Run(
-            request, request.resolved_task(), uuid.uuid4().hex, uuid.uuid4().hex, meta, faults or Faults()
+        request_id = uuid.uuid4().hex
+        correlation_id = request.correlation_id or get_correlation_id() or request_id
+        meta = RequestMeta(
+            tel.clock() if ts is None else ts, request.user_id, simulated, experiment, variant, correlation_id
         )
+        run = _Run(request, request.resolved_task(), request_id, uuid.uuid4().hex, meta, faults or Faults())
         try:
             task, state = self._position(run.task_name, request)
         except QueryError as exc:
@@ -221,6 +224,7 @@ class Engine:
         seed = request.seed if request.seed is not None else fresh_seed()
         try:
             with (
+                correlation_scope(correlation_id),
                 tel.active("query"),
                 tel.span(
                     "query",
@@ -231,6 +235,13 @@ class Engine:
                     router=request.router,
                 ),
             ):
+                tel.log(
+                    logging.INFO,
+                    f"{run.task_name} request started: router {request.router}, seed {seed}",
+                    task=run.task_name,
+                    router=request.router,
+                    seed=seed,
+                )
                 result, search = yield from self._loop(run, task, state, seed, t0, live)
         except GeneratorExit:
             self._record_failure(run, "cancelled", "the caller stopped reading before the answer", t0, seed)
@@ -279,6 +290,7 @@ class Engine:
                 )
                 if span is not None:
                     span.set_attribute("documents", len(passages))
+                tel.log(logging.INFO, f"retrieved {len(passages)} passages", documents=len(passages))
             tel.observe_rag(self._clock() - rag_started, len(passages))
         yield Retrieved(passages)
 
@@ -323,11 +335,24 @@ class Engine:
             )  # type: ignore[arg-type]
             started = self._clock()
             with tel.span(f"agent.{agent}", step=index, reason=reason) as span:
+                tel.log(
+                    logging.INFO,
+                    f"step {index}: routed to {agent} (p={prob_map[agent]:.2f}; {reason})",
+                    step=index,
+                    agent=agent,
+                )
                 if extra_latency_s and not run.simulated:
                     time.sleep(extra_latency_s)
                 out = yield from self._run_agent(index, agent, task_name, ctx, live)
                 if span is not None:
                     span.set_attributes(answer=out.answer, confidence=out.confidence, exact=out.exact)
+                tel.log(
+                    logging.INFO,
+                    f"{agent} answered {out.answer[:120]!r} with confidence {out.confidence:.2f}"
+                    + (" (exact)" if out.exact else ""),
+                    step=index,
+                    agent=agent,
+                )
             latency_ms = (self._clock() - started) * 1000
             if extra_latency_s:
                 latency_ms += extra_latency_s * 1000 if run.simulated else 0.0
@@ -546,3 +571,11 @@ class Engine:
         closer = getattr(self._retriever, "close", None)
         if closer is not None:
             closer()
+
+    def __enter__(self) -> Engine:
+        """Use as a context manager that closes the engine."""
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Close the engine (flushing its telemetry)."""
+        self.close()

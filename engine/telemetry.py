@@ -6,16 +6,22 @@ are held in memory by trace until the request is recorded; then ONE deferred
 job goes to the store's writer thread, which builds and validates the rows
 (request, routing decisions, spans, MCTS run) and updates the metrics there, so
 the query itself pays only a queue put.  Spans also go to OTLP when
-``ARBOR_OTLP_ENDPOINT`` is set.  Request statuses: ``ok``; ``error`` (the
+``ARBOR_OTLP_ENDPOINT`` is set.  A request's log lines (``Telemetry.log``,
+plus warnings that ``engine.*`` loggers emit inside its spans) are held the
+same way and stored in ``logs``; they also go to Python logging (logger
+``arbor.request``) when that level is enabled.  Every span and line carries
+the request's correlation id.  Request statuses: ``ok``; ``error`` (the
 engine failed: counts against the availability SLO); ``invalid`` (the input
-was rejected: excluded from it).  Configured API keys are masked in everything
-recorded, even where a user pasted one into a query.
+was rejected: excluded from it); ``cancelled`` (the caller stopped reading).
+Configured API keys are masked in everything recorded, even where a user
+pasted one into a query.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -31,9 +37,14 @@ from observability.tracing import (
     OtlpHttpExporter,
     SpanRecord,
     Tracer,
+    current_span,
     redact_text,
     redact_values,
 )
+
+#: The logger of per-request log lines (``Telemetry.log``).
+REQUEST_LOGGER = logging.getLogger("arbor.request")
+REQUEST_LOGGER.addHandler(logging.NullHandler())  # no stderr fallback; configure_logging adds real ones
 
 
 class _SpanBuffer:
@@ -54,6 +65,59 @@ class _SpanBuffer:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class _LogLine:
+    ts: float
+    level: str
+    logger: str
+    message: str
+    span_id: str | None
+    correlation_id: str | None
+    attributes: dict[str, Any]
+
+
+class _LogBuffer(logging.Handler):
+    """Log lines held by trace id until their request is recorded.
+
+    Lines come from :meth:`Telemetry.log` (which opens a trace's buffer) and, as a logging handler
+    on the ``engine`` logger at WARNING, from library warnings emitted inside a span of a trace
+    this buffer has open (e.g. an LLM provider failing over).  Other traces' records are ignored.
+    """
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        super().__init__(logging.WARNING)
+        self._clock = clock
+        self._lines: dict[str, list[_LogLine]] = {}
+        self._guard = threading.Lock()
+
+    def add(self, trace_id: str, line: _LogLine) -> None:
+        with self._guard:
+            self._lines.setdefault(trace_id, []).append(line)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        span = current_span()
+        if span is None or record.name == REQUEST_LOGGER.name:
+            return
+        with self._guard:
+            lines = self._lines.get(span.trace_id)
+            if lines is not None:
+                lines.append(
+                    _LogLine(
+                        record.created,
+                        record.levelname,
+                        record.name,
+                        record.getMessage(),
+                        span.span_id,
+                        span.correlation_id,
+                        {},
+                    )
+                )
+
+    def take(self, trace_id: str) -> list[_LogLine]:
+        with self._guard:
+            return self._lines.pop(trace_id, [])
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class RequestMeta:
     """How a request was run, for its record: when, by whom, under which experiment."""
 
@@ -62,6 +126,7 @@ class RequestMeta:
     simulated: bool = False
     experiment: str | None = None
     variant: str | None = None
+    correlation_id: str | None = None
 
 
 class Telemetry:
@@ -79,9 +144,12 @@ class Telemetry:
         self.metrics = metrics
         self.clock = clock
         self._spans = _SpanBuffer()
+        self._logs: _LogBuffer | None = None
         self.tracer = tracer
         if tracer is not None and store is not None:
             tracer.add_exporter(self._spans)
+            self._logs = _LogBuffer(clock)
+            logging.getLogger("engine").addHandler(self._logs)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Telemetry:
@@ -109,6 +177,29 @@ class Telemetry:
             return contextlib.nullcontext()
         return self.tracer.span(name, **attributes)
 
+    def log(self, level: int, message: str, /, **attributes: Any) -> None:
+        """Log ``message`` for the request whose span is current: kept with its trace (stored in
+        ``logs`` with the request) and passed to the ``arbor.request`` logger when it is enabled
+        for ``level``.  ``attributes`` are JSON-safe extra fields.  Costs ~2 µs when stored only."""
+        logs = self._logs
+        if logs is not None:
+            span = current_span()
+            if span is not None:
+                logs.add(
+                    span.trace_id,
+                    _LogLine(
+                        self.clock(),
+                        logging.getLevelName(level),
+                        REQUEST_LOGGER.name,
+                        message,
+                        span.span_id,
+                        span.correlation_id,
+                        attributes,
+                    ),
+                )
+        if REQUEST_LOGGER.isEnabledFor(level):
+            REQUEST_LOGGER.log(level, message, extra=attributes)
+
     def active(self, operation: str) -> contextlib.AbstractContextManager[Any]:
         """Hold the active-operations gauge up while the block runs."""
         return contextlib.nullcontext() if self.metrics is None else self.metrics.track_active(operation)
@@ -125,10 +216,20 @@ class Telemetry:
     def record_result(self, result: QueryResult, meta: RequestMeta, search: Any = None) -> None:
         """Record a finished request with its routing decisions, spans and MCTS run; count it."""
         spans = self._spans.take(result.trace_id)
+        logs = self._take_logs(
+            result.trace_id,
+            logging.INFO,
+            f"answered in {result.latency_ms:.1f} ms: verdict {result.verdict}, stop: {result.stop_reason}",
+            meta.correlation_id,
+        )
+
+        def rows() -> dict[str, Any]:
+            out = _result_rows(result, meta, search, spans)
+            out["logs"] = _log_rows(result.trace_id, logs)
+            return out
+
         self._submit(
-            lambda: _result_rows(result, meta, search, spans),
-            lambda m: _observe(m, result, search),
-            2 + len(result.steps) + len(spans),
+            rows, lambda m: _observe(m, result, search), 2 + len(result.steps) + len(spans) + len(logs)
         )
 
     def record_failure(
@@ -147,6 +248,8 @@ class Telemetry:
     ) -> None:
         """Record a request that failed (``error``) or was rejected (``invalid``) with its spans."""
         spans = self._spans.take(trace_id)
+        level = logging.ERROR if status == "error" else logging.WARNING
+        logs = self._take_logs(trace_id, level, f"request {status}: {error[:500]}", meta.correlation_id)
         row = {
             "request_id": request_id,
             "trace_id": trace_id,
@@ -163,6 +266,7 @@ class Telemetry:
             "simulated": int(meta.simulated),
             "experiment": meta.experiment,
             "variant": meta.variant,
+            "correlation_id": meta.correlation_id,
         }
 
         def observe(m: Metrics) -> None:
@@ -170,10 +274,36 @@ class Telemetry:
                 m.observe_request(task, "error", latency_ms / 1000)
 
         self._submit(
-            lambda: {"requests": _redacted(row), "spans": [s.to_row() for s in spans]},
+            lambda: {
+                "requests": _redacted(row),
+                "spans": [s.to_row() for s in spans],
+                "logs": _log_rows(trace_id, logs),
+            },
             observe,
-            1 + len(spans),
+            1 + len(spans) + len(logs),
         )
+
+    def _take_logs(
+        self, trace_id: str, level: int, message: str, correlation_id: str | None
+    ) -> list[_LogLine]:
+        """The trace's held log lines, ending with ``message`` (the request's outcome)."""
+        if REQUEST_LOGGER.isEnabledFor(level):
+            REQUEST_LOGGER.log(level, message, extra={"trace_id": trace_id, "correlation_id": correlation_id})
+        if self._logs is None:
+            return []
+        lines = self._logs.take(trace_id)
+        lines.append(
+            _LogLine(
+                self.clock(),
+                logging.getLevelName(level),
+                REQUEST_LOGGER.name,
+                message,
+                None,
+                correlation_id,
+                {},
+            )
+        )
+        return lines
 
     def _submit(
         self, rows: Callable[[], dict[str, Any]], observe: Callable[[Metrics], None], hint: int
@@ -204,6 +334,27 @@ class Telemetry:
             self.tracer.shutdown()
         if self.store is not None:
             self.store.close()
+        if self._logs is not None:
+            logging.getLogger("engine").removeHandler(self._logs)
+
+
+def _log_rows(trace_id: str, lines: list[_LogLine]) -> list[dict[str, Any]]:
+    """``logs`` rows of a trace, in order; messages and text attributes redacted."""
+    return [
+        {
+            "trace_id": trace_id,
+            "seq": seq,
+            "ts": line.ts,
+            "level": line.level,
+            "logger": line.logger,
+            "message": redact_text(line.message),
+            "correlation_id": line.correlation_id,
+            "span_id": line.span_id,
+            "attributes": {k: redact_text(v) if isinstance(v, str) else v for k, v in line.attributes.items()}
+            or None,
+        }
+        for seq, line in enumerate(lines)
+    ]
 
 
 def _redacted(row: dict[str, Any]) -> dict[str, Any]:
@@ -240,6 +391,7 @@ def _result_rows(
                 "user_id": meta.user_id,
                 "experiment": meta.experiment,
                 "variant": meta.variant,
+                "correlation_id": meta.correlation_id,
                 "simulated": int(meta.simulated),
                 "tokens": result.tokens,
                 "cost_usd": result.cost_usd,

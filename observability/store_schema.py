@@ -12,7 +12,9 @@ The chain as first built (issue 4):
 2. MCTS: ``mcts_runs``, ``mcts_nodes``, ``mcts_snapshots``;
 3. SLO, golden and experiments: request columns ``experiment``, ``variant``,
    ``simulated``, ``tokens``, ``cost_usd``; tables ``golden_runs``,
-   ``experiments``, ``exposures``, ``flags``, ``alerts``.
+   ``experiments``, ``exposures``, ``flags``, ``alerts``;
+4. logs: the structured log lines of each request (``logs``), keyed by trace id and sequence;
+   request column ``correlation_id``.
 
 This module never imports ``engine`` or streamlit.
 """
@@ -107,6 +109,7 @@ POLICIES: dict[str, TablePolicy] = {
         choices={"enabled": _set(0, 1), "kill_switch": _set(0, 1)},
         auto_ts=("updated_ts",),
     ),
+    "logs": TablePolicy(pk=("trace_id", "seq"), json_columns=frozenset({"attributes"})),
     "alerts": TablePolicy(
         pk=("alert_id",),
         conflict="upsert",
@@ -243,10 +246,27 @@ def _v3_slo_golden_experiments(db: Database) -> None:
     db["alerts"].create_index(["ts"], index_name="idx_alerts_ts")
 
 
+def _v4_logs(db: Database) -> None:
+    """logs: a request's structured log lines (ts in unix seconds, level name, logger, message,
+    the ids of the span that logged, extra fields as JSON), in order (seq) within their trace."""
+    db["logs"].create(
+        {
+            "trace_id": str, "seq": int, "ts": float, "level": str, "logger": str, "message": str,
+            "correlation_id": str, "span_id": str, "attributes": str,
+        },
+        pk=("trace_id", "seq"),
+        not_null={"ts", "level", "message"},
+    )  # fmt: skip
+    db["logs"].create_index(["correlation_id"], index_name="idx_logs_correlation_id")
+    db["requests"].add_column("correlation_id", str)
+    db["requests"].create_index(["correlation_id"], index_name="idx_requests_correlation_id")
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("core request telemetry", _v1_core),
     ("mcts runs, nodes and snapshots", _v2_mcts),
     ("slo, golden and experiment tables", _v3_slo_golden_experiments),
+    ("request log lines and correlation ids", _v4_logs),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from observability.store import Store
+from observability.store import SCHEMA_VERSION, Store
 
 ROOT = Path(__file__).resolve().parents[2]
 WRITER = Path(__file__).with_name("store_writer.py")
@@ -122,8 +122,8 @@ def test_eight_writer_processes_store_exactly_what_they_issue(tmp_path: Path) ->
         assert report["issued"] > 0
         reports.append((k, report["issued"]))
 
-    assert scalar(path, "PRAGMA user_version") == 3
-    assert scalar(path, "SELECT count(*) FROM schema_meta") == 3  # migrated exactly once
+    assert scalar(path, "PRAGMA user_version") == SCHEMA_VERSION
+    assert scalar(path, "SELECT count(*) FROM schema_meta") == SCHEMA_VERSION  # migrated exactly once
     total = sum(n for _, n in reports)
     assert scalar(path, "SELECT count(*) FROM requests") == total
     assert scalar(path, "SELECT count(*) FROM spans") == 3 * total

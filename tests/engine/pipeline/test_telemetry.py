@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 import pytest
@@ -23,9 +24,14 @@ def engine(tmp_path):
 
 
 def _rows(db, sql):
+    """Rows as dicts, with the logs table's JSON attributes decoded."""
     with sqlite3.connect(db) as con:
         con.row_factory = sqlite3.Row
-        return [dict(r) for r in con.execute(sql)]
+        rows = [dict(r) for r in con.execute(sql)]
+    for r in rows:
+        if isinstance(r.get("attributes"), str) and "seq" in r:
+            r["attributes"] = json.loads(r["attributes"])
+    return rows
 
 
 def test_requests_spans_and_routing_are_recorded(engine, tmp_path):
@@ -84,3 +90,70 @@ def test_telemetry_off_writes_nothing(tmp_path):
     e.run(QueryRequest(query="24: 4 7 8 8", seed=1))
     e.close()
     assert not (tmp_path / "arbor.db").exists()
+
+
+def test_each_request_keeps_its_log_lines_in_order(engine, tmp_path):
+    result = engine.run(QueryRequest(query="connect4: 4453", seed=3))
+    engine.telemetry.flush()
+    db = tmp_path / "arbor.db"
+    lines = _rows(db, f"select * from logs where trace_id = '{result.trace_id}' order by seq")
+    spans = {s["span_id"]: s for s in _rows(db, f"select * from spans where trace_id = '{result.trace_id}'")}
+    assert [line["seq"] for line in lines] == list(range(len(lines)))
+    assert lines[0]["message"].startswith("connect4 request started")
+    assert lines[-1]["message"].startswith(
+        f"answered in {result.latency_ms:.1f} ms: verdict {result.verdict}"
+    )
+    routed = [line["attributes"] for line in lines if line["message"].startswith("step ")]
+    assert [a["agent"] for a in routed] == [s.agent for s in result.steps]
+    # every line logged inside a span names a span of this trace; the agent lines name the agent's span
+    for line in lines[:-1]:
+        span = spans[line["span_id"]]
+        if "agent" in (attrs := line["attributes"] or {}):
+            assert span["name"] == f"agent.{attrs['agent']}"
+    assert {line["correlation_id"] for line in lines} == {result.request_id}
+    assert all(line["level"] == "INFO" for line in lines)
+
+
+def test_correlation_id_is_the_callers_or_else_the_request_id(engine, tmp_path):
+    from observability.tracing import correlation_scope
+
+    given = engine.run(QueryRequest(query="24: 3 3 8 8", seed=1, correlation_id="load-run-7"))
+    with correlation_scope("session-42"):
+        ambient = engine.run(QueryRequest(query="24: 3 3 8 8", seed=1))
+    own = engine.run(QueryRequest(query="24: 3 3 8 8", seed=1))
+    engine.telemetry.flush()
+    db = tmp_path / "arbor.db"
+    for result, expected in ((given, "load-run-7"), (ambient, "session-42"), (own, own.request_id)):
+        (row,) = _rows(db, f"select correlation_id from requests where request_id = '{result.request_id}'")
+        assert row["correlation_id"] == expected
+        for table in ("spans", "logs"):
+            ids = _rows(
+                db, f"select distinct correlation_id from {table} where trace_id = '{result.trace_id}'"
+            )
+            assert [r["correlation_id"] for r in ids] == [expected], table
+
+
+def test_a_failed_request_logs_why_and_provider_warnings_join_the_trace(tmp_path):
+    settings = load_settings(
+        db_path=tmp_path / "arbor.db",
+        metrics_port=0,
+        llm_provider="openai",
+        openai_api_key=SecretStr(SECRET),
+        openai_base_url="http://127.0.0.1:9/v1",  # nothing listens: the chain falls back to offline
+        llm_max_attempts=1,
+    )
+    with Engine(settings) as e:
+        result = e.run(QueryRequest(query="How do I investigate high p95 latency?", seed=1))
+        with pytest.raises(QueryError):
+            e.run(QueryRequest(query="24: 1 2 3 99", seed=1))
+    db = tmp_path / "arbor.db"
+    lines = _rows(db, f"select * from logs where trace_id = '{result.trace_id}' order by seq")
+    warning = next(line for line in lines if line["level"] == "WARNING")
+    assert warning["logger"] == "engine.llm.chain" and warning["message"].startswith("openai failed")
+    (span,) = _rows(db, f"select name from spans where span_id = '{warning['span_id']}'")
+    assert span["name"] == "llm.complete"
+    (invalid,) = _rows(db, "select trace_id from requests where status = 'invalid'")
+    (line,) = _rows(db, f"select * from logs where trace_id = '{invalid['trace_id']}'")
+    assert line["level"] == "WARNING" and "99 is out of range" in line["message"]
+    for path in tmp_path.iterdir():
+        assert SECRET.encode() not in path.read_bytes(), path
