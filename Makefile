@@ -1,5 +1,6 @@
 # Arbor: two commands on a fresh Debian machine with python3 + venv.
 #   make run    set up .venv and start the console on http://127.0.0.1:$(PORT)
+#               (make prometheus / make load in other shells feed it real metrics and traffic)
 #   make test   set up .venv, install Debian's prometheus + chromium if missing, lint, pytest
 
 PYTHON ?= python3
@@ -9,6 +10,12 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check
 # Reinstall only when the dependency files change, or when a top-level package appears
 # (the editable install records the packages that exist at install time).
+# Prometheus multiprocess directory shared by the console and CLI workloads (make load), so that
+# the console's exporter serves every process' samples; cleared when the console starts.
+METRICS_DIR ?= data/runtime/metrics
+PROM_PORT   ?= 9090
+LOAD_ARGS   ?= --workload data/workloads/mixed.jsonl --rate 20 --duration 60 --concurrency 4 \
+               --faults "provider_error=0.05,latency_ms=200@0.1" --seed 1
 STAMP  := $(VENV)/.installed
 PKG_INITS := $(wildcard engine/__init__.py observability/__init__.py app/__init__.py)
 
@@ -18,10 +25,12 @@ DEB_BINARIES := /usr/bin/prometheus /usr/bin/promtool /usr/bin/chromium
 # sudo only when we are not root and sudo exists.
 SUDO := $(shell if [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then echo sudo; fi)
 
-.PHONY: help install run test lint bench system-deps clean distclean
+.PHONY: help install run load prometheus test lint bench system-deps clean distclean
 
 help:
 	@echo "make run        start the console on http://127.0.0.1:$(PORT) (PORT=... to change)"
+	@echo "make load       run a workload against the console's store and metrics (LOAD_ARGS=...)"
+	@echo "make prometheus start Debian's Prometheus on :$(PROM_PORT), scraping the console (deploy/)"
 	@echo "make test       lint + full test suite (installs prometheus/chromium via apt if missing)"
 	@echo "make lint       ruff check"
 	@echo "make bench      run benchmarks/mcts_bench.py"
@@ -38,7 +47,17 @@ $(STAMP): requirements.txt pyproject.toml $(PKG_INITS) | $(PY)
 install: $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/streamlit run app/main.py --server.address 127.0.0.1 --server.port $(PORT)
+	rm -rf $(METRICS_DIR) && mkdir -p $(METRICS_DIR)
+	ARBOR_METRICS_DIR=$(METRICS_DIR) ARBOR_PROMETHEUS_URL=$${ARBOR_PROMETHEUS_URL-http://127.0.0.1:$(PROM_PORT)} \
+		$(VENV)/bin/streamlit run app/main.py --server.address 127.0.0.1 --server.port $(PORT)
+
+load: $(STAMP)
+	ARBOR_METRICS_DIR=$(METRICS_DIR) $(PY) -m engine load $(LOAD_ARGS)
+
+prometheus: system-deps
+	mkdir -p data/runtime/prometheus
+	/usr/bin/prometheus --config.file=deploy/prometheus.yml --storage.tsdb.path=data/runtime/prometheus \
+		--web.listen-address=127.0.0.1:$(PROM_PORT)
 
 system-deps:
 	@missing=""; for f in $(DEB_BINARIES); do [ -x "$$f" ] || missing="$$missing $$f"; done; \
