@@ -197,6 +197,7 @@ def _load(args: argparse.Namespace) -> int:
             clock=args.clock,
             days=args.days,
             requests=args.requests,
+            correlation_id=args.correlation_id,
         )
     except (OSError, ValueError) as exc:
         _fail(str(exc).splitlines()[0])
@@ -263,6 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
     ld.add_argument("--clock", choices=("wall", "simulated"), default="wall")
     ld.add_argument("--days", type=float, default=28.0, help="simulated timeline length")
     ld.add_argument("--requests", type=int, default=None, help="simulated mode: number of requests")
+    ld.add_argument(
+        "--correlation-id", default=None, help="shared by the run's requests (default: load-<seed>-<random>)"
+    )
     ld.set_defaults(func=_load)
 
     t = sub.add_parser("train-router", help="label routing states from engine runs and train the GRU router")

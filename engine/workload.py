@@ -13,8 +13,10 @@ generator, so a run is reproducible.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -60,6 +62,7 @@ class LoadConfig:
     clock: Literal["wall", "simulated"] = "wall"
     days: float = 28.0
     requests: int | None = None  # simulated mode: how many (default rate * duration)
+    correlation_id: str | None = None  # shared by the run's requests (default: load-<seed>-<random>)
 
     def __post_init__(self) -> None:
         if not 0 < self.rate <= 1000:
@@ -70,6 +73,8 @@ class LoadConfig:
             raise ValueError("concurrency must be in 1..64")
         if not 0 < self.days <= 365:
             raise ValueError("days must be in (0, 365]")
+        if self.correlation_id is not None and not re.fullmatch(r"[!-~]{1,128}", self.correlation_id):
+            raise ValueError("correlation id must be 1..128 printable characters without spaces")
 
     @property
     def total(self) -> int:
@@ -102,6 +107,7 @@ class LoadReport:
     first_ts: float
     last_ts: float
     incidents: tuple[str, ...]
+    correlation_id: str
 
 
 def read_workload(path: Path) -> list[dict[str, Any]]:
@@ -160,10 +166,15 @@ def run_load(
     lock = threading.Lock()
     counts = {"ok": 0, "error": 0, "invalid": 0}
     latencies: list[float] = []
+    correlation_id = cfg.correlation_id or f"load-{cfg.seed}-{uuid.uuid4().hex[:8]}"
 
     def one(p: Planned, seed: int) -> None:
         request = QueryRequest(
-            query=p.row["query"], task=p.row.get("task", "auto"), seed=seed, user_id=p.row.get("user_id")
+            query=p.row["query"],
+            task=p.row.get("task", "auto"),
+            seed=seed,
+            user_id=p.row.get("user_id"),
+            correlation_id=correlation_id,
         )
         status, latency = "ok", None
         try:
@@ -214,4 +225,5 @@ def run_load(
         first_ts=start_ts + planned[0].offset_s,
         last_ts=start_ts + planned[-1].offset_s,
         incidents=tuple(dict.fromkeys(p.incident for p in planned if p.incident)),
+        correlation_id=correlation_id,
     )

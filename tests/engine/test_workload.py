@@ -45,6 +45,20 @@ def test_wall_clock_run_records_every_request_and_the_planned_faults(engine, tmp
         **({"error": expected_errors} if expected_errors else {}),
     }
     assert 0 < expected_errors < 40  # 30% of 40, by the seed
+    # one correlation id ties the run's requests (all 40, failures included) together
+    assert report.correlation_id.startswith("load-5-")
+    assert _count(tmp_path / "arbor.db", "select correlation_id, count(*) from requests group by 1") == [
+        (report.correlation_id, 40)
+    ]
+
+
+def test_a_given_correlation_id_is_used_and_a_bad_one_refused(engine, tmp_path):
+    report = run_load(engine, ROWS[:1], LoadConfig(rate=10, duration_s=0.2, correlation_id="nightly-42"))
+    engine.telemetry.flush()
+    assert report.correlation_id == "nightly-42"
+    assert _count(tmp_path / "arbor.db", "select distinct correlation_id from spans") == [("nightly-42",)]
+    with pytest.raises(ValueError, match="correlation id"):
+        LoadConfig(correlation_id="has space")
 
 
 def test_the_plan_is_reproducible_and_paced():
