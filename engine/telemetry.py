@@ -30,17 +30,11 @@ from typing import Any
 from engine.config import Settings
 from engine.llm import LLMError, LLMProvider, LLMRequest, LLMResponse
 from engine.models import QueryResult
+from observability.exporters import BatchingExporter, OtlpHttpExporter
 from observability.metrics import Metrics, enable_multiprocess
+from observability.redaction import redact_text, redact_values
 from observability.store import Store
-from observability.tracing import (
-    BatchingExporter,
-    OtlpHttpExporter,
-    SpanRecord,
-    Tracer,
-    current_span,
-    redact_text,
-    redact_values,
-)
+from observability.tracing import SpanRecord, Tracer, current_span
 
 #: The logger of per-request log lines (``Telemetry.log``).
 REQUEST_LOGGER = logging.getLogger("arbor.request")

@@ -28,15 +28,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from observability.tracing import (
-    MASK,
-    _clean,
-    _normalise_secrets,
-    _redact_str,
-    current_span,
-    get_correlation_id,
-    is_sensitive_key,
-)
+from observability.redaction import MASK, _clean, _normalise_secrets, _redact_str, is_sensitive_key
+from observability.tracing import current_span, get_correlation_id
 
 __all__ = [
     "DEFAULT_LOGGERS",
@@ -109,7 +102,7 @@ class RedactingFilter(logging.Filter):
     """Masks secrets in a record before any handler formats it; never drops a record.
 
     Masked: the given ``secrets`` (str or ``SecretStr``, 4+ characters), the values registered with
-    :func:`observability.tracing.redact_values`, and anything shaped like an ``sk-...`` key, in the
+    :func:`observability.redaction.redact_values`, and anything shaped like an ``sk-...`` key, in the
     message (merged with its args, so a secret passed as an argument is caught), in ``extra=``
     fields (whose values are masked whole when the key names a credential, e.g. ``api_key``), and
     in the exception and stack text.

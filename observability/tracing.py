@@ -3,15 +3,17 @@
 Spans nest through :mod:`contextvars`, so the current span follows the code that is running (the
 thread, or the asyncio task) and never leaks between threads::
 
-    tracer = Tracer([JsonlExporter("data/runtime/spans.jsonl")])
+    tracer = Tracer([JsonlExporter("data/runtime/spans.jsonl")])  # observability.exporters
     with correlation_scope("req-42"), tracer.span("query", task="game24") as root:
         with tracer.span("agent.hrm") as child:       # parent_id == root.span_id, same trace_id
             child.set_attribute("confidence", 0.9)
 
 A finished span becomes an immutable :class:`SpanRecord` that is handed, in the thread that ended
-the span, to every exporter's ``export([record])``.  Exporter failures are caught and counted
+the span, to every exporter's ``export([record])`` (see the :class:`SpanExporter` protocol; the
+implementations live in :mod:`observability.exporters`).  Exporter failures are caught and counted
 (:attr:`Tracer.export_failures`); they never reach the traced code.  Exporters that do I/O should
-sit behind a :class:`BatchingExporter`, which moves the work to a background thread.
+sit behind a :class:`observability.exporters.BatchingExporter`, which moves the work to a
+background thread.
 
 **Threads.**  A new thread starts with an *empty* context: a span opened there would start a new
 trace.  To keep the trace parent, wrap the callable with :func:`propagate`, which captures the
@@ -32,70 +34,47 @@ points (generators run in their caller's context).  Closing a generator early ra
 anchor plus the monotonic ``perf`` clock's elapsed time, so a child always lies inside its parent,
 durations are never negative, and an injected (e.g. simulated) wall clock moves whole traces.
 
-**Redaction** happens when an attribute is recorded, so no exporter ever sees a secret: values of
-attributes whose key names a credential (``api_key``, ``secret``, ``token`` – but not token
-*counts* such as ``tokens_in`` or ``token_count`` –, ``password``, ``authorization``, ...) become
-:data:`MASK`; any string containing a secret registered with :func:`redact_values` (or passed as
-``Tracer(secrets=...)``), or something shaped like an ``sk-...`` API key, has it replaced by
-:data:`MASK`.  Error messages are redacted the same way.
+**Redaction** happens when an attribute is recorded, so no exporter ever sees a secret: attributes
+and error messages are masked by the rules of :mod:`observability.redaction`, with the values
+registered there (:func:`observability.redaction.redact_values`) and those passed as
+``Tracer(secrets=...)``.
 """
 
 from __future__ import annotations
 
-import atexit
 import contextvars
 import functools
 import json
 import logging
-import math
 import os
 import random
 import re
 import threading
 import time
-import weakref
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, ParamSpec, Protocol, TypeVar, runtime_checkable
-from urllib.parse import urlsplit
+from typing import Any, Literal, ParamSpec, Protocol, TypeVar, runtime_checkable
 
-if TYPE_CHECKING:  # httpx is imported lazily: only the OTLP exporter needs it
-    import httpx
+from observability.redaction import MASK, _clean, _normalise_secrets, _redact_str, is_sensitive_key
 
 __all__ = [
-    "MASK",
     "ROW_COLUMNS",
-    "BatchingExporter",
-    "CallbackExporter",
-    "InMemoryExporter",
-    "JsonlExporter",
-    "OtlpHttpExporter",
     "Span",
     "SpanExporter",
     "SpanRecord",
     "Status",
     "Tracer",
-    "clear_redacted_values",
     "correlation_scope",
     "current_span",
     "current_span_id",
     "current_trace_id",
-    "encode_otlp",
     "get_correlation_id",
     "get_tracer",
-    "is_sensitive_key",
-    "load_jsonl",
     "new_span_id",
     "new_trace_id",
     "propagate",
-    "redact_attributes",
-    "redact_text",
-    "redact_values",
-    "registered_secrets",
     "set_tracer",
     "start_trace",
 ]
@@ -107,128 +86,9 @@ IdFactory = Callable[[int], str]
 P = ParamSpec("P")
 R = TypeVar("R")
 
-MASK = "**********"
-"""What a redacted value (or the redacted part of a string) is replaced with."""
-
 _TRACE_ID = re.compile(r"[0-9a-f]{32}")
 _SPAN_ID = re.compile(r"[0-9a-f]{16}")
 _MAX_CORRELATION_ID = 128
-_MAX_DEPTH = 4  # nesting depth kept for list/dict attribute values
-
-# ----------------------------------------------------------------------------------------------
-# Redaction
-# ----------------------------------------------------------------------------------------------
-
-# Keys that name a credential.  "token" alone is sensitive, token *counts* are not.
-_SENSITIVE_KEY = re.compile(
-    r"api[_\-.]?key|secret|password|passwd|authorization|credential|private[_\-.]?key"
-    r"|token(?!s|[_\-.]?(?:count|usage|limit|budget|cost|rate))",
-    re.IGNORECASE,
-)
-# Strings shaped like an API key (OpenAI/Anthropic style) even when nobody registered them.
-_KEYLIKE = re.compile(r"\bsk-[A-Za-z0-9_\-]{8,}")
-_MIN_SECRET_CHARS = 4  # shorter "secrets" would mask ordinary text everywhere
-
-_secrets_lock = threading.Lock()
-_registered: tuple[str, ...] = ()
-
-
-def _secret_text(secret: object) -> str | None:
-    """The raw text of ``secret`` (a str or anything with ``get_secret_value()``, e.g. SecretStr)."""
-    if secret is None:
-        return None
-    getter = getattr(secret, "get_secret_value", None)
-    raw = getter() if callable(getter) else secret
-    if not isinstance(raw, str):
-        return None
-    raw = raw.strip()
-    return raw if len(raw) >= _MIN_SECRET_CHARS else None
-
-
-def _normalise_secrets(secrets: Iterable[object]) -> tuple[str, ...]:
-    """Distinct usable secret strings, longest first (so overlapping secrets are fully masked)."""
-    found = {s for s in (_secret_text(x) for x in secrets) if s}
-    return tuple(sorted(found, key=lambda s: (-len(s), s)))
-
-
-def redact_values(secrets: Iterable[object]) -> None:
-    """Register secret values (str or ``SecretStr``) to be masked process-wide.
-
-    Every :class:`Tracer` and every :class:`observability.logs.RedactingFilter` masks the registered
-    values in addition to their own.  Values shorter than 4 characters (after stripping) and
-    ``None`` are ignored.  Registration is cumulative; see :func:`clear_redacted_values`.
-    """
-    global _registered
-    with _secrets_lock:
-        _registered = _normalise_secrets((*_registered, *secrets))
-
-
-def clear_redacted_values() -> None:
-    """Forget every value registered with :func:`redact_values` (for tests)."""
-    global _registered
-    with _secrets_lock:
-        _registered = ()
-
-
-def registered_secrets() -> tuple[str, ...]:
-    """The secret values registered process-wide (longest first)."""
-    return _registered
-
-
-@functools.lru_cache(maxsize=4096)
-def is_sensitive_key(key: str) -> bool:
-    """True when an attribute/field named ``key`` holds a credential (its value is always masked)."""
-    return bool(_SENSITIVE_KEY.search(key))
-
-
-def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with every given and registered secret, and every ``sk-...`` key, replaced by MASK."""
-    return _redact_str(text, _normalise_secrets(secrets))
-
-
-def _clean(value: Any, secrets: tuple[str, ...], depth: int = 0) -> Any:
-    """``value`` as a JSON-safe attribute value, redacted.
-
-    Kept: None, bool, int, finite float, str; lists/tuples/sets become lists and mappings become
-    dicts (to a depth of 4).  NumPy scalars become Python scalars, non-finite floats become the
-    strings ``"nan"``/``"inf"``/``"-inf"`` and anything else its ``str()``.
-    """
-    if value is None or isinstance(value, bool | int):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else repr(value)
-    if isinstance(value, str):
-        return _redact_str(value, secrets)
-    if getattr(value, "shape", None) == () and callable(getattr(value, "item", None)):
-        return _clean(value.item(), secrets, depth)  # numpy scalar / 0-d array
-    if depth < _MAX_DEPTH:
-        if isinstance(value, Mapping):
-            return {
-                str(k): MASK if is_sensitive_key(str(k)) else _clean(v, secrets, depth + 1)
-                for k, v in value.items()
-            }
-        if isinstance(value, list | tuple | set | frozenset):
-            return [_clean(v, secrets, depth + 1) for v in value]
-    return _redact_str(str(value), secrets)
-
-
-def _redact_str(text: str, secrets: tuple[str, ...]) -> str:
-    for secret in secrets:
-        if secret in text:
-            text = text.replace(secret, MASK)
-    for secret in _registered:
-        if secret in text:
-            text = text.replace(secret, MASK)
-    if "sk-" in text:
-        text = _KEYLIKE.sub(MASK, text)
-    return text
-
-
-def redact_attributes(attributes: Mapping[str, Any], secrets: Iterable[str] = ()) -> dict[str, Any]:
-    """A redacted, JSON-safe copy of ``attributes`` (the same rules a span applies)."""
-    own = _normalise_secrets(secrets)
-    return {str(k): MASK if is_sensitive_key(str(k)) else _clean(v, own) for k, v in attributes.items()}
-
 
 # ----------------------------------------------------------------------------------------------
 # Ids and context
@@ -841,381 +701,3 @@ def set_tracer(tracer: Tracer) -> Tracer:
     global _default_tracer
     previous, _default_tracer = _default_tracer, tracer
     return previous
-
-
-# ----------------------------------------------------------------------------------------------
-# Exporters
-# ----------------------------------------------------------------------------------------------
-
-
-class InMemoryExporter:
-    """Keeps finished spans in a list (thread-safe); for tests and the golden-trace capture."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._records: list[SpanRecord] = []
-
-    def export(self, records: Sequence[SpanRecord]) -> None:
-        """Append the records."""
-        with self._lock:
-            self._records.extend(records)
-
-    @property
-    def records(self) -> list[SpanRecord]:
-        """A snapshot of every record so far, in end order."""
-        with self._lock:
-            return list(self._records)
-
-    def by_name(self, name: str) -> list[SpanRecord]:
-        """The records named ``name``."""
-        return [r for r in self.records if r.name == name]
-
-    def clear(self) -> None:
-        """Forget every record."""
-        with self._lock:
-            self._records.clear()
-
-
-class JsonlExporter:
-    """Appends one JSON object per span (:meth:`SpanRecord.to_dict`) to a file, flushed per batch.
-
-    The file is opened lazily in append mode (parent directories are created) and writes are
-    serialised by a lock, so several tracers/threads may share one exporter.  Each batch is a
-    single write; after a crash at most the last line is truncated, which :func:`load_jsonl` skips.
-    """
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-        self._lock = threading.Lock()
-        self._fh: Any = None
-
-    def export(self, records: Sequence[SpanRecord]) -> None:
-        """Write the records as JSON lines and flush."""
-        if not records:
-            return
-        text = "".join(_dumps(r.to_dict()) + "\n" for r in records)
-        with self._lock:
-            if self._fh is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open across batches
-            self._fh.write(text)
-            self._fh.flush()
-
-    def flush(self, timeout_s: float = 5.0) -> bool:
-        """Flush the file (writes are already flushed per batch)."""
-        with self._lock:
-            if self._fh is not None:
-                self._fh.flush()
-        return True
-
-    def shutdown(self) -> None:
-        """Close the file; a later export reopens it."""
-        with self._lock:
-            if self._fh is not None:
-                self._fh.close()
-                self._fh = None
-
-
-def load_jsonl(path: str | os.PathLike[str]) -> list[SpanRecord]:
-    """The spans in a :class:`JsonlExporter` file, skipping blank and unparseable (truncated) lines."""
-    out: list[SpanRecord] = []
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            if not line.strip():
-                continue
-            try:
-                out.append(SpanRecord.from_dict(json.loads(line)))
-            except (ValueError, KeyError, TypeError):
-                continue
-    return out
-
-
-class CallbackExporter:
-    """Calls ``fn(records)`` with each batch (e.g. to enqueue rows for the SQLite store's writer)."""
-
-    def __init__(self, fn: Callable[[Sequence[SpanRecord]], Any]) -> None:
-        self._fn = fn
-
-    def export(self, records: Sequence[SpanRecord]) -> None:
-        """Pass the batch on."""
-        self._fn(records)
-
-
-class BatchingExporter:
-    """Moves exporting off the caller's thread: buffers records and a daemon thread hands them to
-    ``inner.export`` in batches of up to ``max_batch``, at least every ``interval_s`` seconds.
-
-    ``export`` never blocks on I/O; when ``max_queue`` records are waiting, new ones are dropped and
-    counted in :attr:`dropped`.  Failures of ``inner`` are counted in :attr:`failures`.
-    :meth:`flush` waits until everything queued so far was handed over; :meth:`shutdown` (also run
-    at interpreter exit) flushes and stops the thread, then shuts ``inner`` down.
-    """
-
-    def __init__(
-        self,
-        inner: SpanExporter,
-        *,
-        max_batch: int = 512,
-        interval_s: float = 1.0,
-        max_queue: int = 100_000,
-    ) -> None:
-        if max_batch < 1 or max_queue < 1 or interval_s <= 0:
-            raise ValueError("max_batch and max_queue must be >= 1 and interval_s > 0")
-        self.inner = inner
-        self.max_batch = max_batch
-        self.interval_s = interval_s
-        self.max_queue = max_queue
-        self.dropped = 0
-        self.failures = 0
-        self.exported = 0
-        self.last_error: str | None = None
-        self._queue: deque[SpanRecord] = deque()
-        self._cond = threading.Condition()
-        self._enqueued = 0  # records accepted so far
-        self._done = 0  # records handed to inner (successfully or not)
-        self._flush_upto = 0  # a flush wants everything up to this count handed over now
-        self._closed = False
-        self._thread = threading.Thread(target=self._run, name="arbor-span-batcher", daemon=True)
-        self._thread.start()
-        ref = weakref.ref(self)
-        atexit.register(lambda: (b := ref()) is not None and b.shutdown())
-
-    def export(self, records: Sequence[SpanRecord]) -> None:
-        """Queue the records (dropping what exceeds ``max_queue``)."""
-        with self._cond:
-            if self._closed:
-                self.dropped += len(records)
-                return
-            room = self.max_queue - len(self._queue)
-            take = records if len(records) <= room else records[: max(room, 0)]
-            self.dropped += len(records) - len(take)
-            self._queue.extend(take)
-            self._enqueued += len(take)
-            if len(self._queue) >= self.max_batch:
-                self._cond.notify_all()
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                deadline = time.monotonic() + self.interval_s
-                while (
-                    not self._closed and len(self._queue) < self.max_batch and self._flush_upto <= self._done
-                ):
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        break
-                    self._cond.wait(left)
-                if not self._queue:
-                    if self._closed:
-                        return
-                    continue
-                n = min(self.max_batch, len(self._queue))
-                batch = [self._queue.popleft() for _ in range(n)]
-            try:
-                self.inner.export(batch)
-                self.exported += len(batch)
-            except Exception as exc:
-                self.failures += 1
-                self.last_error = _redact_str(f"{type(exc).__name__}: {exc}", ())
-                if self.failures == 1 or self.failures % 1000 == 0:
-                    log.warning("batched span export failed (%d so far): %s", self.failures, self.last_error)
-            with self._cond:
-                self._done += len(batch)
-                self._cond.notify_all()
-
-    def flush(self, timeout_s: float = 5.0) -> bool:
-        """Block until every record queued before the call was handed over; False on timeout."""
-        deadline = time.monotonic() + timeout_s
-        with self._cond:
-            target = self._enqueued
-            self._flush_upto = max(self._flush_upto, target)
-            self._cond.notify_all()
-            while self._done < target:
-                left = deadline - time.monotonic()
-                if left <= 0 or not self._thread.is_alive():
-                    return False
-                self._cond.wait(min(left, 0.1))
-        fn = getattr(self.inner, "flush", None)
-        return bool(fn(max(0.0, deadline - time.monotonic()))) if callable(fn) else True
-
-    def shutdown(self, timeout_s: float = 5.0) -> None:
-        """Flush, stop the thread and shut ``inner`` down.  Safe to call twice."""
-        with self._cond:
-            if self._closed:
-                return
-        self.flush(timeout_s)
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-        self._thread.join(timeout_s)
-        fn = getattr(self.inner, "shutdown", None)
-        if callable(fn):
-            fn()
-
-
-# -- OTLP/HTTP JSON -----------------------------------------------------------------------------
-
-_OTLP_STATUS = {"ok": 1, "error": 2}  # STATUS_CODE_OK, STATUS_CODE_ERROR
-_SPAN_KIND_INTERNAL = 1
-_INT64 = (-(2**63), 2**63 - 1)
-
-
-def _any_value(value: Any) -> dict[str, Any]:
-    """An OTLP ``AnyValue`` (proto3 JSON: 64-bit integers as strings)."""
-    if isinstance(value, bool):
-        return {"boolValue": value}
-    if isinstance(value, int):
-        if _INT64[0] <= value <= _INT64[1]:
-            return {"intValue": str(value)}
-        return {"stringValue": str(value)}
-    if isinstance(value, float):
-        return {"doubleValue": value}
-    if isinstance(value, str):
-        return {"stringValue": value}
-    if isinstance(value, list | tuple):
-        return {"arrayValue": {"values": [_any_value(v) for v in value]}}
-    if isinstance(value, Mapping):
-        return {"kvlistValue": {"values": _key_values(value)}}
-    if value is None:
-        return {}
-    return {"stringValue": str(value)}
-
-
-def _key_values(attributes: Mapping[str, Any]) -> list[dict[str, Any]]:
-    return [{"key": str(k), "value": _any_value(v)} for k, v in attributes.items() if v is not None]
-
-
-def _nanos(seconds: float) -> int:
-    return round(seconds * 1e9)
-
-
-def encode_otlp(
-    records: Sequence[SpanRecord],
-    *,
-    service_name: str = "arbor",
-    resource_attributes: Mapping[str, Any] | None = None,
-    scope_name: str = "arbor.observability",
-) -> dict[str, Any]:
-    """The OTLP/HTTP JSON body (``ExportTraceServiceRequest``) for ``records``.
-
-    Ids are lowercase hex (32/16 characters), times are unix nanoseconds as decimal strings (the end
-    time is start + duration, so it is never before the start), the correlation id becomes the
-    attribute ``arbor.correlation_id``, and the status is OK (1) or ERROR (2) with the error text.
-    """
-    spans = []
-    for r in records:
-        attrs = dict(r.attributes)
-        if r.correlation_id is not None:
-            attrs["arbor.correlation_id"] = r.correlation_id
-        start = _nanos(r.start_ts)
-        span: dict[str, Any] = {
-            "traceId": r.trace_id,
-            "spanId": r.span_id,
-            "name": r.name,
-            "kind": _SPAN_KIND_INTERNAL,
-            "startTimeUnixNano": str(start),
-            "endTimeUnixNano": str(start + round(r.duration_ms * 1e6)),
-            "attributes": _key_values(attrs),
-            "status": {"code": _OTLP_STATUS[r.status]},
-        }
-        if r.parent_id:
-            span["parentSpanId"] = r.parent_id
-        if r.error is not None:
-            span["status"]["message"] = r.error
-        spans.append(span)
-    resource = {"service.name": service_name, **(resource_attributes or {})}
-    return {
-        "resourceSpans": [
-            {
-                "resource": {"attributes": _key_values(resource)},
-                "scopeSpans": [{"scope": {"name": scope_name}, "spans": spans}],
-            }
-        ]
-    }
-
-
-def _otlp_url(endpoint: str) -> str:
-    parts = urlsplit(endpoint)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"OTLP endpoint must be an http(s) URL, got {endpoint!r}")
-    path = parts.path.rstrip("/")
-    if not path.endswith("/v1/traces"):
-        path += "/v1/traces"
-    return parts._replace(path=path).geturl()
-
-
-class OtlpHttpExporter:
-    """POSTs spans as OTLP/HTTP JSON to ``<endpoint>/v1/traces`` (the suffix is added unless the
-    endpoint already ends with it, as with ``OTEL_EXPORTER_OTLP_ENDPOINT``).
-
-    Synchronous: one POST per ``export`` call, so in production wrap it in a
-    :class:`BatchingExporter`.  Transport errors and non-2xx answers are counted in
-    :attr:`failures` (with :attr:`last_error`), never raised.  A passed-in ``client`` is used as is
-    and not closed; otherwise one is created with ``timeout_s`` and closed by :meth:`shutdown`.
-    """
-
-    def __init__(
-        self,
-        endpoint: str,
-        *,
-        client: httpx.Client | None = None,
-        timeout_s: float = 2.0,
-        headers: Mapping[str, str] | None = None,
-        service_name: str = "arbor",
-        resource_attributes: Mapping[str, Any] | None = None,
-    ) -> None:
-        self.url = _otlp_url(endpoint)
-        self.timeout_s = timeout_s
-        self.service_name = service_name
-        self.resource_attributes = dict(resource_attributes or {})
-        self._headers = {"Content-Type": "application/json", **(headers or {})}
-        self._own_client = client is None
-        self._client = client
-        self._lock = threading.Lock()
-        self.exported = 0
-        self.failures = 0
-        self.last_error: str | None = None
-
-    def _get_client(self) -> httpx.Client:
-        if self._client is None:
-            import httpx
-
-            with self._lock:
-                if self._client is None:
-                    self._client = httpx.Client(timeout=self.timeout_s)
-        return self._client
-
-    def export(self, records: Sequence[SpanRecord]) -> None:
-        """POST the records; count a failure instead of raising."""
-        if not records:
-            return
-        body = _dumps(
-            encode_otlp(records, service_name=self.service_name, resource_attributes=self.resource_attributes)
-        ).encode("utf-8")
-        try:
-            response = self._get_client().post(
-                self.url, content=body, headers=self._headers, timeout=self.timeout_s
-            )
-        except Exception as exc:
-            self._fail(f"{type(exc).__name__}: {exc}")
-            return
-        if 200 <= response.status_code < 300:
-            with self._lock:
-                self.exported += len(records)
-        else:
-            self._fail(f"HTTP {response.status_code} from {self.url}")
-
-    def _fail(self, message: str) -> None:
-        with self._lock:
-            self.failures += 1
-            self.last_error = _redact_str(message, ())
-            n = self.failures
-        if n == 1 or n % 1000 == 0:
-            log.warning("OTLP export failed (%d so far): %s", n, self.last_error)
-
-    def shutdown(self) -> None:
-        """Close the HTTP client if this exporter created it."""
-        with self._lock:
-            if self._own_client and self._client is not None:
-                self._client.close()
-                self._client = None

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 import pytest
 
+from observability.exporters import InMemoryExporter, JsonlExporter, OtlpHttpExporter
 from observability.logs import (
     DEFAULT_LOGGERS,
     JsonFormatter,
@@ -24,16 +25,8 @@ from observability.logs import (
     configure_logging,
     unconfigure_logging,
 )
-from observability.tracing import (
-    MASK,
-    InMemoryExporter,
-    JsonlExporter,
-    OtlpHttpExporter,
-    Tracer,
-    clear_redacted_values,
-    correlation_scope,
-    redact_values,
-)
+from observability.redaction import MASK, clear_redacted_values, redact_values
+from observability.tracing import Tracer, correlation_scope
 
 SECRET = "sk-test-SECRET123"
 PLAIN_SECRET = "correct-horse-battery"  # not key-shaped: only masked because it is configured

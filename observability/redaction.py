@@ -1,0 +1,147 @@
+"""Redaction: secrets are masked before anything records them, in spans and in log records.
+
+Values of attributes/fields whose key names a credential (``api_key``, ``secret``, ``token`` – but
+not token *counts* such as ``tokens_in`` or ``token_count`` –, ``password``, ``authorization``, ...)
+become :data:`MASK`; any string containing a secret registered with :func:`redact_values` (or passed
+as ``Tracer(secrets=...)`` / ``RedactingFilter(secrets=...)``), or something shaped like an
+``sk-...`` API key, has it replaced by :data:`MASK`.
+
+:class:`observability.tracing.Tracer` redacts attributes and error messages when they are recorded,
+so no exporter ever sees a secret; :class:`observability.logs.RedactingFilter` rewrites log records
+with the same rules (through the private helpers ``_clean``, ``_normalise_secrets`` and
+``_redact_str``).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+__all__ = [
+    "MASK",
+    "clear_redacted_values",
+    "is_sensitive_key",
+    "redact_attributes",
+    "redact_text",
+    "redact_values",
+    "registered_secrets",
+]
+
+MASK = "**********"
+"""What a redacted value (or the redacted part of a string) is replaced with."""
+
+_MAX_DEPTH = 4  # nesting depth kept for list/dict attribute values
+
+# Keys that name a credential.  "token" alone is sensitive, token *counts* are not.
+_SENSITIVE_KEY = re.compile(
+    r"api[_\-.]?key|secret|password|passwd|authorization|credential|private[_\-.]?key"
+    r"|token(?!s|[_\-.]?(?:count|usage|limit|budget|cost|rate))",
+    re.IGNORECASE,
+)
+# Strings shaped like an API key (OpenAI/Anthropic style) even when nobody registered them.
+_KEYLIKE = re.compile(r"\bsk-[A-Za-z0-9_\-]{8,}")
+_MIN_SECRET_CHARS = 4  # shorter "secrets" would mask ordinary text everywhere
+
+_secrets_lock = threading.Lock()
+_registered: tuple[str, ...] = ()
+
+
+def _secret_text(secret: object) -> str | None:
+    """The raw text of ``secret`` (a str or anything with ``get_secret_value()``, e.g. SecretStr)."""
+    if secret is None:
+        return None
+    getter = getattr(secret, "get_secret_value", None)
+    raw = getter() if callable(getter) else secret
+    if not isinstance(raw, str):
+        return None
+    raw = raw.strip()
+    return raw if len(raw) >= _MIN_SECRET_CHARS else None
+
+
+def _normalise_secrets(secrets: Iterable[object]) -> tuple[str, ...]:
+    """Distinct usable secret strings, longest first (so overlapping secrets are fully masked)."""
+    found = {s for s in (_secret_text(x) for x in secrets) if s}
+    return tuple(sorted(found, key=lambda s: (-len(s), s)))
+
+
+def redact_values(secrets: Iterable[object]) -> None:
+    """Register secret values (str or ``SecretStr``) to be masked process-wide.
+
+    Every :class:`Tracer` and every :class:`observability.logs.RedactingFilter` masks the registered
+    values in addition to their own.  Values shorter than 4 characters (after stripping) and
+    ``None`` are ignored.  Registration is cumulative; see :func:`clear_redacted_values`.
+    """
+    global _registered
+    with _secrets_lock:
+        _registered = _normalise_secrets((*_registered, *secrets))
+
+
+def clear_redacted_values() -> None:
+    """Forget every value registered with :func:`redact_values` (for tests)."""
+    global _registered
+    with _secrets_lock:
+        _registered = ()
+
+
+def registered_secrets() -> tuple[str, ...]:
+    """The secret values registered process-wide (longest first)."""
+    return _registered
+
+
+@functools.lru_cache(maxsize=4096)
+def is_sensitive_key(key: str) -> bool:
+    """True when an attribute/field named ``key`` holds a credential (its value is always masked)."""
+    return bool(_SENSITIVE_KEY.search(key))
+
+
+def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` with every given and registered secret, and every ``sk-...`` key, replaced by MASK."""
+    return _redact_str(text, _normalise_secrets(secrets))
+
+
+def _clean(value: Any, secrets: tuple[str, ...], depth: int = 0) -> Any:
+    """``value`` as a JSON-safe attribute value, redacted.
+
+    Kept: None, bool, int, finite float, str; lists/tuples/sets become lists and mappings become
+    dicts (to a depth of 4).  NumPy scalars become Python scalars, non-finite floats become the
+    strings ``"nan"``/``"inf"``/``"-inf"`` and anything else its ``str()``.
+    """
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, str):
+        return _redact_str(value, secrets)
+    if getattr(value, "shape", None) == () and callable(getattr(value, "item", None)):
+        return _clean(value.item(), secrets, depth)  # numpy scalar / 0-d array
+    if depth < _MAX_DEPTH:
+        if isinstance(value, Mapping):
+            return {
+                str(k): MASK if is_sensitive_key(str(k)) else _clean(v, secrets, depth + 1)
+                for k, v in value.items()
+            }
+        if isinstance(value, list | tuple | set | frozenset):
+            return [_clean(v, secrets, depth + 1) for v in value]
+    return _redact_str(str(value), secrets)
+
+
+def _redact_str(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, MASK)
+    for secret in _registered:
+        if secret in text:
+            text = text.replace(secret, MASK)
+    if "sk-" in text:
+        text = _KEYLIKE.sub(MASK, text)
+    return text
+
+
+def redact_attributes(attributes: Mapping[str, Any], secrets: Iterable[str] = ()) -> dict[str, Any]:
+    """A redacted, JSON-safe copy of ``attributes`` (the same rules a span applies)."""
+    own = _normalise_secrets(secrets)
+    return {str(k): MASK if is_sensitive_key(str(k)) else _clean(v, own) for k, v in attributes.items()}

@@ -1,0 +1,83 @@
+"""Redaction: credential-named keys, registered secrets and key-shaped strings never reach a span."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from observability.exporters import InMemoryExporter
+from observability.redaction import MASK, clear_redacted_values, is_sensitive_key, redact_text, redact_values
+from observability.tracing import Tracer
+
+SECRET = "sk-test-SECRET123"
+
+
+@pytest.fixture(autouse=True)
+def _no_global_secrets() -> Iterator[None]:
+    clear_redacted_values()
+    yield
+    clear_redacted_values()
+
+
+@pytest.fixture
+def mem() -> InMemoryExporter:
+    return InMemoryExporter()
+
+
+@pytest.mark.parametrize(
+    ("key", "sensitive"),
+    [
+        ("api_key", True),
+        ("OPENAI_API_KEY", True),
+        ("x-api-key", True),
+        ("Authorization", True),
+        ("db_password", True),
+        ("client_secret", True),
+        ("access_token", True),
+        ("token", True),
+        ("llm.token", True),
+        ("tokens_in", False),
+        ("prompt_tokens", False),
+        ("token_count", False),
+        ("max_tokens", False),
+        ("llm.tokens.output", False),
+        ("task", False),
+        ("keyword", False),
+    ],
+)
+def test_sensitive_keys(key: str, sensitive: bool) -> None:
+    assert is_sensitive_key(key) is sensitive
+
+
+def test_span_attributes_are_redacted_at_record_time(mem: InMemoryExporter) -> None:
+    redact_values([SECRET])
+    tracer = Tracer([mem], secrets=["hunter2-horse"])
+    with tracer.span("s", api_key="plain-visible-key", prompt=f"use {SECRET} now") as s:
+        assert s.attributes["api_key"] == MASK and s.attributes["prompt"] == f"use {MASK} now"
+        s.set_attribute("nested", {"headers": {"Authorization": "Bearer x"}, "list": ["hunter2-horse", 1]})
+        s.set_attribute("unknown_key_shape", "sk-abcdefghijklmnop")
+        s.record_error(PermissionError(f"rejected key {SECRET} / hunter2-horse"))
+    with tracer.span("tok", tokens_in=12, token_count=3):
+        pass
+    rec, tok = mem.records
+    assert rec.attributes == {
+        "api_key": MASK,
+        "prompt": f"use {MASK} now",
+        "nested": {"headers": {"Authorization": MASK}, "list": [MASK, 1]},
+        "unknown_key_shape": MASK,
+        "exception.type": "PermissionError",
+    }
+    assert rec.error == f"PermissionError: rejected key {MASK} / {MASK}"
+    assert tok.attributes == {"tokens_in": 12, "token_count": 3}
+    assert "SECRET123" not in repr(mem.records) and "hunter2" not in repr(mem.records)
+
+
+def test_redact_values_ignores_short_and_empty_and_accepts_secretstr_like() -> None:
+    class Secretish:
+        def get_secret_value(self) -> str:
+            return "opaque-value-42"
+
+    redact_values(["", "ab", None, Secretish()])  # type: ignore[list-item]
+    assert redact_text("ab opaque-value-42") == f"ab {MASK}"
+    assert redact_text("overlap", ["overl", "overlap"]) == MASK  # longest secret first
