@@ -25,6 +25,7 @@ from engine.events import (
 from engine.mcts import SearchStats, TreeSnapshot
 from engine.models import AGENTS, PassageRef
 from engine.routing import FEATURE_NAMES
+from observability.promql import SourceStatus
 
 _SIDEBAR_KEYS = (
     ("llm_provider", "LLM provider"),
@@ -45,6 +46,16 @@ def settings_sidebar(settings: Settings) -> None:
         rows = [(label, "—" if safe.get(key) is None else str(safe.get(key))) for key, label in _SIDEBAR_KEYS]
         st.dataframe(pd.DataFrame(rows, columns=["setting", "value"]), hide_index=True, width="stretch")
         st.caption("Set with ARBOR_* environment variables or .env; see the README.")
+
+
+def prometheus_sidebar(status: SourceStatus | None) -> None:
+    """Every page's Prometheus line: connected, unreachable (pages fall back to SQLite), or unset."""
+    if status is None:
+        st.sidebar.caption("Prometheus: not configured (ARBOR_PROMETHEUS_URL); figures come from SQLite.")
+    elif status.ok:
+        st.sidebar.caption(f":material/check_circle: Prometheus: {status.message}.")
+    else:
+        st.sidebar.warning(f"{status.message}. Pages show SQLite figures.", icon=":material/cloud_off:")
 
 
 class LiveTree:
@@ -362,9 +373,7 @@ class LiveRun:
             if event.step not in self._trees:
                 with self._trees_box:
                     st.caption(f"MCTS tree — {charts.step_label(event.step)}")
-                    self._trees[event.step] = LiveTree(
-                        self._total, self._range, min_interval_s=self._min
-                    )
+                    self._trees[event.step] = LiveTree(self._total, self._range, min_interval_s=self._min)
             self._trees[event.step](event.snapshot)
         elif isinstance(event, AgentFinished):
             self.finished[event.step] = event

@@ -29,6 +29,12 @@ page = st.navigation(
                 default=True,  # served at "/" (a default page has no url_path of its own)
             ),
         ],
+        "Monitor": [
+            st.Page(
+                PAGES / "overview.py", title="Overview", icon=":material/monitoring:", url_path="overview"
+            ),
+            st.Page(PAGES / "traces.py", title="Traces", icon=":material/timeline:", url_path="traces"),
+        ],
         "Explore": [
             st.Page(
                 PAGES / "mcts.py", title="MCTS explorer", icon=":material/account_tree:", url_path="mcts"
@@ -38,4 +44,5 @@ page = st.navigation(
     }
 )
 components.settings_sidebar(settings)
+components.prometheus_sidebar(services.prometheus_status())
 page.run()

@@ -9,10 +9,13 @@ from __future__ import annotations
 import json
 import logging
 import math
+import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import streamlit as st
 
@@ -25,7 +28,11 @@ from engine.mcts import TreeSnapshot
 from engine.models import AGENTS
 from engine.routing import RouterUnavailable
 from engine.tasks import Task, load_task
+from observability import traces as tracelib
 from observability.metrics import start_exporter
+from observability.overview import OverviewView, load_overview
+from observability.promql import PromSource, SourceStatus
+from observability.store import Store, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +67,27 @@ def get_engine() -> Engine:
         except OSError as exc:
             log.warning("metrics exporter not started on port %s: %s", settings.metrics_port, exc)
     return engine
+
+
+def get_store() -> Store | None:
+    """The engine's telemetry store (shared, thread-safe reads), or None when telemetry is off."""
+    return get_engine().telemetry.store
+
+
+@st.cache_resource
+def get_prom_source() -> PromSource | None:
+    """The Prometheus source at ``ARBOR_PROMETHEUS_URL``, or None when it is not configured.
+    Creating it does not contact the server; ask ``status()``."""
+    url = get_settings().prometheus_url
+    return PromSource(url) if url else None
+
+
+@st.cache_data(ttl=15, show_spinner=False)
+def prometheus_status() -> SourceStatus | None:
+    """Whether the configured Prometheus answers (re-asked at most every 15 s), or None when
+    ``ARBOR_PROMETHEUS_URL`` is unset.  Never raises: an unreachable server is a status."""
+    source = get_prom_source()
+    return None if source is None else source.status()
 
 
 def task(name: str) -> Task:
@@ -233,3 +261,178 @@ def router_report(path: Path | None = None) -> RouterReport | None:
 def router_weights_present() -> bool:
     """Whether the GRU's trained weights exist (gru and hybrid can run)."""
     return ROUTER_WEIGHTS.exists()
+
+
+# -- overview (pages/overview.py) ----------------------------------------------------------------------
+
+#: How long the Overview's figures are reused (s); shorter than the shortest live-refresh interval.
+OVERVIEW_TTL_S = 4
+
+
+@st.cache_data(ttl=OVERVIEW_TTL_S, show_spinner=False)
+def overview(source: str, preset: str) -> OverviewView:
+    """The Overview's figures for ``source`` (``"sqlite"`` or ``"prometheus"``) over the time-range
+    preset ``preset`` (``"15m"`` ... ``"28d"``), ending now; cached for OVERVIEW_TTL_S seconds.
+
+    Prometheus not configured or unreachable comes back as a view with ``status_ok`` False, a
+    message, and the SQLite figures.  Raises ValueError for an unknown source or preset.
+    """
+    return load_overview(source, preset, store=get_store(), prom=get_prom_source(), now=time.time())
+
+
+# -- traces (pages/traces.py) --------------------------------------------------------------------------
+
+#: How long a trace list / a trace's detail is reused (s): new requests show up within this.
+TRACES_LIST_TTL_S = 5
+TRACES_DETAIL_TTL_S = 10
+EXPLORER_TASKS = frozenset({"tictactoe", "connect4", "game24"})
+CONSOLE_TASKS = frozenset({"auto", "game24", "tictactoe", "connect4", "freeform"})
+
+
+@dataclass(frozen=True, slots=True)
+class TraceListing:
+    """The Traces page's list: ``enabled`` False when telemetry is off (no store); ``problems``
+    are the filter's (or the store's) errors, one line each, and then ``traces`` is empty;
+    ``total`` counts every request in the store; ``limit`` is the filter's row limit."""
+
+    enabled: bool
+    traces: tuple[tracelib.TraceSummary, ...] = ()
+    problems: tuple[str, ...] = ()
+    total: int = 0
+    limit: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TraceLookup:
+    """One trace for the page, or why there is none (``message``: unknown id, telemetry off, the
+    store unreadable).  ``replay_url`` reopens the Query console on the same request and
+    ``explorer_urls`` maps an MCTS run id to the explorer re-running that search (relative URLs)."""
+
+    detail: tracelib.TraceDetail | None
+    message: str | None = None
+    replay_url: str | None = None
+    explorer_urls: dict[str, str] | None = None
+
+
+class _TraceMissing(LookupError):
+    """Raised inside the cached reader so that a miss is not cached (the trace may land soon)."""
+
+
+def _url(path: str, params: dict[str, Any]) -> str:
+    return path + "?" + urlencode({k: str(v) for k, v in params.items() if v is not None}, quote_via=quote)
+
+
+def explorer_url(run: tracelib.MctsRunInfo) -> str | None:
+    """A relative URL opening the MCTS explorer on ``run``'s search (task, position without its
+    ``task:`` prefix, seed, the configured iterations, c, selection; URL-encoded), or None when
+    the explorer cannot run it.  The explorer then repeats the search exactly."""
+    if run.task not in EXPLORER_TASKS or run.position is None:
+        return None
+    position = run.position.strip()
+    for prefix in (f"{run.task}:", "24:") if run.task == "game24" else (f"{run.task}:",):
+        if position.lower().startswith(prefix):
+            position = position[len(prefix) :].strip()
+    config = run.config
+    selection = config.get("selection") if config.get("selection") in ("ucb1", "puct") else None
+    iterations = config.get("iterations") if isinstance(config.get("iterations"), int) else run.iterations
+    c = config.get("c") if isinstance(config.get("c"), int | float) else None
+    params = {"task": run.task, "position": position, "seed": run.seed, "iterations": iterations}
+    return _url("mcts", params | {"c": c, "selection": selection})
+
+
+def replay_url(detail: tracelib.TraceDetail) -> str | None:
+    """A relative URL opening the Query console on the trace's request (query, task, seed,
+    router, and the MCTS iterations when it ran a search; URL-encoded), or None without a query."""
+    request = detail.request
+    if request is None or request.query is None:
+        return None
+    iterations = next((r.config.get("iterations") for r in detail.mcts_runs), None)
+    return _url(
+        "./",
+        {
+            "q": request.query,
+            "task": request.task if request.task in CONSOLE_TASKS else None,
+            "seed": request.seed,
+            "router": request.router if request.router in ROUTERS else None,
+            "iterations": iterations if isinstance(iterations, int) else None,
+        },
+    )
+
+
+@st.cache_data(ttl=TRACES_LIST_TTL_S, show_spinner=False)
+def _cached_traces(
+    db_path: str, filter_json: str, committed: int
+) -> tuple[tuple[tracelib.TraceSummary, ...], int]:
+    """The listing for one filter.  ``db_path`` keys the cache to the store's file and
+    ``committed`` (this process's committed rows) drops it as soon as this console records more."""
+    store = get_store()
+    assert store is not None
+    flt = tracelib.TraceFilter.model_validate_json(filter_json)
+    return tuple(tracelib.list_traces(store, flt)), store.count("requests")
+
+
+@st.cache_data(ttl=TRACES_DETAIL_TTL_S, show_spinner=False)
+def _cached_trace(db_path: str, trace_id: str | None, request_id: str | None) -> tracelib.TraceDetail:
+    store = get_store()
+    assert store is not None
+    if trace_id is None and request_id is not None:
+        trace_id = tracelib.trace_id_for_request(store, request_id)
+    detail = None if trace_id is None else tracelib.trace_detail(store, trace_id)
+    if detail is None:
+        raise _TraceMissing(trace_id or request_id)
+    return detail
+
+
+def trace_list(**fields: Any) -> TraceListing:
+    """The traces matching the filter ``fields`` (see observability.traces.TraceFilter), newest
+    first.  Runs this console has finished are included at once (pending telemetry is flushed
+    first); other processes' requests show up within TRACES_LIST_TTL_S seconds.  Bad filter
+    values, and a store that cannot be read, come back as ``problems``; telemetry off as
+    ``enabled`` False.  Never raises for them."""
+    store = get_store()
+    if store is None:
+        return TraceListing(enabled=False)
+    try:
+        flt = tracelib.parse_filter(fields)
+    except tracelib.TraceFilterError as exc:
+        return TraceListing(enabled=True, problems=exc.problems)
+    try:
+        _flush_quietly(store)
+        traces, total = _cached_traces(str(store.path), flt.model_dump_json(), store.stats.committed_rows)
+    except sqlite3.Error as exc:
+        return TraceListing(enabled=True, problems=(f"The store could not be read: {exc}",))
+    return TraceListing(enabled=True, traces=traces, total=total, limit=flt.limit)
+
+
+def trace_lookup(trace_id: str | None = None, request_id: str | None = None) -> TraceLookup:
+    """The trace ``trace_id`` (or the trace of request ``request_id``) with its links; cached for
+    TRACES_DETAIL_TTL_S seconds.  A miss first waits for this process's pending telemetry (a
+    run that just finished) and reads again; an unknown id, telemetry off or an unreadable store
+    come back as ``message``.  Never raises for them."""
+    store = get_store()
+    if store is None:
+        return TraceLookup(None, "Telemetry is off (ARBOR_TELEMETRY=off): no traces are recorded.")
+    asked = f"trace {trace_id}" if trace_id is not None else f"request {request_id}"
+    detail = None
+    try:
+        for attempt in range(2):
+            try:
+                detail = _cached_trace(str(store.path), trace_id, request_id)
+                break
+            except _TraceMissing:
+                if attempt == 0:
+                    _flush_quietly(store)
+    except sqlite3.Error as exc:
+        return TraceLookup(None, f"The store could not be read: {exc}")
+    if detail is None:
+        return TraceLookup(None, f"No {asked} in the store ({store.path}).")
+    urls = {r.run_id: u for r in detail.mcts_runs if (u := explorer_url(r)) is not None}
+    return TraceLookup(detail, replay_url=replay_url(detail), explorer_urls=urls)
+
+
+def _flush_quietly(store: Store) -> None:
+    """Wait for telemetry this process has queued; a writer error is logged, not raised here."""
+    try:
+        store.flush(timeout_s=5.0)
+    except StoreError as exc:
+        log.warning("telemetry store flush before a trace lookup failed: %s", exc)

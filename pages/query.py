@@ -195,6 +195,14 @@ def _answer(result: QueryResult) -> None:
     d.metric("Latency", f"{result.latency_ms:,.1f} ms")
     st.markdown(f"**Stopped:** {components.md_escape(result.stop_reason)}")
     st.caption(f"Seed **{result.seed}** · request {result.request_id} · trace {result.trace_id}")
+    if services.get_settings().telemetry_enabled:  # with telemetry off no trace is recorded
+        st.page_link(
+            "../pages/traces.py",
+            label="Open trace",
+            icon=":material/timeline:",
+            query_params={"trace": result.trace_id},
+            help="Its waterfall, span tree, log lines, routing decisions and MCTS runs on the Traces page",
+        )
     st.button(
         "Run again with the same seed",
         on_click=_rerun_same_seed,

@@ -1,0 +1,524 @@
+"""Traces read back from the telemetry store: a filtered list of requests, and one trace in detail.
+
+A *trace* is one request's telemetry: its ``requests`` row, spans, log lines, routing decisions
+and MCTS runs.  :func:`list_traces` lists requests newest first through a validated
+:class:`TraceFilter`; :func:`trace_detail` assembles one trace with its spans ordered depth-first
+as a tree (depth and offset from the trace start, for a waterfall).  Results are frozen
+dataclasses; a value the store does not hold is ``None`` (shown as unknown), never invented.
+Times: ``ts``/``start_ts`` in unix seconds, every ``*_ms`` in milliseconds.  No streamlit, no engine.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from observability.store import Store
+
+__all__ = [
+    "ERROR_KEY", "STATUSES", "LogLine", "MctsRunInfo", "RequestInfo", "RoutingStep", "SpanNode",
+    "TraceDetail", "TraceFilter", "TraceFilterError", "TraceSummary", "build_span_tree", "list_traces",
+    "parse_filter", "trace_detail", "trace_id_for_request",
+]  # fmt: skip
+
+STATUSES: tuple[str, ...] = ("ok", "error", "invalid", "cancelled")
+ERROR_KEY = "otel.status_description"  # where a span row keeps its error text, inside attributes
+
+Status = Literal["ok", "error", "invalid", "cancelled"]
+_T = TypeVar("_T")
+
+
+# ------------------------------------------------------------------------------------------ the filter
+
+FIELD_LABELS = {
+    "statuses": "Status", "task": "Task", "min_latency_ms": "Min latency (ms)",
+    "max_latency_ms": "Max latency (ms)", "id_text": "Id", "window_s": "Time window (s)", "limit": "Limit",
+}  # fmt: skip
+
+
+class TraceFilterError(ValueError):
+    """A filter that cannot be used; ``problems`` has one line per bad field, for the operator."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("; ".join(self.problems))
+
+
+class TraceFilter(BaseModel):
+    """Which traces to list.  Empty fields do not filter.
+
+    ``statuses``: any of ok / error / invalid / cancelled (empty: all).  ``task``: the resolved
+    task (game24, tictactoe, connect4, freeform).  ``min_latency_ms``/``max_latency_ms``: bounds
+    on the request's latency in ms, inclusive (a request without a latency is excluded when a
+    bound is set).  ``id_text``: a request id, trace id or correlation id, or the start of one
+    (case-sensitive).  ``window_s``: only requests of the last ``window_s`` seconds.  ``limit``:
+    at most this many traces, newest first.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+    statuses: tuple[Status, ...] = ()
+    task: str | None = Field(None, max_length=50, pattern=r"^[a-z0-9_]+$")
+    min_latency_ms: float | None = Field(None, ge=0, allow_inf_nan=False)
+    max_latency_ms: float | None = Field(None, ge=0, allow_inf_nan=False)
+    id_text: str | None = Field(None, max_length=200)
+    window_s: float | None = Field(None, gt=0, allow_inf_nan=False)
+    limit: int = Field(200, ge=1, le=5000)
+
+    @field_validator("task", "id_text", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("statuses")
+    @classmethod
+    def _dedupe(cls, value: tuple[Status, ...]) -> tuple[Status, ...]:
+        return tuple(dict.fromkeys(value))
+
+    @field_validator("id_text")
+    @classmethod
+    def _printable(cls, value: str | None) -> str | None:
+        if value is not None and (not value.isprintable() or any(c.isspace() for c in value)):
+            raise ValueError("an id has no spaces or control characters")
+        return value
+
+    @model_validator(mode="after")
+    def _bounds(self) -> TraceFilter:
+        lo, hi = self.min_latency_ms, self.max_latency_ms
+        if lo is not None and hi is not None and lo > hi:
+            raise ValueError(f"the minimum latency ({lo:g} ms) is above the maximum ({hi:g} ms)")
+        return self
+
+
+def parse_filter(values: Mapping[str, Any]) -> TraceFilter:
+    """A :class:`TraceFilter` from raw widget values.
+
+    Raises:
+        TraceFilterError: one clear line per bad field (e.g. "Min latency (ms): Input should be
+            greater than or equal to 0").
+    """
+    try:
+        return TraceFilter(**values)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = str(err["loc"][0]) if err["loc"] else ""
+            label = FIELD_LABELS.get(field, field or "Filter")
+            problems.append(f"{label}: {str(err['msg']).removeprefix('Value error, ')}")
+        raise TraceFilterError(problems) from None
+
+
+# ------------------------------------------------------------------------------------------ the records
+
+
+@dataclass(frozen=True, slots=True)
+class RequestInfo:
+    """The request a trace belongs to, as recorded (None: not recorded)."""
+
+    request_id: str
+    trace_id: str | None
+    correlation_id: str | None
+    ts: float
+    task: str | None
+    query: str | None
+    answer: str | None
+    answer_kind: str | None
+    status: str
+    verdict: str | None
+    quality: float | None
+    confidence: float | None
+    agents_used: tuple[str, ...]
+    stop_reason: str | None
+    latency_ms: float | None
+    seed: int | None
+    router: str | None
+    provider: str | None
+    error: str | None
+    user_id: str | None
+    experiment: str | None
+    variant: str | None
+    simulated: bool
+    tokens: int | None
+    cost_usd: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class TraceSummary:
+    """One row of the trace list: a request, its span count and its spans' wall time
+    (``span_ms``: last end - first start in ms, None without spans)."""
+
+    request: RequestInfo
+    span_count: int
+    span_ms: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class SpanNode:
+    """A span in depth-first tree order.
+
+    ``depth`` is 0 for a top-level span.  ``offset_ms`` is the start relative to the trace's
+    first span start (ms); ``offset_ms``/``duration_ms`` are None when the row lacks them.
+    ``orphan``: the span names a parent that is not in the trace (shown at the top level).
+    ``error`` is the span's error text; ``attributes`` exclude it.
+    """
+
+    span_id: str
+    parent_id: str | None
+    name: str
+    depth: int
+    offset_ms: float | None
+    duration_ms: float | None
+    status: str | None
+    attributes: dict[str, Any]
+    error: str | None
+    correlation_id: str | None
+    orphan: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    """One stored log line of the trace (``offset_ms`` from the trace start, None if unknown)."""
+
+    seq: int
+    ts: float
+    offset_ms: float | None
+    level: str
+    logger: str | None
+    message: str
+    span_id: str | None
+    span_name: str | None
+    correlation_id: str | None
+    attributes: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingStep:
+    """One routing decision of the request (probabilities by agent, confidence of the chosen agent)."""
+
+    step: int
+    agent: str
+    reason: str | None
+    confidence: float | None
+    probabilities: dict[str, float]
+    latency_ms: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class MctsRunInfo:
+    """An MCTS search the request ran; ``node_count`` is the number of tree nodes stored for it
+    (0 when only the summary was recorded) and ``config`` the search configuration."""
+
+    run_id: str
+    task: str | None
+    position: str | None
+    iterations: int | None
+    seed: int | None
+    best_action: str | None
+    root_value: float | None
+    termination_reason: str | None
+    tree_size: int | None
+    cache_hit_rate: float | None
+    elapsed_ms: float | None
+    node_count: int
+    config: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class TraceDetail:
+    """Everything recorded about one trace.
+
+    ``start_ts`` is the first span start (the request's ``ts`` when there are no spans, unix s);
+    ``duration_ms`` is last span end - first span start (None without spans).  ``notes`` say
+    what was odd about the rows (orphan spans, a broken parent cycle, several requests).
+    """
+
+    trace_id: str
+    request: RequestInfo | None
+    start_ts: float | None
+    duration_ms: float | None
+    spans: tuple[SpanNode, ...]
+    logs: tuple[LogLine, ...]
+    routing: tuple[RoutingStep, ...]
+    mcts_runs: tuple[MctsRunInfo, ...]
+    correlation_ids: tuple[str, ...]
+    notes: tuple[str, ...]
+
+
+# ------------------------------------------------------------------------------------------ decoding
+
+
+def _json(value: Any) -> Any:
+    """A JSON column's value decoded (text that is not JSON is kept as text)."""
+    try:
+        return json.loads(value) if isinstance(value, str | bytes) else value
+    except ValueError:
+        return value
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    decoded = _json(value)
+    return {} if decoded is None else dict(decoded) if isinstance(decoded, dict) else {"value": decoded}
+
+
+def _float(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _agents(value: Any) -> tuple[str, ...]:
+    decoded = _json(value)
+    return tuple(str(a) for a in decoded) if isinstance(decoded, list) else ()
+
+
+_CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    "str": str, "str | None": _text, "float": float, "float | None": _float, "int": int, "int | None": _int,
+    "bool": bool, "tuple[str, ...]": _agents, "dict[str, Any]": _dict,
+}  # fmt: skip
+
+
+def _from_row(cls: type[_T], row: Mapping[str, Any], **given: Any) -> _T:
+    """An instance of the dataclass ``cls`` from a store row: each field is converted by its
+    annotation (missing or mistyped values become None); ``given`` fields are taken as they are."""
+    values = {
+        f.name: given[f.name] if f.name in given else _CONVERTERS[str(f.type)](row.get(f.name))
+        for f in fields(cls)  # type: ignore[arg-type]
+    }
+    return cls(**values)
+
+
+# ------------------------------------------------------------------------------------------ the list
+
+
+_ID_MATCH = "(r.request_id GLOB ? OR r.trace_id GLOB ? OR r.correlation_id GLOB ?)"
+
+
+def _glob_prefix(text: str) -> str:
+    """A GLOB pattern matching strings that start with ``text`` literally (GLOB is case-sensitive
+    and can use an index for its literal prefix)."""
+    escaped = "".join(f"[{c}]" if c in "*?[" else c for c in text)
+    return escaped + "*"
+
+
+def list_traces(store: Store, flt: TraceFilter, *, now: float | None = None) -> list[TraceSummary]:
+    """Requests matching ``flt``, newest first (``ts`` descending, then request id), at most
+    ``flt.limit``, each with its span count and span wall time.
+
+    ``now`` (unix s, default the clock) anchors ``flt.window_s``.
+
+    Raises:
+        sqlite3.Error: the store cannot be read.
+    """
+    since = None if flt.window_s is None else (time.time() if now is None else now) - flt.window_s
+    glob = None if flt.id_text is None else _glob_prefix(flt.id_text)
+    clauses: list[tuple[bool, str, list[Any]]] = [
+        (bool(flt.statuses), f"r.status IN ({', '.join('?' * len(flt.statuses))})", list(flt.statuses)),
+        (flt.task is not None, "r.task = ?", [flt.task]),
+        (flt.min_latency_ms is not None, "r.latency_ms >= ?", [flt.min_latency_ms]),
+        (flt.max_latency_ms is not None, "r.latency_ms <= ?", [flt.max_latency_ms]),
+        (since is not None, "r.ts >= ?", [since]),
+        (glob is not None, _ID_MATCH, [glob] * 3),
+    ]
+    where = [sql for on, sql, _ in clauses if on]
+    params = [p for on, _, ps in clauses if on for p in ps]
+    sql = (
+        "SELECT r.*, (SELECT count(*) FROM spans s WHERE s.trace_id = r.trace_id) AS span_count,"
+        " (SELECT (max(coalesce(s.end_ts, s.start_ts + s.duration_ms / 1000.0)) - min(s.start_ts)) * 1000.0"
+        "  FROM spans s WHERE s.trace_id = r.trace_id) AS span_ms FROM requests r"
+        + (" WHERE " + " AND ".join(where) if where else "")
+        + " ORDER BY r.ts DESC, r.request_id DESC LIMIT ?"
+    )
+    params.append(flt.limit)
+    return [
+        TraceSummary(_from_row(RequestInfo, row), int(row["span_count"] or 0), _float(row["span_ms"]))
+        for row in store.query(sql, params)
+    ]
+
+
+def trace_id_for_request(store: Store, request_id: str) -> str | None:
+    """The trace id recorded for ``request_id``, or None (unknown request, or no trace id)."""
+    rows = store.query("SELECT trace_id FROM requests WHERE request_id = ?", [request_id])
+    return _text(rows[0]["trace_id"]) if rows else None
+
+
+# ------------------------------------------------------------------------------------------ the tree
+
+
+def _start(row: Mapping[str, Any]) -> float | None:
+    return _float(row.get("start_ts"))
+
+
+def _end(row: Mapping[str, Any]) -> float | None:
+    start, end, duration = _start(row), _float(row.get("end_ts")), _float(row.get("duration_ms"))
+    return end if end is not None or start is None or duration is None else start + duration / 1000.0
+
+
+def _offset(ts: Any, origin: float | None) -> float | None:
+    """Milliseconds from ``origin`` to ``ts`` (unix s), None when either is unknown."""
+    t = _float(ts)
+    return None if t is None or origin is None else (t - origin) * 1000.0
+
+
+def _order_key(row: Mapping[str, Any]) -> tuple[bool, float, str]:
+    start = _start(row)
+    return (start is None, start if start is not None else 0.0, str(row["span_id"]))
+
+
+def build_span_tree(
+    rows: Sequence[Mapping[str, Any]], trace_start: float | None = None
+) -> tuple[tuple[SpanNode, ...], tuple[str, ...]]:
+    """Order span rows depth-first as a tree; return the nodes and notes on anything odd.
+
+    Siblings are ordered by start time (then span id; spans without a start last).  A span
+    whose parent is missing from ``rows`` is shown at the top level (``orphan``); a span that
+    is its own parent is a top-level span.  Spans caught in a parent cycle are unreachable
+    from the top: the earliest of them is promoted to the top level to break the cycle, so
+    every span appears exactly once.
+    ``offset_ms`` is measured from ``trace_start`` (unix s; default the earliest span start).
+    """
+    by_id: dict[str, Mapping[str, Any]] = {}
+    for row in rows:
+        by_id.setdefault(str(row["span_id"]), row)
+    if trace_start is None:
+        starts = [s for s in map(_start, by_id.values()) if s is not None]
+        trace_start = min(starts) if starts else None
+    children: dict[str, list[str]] = {sid: [] for sid in by_id}
+    roots: list[str] = []
+    orphans: set[str] = set()
+    for sid, row in by_id.items():
+        parent = _text(row.get("parent_id"))
+        if parent is None or parent == sid:
+            roots.append(sid)
+        elif parent not in by_id:
+            roots.append(sid)
+            orphans.add(sid)
+        else:
+            children[parent].append(sid)
+    for kids in children.values():
+        kids.sort(key=lambda k: _order_key(by_id[k]))
+
+    ordered: list[tuple[str, int]] = []
+    seen: set[str] = set()
+
+    def walk(top: str) -> None:
+        stack = [(top, 0)]
+        while stack:
+            sid, depth = stack.pop()
+            if sid in seen:
+                continue
+            seen.add(sid)
+            ordered.append((sid, depth))
+            stack.extend((k, depth + 1) for k in reversed(children[sid]) if k not in seen)
+
+    for root in sorted(roots, key=lambda k: _order_key(by_id[k])):
+        walk(root)
+    promoted: list[str] = []
+    while len(seen) < len(by_id):  # what is left hangs off a parent cycle
+        rest = sorted((sid for sid in by_id if sid not in seen), key=lambda k: _order_key(by_id[k]))
+        promoted.append(rest[0])
+        walk(rest[0])
+
+    nodes = []
+    for sid, depth in ordered:
+        row = by_id[sid]
+        attributes = _dict(row.get("attributes"))
+        error = _text(attributes.pop(ERROR_KEY, None))
+        start, end, duration = _start(row), _end(row), _float(row.get("duration_ms"))
+        if duration is None and start is not None and end is not None:
+            duration = (end - start) * 1000.0
+        given = {"span_id": sid, "depth": depth, "offset_ms": _offset(start, trace_start)}
+        given |= {"duration_ms": duration, "attributes": attributes, "error": error, "orphan": sid in orphans}
+        nodes.append(_from_row(SpanNode, row, **given))
+    notes = []
+    if orphans:
+        notes.append(f"{len(orphans)} span(s) name a parent missing from this trace: shown at the top level.")
+    if promoted:
+        notes.append(f"{len(promoted)} group(s) of spans have parent links in a cycle: broken at the top.")
+    return tuple(nodes), tuple(notes)
+
+
+# ------------------------------------------------------------------------------------------ the detail
+
+
+def _probabilities(value: Any) -> dict[str, float]:
+    return {str(k): p for k, v in _dict(value).items() if (p := _float(v)) is not None}
+
+
+def trace_detail(store: Store, trace_id: str) -> TraceDetail | None:
+    """Everything the store holds about ``trace_id``, or None when it holds nothing (no request,
+    span or log line with that trace id).
+
+    Routing decisions and MCTS runs are those of the trace's request (its ``requests`` row, or
+    else the ``request_id`` attribute of one of its spans).
+
+    Raises:
+        sqlite3.Error: the store cannot be read.
+    """
+    request_rows = store.query(
+        "SELECT * FROM requests WHERE trace_id = ? ORDER BY ts, request_id", [trace_id]
+    )
+    span_rows = store.query("SELECT * FROM spans WHERE trace_id = ? ORDER BY start_ts, span_id", [trace_id])
+    log_rows = store.query("SELECT * FROM logs WHERE trace_id = ? ORDER BY seq", [trace_id])
+    if not request_rows and not span_rows and not log_rows:
+        return None
+    request = _from_row(RequestInfo, request_rows[0]) if request_rows else None
+    notes: list[str] = []
+    if len(request_rows) > 1:
+        notes.append(f"{len(request_rows)} requests carry this trace id; the first is shown.")
+
+    starts = [s for s in map(_start, span_rows) if s is not None]
+    ends = [e for e in map(_end, span_rows) if e is not None]
+    start_ts = min(starts) if starts else (request.ts if request is not None else None)
+    duration_ms = (max(ends) - min(starts)) * 1000.0 if starts and ends else None
+    spans, tree_notes = build_span_tree(span_rows)
+    notes += tree_notes
+
+    names = {s.span_id: s.name for s in spans}
+    logs = tuple(
+        _from_row(LogLine, row, offset_ms=_offset(row["ts"], start_ts), span_name=names.get(row["span_id"]))
+        for row in log_rows
+    )
+
+    span_rids = (rid for s in spans if isinstance(rid := s.attributes.get("request_id"), str) and rid)
+    request_id = request.request_id if request is not None else next(span_rids, None)
+    routing: tuple[RoutingStep, ...] = ()
+    runs: tuple[MctsRunInfo, ...] = ()
+    if request_id is not None:
+        routing = tuple(
+            _from_row(RoutingStep, row, probabilities=_probabilities(row.get("probabilities")))
+            for row in store.query(
+                "SELECT * FROM routing_decisions WHERE request_id = ? ORDER BY step", [request_id]
+            )
+        )
+        runs = tuple(
+            _from_row(MctsRunInfo, row)
+            for row in store.query(
+                "SELECT r.*, (SELECT count(*) FROM mcts_nodes n WHERE n.run_id = r.run_id) AS node_count"
+                " FROM mcts_runs r WHERE r.request_id = ? ORDER BY r.ts, r.run_id",
+                [request_id],
+            )
+        )
+    own = [request.correlation_id] if request is not None else []
+    cids = dict.fromkeys(
+        c for c in [*own, *(s.correlation_id for s in spans), *(x.correlation_id for x in logs)] if c
+    )
+    return TraceDetail(
+        trace_id=trace_id, request=request, start_ts=start_ts, duration_ms=duration_ms, spans=spans,
+        logs=logs, routing=routing, mcts_runs=runs, correlation_ids=tuple(cids), notes=tuple(notes),
+    )  # fmt: skip

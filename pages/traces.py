@@ -1,0 +1,412 @@
+"""Traces: find a request by status, task, latency or id; read its waterfall, span tree, log
+lines, routing decisions and MCTS runs, and jump to the explorer or replay it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from app import charts, components, services
+from observability.traces import STATUSES, RequestInfo, SpanNode, TraceDetail, TraceSummary
+
+TASKS = {
+    None: "any",
+    "game24": "Game of 24",
+    "tictactoe": "Tic-tac-toe",
+    "connect4": "Connect four",
+    "freeform": "Freeform",
+}
+WINDOWS = {
+    None: "all time",
+    900: "last 15 minutes",
+    3600: "last hour",
+    86_400: "last 24 hours",
+    604_800: "last 7 days",
+}
+STATUS_BADGES = {"ok": "green", "error": "red", "invalid": "orange", "cancelled": "gray"}
+ERROR_COLOUR = "#dc2626"
+SPAN_COLOUR = "#64748b"
+UNKNOWN = "unknown"
+HOW_TO_GET_TRACES = (
+    "No traces yet: every request the engine answers is recorded here. Run a query on the "
+    "**Query console**, or generate load from a shell:\n\n"
+    "`python -m engine load --workload data/workloads/mixed.jsonl --rate 20 --duration 30 --seed 1`"
+)
+
+
+# -- choosing a trace -------------------------------------------------------------------------------
+
+
+def _apply_link() -> None:
+    """Open the trace a link names (``?trace=<id>`` or ``?request=<id>``) whenever it changes."""
+    q = st.query_params
+    link = (
+        ("trace", q["trace"]) if q.get("trace") else ("request", q["request"]) if q.get("request") else None
+    )
+    if link is not None and link != st.session_state.get("traces_link"):
+        st.session_state.traces_link = link
+        st.session_state.traces_selected = link
+
+
+def _pick() -> None:
+    """The table's selection callback: open the chosen row's trace."""
+    rows = st.session_state.traces_table["selection"]["rows"]
+    shown: list[tuple[str, str]] = st.session_state.get("traces_rows", [])
+    if rows and rows[0] < len(shown):
+        st.session_state.traces_selected = shown[rows[0]]
+
+
+# -- formatting -------------------------------------------------------------------------------------
+
+
+def _ms(value: float | None) -> str:
+    return UNKNOWN if value is None else f"{value:,.1f} ms"
+
+
+def _value(value: Any, fmt: str = "{}") -> str:
+    return UNKNOWN if value is None else fmt.format(value)
+
+
+def _when(ts: float | None) -> str:
+    return UNKNOWN if ts is None else pd.Timestamp(ts, unit="s", tz="UTC").strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _short(text: str | None, limit: int = 90) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# -- the list ---------------------------------------------------------------------------------------
+
+
+def _table(traces: Sequence[TraceSummary]) -> pd.DataFrame:
+    table = pd.DataFrame(
+        {
+            "time": [pd.Timestamp(t.request.ts, unit="s", tz="UTC") for t in traces],
+            "status": [t.request.status for t in traces],
+            "task": [t.request.task for t in traces],
+            "query": [_short(t.request.query) for t in traces],
+            "latency (ms)": [t.request.latency_ms for t in traces],
+            "spans": [t.span_count for t in traces],
+            "verdict": [t.request.verdict for t in traces],
+            "agents": [" → ".join(t.request.agents_used) for t in traces],
+            "simulated": [t.request.simulated for t in traces],
+            "trace id": [t.request.trace_id for t in traces],
+        }
+    )
+    return table if table["simulated"].any() else table.drop(columns="simulated")
+
+
+def _list(traces: Sequence[TraceSummary], total: int, limit: int) -> None:
+    more = " (the newest shown; narrow the filters to see older ones)" if len(traces) == limit else ""
+    st.caption(
+        f"{len(traces):,} matching trace(s){more} · {total:,} request(s) recorded in all. "
+        "Select a row to open its trace."
+    )
+    st.session_state.traces_rows = [
+        ("trace", t.request.trace_id) if t.request.trace_id else ("request", t.request.request_id)
+        for t in traces
+    ]
+    st.dataframe(
+        _table(traces),
+        key="traces_table",
+        on_select=_pick,
+        selection_mode="single-row",
+        hide_index=True,
+        width="stretch",
+        height=min(38 + 35 * len(traces), 420),
+        column_config={
+            "time": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss"),
+            "latency (ms)": st.column_config.NumberColumn(format="%.1f"),
+            "query": st.column_config.TextColumn(width="medium"),
+            "trace id": st.column_config.TextColumn(width="small"),
+        },
+    )
+
+
+# -- the detail -------------------------------------------------------------------------------------
+
+
+def _request(request: RequestInfo | None, replay_url: str | None) -> None:
+    if request is None:
+        st.warning("No request row is recorded for this trace: only its spans and log lines are shown.")
+        return
+    left, right = st.columns([3, 2])
+    with left:
+        st.markdown("**Query**")
+        st.code(request.query or UNKNOWN, language=None, wrap_lines=True)
+        st.markdown(f"**Answer** ({request.answer_kind or 'kind unknown'})")
+        st.code(request.answer or "— no answer —", language=None, wrap_lines=True)
+    with right:
+        st.badge(request.status, color=STATUS_BADGES.get(request.status, "gray"))  # type: ignore[arg-type]
+        st.markdown(
+            f"**Seed** {_value(request.seed)} · **quality** {_value(request.quality, '{:.2f}')} · "
+            f"**confidence** {_value(request.confidence, '{:.2f}')}  \n"
+            f"**Agents** {' → '.join(request.agents_used) or '—'}  \n"
+            f"**Stopped** {components.md_escape(request.stop_reason or UNKNOWN)}  \n"
+            f"**Provider** {request.provider or UNKNOWN} · **tokens** {_value(request.tokens, '{:,}')} · "
+            f"**cost** {_value(request.cost_usd, '${:.4f}')}"
+        )
+        who = [f"user {request.user_id}"] if request.user_id else []
+        if request.experiment:
+            who.append(f"experiment {request.experiment} / variant {request.variant or UNKNOWN}")
+        if who:
+            st.caption(components.md_escape(" · ".join(who)))
+        if request.simulated:
+            st.caption("Recorded by the load generator on a simulated clock.")
+    a, b, c, d = st.columns(4)
+    a.metric("Latency", _ms(request.latency_ms))
+    b.metric("Router", request.router or UNKNOWN)
+    c.metric("Task", request.task or UNKNOWN)
+    d.metric("Verdict", request.verdict or UNKNOWN, help="Against ground truth; unknown when there is none")
+    if request.error:
+        st.error(f"**{request.status}**: {request.error}")
+    if replay_url:
+        st.markdown(
+            f"[Replay in the Query console]({replay_url}) — same query, task, seed and router "
+            "(options not recorded take the console's defaults)."
+        )
+
+
+def _span_colour(span: SpanNode) -> str:
+    if span.status == "error":
+        return ERROR_COLOUR
+    return charts.AGENT_COLOURS.get(span.name.removeprefix("agent."), SPAN_COLOUR)
+
+
+def _waterfall(spans: Sequence[SpanNode]) -> go.Figure:
+    """Spans as horizontal bars from their start offset for their duration, top to bottom in tree
+    order, names left-aligned and indented by depth; errors in red, agents in their routing colours."""
+    drawn = [s for s in spans if s.offset_ms is not None and s.duration_ms is not None]
+    rows = list(range(len(drawn)))
+    label_px = min(60 + 14 * max((s.depth * 2 + len(s.name) for s in drawn), default=10), 360)
+    fig = go.Figure(
+        go.Bar(
+            orientation="h",
+            y=rows,
+            base=[s.offset_ms for s in drawn],
+            x=[s.duration_ms for s in drawn],
+            marker={"color": [_span_colour(s) for s in drawn]},
+            text=[f"{s.duration_ms:,.1f} ms" for s in drawn],
+            textposition="auto",
+            customdata=[[s.name, s.offset_ms, s.status or UNKNOWN, s.span_id] for s in drawn],
+            hovertemplate="<b>%{customdata[0]}</b><br>starts at %{customdata[1]:,.2f} ms<br>"
+            "lasts %{x:,.2f} ms<br>status %{customdata[2]}<br>span %{customdata[3]}<extra></extra>",
+        )
+    )
+    for row, span in zip(rows, drawn, strict=True):  # tick labels are right-aligned: indent by hand
+        fig.add_annotation(
+            x=0, xref="paper", xanchor="left", xshift=-label_px + 4, y=row, yref="y", showarrow=False,
+            text=("\u2003" * span.depth) + span.name, font={"size": 12, "color": _span_colour(span)},
+        )  # fmt: skip
+    fig.update_layout(
+        height=90 + 28 * max(len(drawn), 1),
+        margin={"l": label_px, "r": 48, "t": 40, "b": 40},
+        title={"text": "waterfall · ms since the trace started", "font": {"size": 14}},
+        plot_bgcolor="white",
+        bargap=0.25,
+        showlegend=False,
+    )
+    fig.update_yaxes(tickvals=rows, showticklabels=False, autorange="reversed", showgrid=False)
+    fig.update_xaxes(title={"text": "ms"}, gridcolor="#e2e8f0", rangemode="tozero")
+    return fig
+
+
+def _spans(detail: TraceDetail) -> None:
+    st.subheader("Waterfall")
+    if not detail.spans:
+        st.info("No spans recorded for this trace.")
+        return
+    st.plotly_chart(_waterfall(detail.spans), width="stretch", key="traces_waterfall")
+    st.caption(
+        "Bars start at the span's offset from the trace start and last its duration. "
+        "Agents in their routing colours (HRM indigo, TRM amber, MCTS teal); errors in red."
+    )
+    st.subheader("Span tree")
+    tree = pd.DataFrame(
+        {
+            "span": ["\u2003" * s.depth + ("└ " if s.depth else "") + s.name for s in detail.spans],
+            "start (ms)": [s.offset_ms for s in detail.spans],
+            "duration (ms)": [s.duration_ms for s in detail.spans],
+            "status": [s.status or UNKNOWN for s in detail.spans],
+            "error": [s.error or "" for s in detail.spans],
+            "span id": [s.span_id + (" (parent missing)" if s.orphan else "") for s in detail.spans],
+        }
+    )
+    st.dataframe(
+        tree,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "span": st.column_config.TextColumn(width="medium"),
+            "start (ms)": st.column_config.NumberColumn(format="%.2f"),
+            "duration (ms)": st.column_config.NumberColumn(format="%.2f"),
+        },
+    )
+    with st.expander("Span attributes"):
+        labels = {s.span_id: f"{'· ' * s.depth}{s.name} ({s.span_id})" for s in detail.spans}
+        chosen = st.selectbox("Span", list(labels), format_func=labels.get, key="traces_span")
+        span = next((s for s in detail.spans if s.span_id == chosen), detail.spans[0])
+        st.json(span.attributes or {}, expanded=True)
+
+
+def _logs(detail: TraceDetail) -> None:
+    st.subheader("Log lines")
+    if not detail.logs:
+        st.info("No log lines recorded for this trace.")
+        return
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "time (UTC)": [
+                    pd.Timestamp(x.ts, unit="s", tz="UTC").strftime("%H:%M:%S.%f")[:-3] for x in detail.logs
+                ],
+                "+ms": [x.offset_ms for x in detail.logs],
+                "level": [x.level for x in detail.logs],
+                "logger": [x.logger or UNKNOWN for x in detail.logs],
+                "message": [x.message for x in detail.logs],
+                "span": [x.span_name or x.span_id or "" for x in detail.logs],
+            }
+        ),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "+ms": st.column_config.NumberColumn(format="%.1f"),
+            "message": st.column_config.TextColumn(width="large"),
+        },
+    )
+
+
+def _routing(detail: TraceDetail) -> None:
+    st.subheader("Routing decisions")
+    if not detail.routing:
+        st.info("No routing decisions recorded for this request.")
+        return
+    agents = list(dict.fromkeys(a for step in detail.routing for a in step.probabilities))
+    table = pd.DataFrame(
+        {
+            "step": [r.step for r in detail.routing],
+            "agent": [r.agent for r in detail.routing],
+            "reason": [r.reason or UNKNOWN for r in detail.routing],
+            "confidence": [r.confidence for r in detail.routing],
+            **{f"p({a})": [r.probabilities.get(a) for r in detail.routing] for a in agents},
+            "latency (ms)": [r.latency_ms for r in detail.routing],
+        }
+    )
+    number = st.column_config.NumberColumn(format="%.3f")
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "confidence": number,
+            **{f"p({a})": number for a in agents},
+            "latency (ms)": st.column_config.NumberColumn(format="%.1f"),
+        },
+    )
+
+
+def _mcts(detail: TraceDetail, explorer_urls: dict[str, str]) -> None:
+    st.subheader("MCTS")
+    if not detail.mcts_runs:
+        st.caption("No MCTS search ran in this request.")
+        return
+    for run in detail.mcts_runs:
+        with st.container(border=True):
+            a, b, c, d, e = st.columns(5)
+            a.metric("Iterations", _value(run.iterations, "{:,}"))
+            b.metric("Best action", run.best_action or UNKNOWN)
+            c.metric("Root value", _value(run.root_value, "{:+.3f}"))
+            d.metric("Tree size", _value(run.tree_size, "{:,}"), help=f"{run.node_count:,} node(s) stored")
+            e.metric("Time", _ms(run.elapsed_ms))
+            st.caption(
+                f"Run {run.run_id} · stopped by {run.termination_reason or UNKNOWN} · cache hit rate "
+                f"{_value(run.cache_hit_rate, '{:.1%}')} · search seed {_value(run.seed)}"
+            )
+            url = explorer_urls.get(run.run_id)
+            if url:
+                st.markdown(
+                    f"[Open this search in the MCTS explorer]({url}) — same position, seed and budget."
+                )
+
+
+def _detail(trace_id_or_request: tuple[str, str]) -> None:
+    kind, value = trace_id_or_request
+    lookup = services.trace_lookup(**{f"{kind}_id": value})
+    if lookup.detail is None:
+        st.warning(lookup.message or f"No {kind} {value}.")
+        return
+    detail = lookup.detail
+    st.session_state.traces_link = ("trace", detail.trace_id)
+    st.query_params.from_dict({"trace": detail.trace_id})
+    st.divider()
+    st.header(f"Trace {detail.trace_id}")
+    cids = ", ".join(detail.correlation_ids) or UNKNOWN
+    st.caption(
+        f"Started {_when(detail.start_ts)} · spans cover {_ms(detail.duration_ms)} · {len(detail.spans)} "
+        f"span(s), {len(detail.logs)} log line(s) · request "
+        f"{detail.request.request_id if detail.request else UNKNOWN} · correlation id {cids}"
+    )
+    for note in detail.notes:
+        st.warning(note)
+    _request(detail.request, lookup.replay_url)
+    _spans(detail)
+    _logs(detail)
+    _routing(detail)
+    _mcts(detail, lookup.explorer_urls or {})
+
+
+# -- the page ---------------------------------------------------------------------------------------
+
+st.title("Traces")
+st.caption(
+    "Every request the engine answered, newest first. Filter by status, task, latency, time or id; "
+    "open one to see its waterfall, span tree, log lines, routing decisions and MCTS runs."
+)
+_apply_link()
+with st.container(border=True):
+    a, b, c, d = st.columns([2, 1, 1, 1])
+    statuses = a.multiselect("Status", STATUSES, key="traces_status", placeholder="any status")
+    task = b.selectbox("Task", list(TASKS), format_func=TASKS.get, key="traces_task")
+    min_ms = c.number_input("Min latency (ms)", value=None, min_value=0.0, step=10.0, key="traces_min_ms")
+    max_ms = d.number_input("Max latency (ms)", value=None, min_value=0.0, step=10.0, key="traces_max_ms")
+    e, f, g = st.columns([2, 1, 1])
+    id_text = e.text_input(
+        "Id", key="traces_id", placeholder="request, trace or correlation id — or its first characters"
+    )
+    window = f.selectbox("Time", list(WINDOWS), format_func=WINDOWS.get, key="traces_window")
+    limit = g.number_input("Show at most", 1, 5000, value=200, step=50, key="traces_limit")
+
+listing = services.trace_list(
+    statuses=statuses,
+    task=task,
+    min_latency_ms=min_ms,
+    max_latency_ms=max_ms,
+    id_text=id_text,
+    window_s=window,
+    limit=limit,
+)
+if not listing.enabled:
+    st.info(
+        "Telemetry is off (`ARBOR_TELEMETRY=off`), so no traces are recorded. Turn it on to use this page."
+    )
+    st.stop()
+for problem in listing.problems:
+    st.warning(problem)
+if not listing.problems:
+    if listing.total == 0:
+        st.info(HOW_TO_GET_TRACES)
+    elif not listing.traces:
+        st.info(f"No trace matches these filters ({listing.total:,} request(s) recorded in all).")
+    else:
+        _list(listing.traces, listing.total, listing.limit)
+
+selected: tuple[str, str] | None = st.session_state.get("traces_selected")
+if selected is not None:
+    _detail(selected)
+elif listing.traces:
+    st.info("Select a trace in the table to open it.")

@@ -1,0 +1,53 @@
+"""The Overview in a real browser: a query run on the Query console shows up in the tiles and charts."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def _requests_tile(page) -> int:
+    """The Requests tile's value, 0 while the store is empty (the page then shows "No data yet")."""
+    page.get_by_role("heading", name="Overview").wait_for(timeout=60_000)
+    tile = page.get_by_test_id("stMetric").filter(has_text="Requests").first
+    empty = page.get_by_text("No data yet")
+    tile.or_(empty).first.wait_for(timeout=60_000)
+    if empty.count():
+        return 0
+    return int(tile.get_by_test_id("stMetricValue").inner_text().replace(",", ""))
+
+
+def test_overview_counts_a_new_query_and_draws_charts(console_url, page):
+    page.goto(f"{console_url}/overview")
+    before = _requests_tile(page)
+
+    page.goto(console_url)
+    page.get_by_role("heading", name="Query console").wait_for(timeout=60_000)
+    page.get_by_role("textbox", name="Query").fill("connect4: 4453")
+    page.get_by_role("spinbutton", name="Seed").fill("5")
+    page.get_by_role("button", name="Run query").click()
+    page.get_by_role("heading", name="Answer").wait_for(timeout=60_000)
+
+    # the page's figures are cached for a few seconds: reload until the new request is counted
+    deadline = time.monotonic() + 60
+    while True:
+        page.goto(f"{console_url}/overview")
+        after = _requests_tile(page)
+        if after != before or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert after == before + 1
+    labels = page.get_by_test_id("stMetricLabel").all_inner_texts()
+    for label in ("Request rate", "Error rate", "Latency p95", "Tokens", "Cost", "MCTS iterations"):
+        assert label in labels
+    assert page.get_by_text("SQLite store at").count() == 1
+    # requests and errors over time, latency p95, agent mix: three plotly charts with data
+    page.locator(".js-plotly-plot").nth(2).wait_for(timeout=30_000)
+    assert page.locator(".js-plotly-plot").count() == 3
+    traffic = page.locator(".js-plotly-plot", has_text="requests and errors").first
+    assert traffic.locator("g.barlayer path").count() >= 1
+    agents = page.locator(".js-plotly-plot", has_text="agent mix").first
+    assert agents.locator("g.barlayer path").count() >= 1

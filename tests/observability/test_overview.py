@@ -1,0 +1,307 @@
+"""The Overview's figures: rows inserted by hand, expected values worked out by hand or by numpy.
+
+Fixed clock: NOW = 1_000_000 s.  The 1 h window is [NOW - 3600, NOW).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine import Engine, QueryRequest
+from engine.config import load_settings
+from observability.metrics import start_exporter, stop_exporter
+from observability.overview import (
+    PRESETS,
+    OverviewStats,
+    load_overview,
+    overview_from_prometheus,
+    overview_from_store,
+    quantile,
+    series_from_store,
+    tiles,
+    time_range,
+)
+from observability.promql import PromSource, PromSourceError, SourceStatus
+from observability.store import Store
+from tests.observability.conftest import free_port
+
+NOW = 1_000_000.0
+
+
+def _req(rid: str, age_s: float, status: str, latency_ms: float | None, **extra: object) -> dict:
+    return {"request_id": rid, "ts": NOW - age_s, "status": status, "latency_ms": latency_ms, **extra}
+
+
+ROWS = [
+    _req("r1", 100, "ok", 100.0, tokens=50, cost_usd=0.01, task="game24"),
+    _req("r2", 200, "ok", 300.0, tokens=70, cost_usd=0.02, task="tictactoe"),
+    _req("r3", 300, "error", 1000.0, task="game24"),
+    _req("r4", 50, "invalid", 1.0),
+    _req("r5", 60, "cancelled", 5000.0),
+    _req("r6", 7200, "ok", 9999.0, tokens=1000, cost_usd=1.5),  # 2 h old: outside 1 h, inside 24 h
+    _req("r7", 400, "ok", 200.0, simulated=1),
+    _req("r8", 3600, "ok", 400.0),  # exactly on the window's start: inside
+    _req("r9", 0, "ok", 7.0),  # ts == NOW: outside (the window is half-open)
+]
+DECISIONS = [
+    {"request_id": "r1", "step": 0, "agent": "hrm"},
+    {"request_id": "r1", "step": 1, "agent": "mcts"},
+    {"request_id": "r2", "step": 0, "agent": "trm"},
+    {"request_id": "r2", "step": 1, "agent": "mcts"},
+    {"request_id": "r6", "step": 0, "agent": "hrm"},
+]
+RUNS = [
+    {"run_id": "r1-mcts", "request_id": "r1", "ts": NOW - 100, "iterations": 500},
+    {"run_id": "r2-mcts", "request_id": "r2", "ts": NOW - 200, "iterations": 250},
+    {"run_id": "r6-mcts", "request_id": "r6", "ts": NOW - 7200, "iterations": 1000},
+]
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    s = Store(tmp_path / "arbor.db", threaded=False)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def filled(store: Store) -> Store:
+    store.submit("requests", ROWS)
+    store.submit("routing_decisions", DECISIONS)
+    store.submit("mcts_runs", RUNS)
+    return store
+
+
+# -- quantile ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 10, 101, 1000])
+def test_quantile_matches_numpy_linear(n: int) -> None:
+    values = np.sort(np.random.default_rng(n).lognormal(5, 1, size=n))
+    for q in (0.0, 0.01, 0.5, 0.9, 0.95, 0.99, 1.0):
+        assert quantile(values.tolist(), q) == pytest.approx(np.percentile(values, q * 100, method="linear"))
+
+
+def test_quantile_by_hand_and_edges() -> None:
+    # [10, 20, 30, 40]: h = 3 * 0.5 = 1.5 -> 20 + 0.5 * 10 = 25
+    assert quantile([10, 20, 30, 40], 0.5) == 25.0
+    assert quantile([], 0.5) is None
+    with pytest.raises(ValueError):
+        quantile([1.0], 1.5)
+
+
+# -- the store --------------------------------------------------------------------------------------
+
+
+def test_one_hour_from_the_store_by_hand(filled: Store) -> None:
+    s = overview_from_store(filled, 3600, NOW, label="1h")
+    # served (ok + error) in [NOW-3600, NOW): r1 r2 r3 r7 r8; r3 failed
+    assert s.source == "sqlite" and s.window == "1h"
+    assert s.requests == 5 and s.errors == 1
+    assert s.error_ratio == pytest.approx(1 / 5)
+    assert s.rate_per_s == pytest.approx(5 / 3600)
+    # latencies sorted [100, 200, 300, 400, 1000]; h = 4q
+    assert s.p50_ms == pytest.approx(300.0)  # h = 2
+    assert s.p95_ms == pytest.approx(400 + 0.8 * 600)  # h = 3.8
+    assert s.p99_ms == pytest.approx(400 + 0.96 * 600)  # h = 3.96
+    assert s.tokens_total == 120 and s.tokens_by_direction == ()
+    assert s.cost_usd == pytest.approx(0.03)
+    assert s.agent_mix == (("hrm", 1.0), ("mcts", 2.0), ("trm", 1.0))
+    assert s.mcts_iterations == 750 and s.mcts_runs == 2
+    assert (s.invalid, s.cancelled, s.simulated) == (1, 1, 1)
+
+
+def test_a_day_takes_in_the_older_request(filled: Store) -> None:
+    s = overview_from_store(filled, 86400, NOW)
+    assert s.requests == 6 and s.errors == 1
+    lat = np.array([100, 200, 300, 400, 1000, 9999.0])
+    assert s.p99_ms == pytest.approx(np.percentile(lat, 99, method="linear"))
+    assert s.tokens_total == 1120 and s.cost_usd == pytest.approx(1.53)
+    assert dict(s.agent_mix)["hrm"] == 2
+    assert s.mcts_iterations == 1750
+
+
+def test_empty_window_is_unknown_not_zero(filled: Store) -> None:
+    s = overview_from_store(filled, 10, NOW - 5000)  # nothing in [NOW-5010, NOW-5000)
+    assert s.requests == 0 and s.rate_per_s == 0
+    assert s.error_ratio is None and s.p50_ms is None and s.p95_ms is None and s.p99_ms is None
+    assert s.tokens_total is None and s.cost_usd is None and s.mcts_iterations is None
+    assert s.agent_mix == ()
+    labels = {t.label: t.value for t in tiles(s)}
+    assert labels["Error rate"] == labels["Latency p95"] == labels["Tokens"] == labels["Cost"] == "—"
+    assert labels["MCTS iterations"] == "—" and labels["Requests"] == "0"
+
+
+def test_requests_without_searches_have_zero_iterations(store: Store) -> None:
+    store.submit("requests", [_req("a", 10, "ok", 5.0)])
+    s = overview_from_store(store, 60, NOW)
+    assert s.mcts_iterations == 0 and s.mcts_runs == 0
+
+
+def test_series_buckets_by_hand(filled: Store) -> None:
+    series = series_from_store(filled, 3600, 60, NOW)
+    assert len(series.starts) == 60 and series.starts[0] == NOW - 3600 and series.starts[-1] == NOW - 60
+    # bucket = floor((ts - (NOW - 3600)) / 60): r1 -> 58, r2 -> 56, r3 -> 55, r7 -> 53, r8 -> 0
+    expected = {58: 1, 56: 1, 55: 1, 53: 1, 0: 1}
+    assert {i: n for i, n in enumerate(series.requests) if n} == expected
+    assert {i: n for i, n in enumerate(series.errors) if n} == {55: 1}
+    assert series.p95_ms[58] == 100.0 and series.p95_ms[55] == 1000.0 and series.p95_ms[0] == 400.0
+    assert series.p95_ms[1] is None
+    with pytest.raises(ValueError):
+        series_from_store(filled, 3600, 7, NOW)
+
+
+def test_series_p95_of_a_busy_bucket(store: Store) -> None:
+    latencies = [float(x) for x in np.random.default_rng(3).integers(1, 500, size=40)]
+    store.submit("requests", [_req(f"b{i}", 30 + i * 0.1, "ok", v) for i, v in enumerate(latencies)])
+    series = series_from_store(store, 120, 60, NOW)  # all in [NOW-60, NOW): the second bucket
+    assert series.requests == (0, 40)
+    assert series.p95_ms[1] == pytest.approx(np.percentile(latencies, 95))
+
+
+def test_presets_tile_their_window() -> None:
+    assert [p.label for p in PRESETS] == ["15m", "1h", "6h", "24h", "7d", "28d"]
+    assert time_range("7d").seconds == 7 * 86400 and time_range("28d").prom_window == "28d"
+    assert all(p.seconds % p.bucket_s == 0 for p in PRESETS)
+    with pytest.raises(ValueError, match="unknown time range"):
+        time_range("2h")
+
+
+def test_tiles_are_formatted_with_units(filled: Store) -> None:
+    values = {t.label: t.value for t in tiles(overview_from_store(filled, 3600, NOW, label="1h"))}
+    assert values["Requests"] == "5"
+    assert values["Request rate"] == "5.00 req/h"  # 5 per hour
+    assert values["Error rate"] == "20.00%"
+    assert values["Latency p50"] == "300 ms" and values["Latency p95"] == "880 ms"
+    assert values["Tokens"] == "120" and values["Cost"] == "$0.0300"
+    assert values["MCTS iterations"] == "750"
+
+
+# -- the loader and its fallbacks -------------------------------------------------------------------
+
+
+class _BrokenMidway:
+    """A Prometheus that answers status() but fails the first real query."""
+
+    url = "http://prom.example:9090"
+
+    def status(self) -> SourceStatus:
+        return SourceStatus(True, f"connected to Prometheus at {self.url}")
+
+    def request_count(self, window: str) -> float | None:
+        raise PromSourceError(f"Prometheus at {self.url}: no answer within 2s")
+
+
+def test_sqlite_choice(filled: Store) -> None:
+    view = load_overview("sqlite", "1h", store=filled, prom=None, now=NOW)
+    assert view.status_ok and view.source == "sqlite" and str(filled.path) in view.message
+    assert view.stats == overview_from_store(filled, 3600, NOW, label="1h")
+    assert view.store_requests == len(ROWS) and view.latest_ts == NOW
+    assert view.series is not None and sum(view.series.requests) == 5
+
+
+def test_prometheus_not_configured_falls_back(filled: Store) -> None:
+    view = load_overview("prometheus", "1h", store=filled, prom=None, now=NOW)
+    assert not view.status_ok and view.requested == "prometheus" and view.source == "sqlite"
+    assert "not configured" in view.message and "ARBOR_PROMETHEUS_URL" in view.message
+    assert view.stats is not None and view.stats.requests == 5
+
+
+def test_unreachable_prometheus_falls_back_with_its_reason(filled: Store) -> None:
+    url = f"http://127.0.0.1:{free_port()}"  # nobody listens there
+    with PromSource(url) as prom:
+        view = load_overview("prometheus", "1h", store=filled, prom=prom, now=NOW)
+    assert not view.status_ok and view.source == "sqlite"
+    assert view.message.startswith(f"Prometheus at {url} is unreachable: ")
+    assert "refused" in view.message.lower() and view.message.endswith("— showing SQLite figures")
+    assert view.stats == overview_from_store(filled, 3600, NOW, label="1h")
+
+
+def test_prometheus_failing_mid_way_falls_back(filled: Store) -> None:
+    view = load_overview("prometheus", "6h", store=filled, prom=_BrokenMidway(), now=NOW)  # type: ignore[arg-type]
+    assert not view.status_ok and view.source == "sqlite"
+    assert (
+        view.message == "Prometheus at http://prom.example:9090: no answer within 2s — showing SQLite figures"
+    )
+    assert view.stats is not None and view.stats.window == "6h"
+
+
+def test_telemetry_off() -> None:
+    view = load_overview("sqlite", "1h", store=None, prom=None, now=NOW)
+    assert not view.status_ok and view.stats is None and view.series is None and view.store_requests is None
+    view = load_overview("prometheus", "1h", store=None, prom=None, now=NOW)
+    assert view.stats is None and "telemetry is off" in view.message
+
+
+def test_bad_choices_raise(filled: Store) -> None:
+    with pytest.raises(ValueError, match="unknown source"):
+        load_overview("influx", "1h", store=filled, prom=None, now=NOW)
+    with pytest.raises(ValueError, match="unknown time range"):
+        load_overview("sqlite", "5y", store=filled, prom=None, now=NOW)
+
+
+def test_prometheus_tiles_show_the_token_split() -> None:
+    stats = OverviewStats(
+        source="prometheus", window="1h", window_s=3600, until_ts=NOW, requests=None, rate_per_s=None,
+        errors=None, error_ratio=None, p50_ms=None, p95_ms=None, p99_ms=0.5, tokens_total=30.0,
+        tokens_by_direction=(("input", 20.0), ("output", 10.0)), cost_usd=0.0, agent_mix=(),
+        mcts_iterations=None, mcts_runs=None, invalid=None, cancelled=None, simulated=None,
+    )  # fmt: skip
+    by_label = {t.label: t for t in tiles(stats)}
+    assert by_label["Requests"].value == "—" and "no data" in by_label["Requests"].help
+    assert by_label["Tokens"].value == "30" and by_label["Tokens"].help == "input 20 · output 10"
+    assert by_label["Cost"].value == "$0.00" and by_label["Latency p99"].value == "0.5 ms"
+
+
+# -- against a real Prometheus ----------------------------------------------------------------------
+
+
+def _wait(check, timeout_s: float = 30.0):
+    """Poll ``check`` until it returns something truthy (Prometheus scrapes every second)."""
+    deadline = time.monotonic() + timeout_s
+    while not (result := check()):
+        assert time.monotonic() < deadline, "Prometheus never scraped the requests"
+        time.sleep(0.3)
+    return result
+
+
+@pytest.mark.slow
+def test_prometheus_figures_agree_with_the_store(prometheus, tmp_path: Path) -> None:
+    engine = Engine(load_settings(db_path=tmp_path / "p.db", metrics_port=0))
+    registry = engine.telemetry.metrics.registry
+    assert start_exporter(prometheus.exporter_port, registry=registry) == prometheus.exporter_port
+    # one task: rate() sees a series grow only after its first sample, and each task is a series
+    queries = ["connect4: 4453", "connect4: 44", "connect4: 1"]
+    store = engine.telemetry.store
+    try:
+        with PromSource(prometheus.url) as prom:
+            # one request before Prometheus' first sample of the counters, two after: rate() and
+            # histogram_quantile() need a counter to grow between two of its samples in the window
+            engine.run(QueryRequest(query=queries[0], seed=0, mcts_iterations=200))
+            engine.telemetry.flush()
+            _wait(lambda: prom.request_count("15m") == 1)
+            for seed, query in enumerate(queries[1:], start=1):
+                engine.run(QueryRequest(query=query, seed=seed, mcts_iterations=200))
+            engine.telemetry.flush()
+            expected = overview_from_store(store, 900, time.time() + 1)
+            assert expected.requests == 3
+            got = _wait(
+                lambda: (
+                    (s := overview_from_prometheus(prom, time_range("15m"), time.time())).requests == 3
+                    and s.p95_ms is not None
+                    and s
+                ),
+            )
+            view = load_overview("prometheus", "15m", store=store, prom=prom, now=time.time() + 1)
+        assert got.mcts_iterations == expected.mcts_iterations and got.agent_mix == expected.agent_mix
+        assert got.error_ratio == 0.0 and got.rate_per_s is not None and got.rate_per_s > 0
+        assert view.status_ok and view.source == "prometheus" and view.message.startswith("Connected")
+        assert view.stats is not None and view.stats.requests == 3
+        assert view.series is not None and sum(view.series.requests) == 3
+    finally:
+        stop_exporter(prometheus.exporter_port)
+        engine.close()
