@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import plotly.graph_objects as go
 import streamlit as st
 
-from app import services
-from app.charts import AGENT_COLOURS, PV_COLOUR
-from observability.overview import PRESETS, OverviewSeries, OverviewStats, OverviewView, Tile, tiles
+from app import services, telemetry_charts
+from observability.overview import PRESETS, OverviewView, Tile, tiles
 
 SOURCES = {"sqlite": "SQLite", "prometheus": "Prometheus"}
 INTERVALS_S = (5, 10, 30, 60)
@@ -19,95 +17,11 @@ TILE_ORDER = (
     "Latency p50", "Latency p95", "Latency p99",
     "Tokens", "Cost", "MCTS iterations",
 )  # fmt: skip
-ERROR_COLOUR = "#dc2626"
-LOG_SPREAD = 20  # log scale when the busiest bucket exceeds the median busy bucket this many times
 LOAD_HINT = (
     "Run a query on the **Query console**, or generate load from a shell: "
     "`python -m engine load --workload data/workloads/mixed.jsonl --rate 20 --duration 60` "
     "(add `--clock simulated --days 28 --requests 2000` for a 28-day history, marked simulated)."
 )
-
-
-def _times(series: OverviewSeries) -> list[datetime]:
-    """Bucket mid-points as UTC datetimes for a date axis."""
-    return [datetime.fromtimestamp(t + series.bucket_s / 2, UTC).replace(tzinfo=None) for t in series.starts]
-
-
-def _layout(fig: go.Figure, title: str, y_title: str) -> go.Figure:
-    fig.update_layout(
-        height=320,
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        title={"text": title, "font": {"size": 14}},
-        xaxis={"title": "time (UTC)"},
-        yaxis={"title": y_title, "rangemode": "tozero"},
-        legend={"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right", "yanchor": "bottom"},
-        plot_bgcolor="white",
-        bargap=0.1,
-    )
-    fig.update_yaxes(gridcolor="#e5e7eb")
-    return fig
-
-
-def _traffic_figure(series: OverviewSeries) -> go.Figure:
-    x, width = _times(series), series.bucket_s * 1000 * 0.9
-    fig = go.Figure()
-    fig.add_bar(x=x, y=series.requests, name="requests", marker_color=PV_COLOUR, width=width)
-    fig.add_bar(x=x, y=series.errors, name="errors", marker_color=ERROR_COLOUR, width=width)
-    fig.update_layout(barmode="overlay")
-    busy = sorted(n for n in series.requests if n)
-    log = bool(busy) and busy[-1] > LOG_SPREAD * busy[len(busy) // 2]  # a burst would flatten the rest
-    title = f"requests and errors per {_duration(series.bucket_s)}" + (" (log scale)" if log else "")
-    fig = _layout(fig, title, "requests")
-    if log:
-        fig.update_yaxes(type="log", rangemode="normal", dtick=1)  # ticks at 1, 10, 100, ...
-    return fig
-
-
-def _latency_figure(series: OverviewSeries) -> go.Figure:
-    fig = go.Figure(
-        go.Scatter(
-            x=_times(series),
-            y=series.p95_ms,
-            mode="lines+markers",
-            connectgaps=False,
-            line={"color": PV_COLOUR},
-            marker={"size": 7},
-            name="p95",
-            hovertemplate="%{x}<br>p95 %{y:,.1f} ms<extra></extra>",
-        )
-    )
-    return _layout(fig, f"latency p95 per {_duration(series.bucket_s)}", "ms")
-
-
-def _agent_figure(stats: OverviewStats) -> go.Figure:
-    agents = [a for a, _ in stats.agent_mix]
-    fig = go.Figure(
-        go.Bar(
-            x=[v for _, v in stats.agent_mix],
-            y=agents,
-            orientation="h",
-            marker_color=[AGENT_COLOURS.get(a, "#64748b") for a in agents],
-            text=[f"{v:,.0f}" for _, v in stats.agent_mix],
-            textposition="auto",
-            hovertemplate="%{y}: %{x:,.0f} invocations<extra></extra>",
-        )
-    )
-    fig.update_layout(
-        height=320,
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        title={"text": "agent mix (invocations)", "font": {"size": 14}},
-        xaxis={"title": "invocations"},
-        yaxis={"type": "category"},
-        plot_bgcolor="white",
-    )
-    return fig
-
-
-def _duration(seconds: int) -> str:
-    for unit, size in (("h", 3600), ("min", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{seconds // size} {unit}"
-    return f"{seconds} s"
 
 
 def _grouped(all_tiles: tuple[Tile, ...]) -> list[Tile]:
@@ -158,10 +72,14 @@ def _render(source: str, preset: str) -> None:
         )
     left, right = st.columns(2)
     if view.series is not None:
-        left.plotly_chart(_traffic_figure(view.series), width="stretch", key="overview_traffic")
-        right.plotly_chart(_latency_figure(view.series), width="stretch", key="overview_latency")
+        left.plotly_chart(
+            telemetry_charts.traffic_figure(view.series), width="stretch", key="overview_traffic"
+        )
+        right.plotly_chart(
+            telemetry_charts.latency_figure(view.series), width="stretch", key="overview_latency"
+        )
     if stats.agent_mix:
-        left.plotly_chart(_agent_figure(stats), width="stretch", key="overview_agents")
+        left.plotly_chart(telemetry_charts.agent_mix_figure(stats), width="stretch", key="overview_agents")
     else:
         left.info(f"No agent invocations in the last {stats.window}.")
 

@@ -129,9 +129,7 @@ def _run(request: QueryRequest) -> None:
     """Stream the request's events into a live view, then keep the result in session state."""
     resolved = request.resolved_task()
     reward_range = None if resolved == "freeform" else services.task(resolved).reward_range
-    live = components.LiveRun(
-        request.mcts_iterations, reward_range, threshold=DEFAULT_CONFIDENCE_THRESHOLD
-    )
+    live = components.LiveRun(request.mcts_iterations, reward_range, threshold=DEFAULT_CONFIDENCE_THRESHOLD)
     try:
         for event in services.stream_query(request):
             live(event)
@@ -280,7 +278,12 @@ with st.form("query_form"):
         help="Used by freeform queries; games are answered without an LLM",
     )
     seed = c.number_input(
-        "Seed", 0, 2**53 - 1, value=None, placeholder="random", key="query_seed",
+        "Seed",
+        0,
+        2**53 - 1,
+        value=None,
+        placeholder="random",
+        key="query_seed",
         help="Empty: a fresh seed is drawn and shown with the result",
     )
     iterations = d.number_input("MCTS iterations", 1, 10_000, step=100, key="query_iterations")

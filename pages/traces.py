@@ -7,11 +7,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
-from app import charts, components, services
-from observability.traces import STATUSES, RequestInfo, SpanNode, TraceDetail, TraceSummary
+from app import components, services, telemetry_charts
+from observability.traces import STATUSES, RequestInfo, TraceDetail, TraceSummary
 
 TASKS = {
     None: "any",
@@ -28,8 +27,6 @@ WINDOWS = {
     604_800: "last 7 days",
 }
 STATUS_BADGES = {"ok": "green", "error": "red", "invalid": "orange", "cancelled": "gray"}
-ERROR_COLOUR = "#dc2626"
-SPAN_COLOUR = "#64748b"
 UNKNOWN = "unknown"
 HOW_TO_GET_TRACES = (
     "No traces yet: every request the engine answers is recorded here. Run a query on the "
@@ -172,56 +169,12 @@ def _request(request: RequestInfo | None, replay_url: str | None) -> None:
         )
 
 
-def _span_colour(span: SpanNode) -> str:
-    if span.status == "error":
-        return ERROR_COLOUR
-    return charts.AGENT_COLOURS.get(span.name.removeprefix("agent."), SPAN_COLOUR)
-
-
-def _waterfall(spans: Sequence[SpanNode]) -> go.Figure:
-    """Spans as horizontal bars from their start offset for their duration, top to bottom in tree
-    order, names left-aligned and indented by depth; errors in red, agents in their routing colours."""
-    drawn = [s for s in spans if s.offset_ms is not None and s.duration_ms is not None]
-    rows = list(range(len(drawn)))
-    label_px = min(60 + 14 * max((s.depth * 2 + len(s.name) for s in drawn), default=10), 360)
-    fig = go.Figure(
-        go.Bar(
-            orientation="h",
-            y=rows,
-            base=[s.offset_ms for s in drawn],
-            x=[s.duration_ms for s in drawn],
-            marker={"color": [_span_colour(s) for s in drawn]},
-            text=[f"{s.duration_ms:,.1f} ms" for s in drawn],
-            textposition="auto",
-            customdata=[[s.name, s.offset_ms, s.status or UNKNOWN, s.span_id] for s in drawn],
-            hovertemplate="<b>%{customdata[0]}</b><br>starts at %{customdata[1]:,.2f} ms<br>"
-            "lasts %{x:,.2f} ms<br>status %{customdata[2]}<br>span %{customdata[3]}<extra></extra>",
-        )
-    )
-    for row, span in zip(rows, drawn, strict=True):  # tick labels are right-aligned: indent by hand
-        fig.add_annotation(
-            x=0, xref="paper", xanchor="left", xshift=-label_px + 4, y=row, yref="y", showarrow=False,
-            text=("\u2003" * span.depth) + span.name, font={"size": 12, "color": _span_colour(span)},
-        )  # fmt: skip
-    fig.update_layout(
-        height=90 + 28 * max(len(drawn), 1),
-        margin={"l": label_px, "r": 48, "t": 40, "b": 40},
-        title={"text": "waterfall · ms since the trace started", "font": {"size": 14}},
-        plot_bgcolor="white",
-        bargap=0.25,
-        showlegend=False,
-    )
-    fig.update_yaxes(tickvals=rows, showticklabels=False, autorange="reversed", showgrid=False)
-    fig.update_xaxes(title={"text": "ms"}, gridcolor="#e2e8f0", rangemode="tozero")
-    return fig
-
-
 def _spans(detail: TraceDetail) -> None:
     st.subheader("Waterfall")
     if not detail.spans:
         st.info("No spans recorded for this trace.")
         return
-    st.plotly_chart(_waterfall(detail.spans), width="stretch", key="traces_waterfall")
+    st.plotly_chart(telemetry_charts.waterfall_figure(detail.spans), width="stretch", key="traces_waterfall")
     st.caption(
         "Bars start at the span's offset from the trace start and last its duration. "
         "Agents in their routing colours (HRM indigo, TRM amber, MCTS teal); errors in red."
