@@ -116,3 +116,38 @@ def prometheus(tmp_path: Path) -> Iterator[PrometheusServer]:
         )
     finally:
         _stop(process)
+
+
+@pytest.fixture
+def no_global_secrets() -> Iterator[None]:
+    """No secret registered with redact_values() before or after the test."""
+    from observability.redaction import clear_redacted_values
+
+    clear_redacted_values()
+    yield
+    clear_redacted_values()
+
+
+@pytest.fixture
+def mem():
+    """An in-memory span exporter."""
+    from observability.exporters import InMemoryExporter
+
+    return InMemoryExporter()
+
+
+@pytest.fixture
+def perf():
+    """A monotonic clock that moves only when told to (span_helpers.FakePerf)."""
+    from tests.observability.span_helpers import FakePerf
+
+    return FakePerf()
+
+
+@pytest.fixture
+def tracer(mem, perf):
+    """A tracer on the fake clocks with counting ids, exporting to ``mem``."""
+    from observability.tracing import Tracer
+    from tests.observability.span_helpers import WALL0, CountingIds
+
+    return Tracer([mem], clock=lambda: WALL0, perf=perf, id_factory=CountingIds())

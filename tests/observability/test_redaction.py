@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from observability.exporters import InMemoryExporter
-from observability.redaction import MASK, clear_redacted_values, is_sensitive_key, redact_text, redact_values
+from observability.redaction import MASK, is_sensitive_key, redact_text, redact_values
 from observability.tracing import Tracer
 
 SECRET = "sk-test-SECRET123"
 
 
-@pytest.fixture(autouse=True)
-def _no_global_secrets() -> Iterator[None]:
-    clear_redacted_values()
-    yield
-    clear_redacted_values()
-
-
-@pytest.fixture
-def mem() -> InMemoryExporter:
-    return InMemoryExporter()
+pytestmark = pytest.mark.usefixtures("no_global_secrets")
 
 
 @pytest.mark.parametrize(

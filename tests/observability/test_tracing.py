@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from observability.exporters import CallbackExporter, InMemoryExporter
-from observability.redaction import clear_redacted_values, redact_values
+from observability.redaction import redact_values
 from observability.tracing import (
     SpanRecord,
     Tracer,
@@ -31,67 +31,10 @@ from observability.tracing import (
     propagate,
     start_trace,
 )
+from tests.observability.span_helpers import WALL0, FakePerf, sid, tid
 
-WALL0 = 1_700_000_000.0
 SECRET = "sk-test-SECRET123"
-
-
-class FakePerf:
-    """A monotonic clock that only moves when told to."""
-
-    def __init__(self, start: float = 100.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-class CountingIds:
-    """Deterministic ids: trace ids t000…01, t000…02 (as hex), span ids 000…01, 000…02, …"""
-
-    def __init__(self) -> None:
-        self.traces = 0
-        self.spans = 0
-
-    def __call__(self, nbytes: int) -> str:
-        if nbytes == 16:
-            self.traces += 1
-            return f"{0xABC << 100 | self.traces:032x}"
-        self.spans += 1
-        return f"{self.spans:016x}"
-
-
-def tid(n: int) -> str:
-    return f"{0xABC << 100 | n:032x}"
-
-
-def sid(n: int) -> str:
-    return f"{n:016x}"
-
-
-@pytest.fixture(autouse=True)
-def _no_global_secrets() -> Iterator[None]:
-    clear_redacted_values()
-    yield
-    clear_redacted_values()
-
-
-@pytest.fixture
-def mem() -> InMemoryExporter:
-    return InMemoryExporter()
-
-
-@pytest.fixture
-def perf() -> FakePerf:
-    return FakePerf()
-
-
-@pytest.fixture
-def tracer(mem: InMemoryExporter, perf: FakePerf) -> Tracer:
-    return Tracer([mem], clock=lambda: WALL0, perf=perf, id_factory=CountingIds())
+pytestmark = pytest.mark.usefixtures("no_global_secrets")
 
 
 # --------------------------------------------------------------------------------------------
