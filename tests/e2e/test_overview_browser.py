@@ -6,6 +6,8 @@ import time
 
 import pytest
 
+from tests.e2e.console import run_query
+
 pytestmark = pytest.mark.e2e
 
 
@@ -24,12 +26,7 @@ def test_overview_counts_a_new_query_and_draws_charts(console_url, page):
     page.goto(f"{console_url}/overview")
     before = _requests_tile(page)
 
-    page.goto(console_url)
-    page.get_by_role("heading", name="Query console").wait_for(timeout=60_000)
-    page.get_by_role("textbox", name="Query").fill("connect4: 4453")
-    page.get_by_role("spinbutton", name="Seed").fill("5")
-    page.get_by_role("button", name="Run query").click()
-    page.get_by_role("heading", name="Answer").wait_for(timeout=60_000)
+    run_query(page, console_url, "connect4: 4453", seed=5)
 
     # the page's figures are cached for a few seconds: reload until the new request is counted
     deadline = time.monotonic() + 60

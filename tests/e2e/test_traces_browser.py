@@ -7,16 +7,13 @@ import re
 
 import pytest
 
+from tests.e2e.console import run_query
+
 pytestmark = pytest.mark.e2e
 
 
 def test_query_console_run_links_to_its_trace_waterfall(console_url, page):
-    page.goto(console_url)
-    page.get_by_role("heading", name="Query console").wait_for(timeout=60_000)
-    page.get_by_role("textbox", name="Query").fill("connect4: 4453")
-    page.get_by_role("spinbutton", name="Seed").fill("3")
-    page.get_by_role("button", name="Run query").click()
-    page.get_by_role("heading", name="Answer").wait_for(timeout=60_000)
+    run_query(page, console_url, "connect4: 4453", seed=3)
     caption = page.get_by_text(re.compile(r"request [0-9a-f]{32} · trace [0-9a-f]{32}")).inner_text()
     trace_id = re.search(r"trace ([0-9a-f]{32})", caption).group(1)
 
