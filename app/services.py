@@ -37,6 +37,16 @@ from observability.store import Store, StoreError
 log = logging.getLogger(__name__)
 
 ROUTERS: tuple[str, ...] = ("rules", "gru", "hybrid")
+#: The console's name for each task a query can name (the explorer searches all but freeform).
+TASK_LABELS: dict[str, str] = {
+    "game24": "Game of 24",
+    "tictactoe": "Tic-tac-toe",
+    "connect4": "Connect four",
+    "freeform": "Freeform question",
+}
+EXPLORER_TASKS: tuple[str, ...] = ("tictactoe", "connect4", "game24")
+#: The Query console's task choices: auto-detection first.
+CONSOLE_TASKS: dict[str, str] = {"auto": "Auto-detect", **TASK_LABELS}
 MODELS_DIR = Path(__file__).resolve().parent.parent / "data" / "models"
 ROUTER_REPORT = MODELS_DIR / "router_report.json"
 ROUTER_WEIGHTS = MODELS_DIR / "router_gru.npz"
@@ -285,8 +295,6 @@ def overview(source: str, preset: str) -> OverviewView:
 #: How long a trace list / a trace's detail is reused (s): new requests show up within this.
 TRACES_LIST_TTL_S = 5
 TRACES_DETAIL_TTL_S = 10
-EXPLORER_TASKS = frozenset({"tictactoe", "connect4", "game24"})
-CONSOLE_TASKS = frozenset({"auto", "game24", "tictactoe", "connect4", "freeform"})
 
 
 @dataclass(frozen=True, slots=True)

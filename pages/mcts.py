@@ -8,7 +8,7 @@ from pydantic import ValidationError
 from app import charts, components, services
 from engine.explorer import ExploreOutcome, ExploreRequest
 
-TASKS = {"tictactoe": "Tic-tac-toe", "connect4": "Connect four", "game24": "Game of 24"}
+TASKS = {name: services.TASK_LABELS[name] for name in services.EXPLORER_TASKS}
 HINTS = {
     "tictactoe": "Rows top to bottom separated by /, cells X, O or . — e.g. X.O/.X./..O",
     "connect4": "The columns played so far, 1–7 — e.g. 4453 (empty: the opening position)",

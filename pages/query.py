@@ -16,13 +16,7 @@ from engine.pipeline import DEFAULT_CONFIDENCE_THRESHOLD
 
 log = logging.getLogger(__name__)
 
-TASKS = {
-    "auto": "Auto-detect",
-    "game24": "Game of 24",
-    "tictactoe": "Tic-tac-toe",
-    "connect4": "Connect four",
-    "freeform": "Freeform question",
-}
+TASKS = services.CONSOLE_TASKS
 ROUTERS = {"rules": "rules", "gru": "gru (trained)", "hybrid": "hybrid (rules + gru)"}
 PROVIDERS: list[str | None] = [None, "offline", "openai", "anthropic", "lmstudio"]
 FREEFORM_EXAMPLES = (

@@ -12,13 +12,7 @@ from engine.models import AGENTS
 from engine.pipeline import DEFAULT_CONFIDENCE_THRESHOLD
 
 SOURCES = ("Last Query console run", "Run a query here")
-TASKS = {
-    "auto": "Auto-detect",
-    "game24": "Game of 24",
-    "tictactoe": "Tic-tac-toe",
-    "connect4": "Connect four",
-    "freeform": "Freeform question",
-}
+TASKS = services.CONSOLE_TASKS
 
 
 def _run_here() -> tuple[QueryResult | None, QueryRequest | None]:

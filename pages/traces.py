@@ -12,13 +12,7 @@ import streamlit as st
 from app import components, services, telemetry_charts
 from observability.traces import STATUSES, RequestInfo, TraceDetail, TraceSummary
 
-TASKS = {
-    None: "any",
-    "game24": "Game of 24",
-    "tictactoe": "Tic-tac-toe",
-    "connect4": "Connect four",
-    "freeform": "Freeform",
-}
+TASKS: dict[str | None, str] = {None: "any", **services.TASK_LABELS}
 WINDOWS = {
     None: "all time",
     900: "last 15 minutes",
