@@ -20,6 +20,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from observability.store import Store
+from observability.tracing import ERROR_KEY  # where a span row keeps its error text, in attributes
 
 __all__ = [
     "ERROR_KEY", "STATUSES", "LogLine", "MctsRunInfo", "RequestInfo", "RoutingStep", "SpanNode",
@@ -28,7 +29,6 @@ __all__ = [
 ]  # fmt: skip
 
 STATUSES: tuple[str, ...] = ("ok", "error", "invalid", "cancelled")
-ERROR_KEY = "otel.status_description"  # where a span row keeps its error text, inside attributes
 
 Status = Literal["ok", "error", "invalid", "cancelled"]
 _T = TypeVar("_T")
@@ -473,7 +473,7 @@ def trace_detail(store: Store, trace_id: str) -> TraceDetail | None:
     request_rows = store.query(
         "SELECT * FROM requests WHERE trace_id = ? ORDER BY ts, request_id", [trace_id]
     )
-    span_rows = store.query("SELECT * FROM spans WHERE trace_id = ? ORDER BY start_ts, span_id", [trace_id])
+    span_rows = store.spans_for_trace(trace_id)
     log_rows = store.query("SELECT * FROM logs WHERE trace_id = ? ORDER BY seq", [trace_id])
     if not request_rows and not span_rows and not log_rows:
         return None
@@ -502,9 +502,7 @@ def trace_detail(store: Store, trace_id: str) -> TraceDetail | None:
     if request_id is not None:
         routing = tuple(
             _from_row(RoutingStep, row, probabilities=_probabilities(row.get("probabilities")))
-            for row in store.query(
-                "SELECT * FROM routing_decisions WHERE request_id = ? ORDER BY step", [request_id]
-            )
+            for row in store.routing_for_request(request_id)
         )
         runs = tuple(
             _from_row(MctsRunInfo, row)

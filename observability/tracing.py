@@ -60,6 +60,7 @@ from typing import Any, Literal, ParamSpec, Protocol, TypeVar, runtime_checkable
 from observability.redaction import MASK, _clean, _normalise_secrets, _redact_str, is_sensitive_key
 
 __all__ = [
+    "ERROR_KEY",
     "ROW_COLUMNS",
     "Span",
     "SpanExporter",
@@ -258,7 +259,7 @@ ROW_COLUMNS = (
     "attributes",
     "correlation_id",
 )
-_ERROR_KEY = "otel.status_description"  # where to_row() keeps the error text inside attributes
+ERROR_KEY = "otel.status_description"  # where to_row() keeps the error text inside attributes
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,7 +291,7 @@ class SpanRecord:
         """
         attrs = self.attributes
         if self.error is not None:
-            attrs = {**attrs, _ERROR_KEY: self.error}
+            attrs = {**attrs, ERROR_KEY: self.error}
         return {
             "span_id": self.span_id,
             "trace_id": self.trace_id,
@@ -309,7 +310,7 @@ class SpanRecord:
         """The record a :meth:`to_row` dict (or a ``spans`` table row) describes."""
         raw = row.get("attributes")
         attrs = dict(json.loads(raw)) if isinstance(raw, str | bytes) and raw else dict(raw or {})
-        error = attrs.pop(_ERROR_KEY, None)
+        error = attrs.pop(ERROR_KEY, None)
         return cls(
             trace_id=row["trace_id"],
             span_id=row["span_id"],
