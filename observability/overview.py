@@ -27,10 +27,11 @@ Nothing here imports streamlit.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
+
+import numpy as np
 
 from observability.promql import PromSource, PromSourceError
 from observability.store import Store
@@ -173,20 +174,14 @@ class Tile:
 # -- SQLite -----------------------------------------------------------------------------------------
 
 
-def quantile(sorted_values: Sequence[float], q: float) -> float | None:
-    """The q-quantile of ascending ``sorted_values`` by linear interpolation (numpy's ``linear``).
+def quantile(values: Sequence[float], q: float) -> float | None:
+    """The q-quantile of ``values`` by linear interpolation (``numpy.quantile``'s default method).
 
     None for an empty sequence.  Raises ValueError when q is outside [0, 1].
     """
     if not 0.0 <= q <= 1.0:
         raise ValueError(f"q must be in [0, 1], got {q!r}")
-    n = len(sorted_values)
-    if n == 0:
-        return None
-    h = (n - 1) * q
-    lo = math.floor(h)
-    hi = min(lo + 1, n - 1)
-    return float(sorted_values[lo] + (h - lo) * (sorted_values[hi] - sorted_values[lo]))
+    return float(np.quantile(values, q)) if len(values) else None
 
 
 def _window(window_s: float, now: float) -> tuple[float, float]:
@@ -214,14 +209,14 @@ def overview_from_store(
     cost_sums = [r["cost"] for r in by_status if r["cost"] is not None]
     ok, errors = counts.get("ok", 0), counts.get("error", 0)
     served = ok + errors
-    latencies = sorted(
+    latencies = [
         float(r["latency_ms"])
         for r in store.query(
             "SELECT latency_ms FROM requests WHERE ts >= ? AND ts < ? AND status IN ('ok', 'error')"
             " AND latency_ms IS NOT NULL",
             [since, until],
         )
-    )
+    ]
     p50, p95, p99 = (quantile(latencies, q) for q in QUANTILES)
     mix = store.query(
         "SELECT d.agent AS agent, COUNT(*) AS n FROM routing_decisions d"
@@ -288,7 +283,7 @@ def series_from_store(store: Store, window_s: int, bucket_s: int, now: float) ->
         starts=tuple(since + i * bucket_s for i in range(n)),
         requests=tuple(requests),
         errors=tuple(errors),
-        p95_ms=tuple(quantile(sorted(values), 0.95) for values in latencies),
+        p95_ms=tuple(quantile(values, 0.95) for values in latencies),
     )
 
 
