@@ -25,7 +25,7 @@ from engine.events import Event
 from engine.explorer import ExploreOutcome, ExploreRequest, explore
 from engine.llm import LLMError
 from engine.mcts import TreeSnapshot
-from engine.models import AGENTS
+from engine.models import AGENTS, strip_task_prefix
 from engine.routing import RouterUnavailable
 from engine.tasks import Task, load_task
 from observability import traces as tracelib
@@ -336,10 +336,7 @@ def explorer_url(run: tracelib.MctsRunInfo) -> str | None:
     the explorer cannot run it.  The explorer then repeats the search exactly."""
     if run.task not in EXPLORER_TASKS or run.position is None:
         return None
-    position = run.position.strip()
-    for prefix in (f"{run.task}:", "24:") if run.task == "game24" else (f"{run.task}:",):
-        if position.lower().startswith(prefix):
-            position = position[len(prefix) :].strip()
+    position = strip_task_prefix(run.position)
     config = run.config
     selection = config.get("selection") if config.get("selection") in ("ucb1", "puct") else None
     iterations = config.get("iterations") if isinstance(config.get("iterations"), int) else run.iterations

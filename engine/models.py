@@ -22,6 +22,15 @@ _PREFIXES = (
 )
 
 
+def strip_task_prefix(text: str) -> str:
+    """``text`` without a leading task prefix (``24:``, ``ttt:``, ``connect four:``, ...), stripped."""
+    for pattern, _ in _PREFIXES:
+        m = pattern.match(text)
+        if m:
+            return text[m.end() :].strip()
+    return text.strip()
+
+
 class Overrides(BaseModel):
     """Engine settings an experiment variant may change for one request."""
 
@@ -66,11 +75,7 @@ class QueryRequest(BaseModel):
 
     def position_text(self) -> str:
         """The query without its task prefix (the position or puzzle text)."""
-        for pattern, _ in _PREFIXES:
-            m = pattern.match(self.query)
-            if m:
-                return self.query[m.end() :].strip()
-        return self.query.strip()
+        return strip_task_prefix(self.query)
 
 
 @dataclass(frozen=True, slots=True)

@@ -293,6 +293,14 @@ def test_links_encode_their_parameters_and_leave_out_what_is_unknown():
     assert parse_qs(urlsplit(services.explorer_url(run)).query) == {
         "task": ["connect4"], "position": ["4453"], "seed": ["9"], "iterations": ["250"],
     }  # fmt: skip
+    # every task prefix the engine accepts is dropped from the position, not only "<task>:"
+    for stored, task, position in (
+        ("ttt: X.O/.X./..O", "tictactoe", "X.O/.X./..O"),
+        ("Connect four: 4453", "connect4", "4453"),
+        ("game of 24: 4 7 8 8", "game24", "4 7 8 8"),
+    ):
+        url = services.explorer_url(_run(task=task, position=stored, seed=1, iterations=10))
+        assert parse_qs(urlsplit(url).query)["position"] == [position]
     assert services.explorer_url(_run(task="freeform", position="x")) is None
     assert services.explorer_url(_run(task="tictactoe", position=None)) is None
     assert services.replay_url(TraceDetail("t", None, None, None, (), (), (), (), (), ())) is None
