@@ -68,6 +68,13 @@ class _LogLine:
     correlation_id: str | None
     attributes: dict[str, Any]
 
+    @classmethod
+    def of_request(
+        cls, ts: float, level: int, message: str, span_id: str | None, cid: str | None, attrs: dict[str, Any]
+    ) -> _LogLine:
+        """A line logged through :meth:`Telemetry.log` (logger ``arbor.request``)."""
+        return cls(ts, logging.getLevelName(level), REQUEST_LOGGER.name, message, span_id, cid, attrs)
+
 
 class _LogBuffer(logging.Handler):
     """Log lines held by trace id until their request is recorded.
@@ -77,9 +84,8 @@ class _LogBuffer(logging.Handler):
     this buffer has open (e.g. an LLM provider failing over).  Other traces' records are ignored.
     """
 
-    def __init__(self, clock: Callable[[], float]) -> None:
+    def __init__(self) -> None:
         super().__init__(logging.WARNING)
-        self._clock = clock
         self._lines: dict[str, list[_LogLine]] = {}
         self._guard = threading.Lock()
 
@@ -142,7 +148,7 @@ class Telemetry:
         self.tracer = tracer
         if tracer is not None and store is not None:
             tracer.add_exporter(self._spans)
-            self._logs = _LogBuffer(clock)
+            self._logs = _LogBuffer()
             logging.getLogger("engine").addHandler(self._logs)
 
     @classmethod
@@ -179,18 +185,10 @@ class Telemetry:
         if logs is not None:
             span = current_span()
             if span is not None:
-                logs.add(
-                    span.trace_id,
-                    _LogLine(
-                        self.clock(),
-                        logging.getLevelName(level),
-                        REQUEST_LOGGER.name,
-                        message,
-                        span.span_id,
-                        span.correlation_id,
-                        attributes,
-                    ),
+                line = _LogLine.of_request(
+                    self.clock(), level, message, span.span_id, span.correlation_id, attributes
                 )
+                logs.add(span.trace_id, line)
         if REQUEST_LOGGER.isEnabledFor(level):
             REQUEST_LOGGER.log(level, message, extra=attributes)
 
@@ -286,17 +284,7 @@ class Telemetry:
         if self._logs is None:
             return []
         lines = self._logs.take(trace_id)
-        lines.append(
-            _LogLine(
-                self.clock(),
-                logging.getLevelName(level),
-                REQUEST_LOGGER.name,
-                message,
-                None,
-                correlation_id,
-                {},
-            )
-        )
+        lines.append(_LogLine.of_request(self.clock(), level, message, None, correlation_id, {}))
         return lines
 
     def _submit(
