@@ -349,10 +349,9 @@ class Store:
         for key in policy.auto_ts:
             if out.get(key) is None:
                 out[key] = float(self._clock())
-        for c in shape.required:
-            if out.get(c) is None:
-                missing = sorted(c for c in shape.required if out.get(c) is None)
-                raise ValueError(f"{table}: missing required column(s) {missing}")
+        missing = [c for c in shape.required if out.get(c) is None]
+        if missing:
+            raise ValueError(f"{table}: missing required column(s) {sorted(missing)}")
         return out
 
     @staticmethod
@@ -444,7 +443,7 @@ class Store:
 
         After each deferred job the writer offers the GIL (``time.sleep(0)``): a query thread
         waiting for it runs at once, instead of after CPython's 5 ms switch interval, so building
-        rows here never adds more than one job's work (~0.1 ms) to a query's latency.
+        rows here delays a query by about one job's work (~0.1 ms) at most.
         """
         out: _Groups = []
         for _, groups, _ in batch:
