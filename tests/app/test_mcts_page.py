@@ -13,8 +13,6 @@ PAGE = "../pages/mcts.py"  # relative to app/main.py; the Query console is the d
 
 @pytest.fixture
 def app(monkeypatch, tmp_path) -> AppTest:
-    monkeypatch.setenv("ARBOR_DB_PATH", str(tmp_path / "arbor.db"))
-    monkeypatch.setenv("ARBOR_METRICS_PORT", "0")
     at = AppTest.from_file(MAIN, default_timeout=60)
     at.run()
     at.switch_page(PAGE).run()
@@ -91,7 +89,6 @@ def test_same_seed_reproduces_the_run(app):
 
 
 def test_deep_link_prefills_the_form(monkeypatch, tmp_path):
-    monkeypatch.setenv("ARBOR_METRICS_PORT", "0")
     at = AppTest.from_file(MAIN, default_timeout=60)
     at.query_params.update({"task": "game24", "position": "4 7 8 8", "seed": "5", "iterations": "300"})
     at.run()

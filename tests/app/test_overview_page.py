@@ -52,7 +52,6 @@ def _rows(now: float) -> dict[str, list[dict]]:
 def _open(monkeypatch, tmp_path: Path, *, rows: bool, prometheus_url: str | None = None) -> AppTest:
     db = tmp_path / "arbor.db"
     monkeypatch.setenv("ARBOR_DB_PATH", str(db))
-    monkeypatch.setenv("ARBOR_METRICS_PORT", "0")
     if prometheus_url is None:
         monkeypatch.delenv("ARBOR_PROMETHEUS_URL", raising=False)
     else:

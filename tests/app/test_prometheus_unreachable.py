@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from tests.observability.conftest import free_port
@@ -17,14 +16,8 @@ PAGES = sorted(p.name for p in (Path(__file__).resolve().parents[2] / "pages").g
 @pytest.fixture
 def dead_url(monkeypatch, tmp_path) -> str:
     url = f"http://127.0.0.1:{free_port()}"  # bound a moment ago, then closed: nothing listens
-    monkeypatch.setenv("ARBOR_DB_PATH", str(tmp_path / "arbor.db"))
-    monkeypatch.setenv("ARBOR_METRICS_PORT", "0")
     monkeypatch.setenv("ARBOR_PROMETHEUS_URL", url)
-    st.cache_resource.clear()
-    st.cache_data.clear()
     yield url
-    st.cache_resource.clear()
-    st.cache_data.clear()
 
 
 def test_the_pages_are_the_ones_in_the_navigation():
@@ -44,11 +37,7 @@ def test_every_page_renders_with_a_warning(dead_url, page):
 
 
 def test_no_prometheus_configured_is_said_plainly(monkeypatch, tmp_path):
-    monkeypatch.setenv("ARBOR_DB_PATH", str(tmp_path / "arbor.db"))
-    monkeypatch.setenv("ARBOR_METRICS_PORT", "0")
     monkeypatch.delenv("ARBOR_PROMETHEUS_URL", raising=False)
-    st.cache_resource.clear()
-    st.cache_data.clear()
     at = AppTest.from_file(MAIN, default_timeout=60).run()
     assert not at.exception
     assert not at.sidebar.warning

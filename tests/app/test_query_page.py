@@ -18,8 +18,6 @@ FAST_BURN = "What should I do when the error budget fast-burn alert fires?"
 
 @pytest.fixture
 def app(monkeypatch, tmp_path) -> AppTest:
-    monkeypatch.setenv("ARBOR_DB_PATH", str(tmp_path / "arbor.db"))
-    monkeypatch.setenv("ARBOR_METRICS_PORT", "0")
     at = AppTest.from_file(MAIN, default_timeout=120)
     at.run()
     assert not at.exception
@@ -170,7 +168,6 @@ def test_example_picker_fills_the_query(app):
 
 
 def test_deep_link_prefills_the_form(monkeypatch, tmp_path):
-    monkeypatch.setenv("ARBOR_METRICS_PORT", "0")
     at = AppTest.from_file(MAIN, default_timeout=60)
     at.query_params.update({"q": "24: 4 7 8 8", "task": "game24", "seed": "5"})
     at.run()

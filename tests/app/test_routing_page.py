@@ -31,8 +31,6 @@ RULES_FIRST = dict(zip(("hrm", "trm", "mcts"), _softmax([2.0, 0.0, 0.5]), strict
 
 @pytest.fixture
 def app(monkeypatch, tmp_path) -> AppTest:
-    monkeypatch.setenv("ARBOR_DB_PATH", str(tmp_path / "arbor.db"))
-    monkeypatch.setenv("ARBOR_METRICS_PORT", "0")
     at = AppTest.from_file(MAIN, default_timeout=120)
     at.run()
     assert not at.exception

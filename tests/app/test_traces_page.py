@@ -28,7 +28,6 @@ def db(monkeypatch, tmp_path) -> Path:
     after so the console opens this file (other tests' engines point at theirs)."""
     path = tmp_path / "arbor.db"
     monkeypatch.setenv("ARBOR_DB_PATH", str(path))
-    monkeypatch.setenv("ARBOR_METRICS_PORT", "0")
     services.get_settings.clear()
     services.get_engine.clear()
     yield path
