@@ -282,7 +282,6 @@ class Engine:
 
         passages: tuple[PassageRef, ...] = ()
         if request.use_rag and task is None:
-            rag_started = self._clock()
             with tel.span("rag.retrieve") as span:
                 passages = tuple(
                     PassageRef(p.doc, p.title, p.section, p.text, p.score)
@@ -291,7 +290,6 @@ class Engine:
                 if span is not None:
                     span.set_attribute("documents", len(passages))
                 tel.log(logging.INFO, f"retrieved {len(passages)} passages", documents=len(passages))
-            tel.observe_rag(self._clock() - rag_started, len(passages))
         yield Retrieved(passages)
 
         router = self.router(request)

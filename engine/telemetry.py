@@ -24,56 +24,53 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from engine.config import Settings
-from engine.llm import LLMError, LLMProvider, LLMRequest, LLMResponse
+from engine.llm import LLMProvider, LLMRequest, LLMResponse
 from engine.models import QueryResult
 from observability.exporters import BatchingExporter, OtlpHttpExporter
 from observability.metrics import Metrics, enable_multiprocess
 from observability.redaction import redact_text, redact_values
 from observability.store import Store
-from observability.tracing import SpanRecord, Tracer, current_span
+from observability.tracing import Span, SpanRecord, Tracer, current_span
 
 #: The logger of per-request log lines (``Telemetry.log``).
 REQUEST_LOGGER = logging.getLogger("arbor.request")
 REQUEST_LOGGER.addHandler(logging.NullHandler())  # no stderr fallback; configure_logging adds real ones
+_REQUEST = REQUEST_LOGGER.name
 
 
 class _SpanBuffer:
-    """Finished spans, held by trace id until their request is recorded."""
+    """Ended spans (a tracer collector), held by trace id until their request is recorded.
+
+    The spans themselves are kept: their records are built by the store's writer thread.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._spans: dict[str, list[SpanRecord]] = {}
+        self._spans: dict[str, list[Span]] = {}
 
-    def export(self, records: Sequence[SpanRecord]) -> None:
+    def __call__(self, span: Span) -> None:
         with self._lock:
-            for r in records:
-                self._spans.setdefault(r.trace_id, []).append(r)
+            self._spans.setdefault(span.trace_id, []).append(span)
 
-    def take(self, trace_id: str) -> list[SpanRecord]:
+    def take(self, trace_id: str) -> list[Span]:
         with self._lock:
             return self._spans.pop(trace_id, [])
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class _LogLine:
+class _LogLine(NamedTuple):
+    """One held log line (a tuple: it is built on the query's path; rows are made later)."""
+
     ts: float
-    level: str
+    level: int
     logger: str
     message: str
     span_id: str | None
     correlation_id: str | None
     attributes: dict[str, Any]
-
-    @classmethod
-    def of_request(
-        cls, ts: float, level: int, message: str, span_id: str | None, cid: str | None, attrs: dict[str, Any]
-    ) -> _LogLine:
-        """A line logged through :meth:`Telemetry.log` (logger ``arbor.request``)."""
-        return cls(ts, logging.getLevelName(level), REQUEST_LOGGER.name, message, span_id, cid, attrs)
 
 
 class _LogBuffer(logging.Handler):
@@ -103,7 +100,7 @@ class _LogBuffer(logging.Handler):
                 lines.append(
                     _LogLine(
                         record.created,
-                        record.levelname,
+                        record.levelno,
                         record.name,
                         record.getMessage(),
                         span.span_id,
@@ -147,7 +144,7 @@ class Telemetry:
         self._logs: _LogBuffer | None = None
         self.tracer = tracer
         if tracer is not None and store is not None:
-            tracer.add_exporter(self._spans)
+            tracer.add_collector(self._spans)
             self._logs = _LogBuffer()
             logging.getLogger("engine").addHandler(self._logs)
 
@@ -172,10 +169,11 @@ class Telemetry:
         )
 
     def span(self, name: str, /, **attributes: Any) -> contextlib.AbstractContextManager[Any]:
-        """A span under the current one (a null context when tracing is off)."""
+        """A span under the current one (a null context when tracing is off); ``trace_id=``
+        makes it a root of that trace, as :meth:`Tracer.span` does."""
         if self.tracer is None:
             return contextlib.nullcontext()
-        return self.tracer.span(name, **attributes)
+        return Span(self.tracer, name, attributes.pop("trace_id", None), attributes)
 
     def log(self, level: int, message: str, /, **attributes: Any) -> None:
         """Log ``message`` for the request whose span is current: kept with its trace (stored in
@@ -185,8 +183,8 @@ class Telemetry:
         if logs is not None:
             span = current_span()
             if span is not None:
-                line = _LogLine.of_request(
-                    self.clock(), level, message, span.span_id, span.correlation_id, attributes
+                line = _LogLine(
+                    self.clock(), level, _REQUEST, message, span.span_id, span.correlation_id, attributes
                 )
                 logs.add(span.trace_id, line)
         if REQUEST_LOGGER.isEnabledFor(level):
@@ -197,13 +195,9 @@ class Telemetry:
         return contextlib.nullcontext() if self.metrics is None else self.metrics.track_active(operation)
 
     def traced_provider(self, provider: LLMProvider) -> LLMProvider:
-        """``provider`` with a span and metrics around every completion (itself when both are off)."""
-        return provider if self.tracer is None and self.metrics is None else _TracedProvider(provider, self)
-
-    def observe_rag(self, seconds: float, n_docs: int) -> None:
-        """Count one retrieval (latency in seconds, documents returned)."""
-        if self.metrics is not None:
-            self.metrics.observe_rag(seconds, n_docs)
+        """``provider`` with an ``llm.complete`` span around every completion (itself when tracing
+        is off); the LLM metrics are counted from those spans when the request is recorded."""
+        return provider if self.tracer is None else _TracedProvider(provider, self)
 
     def record_result(self, result: QueryResult, meta: RequestMeta, search: Any = None) -> None:
         """Record a finished request with its routing decisions, spans and MCTS run; count it."""
@@ -215,14 +209,16 @@ class Telemetry:
             meta.correlation_id,
         )
 
-        def rows() -> dict[str, Any]:
-            out = _result_rows(result, meta, search, spans)
+        def job(metrics: Metrics | None) -> dict[str, Any]:
+            records = [s.record() for s in spans]
+            if metrics is not None:
+                _observe(metrics, result, search)
+                _observe_calls(metrics, records)
+            out = _result_rows(result, meta, search, records)
             out["logs"] = _log_rows(result.trace_id, logs)
             return out
 
-        self._submit(
-            rows, lambda m: _observe(m, result, search), 2 + len(result.steps) + len(spans) + len(logs)
-        )
+        self._submit(job, 2 + len(result.steps) + len(spans) + len(logs))
 
     def record_failure(
         self,
@@ -261,19 +257,19 @@ class Telemetry:
             "correlation_id": meta.correlation_id,
         }
 
-        def observe(m: Metrics) -> None:
-            if status == "error":
-                m.observe_request(task, "error", latency_ms / 1000)
-
-        self._submit(
-            lambda: {
+        def job(metrics: Metrics | None) -> dict[str, Any]:
+            records = [s.record() for s in spans]
+            if metrics is not None:
+                if status == "error":
+                    metrics.observe_request(task, "error", latency_ms / 1000)
+                _observe_calls(metrics, records)
+            return {
                 "requests": _redacted(row),
-                "spans": [s.to_row() for s in spans],
+                "spans": [r.to_row() for r in records],
                 "logs": _log_rows(trace_id, logs),
-            },
-            observe,
-            1 + len(spans) + len(logs),
-        )
+            }
+
+        self._submit(job, 1 + len(spans) + len(logs))
 
     def _take_logs(
         self, trace_id: str, level: int, message: str, correlation_id: str | None
@@ -284,24 +280,18 @@ class Telemetry:
         if self._logs is None:
             return []
         lines = self._logs.take(trace_id)
-        lines.append(_LogLine.of_request(self.clock(), level, message, None, correlation_id, {}))
+        lines.append(_LogLine(self.clock(), level, _REQUEST, message, None, correlation_id, {}))
         return lines
 
-    def _submit(
-        self, rows: Callable[[], dict[str, Any]], observe: Callable[[Metrics], None], hint: int
-    ) -> None:
+    def _submit(self, job: Callable[[Metrics | None], dict[str, Any]], hint: int) -> None:
+        """Run ``job`` (count the request, build its rows) in the store's writer thread; with no
+        store, count it now and drop the rows."""
         metrics = self.metrics
         if self.store is None:
             if metrics is not None:
-                observe(metrics)
+                job(metrics)
             return
-
-        def build() -> dict[str, Any]:
-            if metrics is not None:
-                observe(metrics)
-            return rows()
-
-        self.store.submit_deferred(build, hint)
+        self.store.submit_deferred(lambda: job(metrics), hint)
 
     def flush(self) -> None:
         """Block until everything recorded so far is in the store (and counted)."""
@@ -327,7 +317,7 @@ def _log_rows(trace_id: str, lines: list[_LogLine]) -> list[dict[str, Any]]:
             "trace_id": trace_id,
             "seq": seq,
             "ts": line.ts,
-            "level": line.level,
+            "level": logging.getLevelName(line.level),
             "logger": line.logger,
             "message": redact_text(line.message),
             "correlation_id": line.correlation_id,
@@ -445,6 +435,24 @@ def _observe(metrics: Metrics, result: QueryResult, search: Any) -> None:
         metrics.observe_search(s.iterations, s.termination_reason, s.elapsed_s)
 
 
+def _observe_calls(metrics: Metrics, spans: list[SpanRecord]) -> None:
+    """Count the request's LLM calls and retrievals from their spans (off the query's path)."""
+    for span in spans:
+        attrs = span.attributes
+        if span.name == "llm.complete":
+            error = attrs.get("exception.type", "LLMError") if not span.ok else None
+            metrics.observe_llm(
+                str(attrs.get("answered_by") or attrs.get("provider") or "unknown"),
+                span.duration_ms / 1000,
+                0 if error else attrs.get("input_tokens", 0),
+                0 if error else attrs.get("output_tokens", 0),
+                0.0 if error else attrs.get("cost_usd", 0.0),
+                error_type=error,
+            )
+        elif span.name == "rag.retrieve" and span.ok:
+            metrics.observe_rag(span.duration_ms / 1000, attrs.get("documents", 0))
+
+
 @dataclasses.dataclass(frozen=True)
 class _TracedProvider:
     inner: LLMProvider
@@ -455,36 +463,13 @@ class _TracedProvider:
         return self.inner.name
 
     def complete(self, request: LLMRequest) -> LLMResponse:
-        metrics = self.telemetry.metrics
-        started = time.perf_counter()
         with self.telemetry.span("llm.complete", provider=self.inner.name) as span:
-            try:
-                response = self.inner.complete(request)
-            except LLMError as exc:
-                if metrics is not None:
-                    metrics.observe_llm(
-                        self.inner.name,
-                        time.perf_counter() - started,
-                        0,
-                        0,
-                        0.0,
-                        error_type=type(exc).__name__,
-                    )
-                raise
-            if metrics is not None:
-                metrics.observe_llm(
-                    response.provider,
-                    time.perf_counter() - started,
-                    response.input_tokens,
-                    response.output_tokens,
-                    response.cost_usd,
-                )
-            if span is not None:
-                span.set_attributes(
-                    answered_by=response.provider,
-                    input_tokens=response.input_tokens,
-                    output_tokens=response.output_tokens,
-                    cost_usd=response.cost_usd,
-                    extractive=response.extractive,
-                )
+            response = self.inner.complete(request)
+            span.set_attributes(
+                answered_by=response.provider,
+                input_tokens=response.input_tokens,
+                output_tokens=response.output_tokens,
+                cost_usd=response.cost_usd,
+                extractive=response.extractive,
+            )
             return response

@@ -44,10 +44,11 @@ import math
 import os
 import re
 import threading
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess, values
@@ -201,6 +202,7 @@ class Metrics:
         if getattr(values.ValueClass, "_multiprocess", False):
             _register_exit_hook()
         reg = self.registry
+        self._active: dict[str, Gauge] = {}
         self.requests = Counter(
             "mcts_requests_total",
             "Engine requests by task and outcome status (ok|error).",
@@ -389,15 +391,13 @@ class Metrics:
         self.rag_latency.observe(duration)
         self.rag_documents.observe(docs)
 
-    @contextmanager
-    def track_active(self, operation: str) -> Iterator[None]:
+    def track_active(self, operation: str) -> AbstractContextManager[Any]:
         """Hold ``mcts_active_operations{operation}`` one higher while the block runs."""
-        gauge = self.active_operations.labels(operation=_check_label("operation", operation))
-        gauge.inc()
-        try:
-            yield
-        finally:
-            gauge.dec()
+        gauge = self._active.get(operation)
+        if gauge is None:  # labels() validates and looks up the child: once per operation
+            gauge = self.active_operations.labels(operation=_check_label("operation", operation))
+            self._active[operation] = gauge
+        return gauge.track_inprogress()
 
     def observe_routing(self, router: str, agent: str, reason_kind: str) -> None:
         """Count one meta-controller decision (``reason_kind``: e.g. router, fallback, override)."""

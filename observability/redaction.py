@@ -110,7 +110,14 @@ def _clean(value: Any, secrets: tuple[str, ...], depth: int = 0) -> Any:
     dicts (to a depth of 4).  NumPy scalars become Python scalars, non-finite floats become the
     strings ``"nan"``/``"inf"``/``"-inf"`` and anything else its ``str()``.
     """
-    if value is None or isinstance(value, bool | int):
+    kind = type(value)  # exact types first: the common case costs two comparisons
+    if kind is str:
+        return _redact_str(value, secrets)
+    if kind is int or kind is bool or value is None:
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, bool | int):
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else repr(value)
@@ -143,5 +150,9 @@ def _redact_str(text: str, secrets: tuple[str, ...]) -> str:
 
 def redact_attributes(attributes: Mapping[str, Any], secrets: Iterable[str] = ()) -> dict[str, Any]:
     """A redacted, JSON-safe copy of ``attributes`` (the same rules a span applies)."""
-    own = _normalise_secrets(secrets)
-    return {str(k): MASK if is_sensitive_key(str(k)) else _clean(v, own) for k, v in attributes.items()}
+    return _clean_attributes(attributes, _normalise_secrets(secrets))
+
+
+def _clean_attributes(attributes: Mapping[str, Any], secrets: tuple[str, ...]) -> dict[str, Any]:
+    """:func:`redact_attributes` with the secrets already normalised (the tracer's hot path)."""
+    return {str(k): MASK if is_sensitive_key(str(k)) else _clean(v, secrets) for k, v in attributes.items()}

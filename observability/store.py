@@ -425,7 +425,7 @@ class Store:
                 if not batch:
                     continue
                 try:
-                    self._write(self._materialise_batch(batch))
+                    self._write([group for _, groups, _ in batch for group in groups])
                 except Exception as exc:  # pragma: no cover - _write records its own errors
                     self._record_error(StoreError(f"writer failed on {rows} row(s): {exc!r}"), rows)
                 with self._cv:
@@ -437,20 +437,6 @@ class Store:
             finally:
                 with self._cv:
                     self._cv.notify_all()
-
-    def _materialise_batch(self, batch: list[tuple[int, _Groups, int]]) -> _Groups:
-        """Every submission's groups, building deferred jobs one at a time.
-
-        After each deferred job the writer offers the GIL (``time.sleep(0)``): a query thread
-        waiting for it runs at once, instead of after CPython's 5 ms switch interval, so building
-        rows here delays a query by about one job's work (~0.1 ms) at most.
-        """
-        out: _Groups = []
-        for _, groups, _ in batch:
-            out.extend(self._materialise(groups))
-            if isinstance(groups, _Deferred):
-                time.sleep(0)
-        return out
 
     def _materialise(self, groups: _Groups | _Deferred) -> _Groups:
         """Groups as queued, or a deferred job's rows built and validated now (writer thread)."""
@@ -468,13 +454,19 @@ class Store:
     def _gather(self, first: Any) -> tuple[list[tuple[int, _Groups, int]], int, bool]:
         """A batch from ``first`` on: until batch_size rows, the flush interval, or a marker.
 
+        Deferred jobs are built as they arrive, while the thread that submitted one is
+        usually between requests, not when the batch is committed (which would take the
+        GIL from queries running by then).  After each job the writer offers the GIL
+        (``time.sleep(0)``), so a query thread waiting for it runs at once instead of
+        after CPython's 5 ms switch interval.
+
         Returns (batch, rows, stop); a flush marker ends the batch early, the stop marker also ends the loop.
         """
         if first is _STOP:
             return [], 0, True
         if first is _FLUSH:
             return [], 0, False
-        batch, rows = [first], first[2]
+        batch, rows = [self._built(first)], first[2]
         deadline = time.monotonic() + self._flush_interval_s
         while rows < self._batch_size:
             remaining = deadline - time.monotonic()
@@ -486,9 +478,17 @@ class Store:
                 return batch, rows, True
             if item is _FLUSH:
                 break
-            batch.append(item)
+            batch.append(self._built(item))
             rows += item[2]
         return batch, rows, False
+
+    def _built(self, item: tuple[int, _Groups | _Deferred, int]) -> tuple[int, _Groups, int]:
+        seq, groups, rows = item
+        if not isinstance(groups, _Deferred):
+            return item  # type: ignore[return-value]
+        built = self._materialise(groups)
+        time.sleep(0)
+        return seq, built, rows
 
     def _write(self, groups: _Groups) -> None:
         """Commit ``groups`` in one transaction; on a persistent error fall back to one row at a time."""

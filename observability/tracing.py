@@ -34,10 +34,16 @@ points (generators run in their caller's context).  Closing a generator early ra
 anchor plus the monotonic ``perf`` clock's elapsed time, so a child always lies inside its parent,
 durations are never negative, and an injected (e.g. simulated) wall clock moves whole traces.
 
-**Redaction** happens when an attribute is recorded, so no exporter ever sees a secret: attributes
-and error messages are masked by the rules of :mod:`observability.redaction`, with the values
-registered there (:func:`observability.redaction.redact_values`) and those passed as
-``Tracer(secrets=...)``.
+**Redaction** happens whenever attributes are read (a span's ``attributes``, its record), so no
+exporter or collector reader ever sees a secret; error messages are masked when they are set.
+Both follow the rules of :mod:`observability.redaction`, with the values registered there
+(:func:`observability.redaction.redact_values`) and those passed as ``Tracer(secrets=...)``.
+Attribute values are kept as given until then: pass values that will not change.
+
+**Cost.**  The traced code pays for ids, two clock reads and a context switch per span; records
+are built only for exporters.  Collectors (:meth:`Tracer.add_collector`) receive the ended span
+itself and build its record later, e.g. in a writer thread: that is how the engine keeps
+telemetry off a query's path.
 """
 
 from __future__ import annotations
@@ -57,7 +63,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal, ParamSpec, Protocol, TypeVar, runtime_checkable
 
-from observability.redaction import MASK, _clean, _normalise_secrets, _redact_str, is_sensitive_key
+from observability.redaction import _clean_attributes, _normalise_secrets, _redact_str
 
 __all__ = [
     "ERROR_KEY",
@@ -210,6 +216,7 @@ def start_trace(trace_id: str | None = None, *, id_factory: IdFactory | None = N
 
 
 _NOT_OURS = object()  # a value never current: _reset then changes nothing in a foreign context
+_NO_ANCHOR = (0.0, 0.0)
 
 
 def _reset(var: contextvars.ContextVar[Any], token: contextvars.Token[Any], ours: Any) -> None:
@@ -373,6 +380,7 @@ class Span:
     __slots__ = (
         "_anchor",
         "_attributes",
+        "_elapsed",
         "_perf0",
         "_state",
         "_token",
@@ -394,21 +402,16 @@ class Span:
         self._tracer = tracer
         self.name = name
         self._trace_hint = trace_id
-        self.trace_id = ""
-        self.span_id = ""
+        self.trace_id = self.span_id = ""
         self.parent_id: str | None = None
         self.correlation_id: str | None = None
-        self.start_ts = 0.0
-        self.status: Status = "ok"
         self.error: str | None = None
-        self._anchor = (0.0, 0.0)  # (wall seconds, perf seconds) of the trace's root span
-        self._perf0 = 0.0
+        self.start_ts = self._perf0 = self._elapsed = 0.0
+        self.status: Status = "ok"
+        self._anchor = _NO_ANCHOR  # (wall seconds, perf seconds) of the trace's root span
         self._state = 0  # 0 created, 1 open, 2 ended
         self._token: contextvars.Token[Span | None] | None = None
-        self._attributes: dict[str, Any] = {}
-        secrets = tracer._secrets
-        for key, value in attributes.items():
-            self._attributes[key] = MASK if is_sensitive_key(key) else _clean(value, secrets)
+        self._attributes: dict[str, Any] = dict(attributes)  # as given: cleaned when read (record())
 
     def __enter__(self) -> Span:
         if self._state:
@@ -435,26 +438,63 @@ class Span:
         return False
 
     @property
+    def ended(self) -> bool:
+        """True once the span's block has exited (its record is then fixed)."""
+        return self._state == 2
+
+    def record(self) -> SpanRecord:
+        """The finished span as an immutable :class:`SpanRecord`.
+
+        Raises:
+            RuntimeError: the span has not ended yet.
+        """
+        if self._state != 2:
+            raise RuntimeError(f"span {self.name!r} has not ended")
+        elapsed = self._elapsed
+        return SpanRecord(
+            self.trace_id,
+            self.span_id,
+            self.parent_id,
+            self.name,
+            self.start_ts,
+            self.start_ts + elapsed,
+            elapsed * 1000.0,
+            self.status,
+            _clean_attributes(self._attributes, self._tracer._secrets),
+            self.correlation_id,
+            self.error,
+        )
+
+    @property
     def attributes(self) -> dict[str, Any]:
-        """A copy of the (redacted) attributes recorded so far."""
-        return dict(self._attributes)
+        """A copy of the attributes recorded so far, redacted and JSON-safe."""
+        return _clean_attributes(self._attributes, self._tracer._secrets)
 
     def set_attribute(self, key: str, value: Any) -> Span:
-        """Record one attribute (redacted, made JSON-safe); returns the span for chaining."""
-        key = str(key)
-        self._attributes[key] = MASK if is_sensitive_key(key) else _clean(value, self._tracer._secrets)
+        """Record one attribute; returns the span for chaining.
+
+        Ignored once the span has ended (its record is fixed then).  The value is kept as given
+        and redacted and made JSON-safe whenever it is read (:attr:`attributes`,
+        :meth:`record`), so pass values that will not change, not a list you go on filling.
+        """
+        if self._state != 2:
+            self._attributes[str(key)] = value
         return self
 
     def set_attributes(self, attributes: Mapping[str, Any] | None = None, /, **more: Any) -> Span:
-        """Record several attributes at once; returns the span."""
-        for key, value in {**(attributes or {}), **more}.items():
-            self.set_attribute(key, value)
+        """Record several attributes at once (as :meth:`set_attribute`); returns the span."""
+        if self._state != 2:
+            if attributes is not None:
+                self._attributes.update((str(k), v) for k, v in attributes.items())
+            self._attributes.update(more)
         return self
 
     def set_status(self, status: Status, description: str | None = None) -> Span:
         """Set the status (``"ok"`` or ``"error"``); an error may carry a (redacted) description."""
         if status not in ("ok", "error"):
             raise ValueError(f"status must be 'ok' or 'error', not {status!r}")
+        if self._state == 2:
+            return self
         self.status = status
         if status == "error":
             if description is not None:
@@ -512,6 +552,7 @@ class Tracer:
         secrets: Iterable[object] = (),
     ) -> None:
         self._exporters: tuple[SpanExporter, ...] = tuple(exporters)
+        self._collectors: tuple[Callable[[Span], None], ...] = ()
         self._clock = clock
         self._perf = perf
         self._id_factory = id_factory
@@ -536,6 +577,21 @@ class Tracer:
         """Remove an exporter if present."""
         with self._lock:
             self._exporters = tuple(e for e in self._exporters if e is not exporter)
+
+    def add_collector(self, collector: Callable[[Span], None]) -> None:
+        """Also hand every span that ends to ``collector(span)``, in the thread that ended it.
+
+        A collector gets the ended :class:`Span` itself, so no record is built on the traced
+        code's path: it keeps the span and calls :meth:`Span.record` later, in any thread (an
+        ended span no longer changes).  Failures are counted like exporters'.
+        """
+        with self._lock:
+            self._collectors = (*self._collectors, collector)
+
+    def remove_collector(self, collector: Callable[[Span], None]) -> None:
+        """Remove a collector if present."""
+        with self._lock:
+            self._collectors = tuple(c for c in self._collectors if c != collector)
 
     def add_secrets(self, secrets: Iterable[object]) -> None:
         """Mask these secret values too in this tracer's spans from now on."""
@@ -621,29 +677,18 @@ class Tracer:
         span.span_id = self._new_id(8)
 
     def _finish(self, span: Span) -> None:
-        """Turn ``span`` into a record and hand it to every exporter (none: nothing to build)."""
+        """Hand the ended ``span`` to every collector, and its record to every exporter."""
         elapsed = self._perf() - span._perf0
-        exporters = self._exporters
-        if not exporters:
+        span._elapsed = elapsed if elapsed > 0.0 else 0.0
+        for collector in self._collectors:
+            try:
+                collector(span)
+            except Exception as exc:
+                self._count_failure(collector, exc)
+        if not self._exporters:
             return
-        if elapsed < 0.0:
-            elapsed = 0.0
-        batch = [
-            SpanRecord(
-                trace_id=span.trace_id,
-                span_id=span.span_id,
-                parent_id=span.parent_id,
-                name=span.name,
-                start_ts=span.start_ts,
-                end_ts=span.start_ts + elapsed,
-                duration_ms=elapsed * 1000.0,
-                status=span.status,
-                attributes=dict(span._attributes),
-                correlation_id=span.correlation_id,
-                error=span.error,
-            )
-        ]
-        for exporter in exporters:
+        batch = [span.record()]
+        for exporter in self._exporters:
             try:
                 exporter.export(batch)
             except Exception as exc:

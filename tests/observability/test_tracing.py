@@ -456,3 +456,61 @@ def test_attribute_values_become_json_safe(tracer: Tracer, mem: InMemoryExporter
     assert mem.records[0].attributes == {"i": 7, "f": 0.25, "nan": "nan", "inf": "-inf", "obj": "thing!"}
     assert type(mem.records[0].attributes["i"]) is int
     json.loads(mem.records[0].to_row()["attributes"])  # strict JSON: no NaN tokens
+
+
+# --------------------------------------------------------------------------------------------
+# Collectors: the ended span itself, its record built later
+# --------------------------------------------------------------------------------------------
+
+
+def test_a_collector_gets_the_ended_span_whose_record_equals_the_exporters(
+    tracer: Tracer, mem: InMemoryExporter, perf: FakePerf
+) -> None:
+    ended: list[Any] = []
+    tracer.add_collector(ended.append)
+    with tracer.span("query", task="game24") as root:
+        perf.advance(0.5)
+        with tracer.span("agent.hrm", step=0) as child:
+            child.set_attributes({"answer": "8/(3-8/3)"}, confidence=0.75)
+            assert not child.ended
+            perf.advance(0.25)
+        with pytest.raises(RuntimeError, match="has not ended"):
+            root.record()
+    assert ended == [child, root] and all(s.ended for s in ended)
+    assert [s.record() for s in ended] == mem.records
+    assert ended[0].record().attributes == {"step": 0, "answer": "8/(3-8/3)", "confidence": 0.75}
+    assert ended[1].record().duration_ms == pytest.approx(750.0)
+    tracer.remove_collector(ended.append)
+    with tracer.span("later"):
+        pass
+    assert len(ended) == 2
+
+
+def test_an_ended_span_no_longer_changes(tracer: Tracer, mem: InMemoryExporter) -> None:
+    with tracer.span("s", n=1) as span:
+        pass
+    span.set_attribute("n", 2).set_attributes(m=3).set_status("error", "too late")
+    assert span.record() == mem.records[0]
+    assert mem.records[0].attributes == {"n": 1} and mem.records[0].status == "ok"
+
+
+def test_attributes_are_redacted_whenever_they_are_read(tracer: Tracer, mem: InMemoryExporter) -> None:
+    ended: list[Any] = []
+    tracer.add_collector(ended.append)
+    with tracer.span("s", note=f"key {SECRET}", api_key="plain") as span:
+        assert span.attributes == {"note": "key **********", "api_key": "**********"}
+        redact_values(["later-secret"])  # registered while the span is open: still masked
+        span.set_attribute("text", "a later-secret here")
+    expected = {"note": "key **********", "api_key": "**********", "text": "a ********** here"}
+    assert mem.records[0].attributes == expected == ended[0].record().attributes
+
+
+def test_a_failing_collector_is_counted_and_exporters_still_run(mem: InMemoryExporter) -> None:
+    def explode(span: Any) -> None:
+        raise OSError("collector down")
+
+    tracer = Tracer([mem])
+    tracer.add_collector(explode)
+    with tracer.span("a"):
+        pass
+    assert tracer.export_failures == 1 and [r.name for r in mem.records] == ["a"]

@@ -157,3 +157,47 @@ def test_a_failed_request_logs_why_and_provider_warnings_join_the_trace(tmp_path
     assert line["level"] == "WARNING" and "99 is out of range" in line["message"]
     for path in tmp_path.iterdir():
         assert SECRET.encode() not in path.read_bytes(), path
+
+
+def _sample(registry, name, **labels):
+    value = registry.get_sample_value(name, labels)
+    return 0.0 if value is None else value
+
+
+def test_llm_and_retrieval_metrics_agree_with_the_stored_spans(engine, tmp_path):
+    """LLM and retrieval metrics are counted from the spans in the writer thread: the
+    registry's counts, tokens and errors equal what the store's spans say."""
+    for i, q in enumerate(["What does the HRM agent do?", "How does UCB1 work?", "24: 4 7 8 8"]):
+        engine.run(QueryRequest(query=q, seed=i))
+    with pytest.raises(Exception, match="injected"):
+        list(
+            engine.stream(
+                QueryRequest(query="What is a burn rate?", seed=9),
+                live=False,
+                faults=Faults(provider_error=True),
+            )
+        )
+    engine.telemetry.flush()
+    spans = _rows(tmp_path / "arbor.db", "select name, status, attributes from spans")
+    llm = [(s["status"], json.loads(s["attributes"])) for s in spans if s["name"] == "llm.complete"]
+    answered = [a for status, a in llm if status == "ok"]
+    failed = [a for status, a in llm if status == "error"]
+    assert answered and len(failed) == 1 and failed[0]["exception.type"] == "ProviderUnavailable"
+    reg = engine.telemetry.metrics.registry
+    providers = {a["answered_by"] for a in answered}
+    calls = sum(_sample(reg, "mcts_llm_request_latency_seconds_count", provider=p) for p in providers)
+    calls += _sample(reg, "mcts_llm_request_latency_seconds_count", provider=failed[0]["provider"])
+    assert calls == len(llm)
+    for direction in ("input", "output"):
+        counted = sum(
+            _sample(reg, "mcts_llm_tokens_total", provider=p, direction=direction) for p in providers
+        )
+        assert counted == sum(a[f"{direction}_tokens"] for a in answered) > 0
+    errors = _sample(
+        reg, "mcts_llm_request_errors_total", provider=failed[0]["provider"], error_type="ProviderUnavailable"
+    )
+    assert errors == 1
+    retrievals = [s for s in spans if s["name"] == "rag.retrieve"]
+    assert _sample(reg, "mcts_rag_queries_total") == len(retrievals) == 3  # the freeform requests
+    docs = sum(json.loads(s["attributes"])["documents"] for s in retrievals)
+    assert _sample(reg, "mcts_rag_documents_retrieved_sum") == docs
