@@ -67,6 +67,8 @@ Row = Mapping[str, Any]
 _Groups = list[tuple[str, list[dict[str, Any]]]]
 _FLUSH = object()
 _STOP = object()
+_TICK_S = 0.001  # the writer's poll while rows are arriving ...
+_IDLE_TICK_S = 0.02  # ... backing off to this when the queue stays empty
 Tables = Mapping[str, "Row | Iterable[Row]"]
 
 
@@ -184,6 +186,7 @@ class Store:
         self._write_lock = threading.Lock()  # synchronous mode: one writer at a time
         self._cv = threading.Condition()
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._wake = threading.Event()  # set by flush and close: the polling writer looks at once
         self._seq = 0  # submissions enqueued
         self._done = 0  # submissions processed (committed or failed)
         self._closed = False
@@ -421,7 +424,7 @@ class Store:
         try:
             stop = False
             while not stop:
-                batch, rows, stop = self._gather(self._queue.get())
+                batch, rows, stop = self._gather(self._take())
                 if not batch:
                     continue
                 try:
@@ -469,11 +472,15 @@ class Store:
         batch, rows = [self._built(first)], first[2]
         deadline = time.monotonic() + self._flush_interval_s
         while rows < self._batch_size:
-            remaining = deadline - time.monotonic()
             try:
-                item = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get(False)
+                item = self._queue.get_nowait()
             except queue.Empty:
-                break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._wake.wait(min(remaining, _TICK_S))
+                self._wake.clear()
+                continue
             if item is _STOP:
                 return batch, rows, True
             if item is _FLUSH:
@@ -481,6 +488,20 @@ class Store:
             batch.append(self._built(item))
             rows += item[2]
         return batch, rows, False
+
+    def _take(self) -> Any:
+        """The next queued item, polled for: the writer sleeps in short ticks (longer while idle)
+        instead of blocking on the queue, so a submission never has to wake a thread.  A put
+        then costs the submitting query ~0.2 µs instead of the ~6 µs of waking a blocked
+        writer; flush and close still wake it at once (``_wake``)."""
+        tick = _TICK_S
+        while True:
+            try:
+                return self._queue.get_nowait()
+            except queue.Empty:
+                self._wake.wait(tick)
+                self._wake.clear()
+                tick = min(tick * 2, _IDLE_TICK_S)
 
     def _built(self, item: tuple[int, _Groups | _Deferred, int]) -> tuple[int, _Groups, int]:
         seq, groups, rows = item
@@ -580,6 +601,7 @@ class Store:
             with self._submit_lock:
                 target = self._seq
             self._queue.put(_FLUSH)
+            self._wake.set()
             with self._cv:
                 ok = self._cv.wait_for(lambda: self._done >= target or not thread.is_alive(), timeout_s)
                 done = self._done
@@ -602,6 +624,7 @@ class Store:
             self._closed = True
             if self._thread is not None:
                 self._queue.put(_STOP)
+                self._wake.set()
         atexit.unregister(self._atexit_close)
         if self._thread is not None:
             self._thread.join(timeout_s)
