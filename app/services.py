@@ -32,7 +32,7 @@ from observability import traces as tracelib
 from observability.metrics import start_exporter
 from observability.overview import OverviewView, load_overview
 from observability.promql import PromSource, SourceStatus
-from observability.store import Store, StoreError
+from observability.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -436,8 +436,6 @@ def trace_lookup(trace_id: str | None = None, request_id: str | None = None) -> 
 
 
 def _flush_quietly(store: Store) -> None:
-    """Wait for telemetry this process has queued; a writer error is logged, not raised here."""
-    try:
-        store.flush(timeout_s=5.0)
-    except StoreError as exc:
-        log.warning("telemetry store flush before a trace lookup failed: %s", exc)
+    """Wait (at most 5 s) for telemetry this process has queued.  Write errors are left to the
+    store, which reports them when the engine flushes or closes."""
+    store.wait(timeout_s=5.0)

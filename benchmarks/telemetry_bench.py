@@ -11,6 +11,9 @@ database) and one with ``ARBOR_TELEMETRY=off``, answer the same queries interlea
 * **CPU** (``cpu_ratio``) is the process CPU time of answering every query back to back
   and then flushing the store, on divided by off: the telemetry's whole cost, writer
   thread included.  It is reported so the price is visible, not hidden by the gaps.
+* **GC.**  After warm-up the start-up heap is frozen out of the cyclic GC (``gc.freeze``), as a
+  long-running server does: otherwise one full collection (~30 ms over ~90k start-up objects)
+  lands in one engine's query and moves the ratio by several percent either way.
 * **Store throughput** is ``benchmarks/store_bench.py``'s measure (spans per second
   through submit, the writer thread and commit), one call per trace of 20 spans.
 

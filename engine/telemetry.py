@@ -1,11 +1,14 @@
 """The engine's link to observability: the SQLite store, the tracer and the metrics.
 
 ``Telemetry.from_settings`` builds them once per engine (``ARBOR_TELEMETRY=off``
-gives a no-op instance, for measuring their cost).  A request's finished spans
-are held in memory by trace until the request is recorded; then ONE deferred
-job goes to the store's writer thread, which builds and validates the rows
-(request, routing decisions, spans, MCTS run) and updates the metrics there, so
-the query itself pays only a queue put.  Spans also go to OTLP when
+gives a no-op instance, for measuring their cost).  A request's ended spans are
+held in memory by trace (a tracer collector: no record is built yet) until the
+request is recorded; then ONE deferred job goes to the store's writer thread,
+which builds the span records and the rows (request, routing decisions, spans,
+logs, MCTS run), validates them and updates the metrics there -- the LLM and
+retrieval metrics too, counted from the ``llm.complete`` and ``rag.retrieve``
+spans -- so the query itself pays for its spans' ids and clocks and a queue put
+(about 30-60 µs a request; ``benchmarks/telemetry_bench.py``).  Spans also go to OTLP when
 ``ARBOR_OTLP_ENDPOINT`` is set.  A request's log lines (``Telemetry.log``,
 plus warnings that ``engine.*`` loggers emit inside its spans) are held the
 same way and stored in ``logs``; they also go to Python logging (logger

@@ -596,20 +596,32 @@ class Store:
             StoreError: a write failed since the last flush/close (each error is raised
                 once), or the rows were not committed within ``timeout_s`` seconds.
         """
-        thread = self._thread
-        if thread is not None and thread.is_alive():
-            with self._submit_lock:
-                target = self._seq
-            self._queue.put(_FLUSH)
-            self._wake.set()
-            with self._cv:
-                ok = self._cv.wait_for(lambda: self._done >= target or not thread.is_alive(), timeout_s)
-                done = self._done
-            if not ok:
-                raise StoreError(f"flush timed out after {timeout_s}s: {target - done} submission(s) pending")
-            if done < target:
-                raise StoreError(f"writer stopped with {target - done} submission(s) unwritten")
+        pending, timed_out = self._drain(timeout_s)
+        if timed_out:
+            raise StoreError(f"flush timed out after {timeout_s}s: {pending} submission(s) pending")
+        if pending:
+            raise StoreError(f"writer stopped with {pending} submission(s) unwritten")
         self._raise_errors()
+
+    def wait(self, timeout_s: float = 10.0) -> bool:
+        """Block until every row submitted before this call is committed or failed, at most
+        ``timeout_s`` seconds; True when it was.  Unlike :meth:`flush` it raises nothing: write
+        errors stay for the next ``flush``/``close`` (for readers that want their own writes)."""
+        pending, _ = self._drain(timeout_s)
+        return pending == 0
+
+    def _drain(self, timeout_s: float) -> tuple[int, bool]:
+        """Wait for the writer to process what is queued now: (submissions left, timed out)."""
+        thread = self._thread
+        if thread is None or not thread.is_alive():
+            return 0, False
+        with self._submit_lock:
+            target = self._seq
+        self._queue.put(_FLUSH)
+        self._wake.set()
+        with self._cv:
+            ok = self._cv.wait_for(lambda: self._done >= target or not thread.is_alive(), timeout_s)
+            return max(0, target - self._done), not ok
 
     def close(self, timeout_s: float = 30.0) -> None:
         """Flush, stop the writer and release the connection; later calls do nothing.

@@ -434,6 +434,23 @@ def test_flush_makes_rows_durable_without_waiting_for_the_interval(db_path: Path
     store.close()
 
 
+def test_wait_shows_own_writes_and_leaves_write_errors_to_flush(db_path: Path) -> None:
+    store = Store(db_path, flush_interval_s=30.0)
+    store.record_request({"request_id": "r1", "ts": 1.0})
+
+    def broken() -> dict:
+        raise RuntimeError("bad rows")
+
+    store.submit_deferred(broken)
+    assert store.wait() is True
+    assert count(db_path, "requests") == 1  # committed, seen by another connection
+    with pytest.raises(StoreError, match="bad rows"):  # the error was kept, and is raised once
+        store.flush()
+    store.flush()
+    store.close()
+    assert store.wait() is True  # a closed store has nothing pending
+
+
 def test_batches_are_at_most_batch_size_rows(db_path: Path) -> None:
     store = Store(db_path, batch_size=10, flush_interval_s=1.0)
     for i in range(95):
