@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -98,6 +98,8 @@ class _Run:
     trace_id: str
     meta: RequestMeta
     faults: Faults
+    steps: list[StepRecord] = field(default_factory=list)  # finished steps, filled by the loop
+    decisions: list[RouteDecision] = field(default_factory=list)  # every routing decision made
 
     @property
     def simulated(self) -> bool:
@@ -264,6 +266,8 @@ class Engine:
             seed=seed,
             router=run.request.router,
             meta=run.meta,
+            steps=run.steps,
+            unfinished=run.decisions[len(run.steps) :],
         )
 
     def _loop(
@@ -311,7 +315,7 @@ class Engine:
         )
 
         outputs: dict[str, AgentOutput] = {}
-        steps: list[StepRecord] = []
+        steps = run.steps
         features = RoutingState(query_length=len(request.query), has_rag_context=bool(passages))
         agreement = _agreement(outputs)
         stop_reason = "max steps"
@@ -326,7 +330,9 @@ class Engine:
             probs, rstate = router.step(x, mask, rstate)
             agent, reason = decide(probs, usable, set(outputs), threshold)
             prob_map = {a: float(p) for a, p in zip(AGENTS, probs, strict=True)}
-            yield RouteDecision(index, router.name, tuple(float(v) for v in x), prob_map, agent, reason)
+            decision = RouteDecision(index, router.name, tuple(float(v) for v in x), prob_map, agent, reason)
+            run.decisions.append(decision)
+            yield decision
             yield AgentStarted(index, agent)
             ctx = AgentContext(
                 task, state, request.query, agreement.answer, passages, agent_seeds[agent], search_config, llm

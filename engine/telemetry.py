@@ -27,12 +27,13 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from engine.config import Settings
+from engine.events import RouteDecision
 from engine.llm import LLMProvider, LLMRequest, LLMResponse
-from engine.models import QueryResult
+from engine.models import QueryResult, StepRecord
 from observability.exporters import BatchingExporter, OtlpHttpExporter
 from observability.metrics import Metrics, enable_multiprocess
 from observability.redaction import redact_text, redact_values
@@ -236,8 +237,12 @@ class Telemetry:
         seed: int | None,
         router: str,
         meta: RequestMeta,
+        steps: Sequence[StepRecord] = (),
+        unfinished: Sequence[RouteDecision] = (),
     ) -> None:
-        """Record a request that failed (``error``) or was rejected (``invalid``) with its spans."""
+        """Record a request that failed (``error``), was rejected (``invalid``) or stopped
+        (``cancelled``) with its spans and the routing decisions it got to: ``steps`` finished,
+        ``unfinished`` decided but not finished (stored without confidence or latency)."""
         spans = self._spans.take(trace_id)
         level = logging.ERROR if status == "error" else logging.WARNING
         logs = self._take_logs(trace_id, level, f"request {status}: {error[:500]}", meta.correlation_id)
@@ -265,14 +270,22 @@ class Telemetry:
             if metrics is not None:
                 if status == "error":
                     metrics.observe_request(task, "error", latency_ms / 1000)
+                _observe_steps(metrics, task, steps)
+                for d in unfinished:  # invoked, never finished
+                    metrics.observe_agent(d.chosen, task, None, None)
+                    metrics.observe_routing(d.router, d.chosen, d.reason.split(":", 1)[0])
                 _observe_calls(metrics, records)
             return {
                 "requests": _redacted(row),
+                "routing_decisions": [
+                    *_routing_rows(request_id, steps),
+                    *_unfinished_rows(request_id, unfinished),
+                ],
                 "spans": [r.to_row() for r in records],
                 "logs": _log_rows(trace_id, logs),
             }
 
-        self._submit(job, 1 + len(spans) + len(logs))
+        self._submit(job, 1 + len(steps) + len(unfinished) + len(spans) + len(logs))
 
     def _take_logs(
         self, trace_id: str, level: int, message: str, correlation_id: str | None
@@ -372,19 +385,7 @@ def _result_rows(
                 "cost_usd": result.cost_usd,
             }
         ),
-        "routing_decisions": [
-            {
-                "request_id": result.request_id,
-                "step": s.index,
-                "agent": s.agent,
-                "reason": s.reason,
-                "probabilities": s.probabilities,
-                "features": list(s.features),
-                "confidence": s.confidence,
-                "latency_ms": s.latency_ms,
-            }
-            for s in result.steps
-        ],
+        "routing_decisions": _routing_rows(result.request_id, result.steps),
         "spans": [s.to_row() for s in spans],
     }
     if search is not None:
@@ -427,15 +428,52 @@ def _result_rows(
     return rows
 
 
+def _routing_rows(request_id: str, steps: Sequence[StepRecord]) -> list[dict[str, Any]]:
+    """``routing_decisions`` rows of finished steps."""
+    return [
+        {
+            "request_id": request_id,
+            "step": s.index,
+            "agent": s.agent,
+            "reason": s.reason,
+            "probabilities": s.probabilities,
+            "features": list(s.features),
+            "confidence": s.confidence,
+            "latency_ms": s.latency_ms,
+        }
+        for s in steps
+    ]
+
+
+def _unfinished_rows(request_id: str, decisions: Sequence[RouteDecision]) -> list[dict[str, Any]]:
+    """``routing_decisions`` rows of steps decided but not finished: no confidence, no latency."""
+    return [
+        {
+            "request_id": request_id,
+            "step": d.step,
+            "agent": d.chosen,
+            "reason": d.reason,
+            "probabilities": d.probabilities,
+            "features": list(d.features),
+        }
+        for d in decisions
+    ]
+
+
 def _observe(metrics: Metrics, result: QueryResult, search: Any) -> None:
     metrics.observe_request(result.task, "ok", result.latency_ms / 1000)
     metrics.observe_verdict(result.task, result.verdict)
-    for step in result.steps:
-        metrics.observe_agent(step.agent, result.task, step.latency_ms / 1000, step.confidence)
-        metrics.observe_routing(step.router, step.agent, step.reason.split(":", 1)[0])
+    _observe_steps(metrics, result.task, result.steps)
     if search is not None:
         s = search.stats
         metrics.observe_search(s.iterations, s.termination_reason, s.elapsed_s)
+
+
+def _observe_steps(metrics: Metrics, task: str, steps: Sequence[StepRecord]) -> None:
+    """Count finished steps: the agent invocation (latency, confidence) and the routing decision."""
+    for step in steps:
+        metrics.observe_agent(step.agent, task, step.latency_ms / 1000, step.confidence)
+        metrics.observe_routing(step.router, step.agent, step.reason.split(":", 1)[0])
 
 
 def _observe_calls(metrics: Metrics, spans: list[SpanRecord]) -> None:

@@ -328,17 +328,21 @@ class Metrics:
             raise ValueError(f"verdict must be one of {VERDICTS}, got {verdict!r}")
         self.verdicts.labels(task=task, verdict=verdict).inc()
 
-    def observe_agent(self, agent: str, task: str, seconds: float, confidence: float) -> None:
-        """Count one agent invocation with its latency and its confidence in [0, 1]."""
+    def observe_agent(self, agent: str, task: str, seconds: float | None, confidence: float | None) -> None:
+        """Count one agent invocation with its latency and its confidence in [0, 1]; both None for
+        an invocation that did not finish (its request failed): counted, nothing observed."""
         _check_label("agent", agent)
         _check_label("task", task)
-        duration = _check_seconds("agent latency", seconds)
-        score = float(confidence)
-        if not 0.0 <= score <= 1.0:  # also rejects NaN
-            raise ValueError(f"confidence must be in [0, 1], got {confidence!r}")
+        finished = seconds is not None and confidence is not None
+        if finished:
+            duration = _check_seconds("agent latency", seconds)
+            score = float(confidence)
+            if not 0.0 <= score <= 1.0:  # also rejects NaN
+                raise ValueError(f"confidence must be in [0, 1], got {confidence!r}")
         self.agent_requests.labels(agent=agent, task=task).inc()
-        self.agent_latency.labels(agent=agent).observe(duration)
-        self.agent_confidence.labels(agent=agent).observe(score)
+        if finished:
+            self.agent_latency.labels(agent=agent).observe(duration)
+            self.agent_confidence.labels(agent=agent).observe(score)
 
     def observe_search(self, iterations: int, outcome: str, seconds: float) -> None:
         """Count one search's iterations under ``outcome`` and observe its per-iteration latency.

@@ -201,3 +201,40 @@ def test_llm_and_retrieval_metrics_agree_with_the_stored_spans(engine, tmp_path)
     assert _sample(reg, "mcts_rag_queries_total") == len(retrievals) == 3  # the freeform requests
     docs = sum(json.loads(s["attributes"])["documents"] for s in retrievals)
     assert _sample(reg, "mcts_rag_documents_retrieved_sum") == docs
+
+
+def test_a_failed_request_keeps_the_routing_decisions_it_got_to(engine, tmp_path):
+    """The decisions stored for a failed request are exactly those the caller saw streamed: the
+    step that failed has no confidence or latency."""
+    from engine.events import RouteDecision
+
+    seen = []
+    with pytest.raises(InjectedFault):
+        for event in engine.stream(
+            QueryRequest(query="24: 4 7 8 8", seed=3), live=False, faults=Faults(error=True)
+        ):
+            if isinstance(event, RouteDecision):
+                seen.append(event)
+    engine.telemetry.flush()
+    (request,) = _rows(tmp_path / "arbor.db", "select request_id, status from requests")
+    assert request["status"] == "error" and seen
+    rows = _rows(
+        tmp_path / "arbor.db",
+        f"select * from routing_decisions where request_id = '{request['request_id']}' order by step",
+    )
+    assert [(r["step"], r["agent"], r["reason"]) for r in rows] == [
+        (d.step, d.chosen, d.reason) for d in seen
+    ]
+    assert [json.loads(r["probabilities"]) for r in rows] == [d.probabilities for d in seen]
+    assert rows[-1]["confidence"] is None and rows[-1]["latency_ms"] is None
+    reg = engine.telemetry.metrics.registry
+    counted = {
+        d.chosen: _sample(reg, "mcts_agent_requests_total", agent=d.chosen, task="game24") for d in seen
+    }
+    assert counted == {
+        a: float(sum(d.chosen == a for d in seen)) for a in counted
+    }  # SQLite agent mix = Prometheus
+    last = seen[-1].chosen
+    assert _sample(reg, "mcts_agent_request_latency_seconds_count", agent=last) == sum(
+        d.chosen == last for d in seen[:-1]
+    )  # the unfinished step is counted but has no latency
