@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from app import components, services, telemetry_charts
-from observability.traces import STATUSES, RequestInfo, TraceDetail, TraceSummary
+from observability.traces import STATUSES, RequestInfo, RoutingStep, TraceDetail, TraceSummary
 
 TASKS: dict[str | None, str] = {None: "any", **services.TASK_LABELS}
 WINDOWS = {
@@ -228,17 +228,25 @@ def _logs(detail: TraceDetail) -> None:
     )
 
 
+def _unfinished(step: RoutingStep) -> bool:
+    """A decision whose step never finished: the engine stores it without confidence or latency."""
+    return step.confidence is None and step.latency_ms is None
+
+
 def _routing(detail: TraceDetail) -> None:
     st.subheader("Routing decisions")
     if not detail.routing:
         st.info("No routing decisions recorded for this request.")
         return
+    if any(_unfinished(r) for r in detail.routing):
+        st.caption("A step that did not finish (the request failed in it) has no confidence or latency.")
     agents = list(dict.fromkeys(a for step in detail.routing for a in step.probabilities))
     table = pd.DataFrame(
         {
             "step": [r.step for r in detail.routing],
             "agent": [r.agent for r in detail.routing],
             "reason": [r.reason or UNKNOWN for r in detail.routing],
+            "step outcome": ["did not finish" if _unfinished(r) else "finished" for r in detail.routing],
             "confidence": [r.confidence for r in detail.routing],
             **{f"p({a})": [r.probabilities.get(a) for r in detail.routing] for a in agents},
             "latency (ms)": [r.latency_ms for r in detail.routing],

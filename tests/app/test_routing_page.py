@@ -215,9 +215,7 @@ def test_model_card_shows_the_training_report(app, monkeypatch, tmp_path):
     assert metrics["gru"].value == "80.0%" and metrics["gru"].delta == "+30.0 pp vs rules"
     assert metrics["rules"].value == "50.0%"
     assert metrics["majority class (hrm)"].value == "60.0%"
-    confusion = next(
-        spec["data"][0] for spec in _specs(at) if "confusion" in spec["layout"]["title"]["text"]
-    )
+    confusion = next(spec["data"][0] for spec in _specs(at) if "confusion" in spec["layout"]["title"]["text"])
     assert confusion["z"] == [[15, 2, 0], [3, 8, 0], [1, 0, 1]]
     assert confusion["x"] == confusion["y"] == ["hrm", "trm", "mcts"]
     assert any("Router model card" in m.value for m in at.markdown)
@@ -236,8 +234,16 @@ def _step(index: int, agent: str, probs: tuple[float, float, float]):
     from engine import StepRecord
 
     return StepRecord(
-        index, agent, "rules", dict(zip(("hrm", "trm", "mcts"), probs, strict=True)),
-        tuple(float(i == index) for i in range(10)), "argmax", "x", 0.5, "", 1.0,
+        index,
+        agent,
+        "rules",
+        dict(zip(("hrm", "trm", "mcts"), probs, strict=True)),
+        tuple(float(i == index) for i in range(10)),
+        "argmax",
+        "x",
+        0.5,
+        "",
+        1.0,
     )
 
 

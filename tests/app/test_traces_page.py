@@ -158,7 +158,7 @@ def _trace_rows() -> dict[str, list[dict]]:
         ],
         "routing_decisions": [
             {"request_id": "r1", "step": 0, "agent": "hrm", "reason": "argmax: hrm at 0.70",
-             "probabilities": {"hrm": 0.7, "trm": 0.1, "mcts": 0.2}, "confidence": 0.5},
+             "probabilities": {"hrm": 0.7, "trm": 0.1, "mcts": 0.2}, "confidence": 0.5, "latency_ms": 10.0},
             {"request_id": "r1", "step": 1, "agent": "mcts", "reason": "fallback",
              "probabilities": {"hrm": 0.1, "trm": 0.1, "mcts": 0.8}},
         ],
@@ -197,6 +197,7 @@ def test_deep_link_opens_the_trace_with_waterfall_tree_logs_routing_and_mcts(db)
     assert list(logs["span"]) == ["agent.hrm", "agent.mcts"]
     assert list(logs["+ms"]) == pytest.approx([3.0, 30.0])
     assert list(routing["agent"]) == ["hrm", "mcts"] and list(routing["p(mcts)"]) == [0.2, 0.8]
+    assert list(routing["step outcome"]) == ["finished", "did not finish"]  # mcts failed in its step
     # the request's error, and the links out
     assert any("ProviderUnavailable: down" in e for e in texts(at.error))
     links = [m for m in texts(at.markdown) if "](" in m]
