@@ -277,10 +277,7 @@ class Telemetry:
                 _observe_calls(metrics, records)
             return {
                 "requests": _redacted(row),
-                "routing_decisions": [
-                    *_routing_rows(request_id, steps),
-                    *_unfinished_rows(request_id, unfinished),
-                ],
+                "routing_decisions": _routing_rows(request_id, steps, unfinished),
                 "spans": [r.to_row() for r in records],
                 "logs": _log_rows(trace_id, logs),
             }
@@ -428,35 +425,27 @@ def _result_rows(
     return rows
 
 
-def _routing_rows(request_id: str, steps: Sequence[StepRecord]) -> list[dict[str, Any]]:
-    """``routing_decisions`` rows of finished steps."""
-    return [
-        {
-            "request_id": request_id,
-            "step": s.index,
-            "agent": s.agent,
-            "reason": s.reason,
-            "probabilities": s.probabilities,
-            "features": list(s.features),
-            "confidence": s.confidence,
-            "latency_ms": s.latency_ms,
-        }
-        for s in steps
+def _routing_rows(
+    request_id: str, steps: Sequence[StepRecord], unfinished: Sequence[RouteDecision] = ()
+) -> list[dict[str, Any]]:
+    """``routing_decisions`` rows: the finished steps, then the steps decided but not finished
+    (no confidence, no latency)."""
+    done = [
+        (s.index, s.agent, s.reason, s.probabilities, s.features, s.confidence, s.latency_ms) for s in steps
     ]
-
-
-def _unfinished_rows(request_id: str, decisions: Sequence[RouteDecision]) -> list[dict[str, Any]]:
-    """``routing_decisions`` rows of steps decided but not finished: no confidence, no latency."""
+    undone = [(d.step, d.chosen, d.reason, d.probabilities, d.features, None, None) for d in unfinished]
     return [
         {
             "request_id": request_id,
-            "step": d.step,
-            "agent": d.chosen,
-            "reason": d.reason,
-            "probabilities": d.probabilities,
-            "features": list(d.features),
+            "step": step,
+            "agent": agent,
+            "reason": reason,
+            "probabilities": probabilities,
+            "features": list(features),
+            "confidence": confidence,
+            "latency_ms": latency_ms,
         }
-        for d in decisions
+        for step, agent, reason, probabilities, features, confidence, latency_ms in done + undone
     ]
 
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from engine import Engine, QueryRequest
 from engine.config import load_settings
-from engine.faults import Faults
 from observability.slo_rules import metric_names_in_rules
+from tests.engine.pipeline.failing import run_with_failing_provider
 
 
 def test_every_metric_the_rules_use_has_samples(tmp_path):
@@ -17,14 +16,7 @@ def test_every_metric_the_rules_use_has_samples(tmp_path):
     queries = ["24: 4 7 8 8", "tictactoe: .../.../...", "connect4: 4453", "How does UCB1 work?"]
     for i, q in enumerate(queries):
         engine.run(QueryRequest(query=q, seed=i))
-    with pytest.raises(Exception, match="injected"):
-        list(
-            engine.stream(
-                QueryRequest(query="What is a burn rate?", seed=9),
-                live=False,
-                faults=Faults(provider_error=True),
-            )
-        )
+    run_with_failing_provider(engine)
     registry = engine.telemetry.metrics.registry
     engine.close()
     sampled = {

@@ -11,6 +11,7 @@ from pydantic import SecretStr
 from engine import Engine, QueryError, QueryRequest
 from engine.config import load_settings
 from engine.faults import Faults, InjectedFault
+from tests.engine.pipeline.failing import run_with_failing_provider
 
 SECRET = "sk-test-SECRET-0123456789abcdef"
 
@@ -169,14 +170,7 @@ def test_llm_and_retrieval_metrics_agree_with_the_stored_spans(engine, tmp_path)
     registry's counts, tokens and errors equal what the store's spans say."""
     for i, q in enumerate(["What does the HRM agent do?", "How does UCB1 work?", "24: 4 7 8 8"]):
         engine.run(QueryRequest(query=q, seed=i))
-    with pytest.raises(Exception, match="injected"):
-        list(
-            engine.stream(
-                QueryRequest(query="What is a burn rate?", seed=9),
-                live=False,
-                faults=Faults(provider_error=True),
-            )
-        )
+    run_with_failing_provider(engine)
     engine.telemetry.flush()
     spans = _rows(tmp_path / "arbor.db", "select name, status, attributes from spans")
     llm = [(s["status"], json.loads(s["attributes"])) for s in spans if s["name"] == "llm.complete"]
