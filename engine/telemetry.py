@@ -258,6 +258,7 @@ class Telemetry:
             "seed": seed,
             "router": router,
             "verdict": "unknown",
+            "agents_used": list(dict.fromkeys([*(s.agent for s in steps), *(d.chosen for d in unfinished)])),
             "user_id": meta.user_id,
             "simulated": int(meta.simulated),
             "experiment": meta.experiment,

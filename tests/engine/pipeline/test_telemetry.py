@@ -210,7 +210,8 @@ def test_a_failed_request_keeps_the_routing_decisions_it_got_to(engine, tmp_path
             if isinstance(event, RouteDecision):
                 seen.append(event)
     engine.telemetry.flush()
-    (request,) = _rows(tmp_path / "arbor.db", "select request_id, status from requests")
+    (request,) = _rows(tmp_path / "arbor.db", "select request_id, status, agents_used from requests")
+    assert json.loads(request["agents_used"]) == list(dict.fromkeys(d.chosen for d in seen))
     assert request["status"] == "error" and seen
     rows = _rows(
         tmp_path / "arbor.db",
