@@ -110,14 +110,7 @@ def _clean(value: Any, secrets: tuple[str, ...], depth: int = 0) -> Any:
     dicts (to a depth of 4).  NumPy scalars become Python scalars, non-finite floats become the
     strings ``"nan"``/``"inf"``/``"-inf"`` and anything else its ``str()``.
     """
-    kind = type(value)  # exact types first: the common case costs two comparisons
-    if kind is str:
-        return _redact_str(value, secrets)
-    if kind is int or kind is bool or value is None:
-        return value
-    if kind is float:
-        return value if math.isfinite(value) else repr(value)
-    if isinstance(value, bool | int):
+    if value is None or isinstance(value, bool | int):
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else repr(value)
