@@ -173,11 +173,10 @@ class Telemetry:
         )
 
     def span(self, name: str, /, **attributes: Any) -> contextlib.AbstractContextManager[Any]:
-        """A span under the current one (a null context when tracing is off); ``trace_id=``
-        makes it a root of that trace, as :meth:`Tracer.span` does."""
+        """A span under the current one (a null context when tracing is off)."""
         if self.tracer is None:
             return contextlib.nullcontext()
-        return Span(self.tracer, name, attributes.pop("trace_id", None), attributes)
+        return self.tracer.span(name, **attributes)
 
     def log(self, level: int, message: str, /, **attributes: Any) -> None:
         """Log ``message`` for the request whose span is current: kept with its trace (stored in

@@ -147,5 +147,5 @@ def redact_attributes(attributes: Mapping[str, Any], secrets: Iterable[str] = ()
 
 
 def _clean_attributes(attributes: Mapping[str, Any], secrets: tuple[str, ...]) -> dict[str, Any]:
-    """:func:`redact_attributes` with the secrets already normalised (the tracer's hot path)."""
+    """:func:`redact_attributes` with the secrets already normalised (what a span's record uses)."""
     return {str(k): MASK if is_sensitive_key(str(k)) else _clean(v, secrets) for k, v in attributes.items()}
