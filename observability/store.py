@@ -478,8 +478,7 @@ class Store:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
-                self._wake.wait(min(remaining, _TICK_S))
-                self._wake.clear()
+                self._nap(min(remaining, _TICK_S))
                 continue
             if item is _STOP:
                 return batch, rows, True
@@ -499,9 +498,13 @@ class Store:
             try:
                 return self._queue.get_nowait()
             except queue.Empty:
-                self._wake.wait(tick)
-                self._wake.clear()
+                self._nap(tick)
                 tick = min(tick * 2, _IDLE_TICK_S)
+
+    def _nap(self, seconds: float) -> None:
+        """Sleep up to ``seconds``; flush and close cut it short (``_wake``)."""
+        self._wake.wait(seconds)
+        self._wake.clear()
 
     def _built(self, item: tuple[int, _Groups | _Deferred, int]) -> tuple[int, _Groups, int]:
         seq, groups, rows = item
