@@ -318,19 +318,7 @@ class SpanRecord:
         raw = row.get("attributes")
         attrs = dict(json.loads(raw)) if isinstance(raw, str | bytes) and raw else dict(raw or {})
         error = attrs.pop(ERROR_KEY, None)
-        return cls(
-            trace_id=row["trace_id"],
-            span_id=row["span_id"],
-            parent_id=row.get("parent_id"),
-            name=row["name"],
-            start_ts=float(row["start_ts"]),
-            end_ts=float(row["end_ts"]),
-            duration_ms=float(row["duration_ms"]),
-            status=row["status"],
-            attributes=attrs,
-            correlation_id=row.get("correlation_id"),
-            error=row.get("error", error),
-        )
+        return cls.from_dict({**row, "attributes": attrs, "error": row.get("error", error)})
 
     def to_dict(self) -> dict[str, Any]:
         """Every field as a JSON-ready dict (attributes as an object, ``error`` included)."""
