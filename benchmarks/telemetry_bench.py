@@ -103,10 +103,8 @@ def main() -> None:
             for qs in suites.values():
                 engine.run(QueryRequest(query=qs[0], seed=0))
         on.telemetry.flush()
-        # What start-up built (modules, indexes, caches: ~90k objects) is frozen out of the cyclic
-        # GC, as a long-running server does, so that one full collection (~30 ms) landing in one
-        # engine's query does not decide the ratio.  Objects made from here on, the telemetry's
-        # included, are still collected, so the collections telemetry causes are still counted.
+        # GC: see the module docstring.  Objects made from here on, the telemetry's included, are
+        # still collected, so the collections telemetry causes are still counted.
         gc.collect()
         gc.freeze()
         sums = {"on": 0.0, "off": 0.0}
