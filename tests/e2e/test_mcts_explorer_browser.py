@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.e2e
 
@@ -11,7 +12,7 @@ def test_search_draws_the_tree_and_judges_the_answer(console_url, page):
     page.goto(f"{console_url}/mcts?task=tictactoe&position=X.O/.X./..O&seed=3&iterations=800")
     page.get_by_role("heading", name="MCTS explorer").wait_for(timeout=60_000)
     position = page.get_by_role("textbox", name="Position")
-    assert position.input_value() == "X.O/.X./..O"
+    expect(position).to_have_value("X.O/.X./..O", timeout=30_000)  # the link's value, once rendered
     page.get_by_role("button", name="Run search").click()
     page.get_by_role("heading", name="Tree").wait_for(timeout=60_000)
     # the tree chart is a plotly graph with node markers drawn as SVG points
