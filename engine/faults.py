@@ -14,6 +14,20 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 
+_MAX_LATENCY_MS = 60_000.0
+
+
+def _number(part: str, raw: str, what: str, low: float, high: float) -> float:
+    """``raw`` as a float in [low, high]; raises ValueError naming ``part`` and the range."""
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{part}: {raw.strip()!r} is not a number ({what} in [{low:g}, {high:g}])") from None
+    if not low <= value <= high:  # also rejects nan
+        raise ValueError(f"{part}: {what} must be in [{low:g}, {high:g}]")
+    return value
+
+
 class InjectedFault(RuntimeError):
     """An error injected on purpose by a load test; recorded like any failure."""
 
@@ -25,32 +39,31 @@ class FaultPlan(BaseModel):
 
     error: float = Field(0.0, ge=0.0, le=1.0)
     provider_error: float = Field(0.0, ge=0.0, le=1.0)
-    latency_ms: float = Field(0.0, ge=0.0, le=60_000.0)
+    latency_ms: float = Field(0.0, ge=0.0, le=_MAX_LATENCY_MS)
     latency_p: float = Field(0.0, ge=0.0, le=1.0)
 
     @classmethod
     def parse(cls, text: str) -> FaultPlan:
         """Parse ``key=value`` pairs separated by commas; ``latency_ms=200@0.1`` gives
-        the latency and its probability.  Raises ValueError naming the bad part."""
+        the latency and its probability.
+
+        Raises ValueError naming the bad part and what is allowed, e.g.
+        ``"error=5: a probability must be in [0, 1]"``.
+        """
         values: dict[str, float] = {}
         for part in filter(None, (p.strip() for p in text.split(","))):
             key, sep, raw = part.partition("=")
             key = key.strip()
             if not sep:
-                raise ValueError(f"fault {part!r}: expected key=value")
-            try:
-                if key == "latency_ms":
-                    ms, at, p = raw.partition("@")
-                    values["latency_ms"] = float(ms)
-                    values["latency_p"] = float(p) if at else 1.0
-                elif key in ("error", "provider_error"):
-                    values[key] = float(raw)
-                else:
-                    raise ValueError(f"unknown fault {key!r} (known: error, provider_error, latency_ms)")
-            except ValueError as exc:
-                if "unknown fault" in str(exc):
-                    raise
-                raise ValueError(f"fault {part!r}: {raw!r} is not a number") from None
+                raise ValueError(f"fault {part!r}: expected key=value, e.g. error=0.01")
+            if key == "latency_ms":
+                ms, at, p = raw.partition("@")
+                values["latency_ms"] = _number(part, ms, "a latency in ms", 0.0, _MAX_LATENCY_MS)
+                values["latency_p"] = _number(part, p, "a probability", 0.0, 1.0) if at else 1.0
+            elif key in ("error", "provider_error"):
+                values[key] = _number(part, raw, "a probability", 0.0, 1.0)
+            else:
+                raise ValueError(f"unknown fault {key!r} in {part!r} (known: error, provider_error, latency_ms)")
         return cls(**values)
 
     def draw(self, rng: np.random.Generator) -> Faults:

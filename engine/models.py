@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 AgentName = Literal["hrm", "trm", "mcts"]
 AGENTS: tuple[AgentName, ...] = ("hrm", "trm", "mcts")
@@ -63,6 +64,14 @@ class QueryRequest(BaseModel):
     #: the correlation id already in context, else the request's own id.
     correlation_id: str | None = Field(None, pattern=r"^[!-~]{1,128}$")
     overrides: Overrides = Field(default_factory=Overrides)
+
+    @field_validator("query")
+    @classmethod
+    def _has_visible_text(cls, query: str) -> str:
+        """Reject a query of only whitespace and control/format characters (nothing to answer)."""
+        if all(ch.isspace() or unicodedata.category(ch).startswith("C") for ch in query):
+            raise ValueError("the query is empty: it has only whitespace or control characters")
+        return query
 
     def resolved_task(self) -> str:
         """The task named by ``task``, or detected from the query's prefix when ``auto``."""

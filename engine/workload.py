@@ -29,6 +29,8 @@ from engine.faults import FaultPlan, Faults
 from engine.models import QueryRequest
 
 DAY_S = 86_400.0
+#: The most requests one run may issue (its plan is built up front: ~300 bytes a request).
+MAX_LOAD_REQUESTS = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,14 +67,35 @@ class LoadConfig:
     correlation_id: str | None = None  # shared by the run's requests (default: load-<seed>-<random>)
 
     def __post_init__(self) -> None:
+        """Check every field and the run's size before anything is planned.
+
+        Raises:
+            ValueError: a field out of range, or more than MAX_LOAD_REQUESTS requests in the run;
+                the message says which value and what is allowed.
+        """
         if not 0 < self.rate <= 1000:
-            raise ValueError("rate must be in (0, 1000] requests per second")
+            raise ValueError(f"rate {self.rate:g} is out of range: it must be in (0, 1000] requests per second")
         if not 0 < self.duration_s <= 24 * 3600:
-            raise ValueError("duration must be in (0, 86400] seconds")
-        if not 1 <= self.concurrency <= 64:
-            raise ValueError("concurrency must be in 1..64")
+            raise ValueError(f"duration {self.duration_s:g} s is out of range: it must be in (0, 86400] seconds")
+        if isinstance(self.concurrency, bool) or not 1 <= self.concurrency <= 64:
+            raise ValueError(f"concurrency {self.concurrency} is out of range: it must be in 1..64")
         if not 0 < self.days <= 365:
-            raise ValueError("days must be in (0, 365]")
+            raise ValueError(f"days {self.days:g} is out of range: it must be in (0, 365]")
+        if self.clock not in ("wall", "simulated"):
+            raise ValueError(f"clock {self.clock!r} is not one of 'wall', 'simulated'")
+        if self.requests is not None and (
+            isinstance(self.requests, bool) or not 1 <= self.requests <= MAX_LOAD_REQUESTS
+        ):
+            raise ValueError(
+                f"requests {self.requests} is out of range: it must be in 1..{MAX_LOAD_REQUESTS:,}"
+            )
+        if self.requests is None or self.clock != "simulated":
+            planned = self.rate * self.duration_s
+            if planned > MAX_LOAD_REQUESTS:
+                raise ValueError(
+                    f"rate x duration is {planned:,.0f} requests, more than the {MAX_LOAD_REQUESTS:,} "
+                    "one run may issue: lower the rate or the duration"
+                )
         if self.correlation_id is not None and not re.fullmatch(r"[!-~]{1,128}", self.correlation_id):
             raise ValueError("correlation id must be 1..128 printable characters without spaces")
 
@@ -129,9 +152,17 @@ def read_workload(path: Path) -> list[dict[str, Any]]:
 
 
 def plan(rows: Sequence[dict[str, Any]], cfg: LoadConfig) -> list[Planned]:
-    """The whole run, decided up front from the seed."""
-    rng = np.random.default_rng(cfg.seed)
+    """The whole run, decided up front from the seed.
+
+    Raises ValueError if the run would exceed MAX_LOAD_REQUESTS (LoadConfig already refuses that)
+    or ``rows`` is empty.
+    """
     n = cfg.total
+    if n > MAX_LOAD_REQUESTS:
+        raise ValueError(f"{n:,} requests is more than the {MAX_LOAD_REQUESTS:,} one run may issue")
+    if not rows:
+        raise ValueError("the workload has no requests")
+    rng = np.random.default_rng(cfg.seed)
     picks = rng.integers(len(rows), size=n)
     simulated = cfg.clock == "simulated"
     span_s = cfg.days * DAY_S if simulated else n / cfg.rate

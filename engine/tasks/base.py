@@ -22,6 +22,29 @@ class ParseError(ValueError):
     """Raised when a position or answer text is malformed; the message names the problem."""
 
 
+#: The most digits a number in position or answer text may have before it is converted.
+#: Far above any number a task accepts, far below Python's int-conversion limit (4300).
+MAX_NUMBER_DIGITS = 30
+
+
+def excerpt(text: str, limit: int = 40) -> str:
+    """``repr(text)``, cut to about ``limit`` characters with its length said when longer
+    (so an error message never echoes a 10,000-character input)."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text)} characters)"
+
+
+def bounded_int(text: str, max_digits: int = MAX_NUMBER_DIGITS) -> int:
+    """``int(text)`` for a string of ASCII digits, refusing more than ``max_digits`` of them
+    before converting.  Raises ParseError naming the number and the limit."""
+    if not text.isascii() or not text.isdigit():
+        raise ParseError(f"{excerpt(text)} is not a whole number")
+    if len(text) > max_digits:
+        raise ParseError(f"a number with {len(text)} digits is too long (at most {max_digits} digits)")
+    return int(text)
+
+
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """The ground-truth judgement of an answer.

@@ -25,7 +25,7 @@ from functools import cache, lru_cache
 from itertools import combinations_with_replacement
 from typing import Any
 
-from engine.tasks.base import BaseTask, Example, ParseError, Returns, Uniform, Verdict
+from engine.tasks.base import BaseTask, Example, ParseError, Returns, Uniform, Verdict, bounded_int, excerpt
 
 Item = tuple[Fraction, str]
 State = tuple[Item, ...]
@@ -247,7 +247,7 @@ def evaluate(text: str) -> tuple[Fraction, str, list[int]]:
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError:
-        raise ParseError(f"{text.strip()!r} is not a valid arithmetic expression") from None
+        raise ParseError(f"{excerpt(text.strip())} is not a valid arithmetic expression") from None
     leaves: list[int] = []
     try:
         value, canon = _eval_node(tree.body, leaves)
@@ -294,15 +294,16 @@ class Game24(BaseTask):
             if not part:
                 raise ParseError("empty item (two separators in a row?)")
             if _INT.fullmatch(part):
-                leaves.append(int(part))
-                items.append((Fraction(int(part)), str(int(part))))
+                n = bounded_int(part)
+                leaves.append(n)
+                items.append((Fraction(n), str(n)))
                 continue
             if not _EXPR_CHARS.fullmatch(part) or not _INT.search(part):
-                raise ParseError(f"{part!r} is not a number")
+                raise ParseError(f"{excerpt(part)} is not a number")
             try:
                 value, canon, used = evaluate(part)
             except ParseError as exc:
-                raise ParseError(f"{part!r} is not a number or expression: {exc}") from None
+                raise ParseError(f"{excerpt(part)} is not a number or expression: {exc}") from None
             leaves.extend(used)
             items.append((value, canon))
         if len(leaves) != 4:

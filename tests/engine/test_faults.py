@@ -21,7 +21,9 @@ def test_parse_the_issue_example():
         ("x=1", "unknown fault 'x'"),
         ("error=abc", "not a number"),
         ("latency_ms", "expected key=value"),
-        ("error=2", "less than or equal to 1"),
+        ("error=2", r"error=2: a probability must be in \[0, 1\]"),
+        ("latency_ms=200@1.5", r"a probability must be in \[0, 1\]"),
+        ("latency_ms=-1", r"a latency in ms must be in \[0, 60000\]"),
     ],
 )
 def test_bad_plans_name_the_problem(text, message):

@@ -94,5 +94,5 @@ def test_bad_workload_lines_are_named(tmp_path):
     bad.write_text(json.dumps({"query": "24: 1 2 3 4"}) + "\n{not json\n")
     with pytest.raises(ValueError, match=r"w.jsonl:2: not JSON"):
         read_workload(bad)
-    with pytest.raises(ValueError, match="rate must be"):
+    with pytest.raises(ValueError, match=r"rate 0 is out of range: it must be in \(0, 1000\]"):
         LoadConfig(rate=0)
