@@ -13,7 +13,6 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-
 _MAX_LATENCY_MS = 60_000.0
 
 
@@ -63,7 +62,9 @@ class FaultPlan(BaseModel):
             elif key in ("error", "provider_error"):
                 values[key] = _number(part, raw, "a probability", 0.0, 1.0)
             else:
-                raise ValueError(f"unknown fault {key!r} in {part!r} (known: error, provider_error, latency_ms)")
+                raise ValueError(
+                    f"unknown fault {key!r} in {part!r} (known: error, provider_error, latency_ms)"
+                )
         return cls(**values)
 
     def draw(self, rng: np.random.Generator) -> Faults:

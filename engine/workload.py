@@ -74,9 +74,13 @@ class LoadConfig:
                 the message says which value and what is allowed.
         """
         if not 0 < self.rate <= 1000:
-            raise ValueError(f"rate {self.rate:g} is out of range: it must be in (0, 1000] requests per second")
+            raise ValueError(
+                f"rate {self.rate:g} is out of range: it must be in (0, 1000] requests per second"
+            )
         if not 0 < self.duration_s <= 24 * 3600:
-            raise ValueError(f"duration {self.duration_s:g} s is out of range: it must be in (0, 86400] seconds")
+            raise ValueError(
+                f"duration {self.duration_s:g} s is out of range: it must be in (0, 86400] seconds"
+            )
         if isinstance(self.concurrency, bool) or not 1 <= self.concurrency <= 64:
             raise ValueError(f"concurrency {self.concurrency} is out of range: it must be in 1..64")
         if not 0 < self.days <= 365:

@@ -53,13 +53,16 @@ from observability.store_schema import (
     POLICIES,
     SCHEMA_VERSION,
     SchemaError,
+    StoreOpenError,
     TablePolicy,
     TableShape,
+    check_store_file,
     describe,
     migrate,
+    open_error,
 )
 
-__all__ = ["SCHEMA_VERSION", "SchemaError", "Store", "StoreError", "StoreStats"]
+__all__ = ["SCHEMA_VERSION", "SchemaError", "Store", "StoreError", "StoreOpenError", "StoreStats"]
 
 log = logging.getLogger(__name__)
 
@@ -144,9 +147,12 @@ class Store:
 
     Raises:
         ValueError: ``db_path`` is ``:memory:`` (readers need a file) or a parameter is out of range.
-        SchemaError: the file's schema is newer than this code or the file is not a store.
+        SchemaError: the file's schema is newer than this code or the file is not a store
+            (checked before anything is written to it).
+        StoreOpenError: the file or its directory cannot be created, read or written, or the file
+            is corrupt; the message names the file and what to do.  (SchemaError is one.)
         StoreError: the file cannot be put in WAL mode (e.g. some network file systems).
-        sqlite3.Error: the file cannot be opened or migrated.
+        sqlite3.OperationalError: the file stayed locked beyond the retry budget.
     """
 
     def __init__(
@@ -164,7 +170,7 @@ class Store:
         if batch_size < 1 or flush_interval_s < 0 or busy_timeout_ms < 0:
             raise ValueError("batch_size >= 1, flush_interval_s >= 0 and busy_timeout_ms >= 0 are required")
         self.path = Path(db_path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        check_store_file(self.path)  # reads only: a foreign or newer file is rejected untouched
         self._clock = clock
         self._batch_size = batch_size
         self._flush_interval_s = flush_interval_s
@@ -174,10 +180,18 @@ class Store:
 
         self._submitted_rows = self._committed_rows = self._failed_rows = 0
         self._batches = self._lock_retries = 0
-        self._conn = _connect(self.path, busy_timeout_ms)
+        try:
+            self._conn = _connect(self.path, busy_timeout_ms)
+        except sqlite3.Error as exc:
+            raise open_error(self.path, exc) from None
         try:
             self._db = Database(self._conn, recursive_triggers=False, execute_plugins=False)
             self._shapes: dict[str, TableShape] = self._retry_transient(self._open_schema)
+        except sqlite3.Error as exc:
+            self._conn.close()
+            if _is_transient(exc):
+                raise
+            raise open_error(self.path, exc) from None
         except BaseException:
             self._conn.close()
             raise
