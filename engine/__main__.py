@@ -1,6 +1,14 @@
 """Command line: ``python -m engine <command> ...``.
 
-Bad arguments exit with status 2 and one line on stderr naming the problem.
+Exit status:
+
+* 0: done.
+* 2: bad arguments or input (out-of-range numbers, a malformed position, an unreadable
+  workload ...); one line on stderr names the problem, nothing is run.
+* 3: ``query`` computed its answer and printed it, but the answer's telemetry could not be
+  written to the store (the failure is reported on stderr beside the answer).
+* 4: the telemetry store cannot be opened or written (read-only, corrupt, a newer schema, not
+  an Arbor store ...); one message on stderr names the file and what to do, no traceback.
 """
 
 from __future__ import annotations
@@ -8,15 +16,24 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
+import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
 from engine.mcts import SearchConfig, TerminalStateError, search
 from engine.tasks import TASK_NAMES, ParseError, load_task
+from engine.workload import MAX_LOAD_REQUESTS
+from observability.store import StoreError, StoreOpenError
+
+EXIT_USAGE = 2
+EXIT_NOT_RECORDED = 3
+EXIT_STORE = 4
+_MAX_DIGITS = 20  # of a numeric argument, checked before it is converted
 
 
 class _Parser(argparse.ArgumentParser):
@@ -24,9 +41,46 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _fail(message: str) -> NoReturn:
+def _fail(message: str, status: int = EXIT_USAGE) -> NoReturn:
     print(f"python -m engine: error: {message}", file=sys.stderr)
-    raise SystemExit(2)
+    raise SystemExit(status)
+
+
+def _int_in(low: int, high: int | None = None) -> Any:
+    """An argparse type: a whole number in ``low..high`` (no upper bound when None)."""
+
+    def convert(text: str) -> int:
+        body = text.strip().removeprefix("-").removeprefix("+")
+        if not body.isascii() or not body.isdigit():
+            raise argparse.ArgumentTypeError(f"{text[:30]!r} is not a whole number")
+        if len(body) > _MAX_DIGITS:
+            raise argparse.ArgumentTypeError(f"a number of {len(body)} digits is out of range")
+        value = int(text)
+        if value < low or (high is not None and value > high):
+            where = f"in {low:,}..{high:,}" if high is not None else f"at least {low:,}"
+            raise argparse.ArgumentTypeError(f"{value:,} is out of range: it must be {where}")
+        return value
+
+    return convert
+
+
+def _float_in(low: float, high: float, *, low_open: bool = False) -> Any:
+    """An argparse type: a finite number in ``[low, high]`` (``(low, high]`` with ``low_open``)."""
+
+    def convert(text: str) -> float:
+        if len(text) > 40:
+            raise argparse.ArgumentTypeError(f"{text[:30]!r}... is not a number")
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        too_low = value <= low if low_open else value < low
+        if not math.isfinite(value) or too_low or value > high:
+            bounds = f"{'(' if low_open else '['}{low:g}, {high:g}]"
+            raise argparse.ArgumentTypeError(f"{text} is out of range: it must be in {bounds}")
+        return value
+
+    return convert
 
 
 def _problems(exc: ValidationError, *, as_flags: bool) -> str:
@@ -34,7 +88,8 @@ def _problems(exc: ValidationError, *, as_flags: bool) -> str:
     parts = []
     for err in exc.errors():
         where = ".".join(str(p) for p in err["loc"]) or "query"
-        parts.append(f"{'--' + where.replace('_', '-') if as_flags else where}: {err['msg']}")
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        parts.append(f"{'--' + where.replace('_', '-') if as_flags else where}: {msg}")
     return "; ".join(parts)
 
 
@@ -143,10 +198,37 @@ def _query(args: argparse.Namespace) -> int:
     try:
         result = engine.run(request)
     except (QueryError, RouterUnavailable) as exc:
+        unrecorded = _close(engine)
+        if unrecorded:
+            print(f"python -m engine: warning: {unrecorded}", file=sys.stderr)
         _fail(str(exc))
-    finally:
+    except BaseException:
+        _close(engine)
+        raise
+    # The answer is printed whatever happens to its telemetry; a failed write is reported beside it.
+    unrecorded = _close(engine)
+    status = _print_result(result, args.json)
+    if unrecorded:
+        sys.stdout.flush()
+        print(
+            f"python -m engine: error: the answer above was computed, but {unrecorded}",
+            file=sys.stderr,
+        )
+        return EXIT_NOT_RECORDED
+    return status
+
+
+def _close(engine: Any) -> str | None:
+    """Close ``engine`` (flushing its telemetry); None, or what could not be written and why."""
+    try:
         engine.close()
-    if args.json:
+    except (StoreError, sqlite3.Error, OSError) as exc:
+        return f"its telemetry was not recorded in the store: {exc}"
+    return None
+
+
+def _print_result(result: Any, as_json: bool) -> int:
+    if as_json:
         print(json.dumps(dataclasses.asdict(result), indent=2, default=str))
         return 0
     print(f"answer: {result.answer or '(none)'}  [{result.answer_kind}]")
@@ -168,7 +250,17 @@ def _query(args: argparse.Namespace) -> int:
 def _train_router(args: argparse.Namespace) -> int:
     from engine.routing.training import train_router, workload_requests
 
-    requests = workload_requests(Path(args.workloads), seed=args.seed)
+    root = Path(args.workloads)
+    needed = ("game24.jsonl", "tictactoe_tactics.jsonl", "connect4_tactics.jsonl")
+    if not root.is_dir():
+        _fail(f"--workloads {root}: no such directory (it must hold {', '.join(needed)})")
+    missing = [name for name in needed if not (root / name).is_file()]
+    if missing:
+        _fail(f"--workloads {root}: missing {', '.join(missing)} (it must hold {', '.join(needed)})")
+    try:
+        requests = workload_requests(root, seed=args.seed)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        _fail(f"--workloads {root}: cannot read the workloads ({type(exc).__name__}: {exc})")
     total = len(requests)
 
     def progress(done: int) -> None:
@@ -187,19 +279,31 @@ def _load(args: argparse.Namespace) -> int:
     from engine.workload import LoadConfig, read_workload, run_load
 
     try:
+        faults = FaultPlan.parse(args.faults)
+    except ValueError as exc:
+        _fail(f"--faults {exc}")
+    planned = args.rate * args.duration
+    if (args.clock == "wall" or args.requests is None) and planned > MAX_LOAD_REQUESTS:
+        _fail(
+            f"--rate {args.rate:g} x --duration {args.duration:g} is {planned:,.0f} requests, "
+            f"more than the {MAX_LOAD_REQUESTS:,} one run may issue: lower --rate or --duration"
+        )
+    try:
         rows = read_workload(Path(args.workload))
         cfg = LoadConfig(
             rate=args.rate,
             duration_s=args.duration,
             concurrency=args.concurrency,
-            faults=FaultPlan.parse(args.faults),
+            faults=faults,
             seed=args.seed,
             clock=args.clock,
             days=args.days,
             requests=args.requests,
             correlation_id=args.correlation_id,
         )
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
+        _fail(f"cannot read --workload {args.workload}: {exc.strerror or exc}")
+    except ValueError as exc:
         _fail(str(exc).splitlines()[0])
     width = 30
 
@@ -231,11 +335,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("search", help="run MCTS on one position and print the best action")
     p.add_argument("--task", required=True, choices=TASK_NAMES)
     p.add_argument("--state", required=True, help='position text, e.g. "X.O/.X./..O", "4453" or "4 7 8 8"')
-    p.add_argument("--iterations", type=int, default=1000)
-    p.add_argument("--seed", type=int, default=None, help="random seed (0 is a real seed); drawn if omitted")
-    p.add_argument("--c", type=float, default=1.414, help="exploration constant")
+    p.add_argument("--iterations", type=_int_in(1, 1_000_000), default=1000)
+    p.add_argument(
+        "--seed",
+        type=_int_in(0, 2**63 - 1),
+        default=None,
+        help="random seed (0 is a real seed); drawn if omitted",
+    )
+    p.add_argument("--c", type=_float_in(0.0, 100.0), default=1.414, help="exploration constant")
     p.add_argument("--selection", choices=("ucb1", "puct"), default="ucb1")
-    p.add_argument("--widening-k", type=float, default=None, help="progressive widening k (off if omitted)")
+    p.add_argument(
+        "--widening-k",
+        type=_float_in(0.0, 1e6, low_open=True),
+        default=None,
+        help="progressive widening k (off if omitted)",
+    )
     p.add_argument("--no-cache", action="store_true", help="turn the simulation cache off")
     p.add_argument("--no-solver", action="store_true", help="do not propagate proven values")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -244,11 +358,11 @@ def build_parser() -> argparse.ArgumentParser:
     q = sub.add_parser("query", help="answer one query with the multi-agent pipeline")
     q.add_argument("query", help='e.g. "24: 4 7 8 8", "tictactoe: X.O/.X./..O", or a question')
     q.add_argument("--task", default="auto", choices=("auto", "game24", "tictactoe", "connect4", "freeform"))
-    q.add_argument("--seed", type=int, default=None)
+    q.add_argument("--seed", type=_int_in(0, 2**53 - 1), default=None)
     q.add_argument("--router", default="rules", choices=("rules", "gru", "hybrid"))
     q.add_argument("--provider", default=None, choices=("offline", "openai", "anthropic", "lmstudio"))
-    q.add_argument("--iterations", type=int, default=1000, help="MCTS iterations")
-    q.add_argument("--max-steps", type=int, default=3)
+    q.add_argument("--iterations", type=_int_in(1, 10_000), default=1000, help="MCTS iterations")
+    q.add_argument("--max-steps", type=_int_in(1, 10), default=3)
     q.add_argument("--no-mcts", action="store_true")
     q.add_argument("--no-rag", action="store_true")
     q.add_argument("--json", action="store_true", help="print the QueryResult as JSON")
@@ -256,14 +370,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     ld = sub.add_parser("load", help="generate load from a workload file, with fault injection")
     ld.add_argument("--workload", default="data/workloads/mixed.jsonl")
-    ld.add_argument("--rate", type=float, default=20.0, help="requests per second")
-    ld.add_argument("--duration", type=float, default=60.0, help="seconds (wall clock mode)")
-    ld.add_argument("--concurrency", type=int, default=4)
+    ld.add_argument(
+        "--rate", type=_float_in(0.0, 1000.0, low_open=True), default=20.0, help="requests per second"
+    )
+    ld.add_argument(
+        "--duration",
+        type=_float_in(0.0, 86_400.0, low_open=True),
+        default=60.0,
+        help=f"seconds (wall clock mode); rate x duration at most {MAX_LOAD_REQUESTS:,} requests",
+    )
+    ld.add_argument("--concurrency", type=_int_in(1, 64), default=4)
     ld.add_argument("--faults", default="", help='e.g. "provider_error=0.05,latency_ms=200@0.1,error=0.01"')
-    ld.add_argument("--seed", type=int, default=0)
+    ld.add_argument("--seed", type=_int_in(0, 2**63 - 1), default=0)
     ld.add_argument("--clock", choices=("wall", "simulated"), default="wall")
-    ld.add_argument("--days", type=float, default=28.0, help="simulated timeline length")
-    ld.add_argument("--requests", type=int, default=None, help="simulated mode: number of requests")
+    ld.add_argument(
+        "--days", type=_float_in(0.0, 365.0, low_open=True), default=28.0, help="simulated timeline length"
+    )
+    ld.add_argument(
+        "--requests",
+        type=_int_in(1, MAX_LOAD_REQUESTS),
+        default=None,
+        help=f"simulated mode: number of requests (1..{MAX_LOAD_REQUESTS:,})",
+    )
     ld.add_argument(
         "--correlation-id", default=None, help="shared by the run's requests (default: load-<seed>-<random>)"
     )
@@ -272,8 +400,8 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train-router", help="label routing states from engine runs and train the GRU router")
     t.add_argument("--workloads", default="data/workloads")
     t.add_argument("--out", default="data/models")
-    t.add_argument("--epochs", type=int, default=300)
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--epochs", type=_int_in(1, 100_000), default=300)
+    t.add_argument("--seed", type=_int_in(0, 2**32 - 1), default=0)
     t.set_defaults(func=_train_router)
     return parser
 
@@ -281,7 +409,23 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run the chosen command; a store fault becomes one message on stderr and EXIT_STORE."""
+    try:
+        return int(args.func(args))
+    except StoreOpenError as exc:  # SchemaError included
+        _fail(f"the telemetry store cannot be used: {exc}", EXIT_STORE)
+    except StoreError as exc:
+        _fail(f"telemetry could not be written to the store: {exc}", EXIT_STORE)
+    except sqlite3.Error as exc:
+        _fail(
+            f"the telemetry store failed ({type(exc).__name__}: {exc}); check ARBOR_DB_PATH, its file "
+            "and directory",
+            EXIT_STORE,
+        )
 
 
 if __name__ == "__main__":
