@@ -419,7 +419,7 @@ def _run(args: argparse.Namespace) -> int:
     except StoreOpenError as exc:  # SchemaError included
         _fail(f"the telemetry store cannot be used: {exc}", EXIT_STORE)
     except StoreError as exc:
-        _fail(f"telemetry could not be written to the store: {exc}", EXIT_STORE)
+        _fail(f"the telemetry store failed: {exc}", EXIT_STORE)
     except sqlite3.Error as exc:
         _fail(
             f"the telemetry store failed ({type(exc).__name__}: {exc}); check ARBOR_DB_PATH, its file "

@@ -220,7 +220,10 @@ class Store:
         self._db.enable_wal()
         mode = self._db.journal_mode
         if mode != "wal":
-            raise StoreError(f"{self.path}: journal_mode is {mode!r}, WAL is required (network file system?)")
+            raise StoreError(
+                f"{self.path}: journal_mode is {mode!r}, WAL is required (network file system?): "
+                "put ARBOR_DB_PATH on a local disk"
+            )
         migrate(self._db, self._clock)
         return describe(self._db)
 

@@ -97,3 +97,8 @@ def test_deep_link_prefills_the_form(monkeypatch, tmp_path):
     assert at.selectbox(key="mcts_task").value == "game24"
     assert at.text_input(key="mcts_position").value == "4 7 8 8"
     assert at.number_input(key="mcts_seed").value == 5
+
+
+def test_a_huge_number_shows_an_error_not_an_exception(app):
+    at = _run(app, "game24", "24: " + "9" * 5000 + " 1 2 3", iterations=50)
+    assert any("5000 digits is too long" in e.value for e in at.error), [e.value for e in at.error]
