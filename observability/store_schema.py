@@ -452,7 +452,10 @@ def check_store_file(path: Path) -> None:
             if not r[0].startswith("sqlite_")
         ]
     except sqlite3.Error as exc:
-        if "unable to open" not in str(exc):  # a WAL file in a read-only directory: judged below
+        # Locked by another process's migration, or a WAL file in a read-only directory: leave
+        # it to the open path (which retries locks and checks the schema again under its lock).
+        transient = any(w in str(exc).lower() for w in ("unable to open", "locked", "busy"))
+        if not transient:
             raise open_error(path, exc) from None
         version, tables = None, []
     finally:
