@@ -58,7 +58,7 @@ class RemoteProvider:
 
     ``api_key``: SecretStr (a plain str is wrapped); required unless the class sets ``requires_key =
     False``.  ``model``: default model (a request's ``model`` overrides it).  ``base_url``: without a
-    trailing slash.  ``timeout_s``: per-phase httpx timeout of each attempt, seconds.  ``retry``,
+    trailing slash.  ``timeout_s``: total time budget of each attempt (connect, send and every read), seconds.  ``retry``,
     ``client``, ``sleep``, ``clock``, ``wall_clock``, ``rng_seed``: see :class:`JsonHttp`.
     ``prices``: price table (default: :data:`engine.llm.cost.DEFAULT_PRICES`, unknown models
     unpriced).  ``name``: provider name in responses, errors and accounting.
