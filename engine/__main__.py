@@ -123,6 +123,7 @@ def _search(args: argparse.Namespace) -> int:
 
 def _query(args: argparse.Namespace) -> int:
     from engine import Engine, QueryError, QueryRequest
+    from engine.llm import ProviderNotConfigured
     from engine.routing import RouterUnavailable
 
     try:
@@ -142,7 +143,7 @@ def _query(args: argparse.Namespace) -> int:
     engine = Engine()
     try:
         result = engine.run(request)
-    except (QueryError, RouterUnavailable) as exc:
+    except (QueryError, RouterUnavailable, ProviderNotConfigured) as exc:
         _fail(str(exc))
     finally:
         engine.close()

@@ -260,8 +260,9 @@ class JsonHttp:
             try:
                 response = self._attempt(url, headers, body)
             except (httpx.TimeoutException, _DeadlineExceeded) as exc:
+                kind = "total deadline" if isinstance(exc, _DeadlineExceeded) else type(exc).__name__
                 last = ProviderUnavailable(
-                    f"{self.provider}: timed out ({type(exc).__name__}): no complete response within "
+                    f"{self.provider}: timed out ({kind}): no complete response within "
                     f"{self.timeout_s:g} s (attempt {attempt}/{attempts}) POST {where}",
                     provider=self.provider,
                     attempts=attempt,

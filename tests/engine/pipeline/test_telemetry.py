@@ -192,8 +192,9 @@ def test_llm_and_retrieval_metrics_agree_with_the_stored_spans(engine, tmp_path)
     for direction in ("input", "output"):
         total = sum(_sample(reg, "mcts_llm_tokens_total", provider=p, direction=direction) for p in providers)
         assert total == sum(a[f"{direction}_tokens"] for a in answered) > 0
+    failed_provider = unchained[0][1]["provider"]
     errors = _sample(
-        reg, "mcts_llm_request_errors_total", provider=unchained[0][1]["provider"], error_type="ProviderUnavailable"
+        reg, "mcts_llm_request_errors_total", provider=failed_provider, error_type="ProviderUnavailable"
     )
     assert errors == 1
     retrievals = [s for s in spans if s["name"] == "rag.retrieve"]
