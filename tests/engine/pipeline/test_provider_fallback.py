@@ -107,7 +107,8 @@ def test_every_failed_provider_call_is_counted_traced_and_recorded(tmp_path, ser
         assert _sample(engine, "mcts_llm_request_errors_total", **labels) == failed_calls
         assert _sample(engine, "mcts_llm_request_latency_seconds_count", provider="openai") == failed_calls
         assert _sample(engine, "mcts_llm_request_latency_seconds_count", provider="offline") == failed_calls
-        assert _sample(engine, "mcts_llm_request_errors_total", provider="offline", error_type="LLMError") == 0
+        errors = "mcts_llm_request_errors_total"
+        assert _sample(engine, errors, provider="offline", error_type="LLMError") == 0
     finally:
         engine.close()
 
