@@ -126,7 +126,8 @@ def test_llm_error_ratio_alert_is_active_in_a_real_prometheus(prometheus, engine
         total = len(failing_server.requests)
         assert total > first
         _wait("the later failures", lambda: _value(prometheus.url, errors) == total)
-        assert _value(prometheus.url, 'sum(mcts_llm_request_latency_seconds_count{provider="openai"})') == total
+        calls = 'sum(mcts_llm_request_latency_seconds_count{provider="openai"})'
+        assert _value(prometheus.url, calls) == total
         # Every openai call failed: the error ratio of the alert's expression is exactly 1.
         ratio = _value(prometheus.url, rule["expr"], provider="openai")
         assert ratio == pytest.approx(1.0, rel=1e-9)
@@ -164,14 +165,15 @@ def test_llm_error_ratio_alert_fires_in_promtool_on_counts_from_a_real_run(tmp_p
     def series(metric: str, per_minute: int) -> dict:
         return {"series": metric, "values": f"0+{per_minute}x20"}
 
+    errors = 'mcts_llm_request_errors_total{provider="openai",error_type="ProviderUnavailable"}'
     outage = [
-        series(f'mcts_llm_request_errors_total{{provider="openai",error_type="ProviderUnavailable"}}', failed),
+        series(errors, failed),
         series('mcts_llm_request_latency_seconds_count{provider="openai"}', calls),
         series('mcts_llm_request_latency_seconds_count{provider="offline"}', fallback),
     ]
     # One failed call in twenty: 5%, under the 10% threshold.
     healthy = [
-        series('mcts_llm_request_errors_total{provider="openai",error_type="ProviderUnavailable"}', 1),
+        series(errors, 1),
         series('mcts_llm_request_latency_seconds_count{provider="openai"}', 20),
     ]
     fired = {
