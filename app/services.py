@@ -23,11 +23,12 @@ from engine import Engine, QueryError, QueryRequest, QueryResult
 from engine.config import Settings, load_settings
 from engine.events import Event
 from engine.explorer import ExploreOutcome, ExploreRequest, explore
-from engine.llm import LLMError
+from engine.llm import LLMError, ProviderNotConfigured
 from engine.mcts import TreeSnapshot
 from engine.models import AGENTS, strip_task_prefix
 from engine.routing import RouterUnavailable
 from engine.tasks import Task, load_task
+from engine.telemetry import fallback_note as _fallback_note
 from observability import traces as tracelib
 from observability.metrics import start_exporter
 from observability.overview import OverviewView, load_overview
@@ -134,7 +135,20 @@ def error_message(exc: Exception, request: QueryRequest | None = None) -> str:
         return f"The {name} router is unavailable: {exc}"
     if isinstance(exc, QueryError):
         return f"The query cannot be answered: {exc}"
+    if isinstance(exc, ProviderNotConfigured):
+        return (
+            f"Configuration error, the request was not run: {exc}. Set {exc.setting} in the environment "
+            "or .env and restart the console, or pick another LLM provider."
+        )
     return f"The LLM provider failed: {exc}"
+
+
+def fallback_note(provider: str | None, fallback_from: str | None, fallback_error: str | None) -> str | None:
+    """``"Answered by the offline fallback after openai failed: <error>"`` for an answer (or a
+    recorded request) that a fallback LLM provider gave; None when no provider failed.  Plain text:
+    the error part quotes a provider's message, so render it with ``st.text``, never as markdown."""
+    note = _fallback_note(provider, fallback_from, fallback_error)
+    return None if note is None else note[0].upper() + note[1:]
 
 
 @dataclass(frozen=True, slots=True)

@@ -178,6 +178,7 @@ def _search(args: argparse.Namespace) -> int:
 
 def _query(args: argparse.Namespace) -> int:
     from engine import Engine, QueryError, QueryRequest
+    from engine.llm import ProviderNotConfigured
     from engine.routing import RouterUnavailable
 
     try:
@@ -197,7 +198,7 @@ def _query(args: argparse.Namespace) -> int:
     engine = Engine()
     try:
         result = engine.run(request)
-    except (QueryError, RouterUnavailable) as exc:
+    except (QueryError, RouterUnavailable, ProviderNotConfigured) as exc:
         unrecorded = _close(engine)
         if unrecorded:
             print(f"python -m engine: warning: {unrecorded}", file=sys.stderr)

@@ -117,7 +117,7 @@ class Settings(BaseSettings):
     lmstudio_base_url: str = Field(
         default="http://127.0.0.1:1234/v1", description="LM Studio's OpenAI-compatible endpoint."
     )
-    llm_timeout_s: float = Field(default=30.0, gt=0, le=600, description="Timeout of one LLM request.")
+    llm_timeout_s: float = Field(default=30.0, gt=0, le=600, description="Total time of one LLM attempt, s.")
     openai_base_url: str = Field(default="https://api.openai.com/v1", description="OpenAI API base URL.")
     openai_model: str = Field(default="gpt-4o-mini", min_length=1, description="OpenAI model.")
     anthropic_base_url: str = Field(

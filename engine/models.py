@@ -121,7 +121,11 @@ class QueryResult:
     ``answer_kind`` says what the answer is: ``move``, ``expression``,
     ``no_solution``, ``extractive`` (sentences quoted from the corpus),
     ``generated`` (an LLM's text) or ``none``.  ``quality`` is 1.0/0.0 when a
-    ground truth judged the answer, None when unknown.
+    ground truth judged the answer, None when unknown.  ``provider`` is the LLM
+    provider that actually answered (comma-separated when several did; ``"none"``
+    for a game task); ``fallback_from`` names the providers that failed before a
+    fallback answered (comma-separated, None when none failed) and
+    ``fallback_error`` says how the first of them failed.
     """
 
     request_id: str
@@ -145,3 +149,5 @@ class QueryResult:
     mcts: dict[str, float | int | str] = field(default_factory=dict)
     tokens: int = 0
     cost_usd: float = 0.0
+    fallback_from: str | None = None
+    fallback_error: str | None = None

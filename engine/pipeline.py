@@ -32,7 +32,15 @@ from engine.events import (
     RouteDecision,
 )
 from engine.faults import Faults, InjectedFault
-from engine.llm import LLMProvider, ProviderUnavailable, make_provider
+from engine.llm import (
+    LLMProvider,
+    LLMRequest,
+    LLMResponse,
+    ProviderFailure,
+    ProviderNotConfigured,
+    ProviderUnavailable,
+    make_provider,
+)
 from engine.mcts import SearchConfig, fresh_seed
 from engine.models import AGENTS, PassageRef, QueryRequest, QueryResult, StepRecord
 from engine.routing import GRURouter, HybridRouter, Router, RoutingState, RulesRouter, decide
@@ -116,8 +124,45 @@ class _FailingProvider:
     def name(self) -> str:
         return self.inner.name
 
+    @property
+    def primary(self) -> LLMProvider:
+        """The provider whose failure this simulates (a chain's first provider)."""
+        return getattr(self.inner, "primary", self.inner)
+
     def complete(self, request: Any) -> Any:
-        raise ProviderUnavailable("injected provider error", provider=self.inner.name)
+        raise ProviderUnavailable("injected provider error", provider=self.primary.name)
+
+
+class _CallLog:
+    """One request's LLM provider, remembering which providers answered and which failed on the way
+    (the request row's ``provider`` / ``fallback_from`` / ``fallback_error``).  Thread-safe."""
+
+    def __init__(self, inner: LLMProvider) -> None:
+        self.inner = inner
+        self._lock = threading.Lock()
+        self._answered: list[str] = []
+        self._failures: list[ProviderFailure] = []
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    def complete(self, request: LLMRequest) -> LLMResponse:
+        response = self.inner.complete(request)
+        with self._lock:
+            self._answered.append(response.provider)
+            self._failures.extend(response.failures)
+        return response
+
+    def provenance(self, requested: str) -> tuple[str, str | None, str | None]:
+        """``(provider, fallback_from, fallback_error)``: the providers that answered (``requested``
+        when no call was made), those that failed before a fallback answered (None: none), and the
+        first failure as ``"<type>: <message>"`` (at most 500 characters)."""
+        with self._lock:
+            answered = ",".join(dict.fromkeys(self._answered)) or requested
+            failed = ",".join(dict.fromkeys(f.provider for f in self._failures)) or None
+            error = self._failures[0].describe()[:500] if self._failures else None
+        return answered, failed, error
 
 
 class Engine:
@@ -182,7 +227,8 @@ class Engine:
 
     # -- the loop ---------------------------------------------------------------------------------
     def run(self, request: QueryRequest) -> QueryResult:
-        """Answer ``request``; raises QueryError for an unanswerable position."""
+        """Answer ``request``; raises QueryError for an unanswerable position and
+        ProviderNotConfigured when the request's LLM provider lacks its API key."""
         for event in self.stream(request, live=False):
             if isinstance(event, Final):
                 return event.result
@@ -206,7 +252,9 @@ class Engine:
         simulated timeline passes its own, with ``simulated=True``, and then
         injected latency is added to the record instead of slept).  Raises
         QueryError before the first event when the position is malformed or
-        already finished (recorded as ``invalid``); any other failure is
+        already finished, and ProviderNotConfigured when a freeform request's
+        LLM provider lacks its API key (both recorded as ``invalid``: a
+        configuration error, not a fallback case); any other failure is
         recorded as ``error`` and re-raised; a caller that stops reading early
         leaves a ``cancelled`` record.
         """
@@ -220,7 +268,9 @@ class Engine:
         run = _Run(request, request.resolved_task(), request_id, uuid.uuid4().hex, meta, faults or Faults())
         try:
             task, state = self._position(run.task_name, request)
-        except QueryError as exc:
+            if task is None:
+                self.provider(request.provider)  # a provider that is not configured is rejected here
+        except (QueryError, ProviderNotConfigured) as exc:
             self._record_failure(run, "invalid", str(exc), t0, None)
             raise
         seed = request.seed if request.seed is not None else fresh_seed()
@@ -282,7 +332,7 @@ class Engine:
             llm = self.provider(request.provider)
             if run.faults.provider_error:
                 llm = _FailingProvider(llm)
-            llm = tel.traced_provider(llm)
+            llm = _CallLog(tel.traced_provider(llm))
 
         passages: tuple[PassageRef, ...] = ()
         if request.use_rag and task is None:
@@ -415,7 +465,7 @@ class Engine:
                 run.request_id,
                 run.trace_id,
                 router.name,
-                provider_name,
+                llm.provenance(provider_name) if llm is not None else ("none", None, None),
                 passages,
                 mcts_summary,
             )
@@ -523,7 +573,7 @@ class Engine:
         request_id: str,
         trace_id: str,
         router: str,
-        provider: str,
+        provenance: tuple[str, str | None, str | None],
         passages: tuple[PassageRef, ...],
         mcts: dict[str, float | int | str],
     ) -> QueryResult:
@@ -562,7 +612,9 @@ class Engine:
             latency_ms=(self._clock() - t0) * 1000,
             seed=seed,
             router=router,
-            provider=provider if task is None else "none",
+            provider=provenance[0] if task is None else "none",
+            fallback_from=provenance[1] if task is None else None,
+            fallback_error=provenance[2] if task is None else None,
             passages=passages,
             mcts=mcts,
             tokens=sum(o.tokens for o in outputs.values()),

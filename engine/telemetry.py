@@ -32,7 +32,7 @@ from typing import Any, NamedTuple
 
 from engine.config import Settings
 from engine.events import RouteDecision
-from engine.llm import LLMProvider, LLMRequest, LLMResponse
+from engine.llm import FallbackChain, LLMProvider, LLMRequest, LLMResponse
 from engine.models import QueryResult, StepRecord
 from observability.exporters import BatchingExporter, OtlpHttpExporter
 from observability.metrics import Metrics, enable_multiprocess
@@ -344,7 +344,7 @@ def _log_rows(trace_id: str, lines: list[_LogLine]) -> list[dict[str, Any]]:
 
 def _redacted(row: dict[str, Any]) -> dict[str, Any]:
     return {
-        k: redact_text(v) if k in ("query", "answer", "error") and isinstance(v, str) else v
+        k: redact_text(v) if k in ("query", "answer", "error", "fallback_error") and isinstance(v, str) else v
         for k, v in row.items()
     }
 
@@ -380,6 +380,8 @@ def _result_rows(
                 "simulated": int(meta.simulated),
                 "tokens": result.tokens,
                 "cost_usd": result.cost_usd,
+                "fallback_from": result.fallback_from,
+                "fallback_error": result.fallback_error,
             }
         ),
         "routing_decisions": _routing_rows(result.request_id, result.steps),
@@ -466,13 +468,20 @@ def _observe_steps(metrics: Metrics, task: str, steps: Sequence[StepRecord]) -> 
 
 
 def _observe_calls(metrics: Metrics, spans: list[SpanRecord]) -> None:
-    """Count the request's LLM calls and retrievals from their spans (off the query's path)."""
+    """Count the request's LLM calls and retrievals from their spans (off the query's path).
+
+    Each provider call of a fallback chain has its own ``llm.call`` span (provider = the provider
+    called; a failed or breaker-skipped call is ``error`` with its ``exception.type``), and those are
+    what is counted; an ``llm.complete`` span is counted itself only when the provider it wraps is
+    not a chain (no ``llm.call`` children: ``chain`` attribute unset).
+    """
     for span in spans:
         attrs = span.attributes
-        if span.name == "llm.complete":
+        if span.name == "llm.call" or (span.name == "llm.complete" and not attrs.get("chain")):
             error = attrs.get("exception.type", "LLMError") if not span.ok else None
+            provider = attrs.get("provider") if span.name == "llm.call" else attrs.get("answered_by")
             metrics.observe_llm(
-                str(attrs.get("answered_by") or attrs.get("provider") or "unknown"),
+                str(provider or attrs.get("provider") or "unknown"),
                 span.duration_ms / 1000,
                 0 if error else attrs.get("input_tokens", 0),
                 0 if error else attrs.get("output_tokens", 0),
@@ -483,8 +492,27 @@ def _observe_calls(metrics: Metrics, spans: list[SpanRecord]) -> None:
             metrics.observe_rag(span.duration_ms / 1000, attrs.get("documents", 0))
 
 
+def fallback_note(provider: str | None, fallback_from: str | None, fallback_error: str | None) -> str | None:
+    """The sentence that says a fallback answered, e.g. ``"answered by the offline fallback after
+    openai failed: ProviderUnavailable: openai: HTTP 500 ..."``; None when no provider failed."""
+    if not fallback_from:
+        return None
+    answered = provider or "no provider"
+    note = f"answered by the {answered} fallback after {fallback_from} failed"
+    return f"{note}: {fallback_error}" if fallback_error else note
+
+
 @dataclasses.dataclass(frozen=True)
 class _TracedProvider:
+    """An ``llm.complete`` span around each completion; for a :class:`FallbackChain`, an ``llm.call``
+    child span around each provider call it makes (see :func:`_observe_calls`).
+
+    ``llm.complete`` attributes: ``provider`` (the chain's first provider), ``answered_by``,
+    ``fallback_from`` (the providers that failed, comma-separated) and the answer's tokens and cost.
+    A fallback answer leaves ``llm.complete`` with status ``error`` and the fallback sentence as its
+    description, so a degraded answer is never shown as a clean one.
+    """
+
     inner: LLMProvider
     telemetry: Telemetry
 
@@ -493,8 +521,14 @@ class _TracedProvider:
         return self.inner.name
 
     def complete(self, request: LLMRequest) -> LLMResponse:
-        with self.telemetry.span("llm.complete", provider=self.inner.name) as span:
-            response = self.inner.complete(request)
+        inner = self.inner
+        primary = getattr(getattr(inner, "primary", None), "name", None) or inner.name
+        with self.telemetry.span("llm.complete", provider=primary) as span:
+            if isinstance(inner, FallbackChain):
+                span.set_attribute("chain", True)
+                response = inner.complete(request, call_scope=self._call_span)
+            else:
+                response = inner.complete(request)
             span.set_attributes(
                 answered_by=response.provider,
                 input_tokens=response.input_tokens,
@@ -502,4 +536,12 @@ class _TracedProvider:
                 cost_usd=response.cost_usd,
                 extractive=response.extractive,
             )
+            if response.failures:
+                failed = ",".join(dict.fromkeys(f.provider for f in response.failures))
+                first = response.failures[0]
+                span.set_attributes(fallback_from=failed, fallback_error_type=first.error_type)
+                span.set_status("error", fallback_note(response.provider, failed, first.describe()))
             return response
+
+    def _call_span(self, provider: str) -> contextlib.AbstractContextManager[Any]:
+        return self.telemetry.span("llm.call", provider=provider)

@@ -14,7 +14,10 @@ The chain as first built (issue 4):
    ``simulated``, ``tokens``, ``cost_usd``; tables ``golden_runs``,
    ``experiments``, ``exposures``, ``flags``, ``alerts``;
 4. logs: the structured log lines of each request (``logs``), keyed by trace id and sequence;
-   request column ``correlation_id``.
+   request column ``correlation_id``;
+5. LLM fallback: request columns ``fallback_from`` (the LLM providers that failed before a
+   fallback answered, comma-separated; ``provider`` is the one that answered) and
+   ``fallback_error`` (how the first of them failed).
 
 This module never imports ``engine`` or streamlit.
 """
@@ -273,11 +276,19 @@ def _v4_logs(db: Database) -> None:
     db["requests"].create_index(["correlation_id"], index_name="idx_requests_correlation_id")
 
 
+def _v5_llm_fallback(db: Database) -> None:
+    """requests.fallback_from and requests.fallback_error: which LLM providers failed before the
+    one recorded in ``provider`` answered, and how the first failed (NULL: none failed)."""
+    db["requests"].add_column("fallback_from", str)
+    db["requests"].add_column("fallback_error", str)
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("core request telemetry", _v1_core),
     ("mcts runs, nodes and snapshots", _v2_mcts),
     ("slo, golden and experiment tables", _v3_slo_golden_experiments),
     ("request log lines and correlation ids", _v4_logs),
+    ("llm fallback provenance on requests", _v5_llm_fallback),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

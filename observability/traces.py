@@ -146,6 +146,8 @@ class RequestInfo:
     simulated: bool
     tokens: int | None
     cost_usd: float | None
+    fallback_from: str | None = None  # LLM providers that failed before a fallback answered
+    fallback_error: str | None = None  # how the first of them failed
 
 
 @dataclass(frozen=True, slots=True)

@@ -161,6 +161,10 @@ def _answer(result: QueryResult) -> None:
         f"“{components.md_escape(result.query)}” · task **{result.task}** · router **{result.router}**"
         + (f" · provider **{result.provider}**" if result.provider != "none" else "")
     )
+    fallback = services.fallback_note(result.provider, result.fallback_from, result.fallback_error)
+    if fallback:
+        st.warning("The requested LLM provider failed: a fallback provider answered.")
+        st.text(fallback)
     left, right = st.columns([4, 1])
     with left:
         st.markdown(f"**{components.answer_kind_label(result).capitalize()}**")

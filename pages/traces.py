@@ -156,6 +156,10 @@ def _request(request: RequestInfo | None, replay_url: str | None) -> None:
     d.metric("Verdict", request.verdict or UNKNOWN, help="Against ground truth; unknown when there is none")
     if request.error:
         st.error(f"**{request.status}**: {request.error}")
+    fallback = services.fallback_note(request.provider, request.fallback_from, request.fallback_error)
+    if fallback:
+        st.warning("The requested LLM provider failed: a fallback provider answered.")
+        st.text(fallback)
     if replay_url:
         st.markdown(
             f"[Replay in the Query console]({replay_url}) — same query, task, seed and router "

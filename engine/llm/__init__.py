@@ -42,6 +42,8 @@ from engine.llm.types import (
     LLMRequest,
     LLMResponse,
     Message,
+    ProviderFailure,
+    ProviderNotConfigured,
     ProviderUnavailable,
     RateLimited,
     RequestRejected,
@@ -72,6 +74,8 @@ __all__ = [
     "OpenAIProvider",
     "Price",
     "PriceTable",
+    "ProviderFailure",
+    "ProviderNotConfigured",
     "ProviderTotals",
     "ProviderUnavailable",
     "RateLimited",
@@ -129,8 +133,9 @@ def make_provider(
     report: these are proposed settings), else to the built-in defaults (3 attempts, 0.5 s base, 8 s
     cap; breaker 5 failures, 30 s, 1 probe).
 
-    Raises AuthError when the chosen provider needs a key that is not configured (the message names
-    the ARBOR_ variable), ValueError for an unknown provider name.
+    Raises ProviderNotConfigured (an AuthError and a ConfigError) when the chosen provider needs a key
+    that is not configured (the message names the ARBOR_ variable), ValueError for an unknown
+    provider name.
     """
     if settings is None:
         from engine.config import load_settings

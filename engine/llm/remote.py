@@ -21,7 +21,7 @@ from pydantic import SecretStr
 from engine.llm.cost import PriceTable
 from engine.llm.text import count_tokens
 from engine.llm.transport import DEFAULT_TIMEOUT_S, JsonHttp, RetryPolicy, safe_url
-from engine.llm.types import AuthError, BadResponse, LLMRequest, LLMResponse
+from engine.llm.types import BadResponse, LLMRequest, LLMResponse, ProviderNotConfigured
 
 __all__ = ["ParsedReply", "RemoteProvider"]
 
@@ -58,12 +58,14 @@ class RemoteProvider:
 
     ``api_key``: SecretStr (a plain str is wrapped); required unless the class sets ``requires_key =
     False``.  ``model``: default model (a request's ``model`` overrides it).  ``base_url``: without a
-    trailing slash.  ``timeout_s``: per-phase httpx timeout of each attempt, seconds.  ``retry``,
-    ``client``, ``sleep``, ``clock``, ``wall_clock``, ``rng_seed``: see :class:`JsonHttp`.
+    trailing slash.  ``timeout_s``: total time budget of each attempt (connect, send and every read
+    together), seconds.  ``retry``, ``client``, ``sleep``, ``clock``, ``wall_clock``, ``rng_seed``:
+    see :class:`JsonHttp`.
     ``prices``: price table (default: :data:`engine.llm.cost.DEFAULT_PRICES`, unknown models
     unpriced).  ``name``: provider name in responses, errors and accounting.
 
-    Raises AuthError at construction when a required key is missing (the message names the setting).
+    Raises ProviderNotConfigured (an AuthError and a ConfigError) at construction when a required key
+    is missing (the message names the setting).
     """
 
     name: str = "remote"
@@ -93,9 +95,9 @@ class RemoteProvider:
             self.name = name
         self._api_key = _as_secret(api_key)
         if self.requires_key and self._api_key is None:
-            raise AuthError(
-                f"{self.name}: no API key configured (set {self.key_setting or 'the API key'})",
-                provider=self.name,
+            setting = self.key_setting or "the API key"
+            raise ProviderNotConfigured(
+                f"{self.name}: no API key configured (set {setting})", provider=self.name, setting=setting
             )
         self.model = (model or self.default_model).strip()
         if not self.model:

@@ -39,6 +39,7 @@ from engine.llm.types import (
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",
+    "MAX_BODY_BYTES",
     "HttpResult",
     "JsonHttp",
     "RetryPolicy",
@@ -54,6 +55,16 @@ REDACTED = "[REDACTED]"
 # Things that look like API keys even when we were not told about them (defence in depth).
 _KEYLIKE = re.compile(r"\b(sk-ant-|sk-|key-)[A-Za-z0-9_\-]{6,}")
 _EXCERPT_CHARS = 200
+#: Largest response body accepted (decoded bytes); a larger one is a BadResponse, not kept in memory.
+MAX_BODY_BYTES = 8 * 1024 * 1024
+
+
+class _DeadlineExceeded(Exception):
+    """An attempt did not complete (connect, send, headers and whole body) within its time budget."""
+
+
+class _BodyTooLarge(Exception):
+    """The response body exceeded MAX_BODY_BYTES."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +98,12 @@ class RetryPolicy:
         # Avoid float overflow for absurd attempt numbers: the cap is reached long before 2**64.
         exponent = min(attempt - 1, 64)
         return min(self.max_delay_s, self.base_delay_s * 2.0**exponent)
+
+    def worst_case_s(self, timeout_s: float) -> float:
+        """Upper bound (seconds) of one provider call when each attempt is bounded by ``timeout_s``:
+        ``max_attempts * timeout_s`` plus the sleeps between attempts, each at most ``max_delay_s``
+        (a Retry-After is capped there too)."""
+        return self.max_attempts * timeout_s + (self.max_attempts - 1) * self.max_delay_s
 
     def backoff_s(self, attempt: int, rng: random.Random) -> float:
         """A full-jitter delay (seconds) after failed attempt ``attempt``: uniform in ``[0, cap_s]``."""
@@ -176,8 +193,11 @@ class JsonHttp:
     """POST JSON with retries.  Safe to share between threads (httpx.Client is thread-safe).
 
     ``provider``: name used in messages.  ``client``: an ``httpx.Client`` to use (not closed by
-    :meth:`close`); None creates one owned by this object.  ``timeout_s``: httpx timeout in seconds,
-    applied to each phase (connect, read, write, pool) of each attempt, also on an injected client.
+    :meth:`close`); None creates one owned by this object.  ``timeout_s``: the *total* time budget of
+    one attempt in seconds -- connect, send, the response headers and every read of the body together
+    (httpx's own timeouts are per phase and per read, so a server dripping one byte at a time would
+    never trip them).  An attempt that has not completed by then fails as a timeout, so one
+    :meth:`post_json` lasts at most :meth:`RetryPolicy.worst_case_s` of ``timeout_s``.
     ``secrets``: values to scrub from any message (the provider's key).  ``rng``: jitter source;
     default ``random.Random(rng_seed)``.
     """
@@ -238,13 +258,18 @@ class JsonHttp:
             retry_after: float | None = None
             fatal: LLMError | None = None  # raised after the try so it carries no __context__
             try:
-                response = self._client.post(
-                    url, json=dict(body), headers=dict(headers), timeout=self.timeout
-                )
-            except httpx.TimeoutException as exc:
+                response = self._attempt(url, headers, body)
+            except (httpx.TimeoutException, _DeadlineExceeded) as exc:
+                kind = "total deadline" if isinstance(exc, _DeadlineExceeded) else type(exc).__name__
                 last = ProviderUnavailable(
-                    f"{self.provider}: {type(exc).__name__} after {self.timeout_s:g} s "
-                    f"(attempt {attempt}/{attempts}) POST {where}",
+                    f"{self.provider}: timed out ({kind}): no complete response within "
+                    f"{self.timeout_s:g} s (attempt {attempt}/{attempts}) POST {where}",
+                    provider=self.provider,
+                    attempts=attempt,
+                )
+            except _BodyTooLarge:
+                fatal = BadResponse(
+                    f"{self.provider}: response from POST {where} is larger than {MAX_BODY_BYTES:,} bytes",
                     provider=self.provider,
                     attempts=attempt,
                 )
@@ -307,6 +332,73 @@ class JsonHttp:
                 self._sleep(delay)
         assert last is not None
         raise last
+
+    def _attempt(self, url: str, headers: Mapping[str, str], body: Mapping[str, Any]) -> httpx.Response:
+        """One POST, completed (body read) within ``timeout_s`` seconds of real time, or an error.
+
+        The exchange runs in a daemon worker thread while this thread waits at most ``timeout_s``:
+        a blocking socket read cannot be interrupted from outside, so the wait, not the read, is
+        what bounds the caller.  On expiry the worker is told to stop and abandons the response at
+        its next chunk (or when an httpx per-phase timeout, also ``timeout_s``, fires), so it
+        outlives the attempt by at most one read.
+
+        Raises _DeadlineExceeded, _BodyTooLarge, or the httpx exception of the exchange.
+        """
+        deadline = time.monotonic() + self.timeout_s
+        cancel = threading.Event()
+        done = threading.Event()
+        box: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                box["response"] = self._exchange(url, headers, body, deadline, cancel)
+            except BaseException as exc:  # handed to the waiting thread
+                box["error"] = exc
+            finally:
+                done.set()
+
+        threading.Thread(target=work, name=f"arbor-llm-{self.provider}", daemon=True).start()
+        if not done.wait(self.timeout_s):
+            cancel.set()
+            raise _DeadlineExceeded()
+        if "error" in box:
+            raise box.pop("error")
+        response: httpx.Response = box["response"]
+        return response
+
+    def _exchange(
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        body: Mapping[str, Any],
+        deadline: float,
+        cancel: threading.Event,
+    ) -> httpx.Response:
+        """Send the POST and stream the body, checking ``deadline`` (monotonic seconds) and
+        ``cancel`` between chunks; return a response holding the whole decoded body."""
+        request = self._client.build_request(
+            "POST", url, json=dict(body), headers=dict(headers), timeout=self.timeout
+        )
+        streamed = self._client.send(request, stream=True)
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            for chunk in streamed.iter_bytes():
+                if cancel.is_set() or time.monotonic() > deadline:
+                    raise _DeadlineExceeded()
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:
+                    raise _BodyTooLarge()
+                chunks.append(chunk)
+        finally:
+            streamed.close()
+        # The body is already decoded: drop the headers that describe the wire encoding.
+        kept = [
+            (k, v)
+            for k, v in streamed.headers.multi_items()
+            if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+        ]
+        return httpx.Response(streamed.status_code, headers=kept, content=b"".join(chunks), request=request)
 
     def _decode(self, response: httpx.Response, where: str, attempt: int, started: float) -> HttpResult:
         """The JSON object of a 2xx response, or BadResponse."""

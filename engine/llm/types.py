@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
+from engine.config import ConfigError
+
 __all__ = [
     "AllProvidersFailed",
     "AuthError",
@@ -26,6 +28,8 @@ __all__ = [
     "LLMRequest",
     "LLMResponse",
     "Message",
+    "ProviderFailure",
+    "ProviderNotConfigured",
     "ProviderUnavailable",
     "RateLimited",
     "RequestRejected",
@@ -129,6 +133,31 @@ class Usage:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class ProviderFailure:
+    """One provider of a fallback chain that did not answer a request.
+
+    ``error_type``: the LLMError class name (``"ProviderUnavailable"``, ``"CircuitOpen"`` when its
+    open breaker skipped it, ...); ``message``: the error's secret-free message; ``status_code``: the
+    last HTTP status, if any; ``attempts``: HTTP attempts made (0 when skipped).
+    """
+
+    provider: str
+    error_type: str
+    message: str
+    status_code: int | None = None
+    attempts: int = 0
+
+    @classmethod
+    def of(cls, provider: str, error: LLMError) -> ProviderFailure:
+        """The failure record of ``error`` raised by (or for) ``provider``."""
+        return cls(provider, type(error).__name__, error.message, error.status_code, error.attempts)
+
+    def describe(self) -> str:
+        """``"<error type>: <message>"``, e.g. ``"ProviderUnavailable: openai: HTTP 500 from ..."``."""
+        return f"{self.error_type}: {self.message}"
+
+
 @dataclass(frozen=True)
 class LLMResponse:
     """A completed answer.
@@ -142,7 +171,8 @@ class LLMResponse:
     supplied context (offline provider), not generated.  ``finish_reason``: the provider's own value
     (``"stop"``, ``"end_turn"``, ``"length"``, ...) or the offline provider's (``"extractive"``,
     ``"no_context"``, ``"no_match"``).  ``fallbacks``: how many earlier providers of a fallback chain
-    failed or were skipped before this one answered; ``failed_providers`` names them in order.
+    failed or were skipped before this one answered; ``failed_providers`` names them in order and
+    ``failures`` says how each failed.
     """
 
     text: str
@@ -159,6 +189,7 @@ class LLMResponse:
     tokens_estimated: bool = False
     fallbacks: int = 0
     failed_providers: tuple[str, ...] = ()
+    failures: tuple[ProviderFailure, ...] = ()
 
     @property
     def usage(self) -> Usage:
@@ -208,6 +239,16 @@ class BadResponse(LLMError):
 
 class AuthError(LLMError):
     """HTTP 401/403 or a missing key: the credentials are wrong.  Never retried."""
+
+
+class ProviderNotConfigured(AuthError, ConfigError):
+    """The chosen provider needs a setting that is not configured (an API key): a configuration
+    error, raised when the provider is built, never a runtime failure to fall back from.  The
+    message names the missing ``ARBOR_`` variable; ``setting`` holds that name."""
+
+    def __init__(self, message: str, *, setting: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.setting = setting
 
 
 class RequestRejected(LLMError):

@@ -56,14 +56,14 @@ def store(db_path: Path):
 
 
 def test_new_file_gets_the_current_schema_wal_and_indexes(store: Store, db_path: Path) -> None:
-    assert SCHEMA_VERSION == 4
+    assert SCHEMA_VERSION == 5
     conn = raw(db_path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 5
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert tables >= ALL_TABLES
     meta = [tuple(r)[:2] for r in conn.execute("SELECT version, name FROM schema_meta ORDER BY version")]
-    assert [v for v, _ in meta] == [1, 2, 3, 4]
+    assert [v for v, _ in meta] == [1, 2, 3, 4, 5]
 
     def indexed(table: str) -> list[list[str]]:
         names = [r[1] for r in conn.execute(f"PRAGMA index_list({table})")]
@@ -79,7 +79,7 @@ def test_new_file_gets_the_current_schema_wal_and_indexes(store: Store, db_path:
         request_cols
     )
     conn.close()
-    assert store.schema_version == 4
+    assert store.schema_version == 5
 
 
 def test_migrates_a_version_1_file_and_keeps_its_rows(tmp_path: Path) -> None:
@@ -114,8 +114,8 @@ def test_migrates_a_version_1_file_and_keeps_its_rows(tmp_path: Path) -> None:
         store.flush()
 
     conn = raw(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
-    assert [r[0] for r in conn.execute("SELECT version FROM schema_meta ORDER BY version")] == [1, 2, 3, 4]
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 5
+    assert [r[0] for r in conn.execute("SELECT version FROM schema_meta ORDER BY version")] == [1, 2, 3, 4, 5]
     old = dict(conn.execute("SELECT * FROM requests WHERE request_id = 'old-1'").fetchone())
     assert old["answer"] == "8/(3-8/3)" and old["simulated"] == 0 and old["experiment"] is None
     new = dict(conn.execute("SELECT * FROM requests WHERE request_id = 'new-1'").fetchone())
@@ -163,7 +163,8 @@ REQUEST = {
     "quality": 1.0, "confidence": 0.75, "agents_used": ["hrm", "mcts"], "stop_reason": "verified",
     "latency_ms": 12.5, "seed": 0, "router": "hybrid", "provider": "offline", "status": "ok", "error": None,
     "user_id": "u-7", "experiment": "router-test", "variant": "gru", "simulated": 1, "tokens": 0,
-    "cost_usd": 0.0, "correlation_id": "load-1",
+    "cost_usd": 0.0, "correlation_id": "load-1", "fallback_from": "openai",
+    "fallback_error": "ProviderUnavailable: openai: HTTP 500 from POST http://127.0.0.1:9/v1/chat/completions",
 }  # fmt: skip
 
 

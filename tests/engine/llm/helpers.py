@@ -197,3 +197,71 @@ CASES = (
     ProviderCase("anthropic", "/v1/messages", ANTHROPIC_SECRET),
     ProviderCase("lmstudio", "/v1/chat/completions", None),
 )
+
+
+class DripServer:
+    """A local HTTP server that answers every POST one byte every ``interval_s`` seconds.
+
+    The whole response (status line, headers, a valid Chat Completions body) is dripped, so each
+    socket read gets a byte long before any per-read timeout: only a total deadline cuts it.
+    ``connections`` counts the requests accepted.  Stop it with :meth:`stop`.
+    """
+
+    def __init__(self, interval_s: float = 0.7) -> None:
+        import socketserver
+
+        self.interval_s = interval_s
+        self.connections = 0
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        owner = self
+        payload = json.dumps(openai_ok("dripped")).encode()
+        self.response = (
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            + f"Content-Length: {len(payload)}\r\n\r\n".encode()
+            + payload
+        )
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                sock = self.request
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        return
+                    data += chunk
+                with owner._lock:
+                    owner.connections += 1
+                for i in range(len(owner.response)):
+                    if owner._stop.wait(owner.interval_s):
+                        return
+                    try:
+                        sock.sendall(owner.response[i : i + 1])
+                    except OSError:
+                        return  # the client gave up: expected
+
+        class Server(socketserver.ThreadingTCPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                pass
+
+        self._srv = Server(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._srv.serve_forever, args=(0.02,), daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._srv.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> DripServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._srv.shutdown()
+        self._srv.server_close()
+        self._thread.join(timeout=5)

@@ -287,3 +287,95 @@ def test_make_provider_lmstudio_down_degrades_to_offline(client, fake_sleep) -> 
     response = chain.complete(REQUEST)
     assert response.provider == "offline" and response.failed_providers == ("lmstudio",)
     assert response.text == OFFLINE_ANSWER
+
+
+# --- provider calls: failure records and per-call scopes ----------------------------------------
+
+
+class _Scope:
+    """A call scope recording, per provider call, its name, attributes and the exception leaving it."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict] = []
+
+    def __call__(self, provider: str):
+        import contextlib
+
+        record: dict = {"provider": provider, "attributes": {}, "error": None}
+        self.calls.append(record)
+
+        class Value:
+            def set_attributes(self, **kw) -> None:
+                record["attributes"].update(kw)
+
+        @contextlib.contextmanager
+        def scope():
+            try:
+                yield Value()
+            except BaseException as exc:
+                record["error"] = type(exc).__name__
+                raise
+
+        return scope()
+
+
+def test_fallback_answer_records_each_failure_and_each_call_gets_a_scope(
+    server, client, fake_sleep, fake_clock
+) -> None:
+    server.push(Reply(500, {"error": {"message": "boom"}}), Reply(500, {"error": {"message": "boom again"}}))
+    chain = openai_chain(server, client, fake_sleep, fake_clock)
+    scope = _Scope()
+    response = chain.complete(REQUEST, call_scope=scope)
+    assert response.provider == "offline" and response.text == OFFLINE_ANSWER
+    (failure,) = response.failures
+    assert (failure.provider, failure.error_type, failure.status_code, failure.attempts) == (
+        "openai",
+        "ProviderUnavailable",
+        500,
+        2,
+    )
+    assert "HTTP 500" in failure.message and "boom again" in failure.message  # the last attempt's
+    assert failure.describe().startswith("ProviderUnavailable: openai: HTTP 500")
+    assert [c["provider"] for c in scope.calls] == ["openai", "offline"]
+    assert scope.calls[0]["error"] == "ProviderUnavailable"
+    assert scope.calls[0]["attributes"] == {"skipped": False, "attempts": 2, "status_code": 500}
+    assert scope.calls[1]["error"] is None and scope.calls[1]["attributes"]["extractive"] is True
+
+
+def test_a_skip_by_an_open_breaker_is_a_failed_call_scope_without_a_request(
+    server, client, fake_sleep, fake_clock
+) -> None:
+    server.default = Reply(503, {"error": {"message": "down"}})
+    chain = openai_chain(server, client, fake_sleep, fake_clock, threshold=1)
+    chain.complete(REQUEST)  # opens the breaker
+    seen = len(server.requests)
+    scope = _Scope()
+    response = chain.complete(REQUEST, call_scope=scope)
+    assert len(server.requests) == seen  # no network call
+    assert [f.error_type for f in response.failures] == ["CircuitOpen"]
+    assert response.failures[0].attempts == 0
+    assert scope.calls[0]["error"] == "CircuitOpen" and scope.calls[0]["attributes"]["skipped"] is True
+
+
+def test_a_bug_in_a_provider_leaves_its_scope_as_an_error_and_propagates() -> None:
+    class Buggy:
+        name = "buggy"
+
+        def complete(self, request):
+            raise ZeroDivisionError("bug")
+
+    scope = _Scope()
+    with pytest.raises(ZeroDivisionError):
+        FallbackChain([Buggy(), OfflineProvider()]).complete(REQUEST, call_scope=scope)
+    assert [(c["provider"], c["error"]) for c in scope.calls] == [("buggy", "ZeroDivisionError")]
+
+
+def test_missing_key_is_a_named_configuration_error() -> None:
+    from engine.config import ConfigError
+    from engine.llm import ProviderNotConfigured
+
+    settings = load_settings(llm_provider="openai")
+    with pytest.raises(ProviderNotConfigured) as info:
+        make_provider(settings)
+    assert isinstance(info.value, ConfigError) and isinstance(info.value, AuthError)
+    assert info.value.setting == "ARBOR_OPENAI_API_KEY" and "ARBOR_OPENAI_API_KEY" in str(info.value)

@@ -208,7 +208,7 @@ def test_read_timeout_is_retried_then_provider_unavailable(case, server, client,
     provider = build(case, server, client, fake_sleep, timeout_s=0.1, retry=RetryPolicy(max_attempts=2))
     with pytest.raises(ProviderUnavailable) as info:
         provider.complete(REQUEST)
-    assert "ReadTimeout" in str(info.value)
+    assert "timed out" in str(info.value)
     assert info.value.attempts == 2
     assert len(server.requests) == 2
     assert len(fake_sleep.calls) == 1
