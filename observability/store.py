@@ -342,10 +342,10 @@ class Store:
                     )
 
     def wait_for(self, ticket: int, timeout_s: float = 30.0) -> bool:
-        """Block until the submission with ``ticket`` (from :meth:`submit_deferred`) is committed or failed, at most ``timeout_s`` seconds; True
-        when it was.  The writer commits at once while someone waits (group commit: the
-        submissions queued by then share the transaction).  Raises nothing: write errors
-        stay for the next ``flush``/``close``."""
+        """Block until the submission with ``ticket`` (from :meth:`submit_deferred`) is committed
+        or failed, at most ``timeout_s`` seconds; True when it was.  The writer commits at once
+        while someone waits (group commit: the submissions queued by then share the
+        transaction).  Raises nothing: write errors stay for the next ``flush``/``close``."""
         thread = self._thread
         if ticket <= self._done or thread is None:
             return True
@@ -557,8 +557,9 @@ class Store:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 remaining = deadline - time.monotonic()
-                if remaining <= 0 or self._urgent >= batch[0][0] or self._seq - self._done >= self._max_backlog:
-                    break  # the interval is over, someone waits for this batch, or producers wait for room
+                full = self._seq - self._done >= self._max_backlog
+                if remaining <= 0 or full or self._urgent >= batch[0][0]:
+                    break  # the interval is over, producers wait for room, or someone waits for this batch
                 self._nap(min(remaining, _TICK_S))
                 continue
             if item is _STOP:
