@@ -57,7 +57,8 @@ def main() -> int:
         try:
             while not stop.is_set():
                 row = queries[(k * 7919 + i) % len(queries)]
-                result = engine.run(QueryRequest(query=row["query"], task=row["task"], seed=k * 1_000_000 + i))
+                request = QueryRequest(query=row["query"], task=row["task"], seed=k * 1_000_000 + i)
+                result = engine.run(request)
                 say(f"id {result.request_id} {result.trace_id}")
                 i += 1
         except BaseException as exc:  # reported by the main thread
