@@ -253,6 +253,11 @@ class Store:
         return SCHEMA_VERSION
 
     @property
+    def max_backlog(self) -> int:
+        """Submissions queued or being written at most (threaded mode); more wait for room."""
+        return self._max_backlog
+
+    @property
     def tables(self) -> dict[str, tuple[str, ...]]:
         """Writable tables and their columns, in file order."""
         return {name: shape.columns for name, shape in self._shapes.items()}
@@ -721,6 +726,8 @@ class Store:
             if first and self._thread is not None:
                 self._queue.put(_STOP)
                 self._wake.set()
+        with self._cv:
+            self._cv.notify_all()  # producers waiting for room: the store is closed, they stop waiting
         if not first:
             # Closed before; but if that close was cut short (a signal's exception during the
             # join), the writer may still be draining: wait for it here too (e.g. at exit).
