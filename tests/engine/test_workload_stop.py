@@ -24,7 +24,12 @@ def test_a_stopped_run_sends_no_more_and_every_request_it_counts_is_in_the_store
             flag.set()
 
     cfg = LoadConfig(
-        rate=1000, duration_s=60, concurrency=4, faults=FaultPlan(error=0.2), seed=3, correlation_id="stop-test"
+        rate=1000,
+        duration_s=60,
+        concurrency=4,
+        faults=FaultPlan(error=0.2),
+        seed=3,
+        correlation_id="stop-test",
     )
     try:
         report = run_load(engine, ROWS, cfg, progress=progress, stop=flag.is_set)

@@ -93,7 +93,11 @@ def test_settings_choose_the_mode_and_the_backlog(tmp_path: Path, monkeypatch: p
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("ARBOR_DURABILITY", "sometimes"), ("ARBOR_STORE_MAX_BACKLOG", "0"), ("ARBOR_STORE_MAX_BACKLOG", "many")],
+    [
+        ("ARBOR_DURABILITY", "sometimes"),
+        ("ARBOR_STORE_MAX_BACKLOG", "0"),
+        ("ARBOR_STORE_MAX_BACKLOG", "many"),
+    ],
 )
 def test_bad_durability_settings_name_their_variable(
     monkeypatch: pytest.MonkeyPatch, name: str, value: str
