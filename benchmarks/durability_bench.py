@@ -4,12 +4,13 @@ Each measurement runs real engine processes on a fresh temporary database (4 thr
 no pause between requests) and prints one JSON object:
 
 * ``kill9``: ``tests/reliability/engine_child.py`` (prints each request id once
-  ``Engine.run`` has returned) is killed with SIGKILL after ``--kill-after`` seconds,
-  ``--repeats`` times per durability mode; ``lost`` counts printed ids without a
-  ``requests`` row.  The bound in ``async`` mode is ``ARBOR_STORE_MAX_BACKLOG``
+  ``Engine.run`` has returned) is killed with SIGKILL ``--kill-after`` seconds after its
+  first request returned, ``--repeats`` times per durability mode; ``lost`` counts printed
+  ids without a ``requests`` row.  The bound in ``async`` mode is ``ARBOR_STORE_MAX_BACKLOG``
   (``--backlog``, default 2000) submissions.
 * ``sigterm``: ``python -m engine load --rate 1000 --concurrency 4`` stopped by SIGTERM
-  after ``--kill-after`` seconds; ``lost`` is the summary's ``sent`` minus its rows.
+  ``--kill-after`` seconds after its first committed request; ``lost`` is the summary's
+  ``sent`` minus its rows.
 * ``rss``: the engine child in ``async`` mode for ``--rss-seconds`` (default 60); VmRSS of
   the process when the first request returned, at its peak and at the end, sampled every
   0.5 s from /proc.
@@ -61,6 +62,13 @@ def _stored(db: Path, sql: str = "SELECT request_id FROM requests") -> set[str]:
         return {r[0] for r in conn.execute(sql)}
     finally:
         conn.close()
+
+
+def _has_rows(db: Path) -> bool:
+    try:
+        return bool(_stored(db))
+    except sqlite3.Error:  # not created yet
+        return False
 
 
 def _integrity(db: Path) -> str:
@@ -125,6 +133,9 @@ def sigterm(after_s: float) -> dict[str, Any]:
              "--duration", "600", "--correlation-id", "bench"],
             cwd=ROOT, env=_env(db), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and time.monotonic() < deadline and not _has_rows(db):
+            time.sleep(0.05)  # start-up: the clock starts with the first committed request
         time.sleep(after_s)
         t0 = time.monotonic()
         proc.send_signal(signal.SIGTERM)
