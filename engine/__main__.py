@@ -361,7 +361,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except _Interrupted as exc:
         print(
-            f"python -m engine: stopped by {_signal_name(exc.signum)}; recorded telemetry was flushed",
+            f"python -m engine: stopped by {_signal_name(exc.signum)}",
             file=sys.stderr,
         )
         return 128 + exc.signum
