@@ -111,7 +111,7 @@ class StoreStats:
     lock_retries: int  # transactions retried after SQLITE_BUSY outlasted the busy timeout
     pending_rows: int
     backlog: int = 0  # submissions queued or being written now (at most max_backlog)
-    backlog_waits: int = 0  # submissions that waited for room (back-pressure)
+    backlog_waits: int = 0  # times a producer waited for room (back-pressure)
 
 
 def _connect(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
@@ -210,7 +210,7 @@ class Store:
         self._seq = 0  # submissions enqueued
         self._done = 0  # submissions processed (committed or failed)
         self._urgent = 0  # the highest ticket someone waits for (wait_for): commit it without delay
-        self._full_waits = 0  # submissions that had to wait for room in the backlog
+        self._full_waits = 0  # times a producer had to wait for room in the backlog
         self._closed = False
         self._errors: list[StoreError] = []
         self._reported = 0
