@@ -354,6 +354,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     args = build_parser().parse_args(argv)
     signals = _Signals()
+    signals.graceful = args.func is _load  # load stops on its own and always prints its summary
     restore = signals.install()
     try:
         if args.func is _load:
