@@ -269,7 +269,8 @@ class Store:
 
         JSON columns take dict/list (or a JSON string); booleans are stored as 0/1;
         ``ts``-like columns left out are stamped with the clock.  The rows are
-        copied, so the caller may reuse its dicts.
+        copied, so the caller may reuse its dicts.  While ``max_backlog`` submissions
+        are pending the call waits for the writer (back-pressure).
 
         Raises:
             ValueError: unknown table or column, missing primary key or required
