@@ -6,6 +6,7 @@ callers must not mutate what these functions return.
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import math
@@ -71,6 +72,7 @@ def get_engine() -> Engine:
     """
     settings = get_settings()
     engine = Engine(settings)
+    atexit.register(_close_at_exit, engine)
     metrics = engine.telemetry.metrics
     if metrics is not None and settings.metrics_port:
         try:
@@ -78,6 +80,16 @@ def get_engine() -> Engine:
         except OSError as exc:
             log.warning("metrics exporter not started on port %s: %s", settings.metrics_port, exc)
     return engine
+
+
+def _close_at_exit(engine: Engine) -> None:
+    """Flush the console's engine when the process ends: Streamlit stops its server on SIGTERM
+    and SIGINT and the interpreter then runs atexit, so every request the console answered is
+    in the store (and its spans exported).  A write error is logged, never raised at exit."""
+    try:
+        engine.close()
+    except Exception as exc:
+        log.error("telemetry not fully flushed at exit: %s", exc)
 
 
 def get_store() -> Store | None:

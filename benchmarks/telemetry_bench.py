@@ -14,6 +14,10 @@ database) and one with ``ARBOR_TELEMETRY=off``, answer the same queries interlea
 * **GC.**  After warm-up the start-up heap is frozen out of the cyclic GC (``gc.freeze``), as a
   long-running server does: otherwise one full collection (~30 ms over ~90k start-up objects)
   lands in one engine's query and moves the ratio by several percent either way.
+* **Durability** (``ARBOR_DURABILITY``): a third engine in ``commit`` mode (each request waits
+  for its rows' commit) answers the same queries in the same rotation; ``commit_vs_async``
+  is its mean latency over the ``async`` engine's, ``commit_extra_ms_*`` the difference in ms.
+  Its CPU is not part of ``cpu_ratio`` (that stays async vs off).
 * **Store throughput** is ``benchmarks/store_bench.py``'s measure (spans per second
   through submit, the writer thread and commit), one call per trace of 20 spans.
 
@@ -55,18 +59,32 @@ def _p95(values: list[float]) -> float:
     return statistics.quantiles(values, n=20, method="inclusive")[-1]
 
 
-def _latency(on: Engine, off: Engine, queries: list[str], rounds: int, think_s: float) -> dict[str, float]:
-    """Per-query wall times (ms) on and off, interleaved, with ``think_s`` idle after each query."""
-    times: dict[str, list[float]] = {"on": [], "off": []}
+def _latency(engines: dict[str, Engine], queries: list[str], rounds: int, think_s: float) -> dict[str, float]:
+    """Per-query wall times (ms) of each engine (``on``, ``off`` and optionally ``commit``),
+    interleaved in a rotating order, with ``think_s`` idle after each query."""
+    times: dict[str, list[float]] = {label: [] for label in engines}
+    order = list(engines.items())
     for r in range(rounds):
         for i, q in enumerate(queries):
             request = QueryRequest(query=q, seed=i + 1000 * r)
-            pair = (("on", on), ("off", off)) if (i + r) % 2 == 0 else (("off", off), ("on", on))
-            for label, engine in pair:
+            k = (i + r) % len(order)
+            for label, engine in order[k:] + order[:k]:
                 t0 = time.perf_counter()
                 engine.run(request)
                 times[label].append((time.perf_counter() - t0) * 1000)
                 time.sleep(think_s)
+    commit = {}
+    if "commit" in times:
+        c, a = times["commit"], times["on"]
+        commit = {
+            "median_ms_commit": round(statistics.median(c), 4),
+            "p95_ms_commit": round(_p95(c), 4),
+            "mean_ms_commit": round(statistics.fmean(c), 4),
+            "commit_vs_async": round(statistics.fmean(c) / statistics.fmean(a), 4),
+            "commit_extra_ms_median": round(statistics.median(c) - statistics.median(a), 4),
+            "commit_extra_ms_mean": round(statistics.fmean(c) - statistics.fmean(a), 4),
+            "_sum_commit": sum(c),
+        }
     return {
         "queries": len(times["on"]),
         "median_ms_on": round(statistics.median(times["on"]), 4),
@@ -78,6 +96,7 @@ def _latency(on: Engine, off: Engine, queries: list[str], rounds: int, think_s: 
         "ratio_of_means": round(statistics.fmean(times["on"]) / statistics.fmean(times["off"]), 4),
         "_sum_on": sum(times["on"]),
         "_sum_off": sum(times["off"]),
+        **commit,
     }
 
 
@@ -94,44 +113,49 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3, help="passes over each workload")
     parser.add_argument("--think-ms", type=float, default=2.0, help="idle time after each query, ms")
+    parser.add_argument("--no-commit", action="store_true", help="skip the durability=commit engine")
     args = parser.parse_args()
     suites = {name: _queries(file, limit) for name, (file, limit) in SUITES.items()}
     with tempfile.TemporaryDirectory() as tmp:
-        on = Engine(load_settings(db_path=Path(tmp) / "arbor.db", metrics_port=0))
+        on = Engine(load_settings(db_path=Path(tmp) / "arbor.db", metrics_port=0, durability="async"))
         off = Engine(load_settings(telemetry="off", metrics_port=0))
-        for engine in (on, off):  # warm both: indexes, providers, caches
+        engines = {"on": on, "off": off}
+        if not args.no_commit:
+            engines["commit"] = Engine(
+                load_settings(db_path=Path(tmp) / "commit.db", metrics_port=0, durability="commit")
+            )
+        for engine in engines.values():  # warm them all: indexes, providers, caches
             for qs in suites.values():
                 engine.run(QueryRequest(query=qs[0], seed=0))
-        on.telemetry.flush()
+            engine.telemetry.flush()
         # GC: see the module docstring.  Objects made from here on, the telemetry's included, are
         # still collected, so the collections telemetry causes are still counted.
         gc.collect()
         gc.freeze()
-        sums = {"on": 0.0, "off": 0.0}
+        sums = {"on": 0.0, "off": 0.0, "commit": 0.0}
         cpu = {"on": 0.0, "off": 0.0}
         for name, queries in suites.items():
-            row = _latency(on, off, queries, args.rounds, args.think_ms / 1000)
+            row = _latency(engines, queries, args.rounds, args.think_ms / 1000)
             sums["on"] += row.pop("_sum_on")
             sums["off"] += row.pop("_sum_off")
+            sums["commit"] += row.pop("_sum_commit", 0.0)
             for r in range(args.rounds):  # CPU, saturated: alternate which engine goes first
                 for label, engine in (("on", on), ("off", off))[:: 1 if r % 2 == 0 else -1]:
                     cpu[label] += _cpu(engine, queries, 10_000 * (r + 1))
             print(json.dumps({"workload": name, **row}), flush=True)
         stored = on.telemetry.store.count("requests") if on.telemetry.store is not None else 0
-        on.close()
-        off.close()
-    print(
-        json.dumps(
-            {
-                "workload": "all",
-                "ratio_total_latency": round(sums["on"] / sums["off"], 4),
-                "think_ms": args.think_ms,
-                "cpu_ratio": round(cpu["on"] / cpu["off"], 4),
-                "requests_stored": stored,
-            }
-        ),
-        flush=True,
-    )
+        for engine in engines.values():
+            engine.close()
+    total = {
+        "workload": "all",
+        "ratio_total_latency": round(sums["on"] / sums["off"], 4),
+        "think_ms": args.think_ms,
+        "cpu_ratio": round(cpu["on"] / cpu["off"], 4),
+        "requests_stored": stored,
+    }
+    if "commit" in engines:
+        total["commit_vs_async_total_latency"] = round(sums["commit"] / sums["on"], 4)
+    print(json.dumps(total), flush=True)
     spans = make_spans(100_000, 20)
     runs = [run_once(spans, 20) for _ in range(3)]
     print(

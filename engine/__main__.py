@@ -5,10 +5,17 @@ Exit status:
 * 0: done.
 * 2: bad arguments or input (out-of-range numbers, a malformed position, an unreadable
   workload ...); one line on stderr names the problem, nothing is run.
-* 3: ``query`` computed its answer and printed it, but the answer's telemetry could not be
-  written to the store (the failure is reported on stderr beside the answer).
+* 3: ``query`` computed its answer and printed it (``load``: its summary), but the telemetry
+  could not be written to the store (the failure is reported on stderr beside it).
 * 4: the telemetry store cannot be opened or written (read-only, corrupt, a newer schema, not
   an Arbor store ...); one message on stderr names the file and what to do, no traceback.
+
+SIGTERM and SIGINT (handled on the main thread) never print a traceback and never lose
+recorded telemetry: ``load`` stops starting requests, lets the running ones finish, flushes
+the store and prints its JSON summary; any other command is interrupted where it is, its
+engine is closed (flushed) on the way out, and one line on stderr says so.  Either way the
+exit status is 128 + the signal number.  A repeated signal is ignored while the flush runs
+(``kill -9`` still ends the process).
 """
 
 from __future__ import annotations
@@ -17,10 +24,13 @@ import argparse
 import dataclasses
 import json
 import math
+import signal
 import sqlite3
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import Any, NoReturn
 
 from pydantic import ValidationError
@@ -274,7 +284,55 @@ def _train_router(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load(args: argparse.Namespace) -> int:
+class _Interrupted(BaseException):
+    """Raised on the main thread by the first SIGTERM/SIGINT of a command other than ``load``
+    (a BaseException, like KeyboardInterrupt: the engine does not record it as a failure)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+class _Signals:
+    """The handler of SIGTERM and SIGINT for one ``main()`` call.
+
+    The first signal is remembered in ``received``; it raises :class:`_Interrupted` unless
+    ``graceful`` (then the command polls ``received`` and stops on its own).  Repeats are
+    ignored, so that the flush that follows the first one is not cut short.
+    """
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self.graceful = False
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        if self.received is not None:
+            return
+        self.received = signum
+        if not self.graceful:
+            raise _Interrupted(signum)
+
+    def install(self) -> Callable[[], None]:
+        """Handle SIGTERM and SIGINT (main thread only; elsewhere nothing changes); returns a
+        function that puts the previous handlers back."""
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        previous: dict[int, Any] = {}
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous[sig] = signal.signal(sig, self)
+
+        def restore() -> None:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+        return restore
+
+
+def _signal_name(signum: int) -> str:
+    return signal.Signals(signum).name
+
+
+def _load(args: argparse.Namespace, signals: _Signals | None = None) -> int:
     from engine import Engine
     from engine.faults import FaultPlan
     from engine.workload import LoadConfig, read_workload, run_load
@@ -319,14 +377,28 @@ def _load(args: argparse.Namespace) -> int:
             flush=True,
         )
 
+    from observability.store import StoreError
+
+    signals = signals or _Signals()
+    signals.graceful = True  # from here on a signal stops the run; it never interrupts a flush
     engine = Engine()
     try:
-        report = run_load(engine, rows, cfg, progress=progress)
+        report = run_load(engine, rows, cfg, progress=progress, stop=lambda: signals.received is not None)
     finally:
-        engine.close()
-    print(file=sys.stderr)
-    print(json.dumps(dataclasses.asdict(report), indent=2))
-    return 0
+        print(file=sys.stderr)
+        try:
+            engine.close()  # every request counted in the report is committed when this returns
+            flush_error = None
+        except StoreError as exc:
+            flush_error = str(exc)
+    summary = dataclasses.asdict(report)
+    summary["signal"] = None if signals.received is None else _signal_name(signals.received)
+    summary["flushed"] = flush_error is None
+    print(json.dumps(summary), flush=True)
+    if flush_error is not None:
+        print(f"python -m engine: error: telemetry not fully written: {flush_error}", file=sys.stderr)
+        return EXIT_NOT_RECORDED
+    return 0 if signals.received is None else 128 + signals.received
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -410,12 +482,26 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     args = build_parser().parse_args(argv)
-    return _run(args)
+    signals = _Signals()
+    signals.graceful = args.func is _load  # load stops on its own and always prints its summary
+    restore = signals.install()
+    try:
+        return _run(args, signals)
+    except _Interrupted as exc:
+        print(
+            f"python -m engine: stopped by {_signal_name(exc.signum)}",
+            file=sys.stderr,
+        )
+        return 128 + exc.signum
+    finally:
+        restore()
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace, signals: _Signals) -> int:
     """Run the chosen command; a store fault becomes one message on stderr and EXIT_STORE."""
     try:
+        if args.func is _load:
+            return _load(args, signals)
         return int(args.func(args))
     except StoreOpenError as exc:  # SchemaError included
         _fail(f"the telemetry store cannot be used: {exc}", EXIT_STORE)

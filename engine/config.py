@@ -109,6 +109,17 @@ class Settings(BaseSettings):
         "one process.",
     )
     otlp_endpoint: str | None = Field(default=None, description="OTLP/HTTP collector base URL for spans.")
+    durability: Literal["async", "commit"] = Field(
+        default="async",
+        description="'async': a request returns before its rows are committed (bounded backlog, "
+        "producers wait when it is full); 'commit': it returns only after they are committed.",
+    )
+    store_max_backlog: int = Field(
+        default=2000,
+        ge=1,
+        le=1_000_000,
+        description="Requests (store submissions) queued for the writer at most ('async' mode bound).",
+    )
 
     # LLM providers
     llm_provider: LLMProvider = Field(default="offline", description="Default LLM provider.")
@@ -164,7 +175,7 @@ class Settings(BaseSettings):
             return None
         return value
 
-    @field_validator("telemetry", "llm_provider", mode="before")
+    @field_validator("telemetry", "llm_provider", "durability", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value

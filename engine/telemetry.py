@@ -18,6 +18,15 @@ engine failed: counts against the availability SLO); ``invalid`` (the input
 was rejected: excluded from it); ``cancelled`` (the caller stopped reading).
 Configured API keys are masked in everything recorded, even where a user
 pasted one into a query.
+
+Durability (``ARBOR_DURABILITY``): in ``async`` mode (the default) a request
+returns as soon as its job is queued; the store's backlog is bounded
+(``ARBOR_STORE_MAX_BACKLOG`` jobs) and a request waits for room when it is
+full, so a killed process loses at most that many requests.  In ``commit``
+mode recording a request also waits until the store has committed its rows
+(group commit), so ``Engine.run`` returns, and ``Engine.stream`` yields its
+final event, only after they are on disk; failed, rejected and cancelled
+requests are waited for the same way.
 """
 
 from __future__ import annotations
@@ -28,7 +37,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from engine.config import Settings
 from engine.events import RouteDecision
@@ -44,6 +53,11 @@ from observability.tracing import Span, SpanRecord, Tracer, current_span
 REQUEST_LOGGER = logging.getLogger("arbor.request")
 REQUEST_LOGGER.addHandler(logging.NullHandler())  # no stderr fallback; configure_logging adds real ones
 _REQUEST = REQUEST_LOGGER.name
+log = logging.getLogger(__name__)
+
+#: Longest a request waits for its rows' commit in ``commit`` mode (s): the store's own bounded
+#: retry budget for a locked database is 30 s, so this is only reached when the disk is stuck.
+COMMIT_TIMEOUT_S = 60.0
 
 
 class _SpanBuffer:
@@ -131,7 +145,14 @@ class RequestMeta:
 
 
 class Telemetry:
-    """Store, tracer and metrics for one engine; each part is skipped when None."""
+    """Store, tracer and metrics for one engine; each part is skipped when None.
+
+    ``durability`` is ``"async"`` (recording queues the request's job) or ``"commit"``
+    (recording returns once the store has committed the job's rows; see the module docstring).
+
+    Raises:
+        ValueError: an unknown ``durability``.
+    """
 
     def __init__(
         self,
@@ -140,8 +161,13 @@ class Telemetry:
         tracer: Tracer | None = None,
         metrics: Metrics | None = None,
         clock: Callable[[], float] = time.time,
+        durability: Literal["async", "commit"] = "async",
     ) -> None:
+        if durability not in ("async", "commit"):
+            raise ValueError(f"durability must be 'async' or 'commit', not {durability!r}")
         self.store = store
+        self.durability = durability
+        self._commit = durability == "commit"
         self.metrics = metrics
         self.clock = clock
         self._spans = _SpanBuffer()
@@ -169,7 +195,10 @@ class Telemetry:
         if settings.otlp_endpoint:
             exporters.append(BatchingExporter(OtlpHttpExporter(settings.otlp_endpoint)))
         return cls(
-            store=Store(settings.db_path), tracer=Tracer(exporters, secrets=secrets), metrics=Metrics()
+            store=Store(settings.db_path, max_backlog=settings.store_max_backlog),
+            tracer=Tracer(exporters, secrets=secrets),
+            metrics=Metrics(),
+            durability=settings.durability,
         )
 
     def span(self, name: str, /, **attributes: Any) -> contextlib.AbstractContextManager[Any]:
@@ -298,13 +327,21 @@ class Telemetry:
 
     def _submit(self, job: Callable[[Metrics | None], dict[str, Any]], hint: int) -> None:
         """Run ``job`` (count the request, build its rows) in the store's writer thread; with no
-        store, count it now and drop the rows."""
+        store, count it now and drop the rows.  Waits while the store's backlog is full, and in
+        ``commit`` mode until the rows are committed (at most COMMIT_TIMEOUT_S: then it logs a
+        warning and returns, the rows still queued)."""
         metrics = self.metrics
-        if self.store is None:
+        store = self.store
+        if store is None:
             if metrics is not None:
                 job(metrics)
             return
-        self.store.submit_deferred(lambda: job(metrics), hint)
+        ticket = store.submit_deferred(lambda: job(metrics), hint)
+        if self._commit and not store.wait_for(ticket, COMMIT_TIMEOUT_S):
+            log.warning(
+                "durability=commit: request rows not committed within %.0fs; returning, they stay queued",
+                COMMIT_TIMEOUT_S,
+            )
 
     def flush(self) -> None:
         """Block until everything recorded so far is in the store (and counted)."""

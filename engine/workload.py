@@ -8,6 +8,10 @@ incidents (a short error spike and a day-long degradation), and marks them
 simulated in the store: data for SLO demos, labelled as such.  Which query,
 which faults and which timestamp each request gets come from one seeded
 generator, so a run is reproducible.
+
+A run can be stopped early (``stop``, e.g. set by a SIGTERM handler): no new
+request starts, the ones in flight finish (and are recorded), and the report
+counts exactly the requests that were sent.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -31,6 +36,8 @@ from engine.models import QueryRequest
 DAY_S = 86_400.0
 #: The most requests one run may issue (its plan is built up front: ~300 bytes a request).
 MAX_LOAD_REQUESTS = 100_000
+#: How often a run checks its ``stop`` callable while it waits (s).
+STOP_POLL_S = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +130,11 @@ class Planned:
 
 @dataclass(frozen=True, slots=True)
 class LoadReport:
+    """A run's outcome.  ``issued`` is the plan's size; ``sent`` the requests that ran (fewer when
+    the run was ``stopped`` early), each finished as ``ok``, ``errors`` or ``invalid``."""
+
     issued: int
+    sent: int
     ok: int
     errors: int
     invalid: int
@@ -135,6 +146,7 @@ class LoadReport:
     last_ts: float
     incidents: tuple[str, ...]
     correlation_id: str
+    stopped: bool = False
 
 
 def read_workload(path: Path) -> list[dict[str, Any]]:
@@ -190,10 +202,14 @@ def run_load(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
     wall: Callable[[], float] = time.time,
+    stop: Callable[[], bool] | None = None,
 ) -> LoadReport:
     """Run the plan against ``engine``; every request is recorded by the engine itself.
 
-    ``progress(done, total, ok, errors)`` is called as requests finish.
+    ``progress(done, total, ok, errors)`` is called as requests finish.  ``stop`` is polled
+    (at least every ``STOP_POLL_S`` seconds); once it returns True no further request starts,
+    the ones running finish, and the report says ``stopped``.  It must not block: a signal
+    handler that sets a flag is the intended use.
     """
     planned = plan(rows, cfg)
     simulated = cfg.clock == "simulated"
@@ -235,6 +251,9 @@ def run_load(
         if progress is not None:
             progress(done, len(planned), counts["ok"], counts["error"])
 
+    def stopped() -> bool:
+        return stop is not None and stop()
+
     seeds = np.random.default_rng(cfg.seed + 1).integers(2**53, size=len(planned))
     t0 = clock()
     with ThreadPoolExecutor(max_workers=cfg.concurrency, thread_name_prefix="arbor-load") as pool:
@@ -242,14 +261,29 @@ def run_load(
         for p, seed in zip(planned, seeds, strict=True):
             if not simulated:
                 wait = t0 + p.offset_s - clock()
-                if wait > 0:
+                if stop is None and wait > 0:
                     sleep(wait)
+                while stop is not None and wait > 0 and not stop():
+                    sleep(min(wait, STOP_POLL_S))
+                    wait = t0 + p.offset_s - clock()
+            if stopped():
+                break
             futures.append(pool.submit(one, p, int(seed)))
         for f in futures:
-            f.result()
+            while not stopped():
+                try:
+                    f.result(timeout=STOP_POLL_S)
+                    break
+                except FutureTimeout:
+                    continue
+            if stopped():
+                break
+        # Stopped: requests not yet started never will; the running ones finish (and are counted).
+        pool.shutdown(wait=True, cancel_futures=True)
     lat = np.array(latencies) if latencies else None
     return LoadReport(
         issued=len(planned),
+        sent=sum(counts.values()),
         ok=counts["ok"],
         errors=counts["error"],
         invalid=counts["invalid"],
@@ -261,4 +295,5 @@ def run_load(
         last_ts=start_ts + planned[-1].offset_s,
         incidents=tuple(dict.fromkeys(p.incident for p in planned if p.incident)),
         correlation_id=correlation_id,
+        stopped=stopped(),
     )

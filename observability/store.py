@@ -16,6 +16,16 @@ atomically.  Append-only tables use ``INSERT OR IGNORE`` on their primary key
 row submitted before the call is committed (WAL + ``synchronous=NORMAL``: it
 survives the process being killed; a power cut may lose the last commits).
 
+Bounded backlog: at most ``max_backlog`` submissions are queued or being
+written at any time (the batch in its transaction included).  A submission
+that would exceed it waits (back-pressure) until the writer has committed
+enough; the check is one comparison of two counters, and only a full backlog
+touches a lock.  So a process killed outright loses at most ``max_backlog``
+submissions.  Each submission gets a ticket (its sequence number):
+:meth:`Store.wait_for` blocks until that submission is committed (group
+commit: while someone waits, the writer commits as soon as the queue is empty
+instead of waiting for the batch to fill).
+
 A writer error never stops the writer: a failed batch is retried row by row so
 only the offending rows are lost, the error is kept and raised by the next
 ``flush()``/``close()`` as :class:`StoreError` (each error is raised once).
@@ -72,6 +82,8 @@ _FLUSH = object()
 _STOP = object()
 _TICK_S = 0.001  # the writer's poll while rows are arriving ...
 _IDLE_TICK_S = 0.02  # ... backing off to this when the queue stays empty
+_ROOM_CHECK_S = 1.0  # a producer waiting for room re-checks the writer's health this often
+_ROOM_WARN_S = 10.0  # ... and says so once when it has waited this long
 Tables = Mapping[str, "Row | Iterable[Row]"]
 
 
@@ -101,6 +113,8 @@ class StoreStats:
     batches: int
     lock_retries: int  # transactions retried after SQLITE_BUSY outlasted the busy timeout
     pending_rows: int
+    backlog: int = 0  # submissions queued or being written now (at most max_backlog)
+    backlog_waits: int = 0  # times a producer waited for room (back-pressure)
 
 
 def _connect(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
@@ -144,6 +158,8 @@ class Store:
         flush_interval_s: longest time a row waits for its batch to fill before it is committed.
         threaded: False writes each submission synchronously in the caller (tests, CLI tools).
         busy_timeout_ms: how long a connection waits for another's lock.
+        max_backlog: submissions queued or being written at most; a submission beyond it waits
+            until the writer has made room (threaded mode only; >= 1).
 
     Raises:
         ValueError: ``db_path`` is ``:memory:`` (readers need a file) or a parameter is out of range.
@@ -164,11 +180,15 @@ class Store:
         flush_interval_s: float = 0.05,
         threaded: bool = True,
         busy_timeout_ms: int = 5000,
+        max_backlog: int = 2000,
     ) -> None:
         if str(db_path) == ":memory:":
             raise ValueError("the store needs a file: readers open their own connections")
         if batch_size < 1 or flush_interval_s < 0 or busy_timeout_ms < 0:
             raise ValueError("batch_size >= 1, flush_interval_s >= 0 and busy_timeout_ms >= 0 are required")
+        if max_backlog < 1:
+            raise ValueError("max_backlog must be >= 1")
+        self._max_backlog = max_backlog
         self.path = Path(db_path)
         check_store_file(self.path)  # reads only: a foreign or newer file is rejected untouched
         self._clock = clock
@@ -203,6 +223,8 @@ class Store:
         self._wake = threading.Event()  # set by flush and close: the polling writer looks at once
         self._seq = 0  # submissions enqueued
         self._done = 0  # submissions processed (committed or failed)
+        self._urgent = 0  # the highest ticket someone waits for (wait_for): commit it without delay
+        self._full_waits = 0  # times a producer had to wait for room in the backlog
         self._closed = False
         self._errors: list[StoreError] = []
         self._reported = 0
@@ -248,6 +270,11 @@ class Store:
         return SCHEMA_VERSION
 
     @property
+    def max_backlog(self) -> int:
+        """Submissions queued or being written at most (threaded mode); more wait for room."""
+        return self._max_backlog
+
+    @property
     def tables(self) -> dict[str, tuple[str, ...]]:
         """Writable tables and their columns, in file order."""
         return {name: shape.columns for name, shape in self._shapes.items()}
@@ -259,7 +286,8 @@ class Store:
 
         JSON columns take dict/list (or a JSON string); booleans are stored as 0/1;
         ``ts``-like columns left out are stamped with the clock.  The rows are
-        copied, so the caller may reuse its dicts.
+        copied, so the caller may reuse its dicts.  While ``max_backlog`` submissions
+        are pending the call waits for the writer (back-pressure).
 
         Raises:
             ValueError: unknown table or column, missing primary key or required
@@ -278,22 +306,79 @@ class Store:
         """
         return self._enqueue([(table, self._prepare(table, rows)) for table, rows in tables.items()])
 
-    def submit_deferred(self, build: Callable[[], Tables], rows_hint: int = 1) -> None:
+    def submit_deferred(self, build: Callable[[], Tables], rows_hint: int = 1) -> int:
         """Queue ``build``, called later in the writer thread, whose ``{table: rows}`` are
-        validated there and committed in one transaction: the caller pays only a queue put.
+        validated there and committed in one transaction: the caller pays only a queue put
+        (and waits first while the backlog is full).  Returns the submission's ticket for
+        :meth:`wait_for` (0 in synchronous mode, where the rows are written before it returns).
 
         A ``build`` that raises, or rows that fail validation, are reported by the next
         :meth:`flush`/:meth:`close` as :class:`StoreError`; nothing of that call is written.
         ``rows_hint`` is the expected row count, for batching.
+
+        Raises:
+            StoreError: the store is closed, or its writer stopped while this call waited for room.
         """
         if not self._threaded:
             self._enqueue(self._resolve(_Deferred(build)))
-            return
-        with self._submit_lock:
-            if self._closed:
-                raise StoreError(f"store {self.path} is closed")
-            self._seq += 1
-            self._queue.put((self._seq, _Deferred(build), max(1, rows_hint)))
+            return 0
+        return self._admit(_Deferred(build), max(1, rows_hint), 0)
+
+    def _admit(self, groups: _Groups | _Deferred, rows: int, counted: int) -> int:
+        """Queue one submission of ``rows`` rows (``counted`` of them counted as submitted now)
+        within the backlog bound; return its ticket.  Without a full backlog this is one
+        comparison more than a plain put; a full one makes the caller wait for the writer."""
+        while True:
+            with self._submit_lock:
+                if self._closed:
+                    raise StoreError(f"store {self.path} is closed")
+                if self._seq - self._done < self._max_backlog:
+                    self._seq += 1
+                    self._submitted_rows += counted
+                    self._queue.put((self._seq, groups, rows))
+                    return self._seq
+            self._wait_for_room()
+
+    def _wait_for_room(self) -> None:
+        """Block while the backlog is full (back-pressure); the writer notifies after each batch.
+
+        Raises:
+            StoreError: the writer thread is not running, so no room will come.
+        """
+        thread = self._thread
+        self._wake.set()
+        t0 = time.monotonic()
+        warned = False
+        with self._cv:
+            self._full_waits += 1
+            while self._seq - self._done >= self._max_backlog and not self._closed:
+                if thread is None or not thread.is_alive():
+                    raise StoreError(f"store {self.path}: the writer stopped with a full backlog")
+                self._cv.wait(_ROOM_CHECK_S)
+                if not warned and time.monotonic() - t0 > _ROOM_WARN_S:
+                    warned = True
+                    log.warning(
+                        "store %s: backlog of %d submission(s) full for %.0fs; producers are waiting",
+                        self.path,
+                        self._max_backlog,
+                        _ROOM_WARN_S,
+                    )
+
+    def wait_for(self, ticket: int, timeout_s: float = 30.0) -> bool:
+        """Block until the submission with ``ticket`` (from :meth:`submit_deferred`) is committed
+        or failed, at most ``timeout_s`` seconds; True when it was.  The writer commits at once
+        while someone waits (group commit: the submissions queued by then share the
+        transaction).  Raises nothing: write errors stay for the next ``flush``/``close``."""
+        thread = self._thread
+        if ticket <= self._done or thread is None:
+            return True
+        with self._cv:
+            if ticket > self._urgent:
+                self._urgent = ticket
+        self._wake.set()
+        with self._cv:
+            self._cv.wait_for(lambda: self._done >= ticket or not thread.is_alive(), timeout_s)
+            return self._done >= ticket
 
     def _resolve(self, deferred: _Deferred) -> _Groups:
         groups = [(table, self._prepare(table, rows)) for table, rows in deferred.build().items()]
@@ -425,13 +510,12 @@ class Store:
                     self._write(groups)
             self._raise_errors()
             return n
-        with self._submit_lock:
-            if self._closed:
-                raise StoreError(f"store {self.path} is closed")
-            if n:
-                self._seq += 1
-                self._submitted_rows += n
-                self._queue.put((self._seq, groups, n))
+        if n:
+            self._admit(groups, n, n)
+        else:
+            with self._submit_lock:
+                if self._closed:
+                    raise StoreError(f"store {self.path} is closed")
         return n
 
     # ------------------------------------------------------------------ writer
@@ -480,6 +564,9 @@ class Store:
         (``time.sleep(0)``), so a query thread waiting for it runs at once instead of
         after CPython's 5 ms switch interval.
 
+        The batch also ends as soon as the queue is empty when someone waits for one of its
+        submissions (:meth:`wait_for`) or producers wait for room in the backlog.
+
         Returns (batch, rows, stop); a flush marker ends the batch early, the stop marker also ends the loop.
         """
         if first is _STOP:
@@ -493,8 +580,9 @@ class Store:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
+                full = self._seq - self._done >= self._max_backlog
+                if remaining <= 0 or full or self._urgent >= batch[0][0]:
+                    break  # the interval is over, producers wait for room, or someone waits for this batch
                 self._nap(min(remaining, _TICK_S))
                 continue
             if item is _STOP:
@@ -651,19 +739,26 @@ class Store:
                 finish within ``timeout_s`` seconds.
         """
         with self._submit_lock, self._write_lock:
-            if self._closed:
-                return
+            first = not self._closed
             self._closed = True
-            if self._thread is not None:
+            if first and self._thread is not None:
                 self._queue.put(_STOP)
                 self._wake.set()
-        atexit.unregister(self._atexit_close)
+        with self._cv:
+            self._cv.notify_all()  # producers waiting for room: the store is closed, they stop waiting
+        if not first:
+            # Closed before; but if that close was cut short (a signal's exception during the
+            # join), the writer may still be draining: wait for it here too (e.g. at exit).
+            if self._thread is not None and self._thread.is_alive():
+                self._thread.join(timeout_s)
+            return
         if self._thread is not None:
             self._thread.join(timeout_s)
             if self._thread.is_alive():
                 raise StoreError(f"store writer did not finish within {timeout_s}s")
         else:
             self._conn.close()
+        atexit.unregister(self._atexit_close)  # only now: an interrupted close is finished at exit
         self._raise_errors()
 
     def _atexit_close(self) -> None:
@@ -689,6 +784,8 @@ class Store:
                 batches=self._batches,
                 lock_retries=self._lock_retries,
                 pending_rows=self._submitted_rows - self._committed_rows - self._failed_rows,
+                backlog=self._seq - self._done,
+                backlog_waits=self._full_waits,
             )
 
     # ------------------------------------------------------------------ reads
