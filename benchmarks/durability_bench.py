@@ -130,7 +130,7 @@ def sigterm(after_s: float) -> dict[str, Any]:
         db = Path(tmp) / "arbor.db"
         proc = subprocess.Popen(
             [sys.executable, "-m", "engine", "load", "--rate", "1000", "--concurrency", "4",
-             "--duration", "600", "--correlation-id", "bench"],
+             "--duration", "100", "--correlation-id", "bench"],
             cwd=ROOT, env=_env(db), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         deadline = time.monotonic() + 120

@@ -146,7 +146,7 @@ def test_async_mode_kill_9_loses_at_most_the_backlog(tmp_path: Path) -> None:
 def test_load_stopped_by_a_signal_flushes_every_request_it_counts(tmp_path: Path, sig: int) -> None:
     db = tmp_path / "load.db"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "engine", "load", "--rate", "1000", "--concurrency", "4", "--duration", "120",
+        [sys.executable, "-m", "engine", "load", "--rate", "1000", "--concurrency", "4", "--duration", "60",
          "--correlation-id", "durability-test"],
         cwd=ROOT,
         env=_env(db),
