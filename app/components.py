@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 
@@ -48,14 +49,22 @@ def settings_sidebar(settings: Settings) -> None:
         st.caption("Set with ARBOR_* environment variables or .env; see the README.")
 
 
+def _md_plain(text: str) -> str:
+    """``text`` shown literally in a markdown widget (a masked URL's ``**********`` stays stars)."""
+    return re.sub(r"([\\`*_\[\]<>#|~$!])", r"\\\1", text)
+
+
 def prometheus_sidebar(status: SourceStatus | None) -> None:
-    """Every page's Prometheus line: connected, unreachable (pages fall back to SQLite), or unset."""
+    """Every page's Prometheus line: connected, unreachable or unusable (pages fall back to
+    SQLite), or unset.  The message names the server by its masked URL (no credentials)."""
     if status is None:
         st.sidebar.caption("Prometheus: not configured (ARBOR_PROMETHEUS_URL); figures come from SQLite.")
     elif status.ok:
-        st.sidebar.caption(f":material/check_circle: Prometheus: {status.message}.")
+        st.sidebar.caption(f":material/check_circle: Prometheus: {_md_plain(status.message)}.")
     else:
-        st.sidebar.warning(f"{status.message}. Pages show SQLite figures.", icon=":material/cloud_off:")
+        st.sidebar.warning(
+            f"{_md_plain(status.message)}. Pages show SQLite figures.", icon=":material/cloud_off:"
+        )
 
 
 class LiveTree:
