@@ -179,10 +179,11 @@ MAX_REPLY_BYTES = 1 << 20
 _PROM_NUMBER = re.compile(r"[+-]?(?:Inf|NaN|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)")
 
 
-def _prom_number(text: str) -> float:
+def _prom_number(text: str) -> str:
+    """``text`` unchanged if it is a number as Prometheus writes it (read it with ``float``)."""
     if len(text) > 64 or not _PROM_NUMBER.fullmatch(text):
         raise ValueError("not a number as Prometheus writes one")
-    return float(text)
+    return text
 
 
 PromNumber = Annotated[str, AfterValidator(_prom_number)]

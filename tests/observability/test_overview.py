@@ -28,6 +28,7 @@ from observability.overview import (
 from observability.promql import PromSource, PromSourceError, SourceStatus
 from observability.store import Store
 from tests.observability.conftest import free_port
+from tests.observability.fake_prometheus import Reply, fake_prometheus
 
 NOW = 1_000_000.0
 
@@ -305,3 +306,71 @@ def test_prometheus_figures_agree_with_the_store(prometheus, tmp_path: Path) -> 
     finally:
         stop_exporter(prometheus.exporter_port)
         engine.close()
+
+
+# -- Prometheus answering garbage: the Overview falls back, never raises ---------------------------
+
+
+def test_garbage_from_a_real_http_server_falls_back_to_the_store(filled: Store) -> None:
+    reply = Reply(b'{"status":"success","data":{"resultType":"vector","result":[{}]}}')
+    with fake_prometheus(reply) as fake:
+        view = load_overview("prometheus", "1h", store=filled, prom=PromSource(fake.url), now=NOW)
+    assert not view.status_ok and view.requested == "prometheus" and view.source == "sqlite"
+    assert view.message.startswith(f"Prometheus at {fake.url} answered something unusable: ")
+    assert view.message.endswith("— showing SQLite figures")
+    assert view.stats == overview_from_store(filled, 3600, NOW, label="1h")
+
+
+class _Odd:
+    """A source whose status is fine and whose every query returns what ``values`` says."""
+
+    url = "http://prom.example:9090"
+
+    def __init__(self, **values: object) -> None:
+        self.values = {
+            "request_count": 5.0, "latency_quantile": 0.1, "tokens": {"input": 3.0}, "request_rate": 0.1,
+            "error_ratio": 0.2, "cost_usd": 0.5, "agent_mix": {"hrm": 1.0}, "iterations": 7.0, **values,
+        }  # fmt: skip
+
+    def status(self) -> SourceStatus:
+        return SourceStatus(True, f"connected to Prometheus at {self.url}")
+
+    def __getattr__(self, name: str):
+        value = self.values[name]
+
+        def query(*args: object) -> object:
+            if isinstance(value, BaseException):
+                raise value
+            return value
+
+        return query
+
+
+def test_a_good_odd_source_is_shown_as_is(filled: Store) -> None:
+    view = load_overview("prometheus", "1h", store=filled, prom=_Odd(), now=NOW)  # type: ignore[arg-type]
+    assert view.status_ok and view.source == "prometheus"
+    assert view.stats is not None and view.stats.p95_ms == 100.0 and view.stats.tokens_total == 3.0
+
+
+@pytest.mark.parametrize(
+    ("values", "reason"),
+    [
+        ({"request_count": "abc"}, "a request count of type str"),
+        ({"request_count": float("nan")}, "a request count of nan"),
+        ({"latency_quantile": float("inf")}, "a p50 latency of inf"),
+        ({"request_rate": -1.0}, "a request rate of -1.0"),
+        ({"error_ratio": 1.5}, "an error ratio of 1.5"),
+        ({"cost_usd": True}, "a cost of type bool"),
+        ({"tokens": {"input": "3"}}, "a token count of type str"),
+        ({"tokens": [("input", 3.0)]}, "a token count of type list"),
+        ({"agent_mix": {"hrm": float("-inf")}}, "an agent invocation count of -inf"),
+        ({"iterations": KeyError("value")}, "KeyError"),
+        ({"iterations": ValueError("could not convert string to float: 'abc'")}, "ValueError"),
+    ],
+)
+def test_whatever_the_source_returns_never_raises(filled: Store, values: dict, reason: str) -> None:
+    view = load_overview("prometheus", "1h", store=filled, prom=_Odd(**values), now=NOW)  # type: ignore[arg-type]
+    assert not view.status_ok and view.source == "sqlite"
+    prefix = "Prometheus at http://prom.example:9090 answered something unusable:"
+    assert view.message == f"{prefix} {reason} — showing SQLite figures"
+    assert view.stats == overview_from_store(filled, 3600, NOW, label="1h")
