@@ -49,9 +49,19 @@ def settings_sidebar(settings: Settings) -> None:
         st.caption("Set with ARBOR_* environment variables or .env; see the README.")
 
 
+_MD_URL = re.compile(r"https?://\S+")
+
+
 def _md_plain(text: str) -> str:
-    """``text`` shown literally in a markdown widget (a masked URL's ``**********`` stays stars)."""
-    return re.sub(r"([\\`*_\[\]<>#|~$!])", r"\\\1", text)
+    """``text`` shown literally by a markdown widget: URLs as code spans (a masked URL's
+    ``**********`` stays stars; escapes do not work inside an autolinked URL), the rest through
+    :func:`md_escape`."""
+    out, pos = [], 0
+    for match in _MD_URL.finditer(text):
+        out += [md_escape(text[pos : match.start()]), "`" + match.group(0).replace("`", "%60") + "`"]
+        pos = match.end()
+    out.append(md_escape(text[pos:]))
+    return "".join(out)
 
 
 def prometheus_sidebar(status: SourceStatus | None) -> None:
