@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
@@ -322,34 +323,47 @@ def _figures(source: PromSource, values: object, what: str) -> tuple[tuple[str, 
 def overview_from_prometheus(source: PromSource, preset: TimeRange, now: float) -> OverviewStats:
     """Instant figures from Prometheus over ``preset.prom_window`` ending now (``now`` labels them).
 
-    Latencies come back from Prometheus in seconds and are converted to milliseconds.  Every
-    figure is checked again here (a real, finite, non-negative number; an error ratio at most 1),
-    whatever the source returns.  Raises PromSourceError when Prometheus cannot answer one of the
-    queries or answers something unusable.
+    The ten queries run concurrently (one thread each), so a slow Prometheus holds the page for
+    about one query's deadline, not ten.  Latencies come back from Prometheus in seconds and are
+    converted to milliseconds.  Every figure is checked again here (a real, finite,
+    non-negative number; an error ratio at most 1), whatever the source returns.  Raises
+    PromSourceError when Prometheus cannot answer one of the queries or answers something
+    unusable (the first failing query in the order below is reported).
     """
     window = preset.prom_window
-    count = _figure(source, source.request_count(window), "a request count")
-    latency = [
-        _figure(source, source.latency_quantile(q, window), f"a p{q * 100:g} latency") for q in QUANTILES
-    ]
-    tokens = _figures(source, source.tokens(window), "a token count")
+    calls: dict[str, Callable[[], object]] = {
+        "count": lambda: source.request_count(window),
+        **{f"p{q}": (lambda q=q: source.latency_quantile(q, window)) for q in QUANTILES},
+        "tokens": lambda: source.tokens(window),
+        "rate": lambda: source.request_rate(window),
+        "errors": lambda: source.error_ratio(window),
+        "cost": lambda: source.cost_usd(window),
+        "agents": lambda: source.agent_mix(window),
+        "iterations": lambda: source.iterations(window),
+    }
+    with ThreadPoolExecutor(max_workers=len(calls), thread_name_prefix="promql") as pool:
+        futures = {name: pool.submit(call) for name, call in calls.items()}
+    got = {name: future.result() for name, future in futures.items()}  # re-raises a query's error
+    count = _figure(source, got["count"], "a request count")
+    latency = [_figure(source, got[f"p{q}"], f"a p{q * 100:g} latency") for q in QUANTILES]
+    tokens = _figures(source, got["tokens"], "a token count")
     return OverviewStats(
         source="prometheus",
         window=preset.label,
         window_s=preset.seconds,
         until_ts=now,
         requests=count,
-        rate_per_s=_figure(source, source.request_rate(window), "a request rate"),
+        rate_per_s=_figure(source, got["rate"], "a request rate"),
         errors=None,
-        error_ratio=_figure(source, source.error_ratio(window), "an error ratio", upper=1.0),
+        error_ratio=_figure(source, got["errors"], "an error ratio", upper=1.0),
         p50_ms=None if latency[0] is None else latency[0] * 1000,
         p95_ms=None if latency[1] is None else latency[1] * 1000,
         p99_ms=None if latency[2] is None else latency[2] * 1000,
         tokens_total=float(sum(v for _, v in tokens)) if tokens else None,
         tokens_by_direction=tokens,
-        cost_usd=_figure(source, source.cost_usd(window), "a cost"),
-        agent_mix=_figures(source, source.agent_mix(window), "an agent invocation count"),
-        mcts_iterations=_figure(source, source.iterations(window), "an iteration count"),
+        cost_usd=_figure(source, got["cost"], "a cost"),
+        agent_mix=_figures(source, got["agents"], "an agent invocation count"),
+        mcts_iterations=_figure(source, got["iterations"], "an iteration count"),
         mcts_runs=None,
         invalid=None,
         cancelled=None,

@@ -496,6 +496,9 @@ class PromSource:
             value = self._scalar("vector(1)", "vector(1)")
         except PromSourceError as exc:
             return SourceStatus(False, str(exc))
+        except Exception as exc:  # every page shows this status: it must never raise; logged for a fix
+            log.exception("Prometheus status check failed unexpectedly")
+            return SourceStatus(False, str(self._unusable(type(exc).__name__)))
         if value != 1.0:
             return SourceStatus(False, str(self._unusable(f"vector(1) came back as {value!r}")))
         return SourceStatus(True, f"connected to Prometheus at {self.url}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,13 +24,14 @@ __all__ = ["FakePrometheus", "Reply", "fake_prometheus", "vector_reply"]
 class Reply:
     """What the fake answers: status code, content type, body; ``length`` False sends no
     Content-Length (the body ends when the connection closes); ``drip_s`` > 0 sends the whole
-    response one byte every ``drip_s`` seconds."""
+    response one byte every ``drip_s`` seconds; ``delay_s`` waits that long before answering."""
 
     body: bytes
     status: int = 200
     content_type: str = "application/json"
     length: bool = True
     drip_s: float = 0.0
+    delay_s: float = 0.0
 
     def raw(self) -> bytes:
         """The full HTTP/1.0 response as bytes."""
@@ -49,12 +50,16 @@ def vector_reply(*samples: tuple[dict[str, str], Any], ts: float = 1_700_000_000
 
 @dataclass
 class FakePrometheus:
-    """The running fake: its base URL, the reply it gives now, and the requests it saw."""
+    """The running fake: its base URL, the reply it gives now (a Reply, or a function of the
+    request's ``query`` parameter), the requests it saw and the most it served at once."""
 
     url: str
-    reply: Reply
+    reply: Reply | Callable[[str], Reply]
     seen: list[dict[str, Any]] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
+    in_flight: int = 0
+    max_in_flight: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 def _handler(fake: FakePrometheus) -> type[BaseHTTPRequestHandler]:
@@ -64,11 +69,22 @@ def _handler(fake: FakePrometheus) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             parts = urlsplit(self.path)
-            fake.seen.append(
-                {"path": parts.path, "params": parse_qs(parts.query), "headers": dict(self.headers)}
-            )
-            reply = fake.reply
+            params = parse_qs(parts.query)
+            with fake.lock:
+                fake.seen.append({"path": parts.path, "params": params, "headers": dict(self.headers)})
+                fake.in_flight += 1
+                fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
+            try:
+                self._answer(params)
+            finally:
+                with fake.lock:
+                    fake.in_flight -= 1
+
+        def _answer(self, params: dict[str, list[str]]) -> None:
+            reply = fake.reply if isinstance(fake.reply, Reply) else fake.reply(params.get("query", [""])[0])
             raw = reply.raw()
+            if reply.delay_s > 0 and fake.stop.wait(reply.delay_s):
+                return
             try:
                 if reply.drip_s > 0:
                     for i in range(len(raw)):

@@ -448,3 +448,16 @@ def _raised(call: Callable[[], object]) -> BaseException:
     except Exception as exc:
         return exc
     raise AssertionError("no exception")
+
+
+def test_status_never_raises_even_when_the_client_breaks(monkeypatch: pytest.MonkeyPatch) -> None:
+    source = PromSource("http://127.0.0.1:9")
+
+    def broken(query: str) -> list:
+        raise RuntimeError("a bug, not Prometheus")
+
+    monkeypatch.setattr(source, "_query", broken)
+    status = source.status()
+    assert status == SourceStatus(
+        False, "Prometheus at http://127.0.0.1:9 answered something unusable: RuntimeError"
+    )
