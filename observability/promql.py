@@ -61,7 +61,7 @@ import certifi
 import httpx
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictFloat, TypeAdapter, ValidationError
 
-from observability.redaction import redact_url
+from observability.redaction import redact_text, redact_url, url_secrets
 
 __all__ = [
     "AGENT_MIX_QUERY",
@@ -263,7 +263,7 @@ def _connect_reason(exc: BaseException) -> str:
         if isinstance(seen, OSError) and isinstance(seen.errno, int):
             reason = seen.strerror if isinstance(seen, socket.gaierror) else os.strerror(seen.errno)
         seen = seen.__cause__ or seen.__context__
-    return _excerpt(reason or exc) or "connection failed"
+    return reason or str(exc) or "connection failed"
 
 
 class _Unusable(Exception):
@@ -353,6 +353,8 @@ class PromSource:
         self._headers = {"Accept": "application/json", "Accept-Encoding": "identity"}
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
+        # masked in any error text that might quote them (an HTTP library's message, say)
+        self._secrets = tuple(s for s in (*url_secrets(url), secret, token) if s)
         # Built once (loading the CA bundle costs ~20 ms, and httpx builds one per client even for
         # plain http); each query's client uses it.
         self._tls = ssl.create_default_context(cafile=certifi.where())
@@ -419,13 +421,18 @@ class PromSource:
                 reachable=False,
             ) from None
         except (httpx.ConnectError, httpx.UnsupportedProtocol) as exc:
+            reason = _excerpt(redact_text(_connect_reason(exc), self._secrets))
             raise PromSourceError(
-                f"Prometheus at {self.url} is unreachable: {_connect_reason(exc)}", reachable=False
+                f"Prometheus at {self.url} is unreachable: {reason}", reachable=False
             ) from exc
         except httpx.HTTPError as exc:  # the connection broke, a malformed HTTP reply, bad encoding...
-            raise _Unusable(f"{type(exc).__name__}: {_excerpt(exc) or 'broken reply'}") from exc
+            raise _Unusable(f"{type(exc).__name__}: {self._quote(exc) or 'broken reply'}") from exc
         except (OSError, UnicodeError, ValueError) as exc:
-            raise _Unusable(f"{type(exc).__name__}: {_excerpt(exc)}") from exc
+            raise _Unusable(f"{type(exc).__name__}: {self._quote(exc)}") from exc
+
+    def _quote(self, exc: BaseException) -> str:
+        """An exception's text for a message: credentials masked, shortened, no markup."""
+        return _excerpt(redact_text(str(exc), self._secrets))
 
     def _query(self, query: str) -> list[_Sample]:
         """Run an instant query; the validated samples (a scalar is one sample without labels).
