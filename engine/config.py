@@ -202,8 +202,13 @@ class Settings(BaseSettings):
     @field_validator("prometheus_bearer_token")
     @classmethod
     def _token_or_basic(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
-        if value is not None and info.data.get("prometheus_username") is not None:
-            raise ValueError("set either a bearer token or ARBOR_PROMETHEUS_USERNAME/_PASSWORD, not both")
+        url = info.data.get("prometheus_url")
+        url_user = urlsplit(url).username if url else None
+        if value is not None and (info.data.get("prometheus_username") is not None or url_user):
+            raise ValueError(
+                "set either a bearer token or basic auth (ARBOR_PROMETHEUS_USERNAME/_PASSWORD, or a "
+                "user in ARBOR_PROMETHEUS_URL), not both"
+            )
         return value
 
     @field_validator("lmstudio_base_url", "openai_base_url", "anthropic_base_url")

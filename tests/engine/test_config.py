@@ -237,6 +237,13 @@ def test_prometheus_access_settings(monkeypatch: pytest.MonkeyPatch) -> None:
             {"ARBOR_PROMETHEUS_USERNAME": "ops", "ARBOR_PROMETHEUS_BEARER_TOKEN": SECRET},
             "ARBOR_PROMETHEUS_BEARER_TOKEN: set either a bearer token or",
         ),
+        (
+            {
+                "ARBOR_PROMETHEUS_URL": f"http://ops:{SECRET}@prom:9090",
+                "ARBOR_PROMETHEUS_BEARER_TOKEN": "t-1234",
+            },
+            "ARBOR_PROMETHEUS_BEARER_TOKEN: set either a bearer token or",
+        ),
     ],
 )
 def test_prometheus_access_settings_are_checked(
