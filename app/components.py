@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 
@@ -48,14 +49,32 @@ def settings_sidebar(settings: Settings) -> None:
         st.caption("Set with ARBOR_* environment variables or .env; see the README.")
 
 
+_MD_URL = re.compile(r"https?://\S+")
+
+
+def _md_plain(text: str) -> str:
+    """``text`` shown literally by a markdown widget: URLs as code spans (a masked URL's
+    ``**********`` stays stars; escapes do not work inside an autolinked URL), the rest through
+    :func:`md_escape`."""
+    out, pos = [], 0
+    for match in _MD_URL.finditer(text):
+        out += [md_escape(text[pos : match.start()]), "`" + match.group(0).replace("`", "%60") + "`"]
+        pos = match.end()
+    out.append(md_escape(text[pos:]))
+    return "".join(out)
+
+
 def prometheus_sidebar(status: SourceStatus | None) -> None:
-    """Every page's Prometheus line: connected, unreachable (pages fall back to SQLite), or unset."""
+    """Every page's Prometheus line: connected, unreachable or unusable (pages fall back to
+    SQLite), or unset.  The message names the server by its masked URL (no credentials)."""
     if status is None:
         st.sidebar.caption("Prometheus: not configured (ARBOR_PROMETHEUS_URL); figures come from SQLite.")
     elif status.ok:
-        st.sidebar.caption(f":material/check_circle: Prometheus: {status.message}.")
+        st.sidebar.caption(f":material/check_circle: Prometheus: {_md_plain(status.message)}.")
     else:
-        st.sidebar.warning(f"{status.message}. Pages show SQLite figures.", icon=":material/cloud_off:")
+        st.sidebar.warning(
+            f"{_md_plain(status.message)}. Pages show SQLite figures.", icon=":material/cloud_off:"
+        )
 
 
 class LiveTree:

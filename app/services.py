@@ -34,6 +34,7 @@ from observability import traces as tracelib
 from observability.metrics import start_exporter
 from observability.overview import OverviewView, load_overview
 from observability.promql import PromSource, SourceStatus
+from observability.redaction import redact_values, url_secrets
 from observability.store import Store
 
 log = logging.getLogger(__name__)
@@ -100,9 +101,23 @@ def get_store() -> Store | None:
 @st.cache_resource
 def get_prom_source() -> PromSource | None:
     """The Prometheus source at ``ARBOR_PROMETHEUS_URL``, or None when it is not configured.
-    Creating it does not contact the server; ask ``status()``."""
-    url = get_settings().prometheus_url
-    return PromSource(url) if url else None
+
+    Uses ``ARBOR_PROMETHEUS_TIMEOUT_S`` (total deadline per query) and the credentials
+    (``ARBOR_PROMETHEUS_USERNAME``/``_PASSWORD`` or ``_BEARER_TOKEN``, or userinfo in the URL);
+    every credential, also one in the URL's query, is registered for redaction so that no log
+    line shows it.  Creating it does not contact the server; ask ``status()``."""
+    settings = get_settings()
+    url = settings.prometheus_url
+    if not url:
+        return None
+    redact_values([settings.prometheus_password, settings.prometheus_bearer_token, *url_secrets(url)])
+    return PromSource(
+        url,
+        settings.prometheus_timeout_s,
+        username=settings.prometheus_username,
+        password=settings.prometheus_password,
+        bearer_token=settings.prometheus_bearer_token,
+    )
 
 
 @st.cache_data(ttl=15, show_spinner=False)

@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+
+from observability.redaction import redact_url
 
 __all__ = [
     "ENV_PREFIX",
@@ -58,15 +60,6 @@ def _check_http_url(value: str) -> str:
     return value.rstrip("/")
 
 
-def _mask_url_password(url: str) -> str:
-    """``http://user:pw@host/x`` -> ``http://user:**********@host/x``; other URLs unchanged."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rpartition("@")[2]
-    return parts._replace(netloc=f"{parts.username}:{SECRET_MASK}@{netloc}").geturl()
-
-
 _URL_FIELDS = (
     "prometheus_url",
     "lmstudio_base_url",
@@ -97,7 +90,24 @@ class Settings(BaseSettings):
         default=9464, ge=0, le=65535, description="Prometheus exporter port; 0 disables the exporter."
     )
     prometheus_url: str | None = Field(
-        default=None, description="Prometheus server the console queries; unset: no Prometheus source."
+        default=None,
+        description="Prometheus server the console queries; unset: no Prometheus source.  Credentials "
+        "in it (user:password@, token query parameters) are masked wherever it is shown.",
+    )
+    prometheus_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=120,
+        description="Total deadline of one Prometheus query (connect, send, read the whole reply).",
+    )
+    prometheus_username: str | None = Field(
+        default=None, description="Basic-auth user for Prometheus (wins over a user in the URL)."
+    )
+    prometheus_password: SecretStr | None = Field(
+        default=None, description="Basic-auth password for Prometheus (needs the user)."
+    )
+    prometheus_bearer_token: SecretStr | None = Field(
+        default=None, description="Bearer token sent to Prometheus (instead of basic auth)."
     )
     telemetry: Literal["on", "off"] = Field(
         default="on", description="'off' turns off the store and metrics (to measure their cost)."
@@ -159,6 +169,9 @@ class Settings(BaseSettings):
 
     @field_validator(
         "prometheus_url",
+        "prometheus_username",
+        "prometheus_password",
+        "prometheus_bearer_token",
         "openai_api_key",
         "anthropic_api_key",
         "mcts_seed",
@@ -190,6 +203,25 @@ class Settings(BaseSettings):
     def _prometheus_url(cls, value: str | None) -> str | None:
         return None if value is None else _check_http_url(value.strip())
 
+    @field_validator("prometheus_password")
+    @classmethod
+    def _password_needs_user(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if value is not None and info.data.get("prometheus_username") is None:
+            raise ValueError("needs ARBOR_PROMETHEUS_USERNAME too (basic auth)")
+        return value
+
+    @field_validator("prometheus_bearer_token")
+    @classmethod
+    def _token_or_basic(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        url = info.data.get("prometheus_url")
+        url_user = urlsplit(url).username if url else None
+        if value is not None and (info.data.get("prometheus_username") is not None or url_user):
+            raise ValueError(
+                "set either a bearer token or basic auth (ARBOR_PROMETHEUS_USERNAME/_PASSWORD, or a "
+                "user in ARBOR_PROMETHEUS_URL), not both"
+            )
+        return value
+
     @field_validator("lmstudio_base_url", "openai_base_url", "anthropic_base_url")
     @classmethod
     def _base_url(cls, value: str) -> str:
@@ -208,8 +240,9 @@ class Settings(BaseSettings):
     def safe_dict(self) -> dict[str, Any]:
         """A plain dict of every setting that is safe to log or display.
 
-        Secrets appear as ``"**********"`` (or ``None`` when unset), a password inside a URL is
-        masked the same way, and paths are ``str``.
+        Secrets appear as ``"**********"`` (or ``None`` when unset), credentials inside a URL
+        (a password or token in its userinfo, token-like query parameters) are masked the same
+        way (:func:`observability.redaction.redact_url`), and paths are ``str``.
         """
         out: dict[str, Any] = {}
         for name in type(self).model_fields:
@@ -217,7 +250,7 @@ class Settings(BaseSettings):
             if isinstance(value, SecretStr):
                 value = SECRET_MASK
             elif name in _URL_FIELDS and value is not None:
-                value = _mask_url_password(value)
+                value = redact_url(value)
             elif isinstance(value, Path):
                 value = str(value)
             out[name] = value

@@ -27,7 +27,10 @@ Nothing here imports streamlit.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+import math
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
@@ -52,6 +55,8 @@ __all__ = [
     "tiles",
     "time_range",
 ]
+
+log = logging.getLogger(__name__)
 
 Source = Literal["sqlite", "prometheus"]
 #: The sources a page can choose, by name.
@@ -290,33 +295,75 @@ def series_from_store(store: Store, window_s: int, bucket_s: int, now: float) ->
 # -- Prometheus -------------------------------------------------------------------------------------
 
 
+def _unusable(source: PromSource, what: str) -> PromSourceError:
+    return PromSourceError(f"Prometheus at {getattr(source, 'url', '?')} answered something unusable: {what}")
+
+
+def _figure(source: PromSource, value: object, what: str, upper: float | None = None) -> float | None:
+    """``value`` as a float figure (None stays None); PromSourceError for anything else: not a
+    real number, not finite, negative or above ``upper``."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _unusable(source, f"{what} of type {type(value).__name__}")
+    number = float(value)
+    if not math.isfinite(number) or number < 0 or (upper is not None and number > upper):
+        raise _unusable(source, f"{what} of {number!r}")
+    return number
+
+
+def _figures(source: PromSource, values: object, what: str) -> tuple[tuple[str, float], ...]:
+    """A label -> figure mapping as sorted (label, figure) pairs (None figures left out)."""
+    if not isinstance(values, Mapping):
+        raise _unusable(source, f"{what} of type {type(values).__name__}")
+    pairs = ((str(k), _figure(source, v, what)) for k, v in values.items())
+    return tuple(sorted((k, v) for k, v in pairs if v is not None))
+
+
 def overview_from_prometheus(source: PromSource, preset: TimeRange, now: float) -> OverviewStats:
     """Instant figures from Prometheus over ``preset.prom_window`` ending now (``now`` labels them).
 
-    Latencies come back from Prometheus in seconds and are converted to milliseconds.
-    Raises PromSourceError when Prometheus cannot answer one of the queries.
+    The ten queries run concurrently (one thread each), so a slow Prometheus holds the page for
+    about one query's deadline, not ten.  Latencies come back from Prometheus in seconds and are
+    converted to milliseconds.  Every figure is checked again here (a real, finite,
+    non-negative number; an error ratio at most 1), whatever the source returns.  Raises
+    PromSourceError when Prometheus cannot answer one of the queries or answers something
+    unusable (the first failing query in the order below is reported).
     """
     window = preset.prom_window
-    count = source.request_count(window)
-    latency = [source.latency_quantile(q, window) for q in QUANTILES]
-    tokens = source.tokens(window)
+    calls: dict[str, Callable[[], object]] = {
+        "count": lambda: source.request_count(window),
+        **{f"p{q}": (lambda q=q: source.latency_quantile(q, window)) for q in QUANTILES},
+        "tokens": lambda: source.tokens(window),
+        "rate": lambda: source.request_rate(window),
+        "errors": lambda: source.error_ratio(window),
+        "cost": lambda: source.cost_usd(window),
+        "agents": lambda: source.agent_mix(window),
+        "iterations": lambda: source.iterations(window),
+    }
+    with ThreadPoolExecutor(max_workers=len(calls), thread_name_prefix="promql") as pool:
+        futures = {name: pool.submit(call) for name, call in calls.items()}
+    got = {name: future.result() for name, future in futures.items()}  # re-raises a query's error
+    count = _figure(source, got["count"], "a request count")
+    latency = [_figure(source, got[f"p{q}"], f"a p{q * 100:g} latency") for q in QUANTILES]
+    tokens = _figures(source, got["tokens"], "a token count")
     return OverviewStats(
         source="prometheus",
         window=preset.label,
         window_s=preset.seconds,
         until_ts=now,
         requests=count,
-        rate_per_s=source.request_rate(window),
+        rate_per_s=_figure(source, got["rate"], "a request rate"),
         errors=None,
-        error_ratio=source.error_ratio(window),
+        error_ratio=_figure(source, got["errors"], "an error ratio", upper=1.0),
         p50_ms=None if latency[0] is None else latency[0] * 1000,
         p95_ms=None if latency[1] is None else latency[1] * 1000,
         p99_ms=None if latency[2] is None else latency[2] * 1000,
-        tokens_total=float(sum(tokens.values())) if tokens else None,
-        tokens_by_direction=tuple(sorted(tokens.items())),
-        cost_usd=source.cost_usd(window),
-        agent_mix=tuple(sorted(source.agent_mix(window).items())),
-        mcts_iterations=source.iterations(window),
+        tokens_total=float(sum(v for _, v in tokens)) if tokens else None,
+        tokens_by_direction=tokens,
+        cost_usd=_figure(source, got["cost"], "a cost"),
+        agent_mix=_figures(source, got["agents"], "an agent invocation count"),
+        mcts_iterations=_figure(source, got["iterations"], "an iteration count"),
         mcts_runs=None,
         invalid=None,
         cancelled=None,
@@ -342,11 +389,13 @@ def load_overview(
 ) -> OverviewView:
     """The Overview for ``choice`` (``"sqlite"`` or ``"prometheus"``) over the preset ``preset_label``.
 
-    When Prometheus is chosen but not configured (``prom`` None), unreachable (``status()`` not ok)
-    or fails mid-way (PromSourceError), the figures come from the store and ``message`` says why,
-    e.g. ``"Prometheus at http://127.0.0.1:9 is unreachable: Connection refused — showing SQLite
-    figures"``.  ``store`` None means telemetry is off.  Raises ValueError for an unknown choice
-    or preset; sqlite3.Error when the store cannot be read.
+    When Prometheus is chosen but not configured (``prom`` None), unreachable (``status()`` not ok),
+    answers something unusable or fails mid-way (PromSourceError, or any other exception from the
+    source, which is logged), the figures come from the store and ``message`` says why, e.g.
+    ``"Prometheus at http://127.0.0.1:9 is unreachable: Connection refused — showing SQLite
+    figures"`` or ``"Prometheus at ... answered something unusable: ... — showing SQLite figures"``.
+    ``store`` None means telemetry is off.  Raises ValueError for an unknown choice or preset;
+    sqlite3.Error when the store cannot be read.
     """
     if choice not in SOURCES:
         raise ValueError(f"unknown source {choice!r}; choose one of {list(SOURCES)}")
@@ -373,13 +422,17 @@ def load_overview(
     if prom is None:
         message = f"Prometheus is not configured (set ARBOR_PROMETHEUS_URL) — showing {store_word}"
         return view(fallback_source, False, message, store_stats)
-    status = prom.status()
-    if not status.ok:
-        return view(fallback_source, False, f"{status.message} — showing {store_word}", store_stats)
     try:
+        status = prom.status()
+        if not status.ok:
+            return view(fallback_source, False, f"{status.message} — showing {store_word}", store_stats)
         stats = overview_from_prometheus(prom, preset, now)
     except PromSourceError as exc:
         return view(fallback_source, False, f"{exc} — showing {store_word}", store_stats)
+    except Exception as exc:  # an untrusted source must never take the page down; logged for a fix
+        log.exception("the Prometheus source failed unexpectedly")
+        message = str(_unusable(prom, type(exc).__name__))
+        return view(fallback_source, False, f"{message} — showing {store_word}", store_stats)
     return view("prometheus", True, status.message[:1].upper() + status.message[1:], stats)
 
 

@@ -20,6 +20,7 @@ import re
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 __all__ = [
     "MASK",
@@ -27,8 +28,10 @@ __all__ = [
     "is_sensitive_key",
     "redact_attributes",
     "redact_text",
+    "redact_url",
     "redact_values",
     "registered_secrets",
+    "url_secrets",
 ]
 
 MASK = "**********"
@@ -149,3 +152,59 @@ def redact_attributes(attributes: Mapping[str, Any], secrets: Iterable[str] = ()
 def _clean_attributes(attributes: Mapping[str, Any], secrets: tuple[str, ...]) -> dict[str, Any]:
     """:func:`redact_attributes` with the secrets already normalised (what a span's record uses)."""
     return {str(k): MASK if is_sensitive_key(str(k)) else _clean(v, secrets) for k, v in attributes.items()}
+
+
+# Query parameters that carry a credential in a URL, beyond the keys :func:`is_sensitive_key` names.
+_SENSITIVE_URL_PARAM = re.compile(
+    r"^(?:auth|key|sig|signature|pass|pwd|jwt|session|sid|code)$", re.IGNORECASE
+)
+
+
+def _secret_param(name: str) -> bool:
+    return is_sensitive_key(name) or bool(_SENSITIVE_URL_PARAM.match(name))
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its credentials masked, safe to show or log.
+
+    * userinfo: ``http://user:pw@host`` -> ``http://user:**********@host``; a user name without
+      a password (often a token, ``http://TOKEN@host``) becomes ``http://**********@host``;
+    * query parameters whose name names a credential (``token``, ``access_token``, ``api_key``,
+      ``password``, ``auth``, ``key``, ``sig``, ...) keep their name, their value becomes the mask;
+    * a fragment (``#access_token=...``) is masked whole.
+
+    Anything that does not parse as a URL is masked entirely (it might be one with a secret in it).
+    """
+    try:
+        parts = urlsplit(url)
+        password, username = parts.password, parts.username
+    except ValueError:
+        return MASK
+    netloc = parts.netloc
+    if username is not None or password is not None:
+        host = netloc.rpartition("@")[2]
+        netloc = f"{username}:{MASK}@{host}" if password is not None else f"{MASK}@{host}"
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if any(_secret_param(k) for k, _ in pairs):
+            query = urlencode([(k, MASK if _secret_param(k) else v) for k, v in pairs], safe="*")
+    fragment = MASK if parts.fragment else ""
+    return parts._replace(netloc=netloc, query=query, fragment=fragment).geturl()
+
+
+def url_secrets(url: str) -> tuple[str, ...]:
+    """The credentials :func:`redact_url` masks in ``url``, as written and percent-decoded (for
+    :func:`redact_values`, so that a log line quoting the URL or a decoded part masks them too)."""
+    try:
+        parts = urlsplit(url)
+        user = parts.password if parts.password is not None else parts.username
+    except ValueError:
+        return (url,)
+    found = [user] if user else []
+    found += [v for k, v in parse_qsl(parts.query, keep_blank_values=True) if _secret_param(k) and v]
+    raw_query = [p.partition("=") for p in parts.query.split("&")]
+    found += [v for k, _, v in raw_query if v and _secret_param(unquote(k))]
+    if parts.fragment:
+        found.append(parts.fragment)
+    return tuple(dict.fromkeys([*found, *(unquote(s) for s in found)]))

@@ -10,8 +10,10 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
+from types import MappingProxyType
 
 import pytest
 
@@ -35,12 +37,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def console_url(tmp_path_factory) -> Iterator[str]:
-    """Start ``streamlit run app/main.py`` on a free port; stop it by its pid."""
+@contextmanager
+def running_console(runtime: Path, extra_env: Mapping[str, str] = MappingProxyType({})) -> Iterator[str]:
+    """Run ``streamlit run app/main.py`` on a free port with its store in ``runtime`` and
+    ``extra_env`` (e.g. ``ARBOR_*`` settings); yield its URL, then stop it by its pid."""
     port = _free_port()
-    runtime = tmp_path_factory.mktemp("runtime")
-    env = {**os.environ, "ARBOR_DB_PATH": str(runtime / "arbor.db"), "ARBOR_METRICS_PORT": "0"}
+    env = {
+        **os.environ,
+        "ARBOR_DB_PATH": str(runtime / "arbor.db"),
+        "ARBOR_METRICS_PORT": "0",
+        **extra_env,
+    }
     log = open(runtime / "console.log", "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         [
@@ -84,6 +91,13 @@ def console_url(tmp_path_factory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
         log.close()
+
+
+@pytest.fixture(scope="session")
+def console_url(tmp_path_factory) -> Iterator[str]:
+    """A console on the default settings (its own store), shared by the session's tests."""
+    with running_console(tmp_path_factory.mktemp("runtime")) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -203,3 +203,61 @@ def test_dotenv_bad_value_is_reported(clean_env: Path) -> None:
         ConfigError, match=r"^ARBOR_SNAPSHOT_EVERY: Input should be less than or equal to 10000$"
     ):
         load_settings()
+
+
+def test_prometheus_access_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    s = load_settings()
+    assert s.prometheus_timeout_s == 5.0
+    assert s.prometheus_username is None and s.prometheus_password is None
+    assert s.prometheus_bearer_token is None
+
+    monkeypatch.setenv("ARBOR_PROMETHEUS_URL", "http://prom:9090/?access_token=tok-98765&org=3")
+    monkeypatch.setenv("ARBOR_PROMETHEUS_TIMEOUT_S", "2.5")
+    monkeypatch.setenv("ARBOR_PROMETHEUS_USERNAME", "ops")
+    monkeypatch.setenv("ARBOR_PROMETHEUS_PASSWORD", SECRET)
+    s = load_settings()
+    assert s.prometheus_timeout_s == 2.5 and s.prometheus_username == "ops"
+    assert s.prometheus_password is not None and s.prometheus_password.get_secret_value() == SECRET
+    safe = s.safe_dict()
+    assert safe["prometheus_url"] == "http://prom:9090/?access_token=**********&org=3"
+    assert safe["prometheus_password"] == SECRET_MASK and safe["prometheus_bearer_token"] is None
+    assert SECRET not in str(safe) and "tok-98765" not in str(safe) and SECRET not in repr(s)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"ARBOR_PROMETHEUS_TIMEOUT_S": "0"}, "ARBOR_PROMETHEUS_TIMEOUT_S: Input should be greater than 0"),
+        (
+            {"ARBOR_PROMETHEUS_TIMEOUT_S": "121"},
+            "ARBOR_PROMETHEUS_TIMEOUT_S: Input should be less than or equal to 120",
+        ),
+        ({"ARBOR_PROMETHEUS_PASSWORD": SECRET}, "ARBOR_PROMETHEUS_PASSWORD: needs ARBOR_PROMETHEUS_USERNAME"),
+        (
+            {"ARBOR_PROMETHEUS_USERNAME": "ops", "ARBOR_PROMETHEUS_BEARER_TOKEN": SECRET},
+            "ARBOR_PROMETHEUS_BEARER_TOKEN: set either a bearer token or",
+        ),
+        (
+            {
+                "ARBOR_PROMETHEUS_URL": f"http://ops:{SECRET}@prom:9090",
+                "ARBOR_PROMETHEUS_BEARER_TOKEN": "t-1234",
+            },
+            "ARBOR_PROMETHEUS_BEARER_TOKEN: set either a bearer token or",
+        ),
+    ],
+)
+def test_prometheus_access_settings_are_checked(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], message: str
+) -> None:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert str(info.value).startswith(message) and SECRET not in str(info.value)
+
+
+def test_blank_prometheus_credentials_are_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ARBOR_PROMETHEUS_USERNAME", " ")
+    monkeypatch.setenv("ARBOR_PROMETHEUS_BEARER_TOKEN", "")
+    s = load_settings()
+    assert s.prometheus_username is None and s.prometheus_bearer_token is None

@@ -6,6 +6,7 @@ Fixed clock: NOW = 1_000_000 s.  The 1 h window is [NOW - 3600, NOW).
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ import pytest
 
 from engine import Engine, QueryRequest
 from engine.config import load_settings
+from observability import promql
 from observability.metrics import start_exporter, stop_exporter
 from observability.overview import (
     PRESETS,
@@ -25,9 +27,10 @@ from observability.overview import (
     tiles,
     time_range,
 )
-from observability.promql import PromSource, PromSourceError, SourceStatus
+from observability.promql import PromSource, PromSourceError, SourceStatus, render_query
 from observability.store import Store
 from tests.observability.conftest import free_port
+from tests.observability.fake_prometheus import Reply, fake_prometheus, vector_reply
 
 NOW = 1_000_000.0
 
@@ -305,3 +308,105 @@ def test_prometheus_figures_agree_with_the_store(prometheus, tmp_path: Path) -> 
     finally:
         stop_exporter(prometheus.exporter_port)
         engine.close()
+
+
+# -- Prometheus answering garbage: the Overview falls back, never raises ---------------------------
+
+
+def test_garbage_from_a_real_http_server_falls_back_to_the_store(filled: Store) -> None:
+    reply = Reply(b'{"status":"success","data":{"resultType":"vector","result":[{}]}}')
+    with fake_prometheus(reply) as fake:
+        view = load_overview("prometheus", "1h", store=filled, prom=PromSource(fake.url), now=NOW)
+    assert not view.status_ok and view.requested == "prometheus" and view.source == "sqlite"
+    assert view.message.startswith(f"Prometheus at {fake.url} answered something unusable: ")
+    assert view.message.endswith("— showing SQLite figures")
+    assert view.stats == overview_from_store(filled, 3600, NOW, label="1h")
+
+
+class _Odd:
+    """A source whose status is fine and whose every query returns what ``values`` says."""
+
+    url = "http://prom.example:9090"
+
+    def __init__(self, **values: object) -> None:
+        self.values = {
+            "request_count": 5.0, "latency_quantile": 0.1, "tokens": {"input": 3.0}, "request_rate": 0.1,
+            "error_ratio": 0.2, "cost_usd": 0.5, "agent_mix": {"hrm": 1.0}, "iterations": 7.0, **values,
+        }  # fmt: skip
+
+    def status(self) -> SourceStatus:
+        return SourceStatus(True, f"connected to Prometheus at {self.url}")
+
+    def __getattr__(self, name: str):
+        value = self.values[name]
+
+        def query(*args: object) -> object:
+            if isinstance(value, BaseException):
+                raise value
+            return value
+
+        return query
+
+
+def test_a_good_odd_source_is_shown_as_is(filled: Store) -> None:
+    view = load_overview("prometheus", "1h", store=filled, prom=_Odd(), now=NOW)  # type: ignore[arg-type]
+    assert view.status_ok and view.source == "prometheus"
+    assert view.stats is not None and view.stats.p95_ms == 100.0 and view.stats.tokens_total == 3.0
+
+
+@pytest.mark.parametrize(
+    ("values", "reason"),
+    [
+        ({"request_count": "abc"}, "a request count of type str"),
+        ({"request_count": float("nan")}, "a request count of nan"),
+        ({"latency_quantile": float("inf")}, "a p50 latency of inf"),
+        ({"request_rate": -1.0}, "a request rate of -1.0"),
+        ({"error_ratio": 1.5}, "an error ratio of 1.5"),
+        ({"cost_usd": True}, "a cost of type bool"),
+        ({"tokens": {"input": "3"}}, "a token count of type str"),
+        ({"tokens": [("input", 3.0)]}, "a token count of type list"),
+        ({"agent_mix": {"hrm": float("-inf")}}, "an agent invocation count of -inf"),
+        ({"iterations": KeyError("value")}, "KeyError"),
+        ({"iterations": ValueError("could not convert string to float: 'abc'")}, "ValueError"),
+    ],
+)
+def test_whatever_the_source_returns_never_raises(filled: Store, values: dict, reason: str) -> None:
+    view = load_overview("prometheus", "1h", store=filled, prom=_Odd(**values), now=NOW)  # type: ignore[arg-type]
+    assert not view.status_ok and view.source == "sqlite"
+    prefix = "Prometheus at http://prom.example:9090 answered something unusable:"
+    assert view.message == f"{prefix} {reason} — showing SQLite figures"
+    assert view.stats == overview_from_store(filled, 3600, NOW, label="1h")
+
+
+def test_the_queries_run_at_once_and_each_figure_comes_from_its_own_query() -> None:
+    """Every query answered after 0.3 s with its own value: the figures land where they belong,
+    and the fake served several queries at the same time (one after another, never)."""
+    preset = time_range("1h")
+    answers = {
+        render_query(promql.REQUEST_COUNT_QUERY, "1h"): [({}, "40")],
+        render_query(promql.REQUEST_RATE_QUERY, "1h"): [({}, "0.01")],
+        render_query(promql.ERROR_RATIO_QUERY, "1h"): [({}, "0.25")],
+        render_query(promql.LATENCY_QUANTILE_QUERY, "1h", q=0.5): [({}, "0.1")],
+        render_query(promql.LATENCY_QUANTILE_QUERY, "1h", q=0.95): [({}, "0.2")],
+        render_query(promql.LATENCY_QUANTILE_QUERY, "1h", q=0.99): [({}, "NaN")],
+        render_query(promql.TOKENS_QUERY, "1h"): [
+            ({"direction": "output"}, "50"),
+            ({"direction": "input"}, "100"),
+        ],
+        render_query(promql.COST_QUERY, "1h"): [({}, "1.25")],
+        render_query(promql.AGENT_MIX_QUERY, "1h"): [({"agent": "mcts"}, "1"), ({"agent": "hrm"}, "3")],
+        render_query(promql.ITERATIONS_QUERY, "1h"): [({}, "900")],
+    }
+
+    def route(query: str) -> Reply:
+        return replace(vector_reply(*answers[query]), delay_s=0.3)
+
+    with fake_prometheus(route) as fake:
+        stats = overview_from_prometheus(PromSource(fake.url), preset, NOW)
+    assert len(fake.seen) == len(answers) and fake.max_in_flight > 1
+    assert (stats.source, stats.window, stats.window_s, stats.until_ts) == ("prometheus", "1h", 3600, NOW)
+    assert (stats.requests, stats.rate_per_s, stats.error_ratio) == (40.0, 0.01, 0.25)
+    assert (stats.p50_ms, stats.p95_ms, stats.p99_ms) == (100.0, 200.0, None)
+    assert stats.tokens_by_direction == (("input", 100.0), ("output", 50.0)) and stats.tokens_total == 150.0
+    assert stats.cost_usd == 1.25 and stats.mcts_iterations == 900.0
+    assert stats.agent_mix == (("hrm", 3.0), ("mcts", 1.0))

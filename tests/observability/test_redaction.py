@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from observability.exporters import InMemoryExporter
-from observability.redaction import MASK, is_sensitive_key, redact_text, redact_values
+from observability.redaction import (
+    MASK,
+    is_sensitive_key,
+    redact_text,
+    redact_url,
+    redact_values,
+    url_secrets,
+)
 from observability.tracing import Tracer
 
 SECRET = "sk-test-SECRET123"
@@ -70,3 +77,34 @@ def test_redact_values_ignores_short_and_empty_and_accepts_secretstr_like() -> N
     redact_values(["", "ab", None, Secretish()])  # type: ignore[list-item]
     assert redact_text("ab opaque-value-42") == f"ab {MASK}"
     assert redact_text("overlap", ["overl", "overlap"]) == MASK  # longest secret first
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("http://admin:s3cretPW@host:9090", "http://admin:**********@host:9090"),
+        ("http://admin:@host", "http://admin:**********@host"),
+        ("https://glpat-TOKEN123@host/prom", "https://**********@host/prom"),
+        (
+            "http://host:9090/?access_token=abc123&org=7&api_key=k&X-Auth=z&key=q",
+            "http://host:9090/?access_token=**********&org=7&api_key=**********&X-Auth=z&key=**********",
+        ),
+        ("http://host/?auth=x&sig=y&tokens=5", "http://host/?auth=**********&sig=**********&tokens=5"),
+        ("http://host/#access_token=abc", "http://host/#**********"),
+        ("http://host:9090/prefix?query=up", "http://host:9090/prefix?query=up"),
+        ("http://[::1]:9090", "http://[::1]:9090"),
+        ("http://[::1:9090", MASK),  # does not parse: it might hold anything
+    ],
+)
+def test_redact_url_masks_userinfo_token_parameters_and_fragments(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
+def test_url_secrets_are_what_redact_url_masks_raw_and_decoded() -> None:
+    url = "http://admin:s3cr%40tPW@host:9090/?token=a%2Bbc&org=7#frag"
+    assert set(url_secrets(url)) == {"s3cr%40tPW", "s3cr@tPW", "a%2Bbc", "a+bc", "frag"}
+    assert url_secrets("http://TOKEN123@host") == ("TOKEN123",)
+    assert url_secrets("http://host:9090") == ()
+    # registered, they are masked in any text, e.g. a log line quoting the decoded password
+    redact_values(url_secrets(url))
+    assert redact_text("login as admin with s3cr@tPW failed") == f"login as admin with {MASK} failed"
