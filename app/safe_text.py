@@ -30,17 +30,16 @@ __all__ = ["plain", "plotly_text", "sanitize_markdown"]
 
 _PUNCT = frozenset(string.punctuation)
 
-# Raw HTML as CommonMark defines it (spec 0.31, section 6.6), matched anywhere in prose.
+# Raw HTML as CommonMark defines it (spec 0.31, section 6.6): open and closing tags and declarations
+# by one pattern, and the delimited kinds (comments, processing instructions, CDATA) by a linear scan.
 _ATTR = r"""(?:\s+[A-Za-z_:][A-Za-z0-9_.:-]*(?:\s*=\s*(?:[^\s"'=<>`]+|'[^']*'|"[^"]*"))?)"""
-_HTML = re.compile(
+_TAG = re.compile(
     r"<[A-Za-z][A-Za-z0-9-]*" + _ATTR + r"*\s*/?>"  # open tag
     r"|</[A-Za-z][A-Za-z0-9-]*\s*>"  # closing tag
-    r"|<!--.*?-->"  # comment
-    r"|<\?.*?\?>"  # processing instruction
     r"|<![A-Za-z][^>]*>"  # declaration
-    r"|<!\[CDATA\[.*?\]\]>",  # CDATA section
-    re.DOTALL,
 )
+_DELIMITED = (("<!--", "-->"), ("<?", "?>"), ("<![CDATA[", "]]>"))
+_MAX_HTML_PASSES = 8
 # Autolinks <scheme:...> and <address@host>: shown as their address (GFM links http(s) ones itself).
 _AUTOLINK = re.compile(
     r"<([A-Za-z][A-Za-z0-9+.-]{1,31}:[^\s<>]*"
@@ -49,8 +48,10 @@ _AUTOLINK = re.compile(
 )
 # Images whose alt text has no brackets: inline ![alt](dest "title") and full/collapsed reference
 # ![alt][ref] / ![alt][].  Shortcut references ![ref] are matched only when [ref]: is defined.
-_IMG_INLINE = re.compile(r"(?<!\\)!\[([^\[\]]*)\]\(\s*(?:<[^<>\n]*>|(?:[^\s()\\]|\\.|\([^\s()]*\))*)"
-                         r"""(?:\s+(?:"[^"]*"|'[^']*'|\([^()]*\)))?\s*\)""")
+_IMG_INLINE = re.compile(
+    r"(?<!\\)!\[([^\[\]]*)\]\(\s*(?:<[^<>\n]*>|(?:[^\s()\\]|\\.|\([^\s()]*\))*)"
+    r"""(?:\s+(?:"[^"]*"|'[^']*'|\([^()]*\)))?\s*\)"""
+)
 _IMG_REF = re.compile(r"(?<!\\)!\[([^\[\]]*)\]\[([^\[\]]*)\]")
 _IMG_SHORTCUT = re.compile(r"(?<!\\)!\[([^\[\]]+)\](?![\[(])")
 _DEFINITION = re.compile(r"^ {0,3}\[((?:[^\[\]\\]|\\.)+)\]:", re.MULTILINE)
@@ -125,14 +126,35 @@ def _code_spans(prose: str) -> list[tuple[bool, str]]:
     return [(code, piece) for code, piece in out if piece]
 
 
+def _cut(text: str, start: str, end: str) -> str:
+    """``text`` without every ``start ... end`` span (the first ``end`` after each ``start``).  Linear:
+    once a ``start`` has no ``end`` after it, no later one has either."""
+    out: list[str] = []
+    pos = 0
+    while (i := text.find(start, pos)) >= 0 and (j := text.find(end, i + len(start))) >= 0:
+        out.append(text[pos:i])
+        pos = j + len(end)
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _strip_html(prose: str) -> str:
+    """``prose`` without raw HTML.  Removing one tag can join the pieces of another (``<<b>img ...>``),
+    so it repeats; after a few passes whatever could still start a tag is shown as text (``&lt;``)."""
+    for _ in range(_MAX_HTML_PASSES):
+        before = prose
+        for start, end in _DELIMITED:
+            prose = _cut(prose, start, end)
+        last = prose.rfind(">")  # a tag ends with ">": nothing after the last one can match
+        prose = _TAG.sub("", prose[: last + 1]) + prose[last + 1 :]
+        if prose == before:
+            return prose
+    return re.sub(r"<(?=[A-Za-z/!?])", "&lt;", prose)
+
+
 def _clean_prose(prose: str, defined: frozenset[str]) -> str:
     """Raw HTML and images removed from a piece of prose (not code)."""
-    prose = _AUTOLINK.sub(lambda m: m.group(1), prose)
-    while True:  # removing one tag can join the pieces of another: repeat until none is left
-        stripped = _HTML.sub("", prose)
-        if stripped == prose:
-            break
-        prose = stripped
+    prose = _strip_html(_AUTOLINK.sub(lambda m: m.group(1), prose))
 
     def removed(match: re.Match[str]) -> str:
         alt = " ".join(match.group(1).split())
