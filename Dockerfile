@@ -1,5 +1,7 @@
 # syntax=docker/dockerfile:1
-# Arbor console image: `docker build -t arbor . && docker run -p 8501:8501 arbor`
+# Arbor console image: `docker build -t arbor . && docker run -p 8501:8501 -e ARBOR_AUTH=... arbor`
+# The console binds 0.0.0.0 inside the container; the entrypoint refuses ARBOR_AUTH=none unless
+# ARBOR_ALLOW_ANONYMOUS=1 (deploy/docker_entrypoint.py).
 
 # ---- builder: resolve the pinned runtime dependencies into a venv -------------
 FROM python:3.11-slim AS builder
@@ -39,4 +41,6 @@ EXPOSE 8501 9464
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=4).status == 200 else 1)"]
 
+# Refuses to start an unauthenticated console on every interface unless ARBOR_ALLOW_ANONYMOUS=1.
+ENTRYPOINT ["python", "/app/deploy/docker_entrypoint.py"]
 CMD ["streamlit", "run", "app/main.py", "--server.address", "0.0.0.0", "--server.port", "8501"]

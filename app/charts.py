@@ -7,6 +7,7 @@ from math import sqrt
 
 import plotly.graph_objects as go
 
+from app.safe_text import plotly_text
 from engine.events import RouteDecision
 from engine.mcts import ActionStat, TreeSnapshot
 from engine.models import AGENTS, StepRecord
@@ -242,7 +243,7 @@ def routing_probabilities_figure(
                 textposition="outside",
                 textfont={"size": 11, "color": CHOSEN_OUTLINE},
                 cliponaxis=False,
-                customdata=[[r] for *_, r in fields],
+                customdata=[[plotly_text(r)] for *_, r in fields],
                 hovertemplate=f"{agent}: %{{y:.3f}}<br>%{{x}}: %{{customdata[0]}}<extra></extra>",
             )
         )

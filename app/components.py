@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -11,6 +12,7 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from app import charts
+from app.safe_text import plain, sanitize_markdown
 from engine import QueryResult, StepRecord
 from engine.config import Settings
 from engine.events import (
@@ -77,6 +79,43 @@ def prometheus_sidebar(status: SourceStatus | None) -> None:
         )
 
 
+# -- exposure banner --------------------------------------------------------------------------------
+
+
+def is_loopback(address: str | None) -> bool:
+    """Whether a server bound to ``address`` is reachable from this machine only: ``localhost`` or a
+    loopback IP (127.0.0.0/8, ::1).  Unset or empty means Streamlit's default, every interface, so
+    False; so is any other host name (not resolved: a name may point anywhere)."""
+    if not address:
+        return False
+    host = address.strip().strip("[]")
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def exposure_warning(address: str | None, auth: str) -> str | None:
+    """The banner text when the console listens beyond loopback without authentication, else None."""
+    if auth != "none" or is_loopback(address):
+        return None
+    where = f"address {address}" if address else "every network interface (server.address is unset)"
+    return (
+        f"This console listens on {where} and authentication is off (ARBOR_AUTH=none): anyone who "
+        "can reach this port can run queries and read every trace. Bind it to 127.0.0.1 "
+        "(.streamlit/config.toml, --server.address) or turn authentication on."
+    )
+
+
+def exposure_banner(settings: Settings) -> None:
+    """A red banner on every page while the server is bound beyond loopback with auth off."""
+    text = exposure_warning(st.get_option("server.address"), settings.auth)
+    if text is not None:
+        st.error(plain(text), icon=":material/public:")
+
+
 class LiveTree:
     """Draws snapshots as they arrive: a progress bar and the tree chart,
     redrawn at most every ``min_interval_s`` so drawing never dominates search."""
@@ -106,7 +145,7 @@ class LiveTree:
         self._progress.progress(
             min(snapshot.iteration / self._total, 1.0),
             text=f"Iteration {snapshot.iteration:,} of {self._total:,} · "
-            f"{snapshot.tree_size:,} nodes · best {snapshot.best_action_label}",
+            f"{snapshot.tree_size:,} nodes · best {plain(snapshot.best_action_label)}",
         )
         self._chart.plotly_chart(charts.tree_figure(snapshot, self._range), width="stretch")
 
@@ -119,9 +158,11 @@ class LiveTree:
 def stats_panel(stats: SearchStats) -> None:
     """The search's headline figures."""
     a, b, c, d = st.columns(4)
-    a.metric("Best action", stats.best_action_label, help="Most visited root action (proven results first)")
+    a.metric(
+        "Best action", plain(stats.best_action_label), help="Most visited root action (proven results first)"
+    )
     b.metric("Root value", f"{stats.root_value:+.3f}", help="Mean return for the player to move at the root")
-    c.metric("Iterations", f"{stats.iterations:,}", help=f"Stopped: {stats.termination_reason}")
+    c.metric("Iterations", f"{stats.iterations:,}", help=f"Stopped: {plain(stats.termination_reason)}")
     d.metric(
         "Time", f"{stats.elapsed_s * 1000:,.1f} ms", help=f"{stats.sims_per_sec:,.0f} simulations per second"
     )
@@ -131,7 +172,7 @@ def stats_panel(stats: SearchStats) -> None:
         f"{stats.cache_hit_rate:.1%}",
         help=f"{stats.cache_hits:,} hits, {stats.cache_misses:,} misses",
     )
-    f.metric("Termination", stats.termination_reason)
+    f.metric("Termination", plain(stats.termination_reason))
     g.metric("Tree nodes", f"{stats.tree_size:,}", help=f"max depth {stats.max_depth}")
     h.metric("Sims / s", f"{stats.sims_per_sec:,.0f}")
     st.caption(
@@ -200,15 +241,21 @@ def verdict_badge(result: QueryResult) -> None:
     """The verdict as a coloured badge followed by its detail."""
     colour, icon = VERDICT_BADGES.get(result.verdict, VERDICT_BADGES["unknown"])
     st.badge(result.verdict, color=colour, icon=icon)  # type: ignore[arg-type]
-    st.caption(result.verdict_detail)
+    st.caption(plain(result.verdict_detail))
 
 
-_MD_SPECIAL = "\\`*_{}[]<>()#+-.!|~$:"
+def safe_markdown(text: str, container: DeltaGenerator | None = None) -> None:
+    """Render Markdown that came from an LLM, the corpus or a stored file: formatting, links and
+    ``[n]`` citations kept, images and raw HTML dropped (:func:`app.safe_text.sanitize_markdown`),
+    so showing it makes the browser fetch nothing.  Text that should read literally goes through
+    :func:`plain` instead (every ``st.*`` text call renders Markdown, labels and errors included)."""
+    (container or st).markdown(sanitize_markdown(text))
 
 
 def md_escape(text: str) -> str:
-    """``text`` shown literally inside Streamlit markdown (no emphasis, links or directives)."""
-    return "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in text)
+    """``text`` shown literally inside Streamlit markdown (no emphasis, links, images or directives):
+    :func:`app.safe_text.plain`."""
+    return plain(text)
 
 
 def _short(text: str | None, limit: int = _ANSWER_CHARS) -> str:
@@ -285,7 +332,7 @@ def agent_outputs(outputs: Sequence[StepRecord | AgentFinished], confidence_name
         index = o.step if isinstance(o, AgentFinished) else o.index
         answer = _short(o.answer, 60).replace("`", "'")
         st.markdown(
-            f"**{charts.step_label(index).capitalize()} · {o.agent}** — `{answer}` · "
+            f"**{charts.step_label(index).capitalize()} · {plain(o.agent)}** — `{answer}` · "
             f"{confidence_name} {o.confidence:.2f} · {o.latency_ms:,.1f} ms"
         )
         st.caption(md_escape(o.evidence) if o.evidence else "no evidence recorded")
@@ -298,8 +345,10 @@ def passages_expander(passages: Sequence[PassageRef], *, expanded: bool = False)
     with st.expander(f"Retrieved passages ({len(passages)})", expanded=expanded):
         for p in passages:
             with st.container(border=True):
-                st.markdown(f"**{p.doc} § {p.section}** · {p.title} · score {p.score:.2f}")
-                st.markdown(p.text)
+                st.markdown(
+                    f"**{plain(p.doc)} § {plain(p.section)}** · {plain(p.title)} · score {p.score:.2f}"
+                )
+                safe_markdown(p.text)
 
 
 def features_table(steps: Sequence[StepRecord]) -> pd.DataFrame:
@@ -374,7 +423,7 @@ class LiveRun:
             self.decisions.append(event)
             self._status.info(
                 f"{charts.step_label(event.step).capitalize()}: the {event.router} router chose "
-                f"**{event.chosen}** — {event.reason}",
+                f"**{plain(event.chosen)}** — {plain(event.reason)}",
                 icon=":material/alt_route:",
             )
             self._chart.plotly_chart(
@@ -384,7 +433,7 @@ class LiveRun:
             self._draw_table()
         elif isinstance(event, AgentStarted):
             self._status.info(
-                f"{charts.step_label(event.step).capitalize()}: **{event.agent}** is working…",
+                f"{charts.step_label(event.step).capitalize()}: **{plain(event.agent)}** is working…",
                 icon=":material/hourglass_top:",
             )
         elif isinstance(event, MctsSnapshot):

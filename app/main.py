@@ -16,7 +16,7 @@ st.set_page_config(page_title="Arbor", page_icon="🌳", layout="wide")
 try:
     settings = services.get_settings()
 except ConfigError as exc:
-    st.error(f"Arbor cannot start: the configuration is invalid.\n\n{exc}")
+    st.error(f"Arbor cannot start: the configuration is invalid.\n\n{components.md_escape(str(exc))}")
     st.stop()
 
 page = st.navigation(
@@ -43,6 +43,7 @@ page = st.navigation(
         ],
     }
 )
+components.exposure_banner(settings)
 components.settings_sidebar(settings)
 components.prometheus_sidebar(services.prometheus_status())
 page.run()

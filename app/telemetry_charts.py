@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import plotly.graph_objects as go
 
 from app.charts import AGENT_COLOURS, PV_COLOUR
+from app.safe_text import plotly_text
 from observability.overview import OverviewSeries, OverviewStats
 from observability.traces import SpanNode
 
@@ -133,7 +134,10 @@ def waterfall_figure(spans: Sequence[SpanNode]) -> go.Figure:
             marker={"color": [span_colour(s) for s in drawn]},
             text=[f"{s.duration_ms:,.1f} ms" for s in drawn],
             textposition="auto",
-            customdata=[[s.name, s.offset_ms, s.status or UNKNOWN, s.span_id] for s in drawn],
+            customdata=[
+                [plotly_text(s.name), s.offset_ms, plotly_text(s.status or UNKNOWN), plotly_text(s.span_id)]
+                for s in drawn
+            ],
             hovertemplate="<b>%{customdata[0]}</b><br>starts at %{customdata[1]:,.2f} ms<br>"
             "lasts %{x:,.2f} ms<br>status %{customdata[2]}<br>span %{customdata[3]}<extra></extra>",
         )
@@ -141,7 +145,8 @@ def waterfall_figure(spans: Sequence[SpanNode]) -> go.Figure:
     for row, span in zip(rows, drawn, strict=True):  # tick labels are right-aligned: indent by hand
         fig.add_annotation(
             x=0, xref="paper", xanchor="left", xshift=-label_px + 4, y=row, yref="y", showarrow=False,
-            text=("\u2003" * span.depth) + span.name, font={"size": 12, "color": span_colour(span)},
+            text=("\u2003" * span.depth) + plotly_text(span.name),
+            font={"size": 12, "color": span_colour(span)},
         )  # fmt: skip
     fig.update_layout(
         height=90 + 28 * max(len(drawn), 1),

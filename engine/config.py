@@ -157,6 +157,14 @@ class Settings(BaseSettings):
     llm_breaker_reset_timeout_s: float = Field(default=30.0, gt=0, le=3600, description="Open -> half-open.")
     llm_breaker_half_open_max_calls: int = Field(default=1, ge=1, le=100, description="Half-open probes.")
 
+    # Access (enforced by the console; the Docker entrypoint refuses auth none unless allow_anonymous)
+    auth: Literal["none", "password", "oidc"] = Field(
+        default="none", description="Console authentication; 'none' is for loopback-only use."
+    )
+    allow_anonymous: bool = Field(
+        default=False, description="Allow auth 'none' where the console listens beyond loopback (Docker)."
+    )
+
     # MCTS defaults
     mcts_iterations: int = Field(default=1000, ge=1, le=10000, description="MCTS iterations per search.")
     mcts_c: float = Field(default=1.414, ge=0, le=100, description="Exploration constant.")
@@ -188,7 +196,7 @@ class Settings(BaseSettings):
             return None
         return value
 
-    @field_validator("telemetry", "llm_provider", "durability", mode="before")
+    @field_validator("telemetry", "llm_provider", "durability", "auth", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value

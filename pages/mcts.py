@@ -30,7 +30,7 @@ def _init_from_link() -> None:
             try:
                 st.session_state[f"mcts_{key}"] = cast(q[key])
             except ValueError:
-                st.warning(f"Ignored the link's {key}={q[key]!r}: not a number.")
+                st.warning(components.plain(f"Ignored the link's {key}={q[key]!r}: not a number."))
     if q.get("selection") in ("ucb1", "puct"):
         st.session_state.mcts_selection = q["selection"]
 
@@ -58,16 +58,20 @@ def _results(outcome: ExploreOutcome) -> None:
         components.stats_panel(result.stats)
         if outcome.verdict is not None:
             verdict = outcome.verdict
-            text = f"**{outcome.answer}** is {verdict.label} by ground truth — {verdict.detail}"
+            text = (
+                f"**{components.plain(str(outcome.answer))}** is {components.plain(verdict.label)} by ground "
+                f"truth — {components.plain(verdict.detail)}"
+            )
             (st.success if verdict.correct else st.error)(text)
         elif outcome.answer is None:
             st.info("The search found no answer it can stand behind within this budget (unknown).")
         else:
             st.info(
-                f"**{outcome.answer}** — no ground truth for this position within the solver's horizon "
+                f"**{components.plain(outcome.answer)}** — no ground truth for this position within the "
+                "solver's horizon "
                 "(verdict unknown)."
             )
-        st.caption("Principal variation: " + (" → ".join(result.pv) or "—"))
+        st.caption("Principal variation: " + components.plain(" → ".join(result.pv) or "—"))
 
     snaps = result.snapshots
     st.subheader("Tree")
@@ -154,7 +158,7 @@ if submitted:
         )
     except ValidationError as exc:
         for err in exc.errors():
-            st.error(f"{'.'.join(map(str, err['loc']))}: {err['msg']}")
+            st.error(components.plain(f"{'.'.join(map(str, err['loc']))}: {err['msg']}"))
         st.stop()
     live = components.LiveTree(request.iterations, task.reward_range)
     outcome = services.run_exploration(request, live)
@@ -177,6 +181,6 @@ outcome = st.session_state.get("mcts_outcome")
 if outcome is None:
     st.info("Choose a position and press **Run search**.")
 elif outcome.error is not None:
-    st.error(outcome.error)
+    st.error(components.plain(outcome.error))
 else:
     _results(outcome)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import streamlit as st
 
-from app import services, telemetry_charts
+from app import components, services, telemetry_charts
 from observability.overview import PRESETS, OverviewView, Tile, tiles
 
 SOURCES = {"sqlite": "SQLite", "prometheus": "Prometheus"}
@@ -32,9 +32,9 @@ def _grouped(all_tiles: tuple[Tile, ...]) -> list[Tile]:
 
 def _status(view: OverviewView) -> None:
     if view.status_ok:
-        st.success(view.message, icon=":material/check_circle:")
+        st.success(components.plain(view.message), icon=":material/check_circle:")
     else:
-        st.warning(view.message, icon=":material/warning:")
+        st.warning(components.plain(view.message), icon=":material/warning:")
 
 
 def _render(source: str, preset: str) -> None:

@@ -72,7 +72,7 @@ def _init() -> None:
                 try:
                     st.session_state[state_key] = int(q[key])
                 except ValueError:
-                    st.warning(f"Ignored the link's {key}={q[key]!r}: not a whole number.")
+                    st.warning(components.plain(f"Ignored the link's {key}={q[key]!r}: not a whole number."))
     last: QueryRequest | None = st.session_state.get("query_request")
     if last is not None and "query_text" not in st.session_state:
         st.session_state.query_text = last.query
@@ -172,7 +172,7 @@ def _answer(result: QueryResult) -> None:
             st.info("The agents produced no answer they could stand behind.")
         elif result.answer_kind in ("extractive", "generated"):
             with st.container(border=True):
-                st.markdown(result.answer)
+                components.safe_markdown(result.answer)
         else:
             st.code(result.answer, language=None)
     with right:
@@ -187,10 +187,13 @@ def _answer(result: QueryResult) -> None:
         else "Grounded: 1.0 when verified exactly, else MCTS visit share or the agents' agreement",
     )
     b.metric("Quality", components.quality_text(result), help="From ground truth; unknown when none exists")
-    c.metric("Agents used", " → ".join(result.agents_used) or "—")
+    c.metric("Agents used", components.plain(" → ".join(result.agents_used) or "—"))
     d.metric("Latency", f"{result.latency_ms:,.1f} ms")
     st.markdown(f"**Stopped:** {components.md_escape(result.stop_reason)}")
-    st.caption(f"Seed **{result.seed}** · request {result.request_id} · trace {result.trace_id}")
+    st.caption(
+        f"Seed **{result.seed}** · request {components.plain(result.request_id)} · "
+        f"trace {components.plain(result.trace_id)}"
+    )
     if services.get_settings().telemetry_enabled:  # with telemetry off no trace is recorded
         st.page_link(
             "../pages/traces.py",
@@ -234,8 +237,9 @@ def _details(result: QueryResult, consensus: list[Consensus], snapshots: dict[in
         if result.mcts:
             m = result.mcts
             st.caption(
-                f"{m.get('iterations')} iterations · best {m.get('best_action')} · root value "
-                f"{float(m.get('root_value', 0.0)):+.3f} · stopped by {m.get('termination_reason')} · "
+                f"{m.get('iterations')} iterations · best {components.plain(str(m.get('best_action')))} · "
+                f"root value {float(m.get('root_value', 0.0)):+.3f} · stopped by "
+                f"{components.plain(str(m.get('termination_reason')))} · "
                 f"{int(m.get('tree_size', 0)):,} nodes · search seed {m.get('seed')}"
             )
     components.passages_expander(result.passages)
@@ -308,7 +312,7 @@ if pending is not None:
     _run(pending)
 
 for message in st.session_state.get("query_errors", []):
-    st.error(message)
+    st.error(components.plain(message))
 result: QueryResult | None = st.session_state.get("query_result")
 if result is None:
     if not st.session_state.get("query_errors"):

@@ -35,13 +35,13 @@ def _run_here() -> tuple[QueryResult | None, QueryRequest | None]:
             )
         except ValidationError as exc:
             for err in exc.errors():
-                st.error(f"{'.'.join(map(str, err['loc']))}: {err['msg']}")
+                st.error(components.plain(f"{'.'.join(map(str, err['loc']))}: {err['msg']}"))
             return None, None
         try:
             with st.spinner("Running the query…"):
                 result = services.run_query(request)
         except services.ENGINE_ERRORS as exc:
-            st.error(services.error_message(exc, request))
+            st.error(components.plain(services.error_message(exc, request)))
             return None, None
         st.session_state.routing_result = result
         st.session_state.routing_request = request.model_copy(update={"seed": result.seed})
@@ -128,7 +128,7 @@ def _comparison(result: QueryResult, request: QueryRequest) -> None:
         with column, st.container(border=True):
             st.markdown(f"#### {run.router}")
             if run.result is None:
-                st.warning(run.error or "unavailable", icon=":material/block:")
+                st.warning(components.plain(run.error or "unavailable"), icon=":material/block:")
                 continue
             r = run.result
             st.code(r.answer or "—", language=None, wrap_lines=True)
@@ -161,7 +161,7 @@ def _model_card() -> None:
     try:
         report = services.router_report()
     except (OSError, ValueError) as exc:
-        st.error(f"The training report cannot be read: {exc}")
+        st.error(f"The training report cannot be read: {components.plain(str(exc))}")
         return
     weights = services.router_weights_present()
     if report is None:
@@ -179,7 +179,7 @@ def _model_card() -> None:
     if not weights:
         st.warning("The report exists but the weights `data/models/router_gru.npz` are missing.")
     if report.architecture:
-        st.caption(report.architecture)
+        st.caption(components.plain(report.architecture))
     a, b, c, d = st.columns(4)
     a.metric("Queries", _count(report.queries), help=_by(report.by_task))
     b.metric(
@@ -195,6 +195,7 @@ def _model_card() -> None:
         rules = report.accuracy.get("rules")
         for col, (name, value) in zip(cols, report.accuracy.items(), strict=False):
             label = f"majority class ({report.majority_class})" if name == "majority" else name
+            label = components.plain(label)
             delta = (
                 f"{(value - rules) * 100:+.1f} pp vs rules" if rules is not None and name != "rules" else None
             )
@@ -221,10 +222,11 @@ def _model_card() -> None:
             )
             if report.training:
                 st.markdown("**Training**")
-                st.caption(" · ".join(f"{k.replace('_', ' ')} {v}" for k, v in report.training.items()))
+                training = " · ".join(f"{k.replace('_', ' ')} {v}" for k, v in report.training.items())
+                st.caption(components.plain(training))
     if report.markdown:
         with st.expander("Training report"):
-            st.markdown(report.markdown)
+            components.safe_markdown(report.markdown)
     with st.expander("Report as JSON"):
         st.json(report.raw, expanded=False)
 
@@ -239,7 +241,7 @@ def _count(value: int | None) -> str:
 
 
 def _by(counts: dict[str, int], prefix: str = "") -> str | None:
-    return prefix + ", ".join(f"{k} {v:,}" for k, v in counts.items()) if counts else None
+    return components.plain(prefix + ", ".join(f"{k} {v:,}" for k, v in counts.items())) if counts else None
 
 
 st.title("Routing")

@@ -130,16 +130,17 @@ def _request(request: RequestInfo | None, replay_url: str | None) -> None:
     with left:
         st.markdown("**Query**")
         st.code(request.query or UNKNOWN, language=None, wrap_lines=True)
-        st.markdown(f"**Answer** ({request.answer_kind or 'kind unknown'})")
+        st.markdown(f"**Answer** ({components.plain(request.answer_kind or 'kind unknown')})")
         st.code(request.answer or "— no answer —", language=None, wrap_lines=True)
     with right:
         st.badge(request.status, color=STATUS_BADGES.get(request.status, "gray"))  # type: ignore[arg-type]
         st.markdown(
             f"**Seed** {_value(request.seed)} · **quality** {_value(request.quality, '{:.2f}')} · "
             f"**confidence** {_value(request.confidence, '{:.2f}')}  \n"
-            f"**Agents** {' → '.join(request.agents_used) or '—'}  \n"
+            f"**Agents** {components.plain(' → '.join(request.agents_used) or '—')}  \n"
             f"**Stopped** {components.md_escape(request.stop_reason or UNKNOWN)}  \n"
-            f"**Provider** {request.provider or UNKNOWN} · **tokens** {_value(request.tokens, '{:,}')} · "
+            f"**Provider** {components.plain(request.provider or UNKNOWN)} · "
+            f"**tokens** {_value(request.tokens, '{:,}')} · "
             f"**cost** {_value(request.cost_usd, '${:.4f}')}"
         )
         who = [f"user {request.user_id}"] if request.user_id else []
@@ -151,11 +152,15 @@ def _request(request: RequestInfo | None, replay_url: str | None) -> None:
             st.caption("Recorded by the load generator on a simulated clock.")
     a, b, c, d = st.columns(4)
     a.metric("Latency", _ms(request.latency_ms))
-    b.metric("Router", request.router or UNKNOWN)
-    c.metric("Task", request.task or UNKNOWN)
-    d.metric("Verdict", request.verdict or UNKNOWN, help="Against ground truth; unknown when there is none")
+    b.metric("Router", components.plain(request.router or UNKNOWN))
+    c.metric("Task", components.plain(request.task or UNKNOWN))
+    d.metric(
+        "Verdict",
+        components.plain(request.verdict or UNKNOWN),
+        help="Against ground truth; unknown when there is none",
+    )
     if request.error:
-        st.error(f"**{request.status}**: {request.error}")
+        st.error(f"**{components.plain(request.status)}**: {components.plain(request.error)}")
     fallback = services.fallback_note(request.provider, request.fallback_from, request.fallback_error)
     if fallback:
         st.warning("The requested LLM provider failed: a fallback provider answered.")
@@ -278,12 +283,13 @@ def _mcts(detail: TraceDetail, explorer_urls: dict[str, str]) -> None:
         with st.container(border=True):
             a, b, c, d, e = st.columns(5)
             a.metric("Iterations", _value(run.iterations, "{:,}"))
-            b.metric("Best action", run.best_action or UNKNOWN)
+            b.metric("Best action", components.plain(run.best_action or UNKNOWN))
             c.metric("Root value", _value(run.root_value, "{:+.3f}"))
             d.metric("Tree size", _value(run.tree_size, "{:,}"), help=f"{run.node_count:,} node(s) stored")
             e.metric("Time", _ms(run.elapsed_ms))
             st.caption(
-                f"Run {run.run_id} · stopped by {run.termination_reason or UNKNOWN} · cache hit rate "
+                f"Run {components.plain(str(run.run_id))} · stopped by "
+                f"{components.plain(run.termination_reason or UNKNOWN)} · cache hit rate "
                 f"{_value(run.cache_hit_rate, '{:.1%}')} · search seed {_value(run.seed)}"
             )
             url = explorer_urls.get(run.run_id)
@@ -297,21 +303,22 @@ def _detail(trace_id_or_request: tuple[str, str]) -> None:
     kind, value = trace_id_or_request
     lookup = services.trace_lookup(**{f"{kind}_id": value})
     if lookup.detail is None:
-        st.warning(lookup.message or f"No {kind} {value}.")
+        st.warning(components.plain(lookup.message or f"No {kind} {value}."))
         return
     detail = lookup.detail
     st.session_state.traces_link = ("trace", detail.trace_id)
     st.query_params.from_dict({"trace": detail.trace_id})
     st.divider()
-    st.header(f"Trace {detail.trace_id}")
-    cids = ", ".join(detail.correlation_ids) or UNKNOWN
+    st.header(f"Trace {components.plain(detail.trace_id)}")
+    cids = components.plain(", ".join(detail.correlation_ids) or UNKNOWN)
     st.caption(
         f"Started {_when(detail.start_ts)} · spans cover {_ms(detail.duration_ms)} · {len(detail.spans)} "
         f"span(s), {len(detail.logs)} log line(s) · request "
-        f"{detail.request.request_id if detail.request else UNKNOWN} · correlation id {cids}"
+        f"{components.plain(detail.request.request_id) if detail.request else UNKNOWN} · "
+        f"correlation id {cids}"
     )
     for note in detail.notes:
-        st.warning(note)
+        st.warning(components.plain(note))
     _request(detail.request, lookup.replay_url)
     _spans(detail)
     _logs(detail)
@@ -355,7 +362,7 @@ if not listing.enabled:
     )
     st.stop()
 for problem in listing.problems:
-    st.warning(problem)
+    st.warning(components.plain(problem))
 if not listing.problems:
     if listing.total == 0:
         st.info(HOW_TO_GET_TRACES)

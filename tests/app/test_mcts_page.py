@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.app.shown import shown
+
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 PAGE = "../pages/mcts.py"  # relative to app/main.py; the Query console is the default page
 
@@ -31,7 +33,7 @@ def _run(at: AppTest, task: str, position: str, iterations: int = 600, seed: int
 
 
 def _metric(at: AppTest, label: str) -> str:
-    return next(m.value for m in at.metric if m.label == label)
+    return next(shown(m.value) for m in at.metric if m.label == label)
 
 
 def test_page_renders_with_instructions(app):
@@ -44,7 +46,7 @@ def test_must_block_is_found_and_judged_correct(app):
     # O holds c1 and c3: X must take c2 (worked out by hand)
     at = _run(app, "tictactoe", "X.O/.X./..O")
     assert _metric(at, "Best action") == "c2"
-    assert any("c2" in s.value and "correct" in s.value for s in at.success)
+    assert any("c2" in shown(s.value) and "correct" in s.value for s in at.success)
     outcome = at.session_state["mcts_outcome"]
     assert outcome.result.stats.seed == 7
     assert len(at.get("plotly_chart")) >= 3
@@ -53,23 +55,23 @@ def test_must_block_is_found_and_judged_correct(app):
 def test_game24_answer_is_verified(app):
     at = _run(app, "game24", "3 3 8 8", iterations=2000)
     # 8/(3-8/3) is the only way to make 24 from 3 3 8 8
-    assert any("8/(3-8/3)" in s.value and "correct" in s.value for s in at.success)
+    assert any("8/(3-8/3)" in shown(s.value) and "correct" in s.value for s in at.success)
 
 
 def test_unsolvable_24_says_no_solution(app):
     at = _run(app, "game24", "1 1 1 1", iterations=2000)
-    assert any("no solution" in s.value for s in at.success)
+    assert any("no solution" in shown(s.value) for s in at.success)
 
 
 def test_bad_position_is_a_clear_error_not_a_traceback(app):
     at = _run(app, "tictactoe", "XXXX/../O")
     assert not at.exception
-    assert any("Invalid tictactoe position" in e.value for e in at.error)
+    assert any("Invalid tictactoe position" in shown(e.value) for e in at.error)
 
 
 def test_finished_game_is_refused(app):
     at = _run(app, "connect4", "1212121")
-    assert any("already over" in e.value for e in at.error)
+    assert any("already over" in shown(e.value) for e in at.error)
 
 
 def test_scrubber_shows_an_earlier_snapshot(app):

@@ -14,6 +14,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from observability.store import Store
+from tests.app.shown import shown
 from tests.observability.conftest import free_port
 
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
@@ -88,7 +89,7 @@ def test_empty_store_says_how_to_get_data(monkeypatch, tmp_path):
 
 def test_last_hour_figures_from_the_store(monkeypatch, tmp_path):
     at = _open(monkeypatch, tmp_path, rows=True)
-    assert any("SQLite store at" in s.value for s in at.success)
+    assert any("SQLite store at" in shown(s.value) for s in at.success)
     tiles = _tiles(at)
     # last hour: a (120 ms), b (80 ms), c (error, 400 ms); d is invalid and left out
     assert tiles["Requests"] == "3"
@@ -132,7 +133,7 @@ def test_prometheus_not_configured_falls_back_to_sqlite(monkeypatch, tmp_path):
     at = _open(monkeypatch, tmp_path, rows=True)
     at.radio(key="overview_source").set_value("prometheus").run()
     assert not at.exception
-    assert any("not configured" in w.value and "showing SQLite figures" in w.value for w in at.warning)
+    assert any("not configured" in shown(w.value) and "showing SQLite figures" in w.value for w in at.warning)
     assert _tiles(at)["Requests"] == "3"
 
 
@@ -141,13 +142,13 @@ def test_unreachable_prometheus_warns_and_shows_sqlite_figures(monkeypatch, tmp_
     at = _open(monkeypatch, tmp_path, rows=True, prometheus_url=url)
     at.radio(key="overview_source").set_value("prometheus").run()
     assert not at.exception
-    warnings = [w.value for w in at.warning]
+    warnings = [shown(w.value) for w in at.warning]
     assert any(f"Prometheus at {url} is unreachable" in w and "showing SQLite figures" in w for w in warnings)
     assert _tiles(at)["Requests"] == "3" and _tiles(at)["Error rate"] == "33.33%"
     assert len(at.get("plotly_chart")) == 3
     at.radio(key="overview_source").set_value("sqlite").run()
     assert not any("showing SQLite figures" in w.value for w in at.warning)  # the sidebar may still warn
-    assert any("SQLite store at" in s.value for s in at.success) and _tiles(at)["Requests"] == "3"
+    assert any("SQLite store at" in shown(s.value) for s in at.success) and _tiles(at)["Requests"] == "3"
 
 
 def test_live_refresh_keeps_rendering(monkeypatch, tmp_path):

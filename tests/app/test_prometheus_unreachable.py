@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.app.shown import shown
 from tests.observability.conftest import free_port
 
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
@@ -31,7 +32,7 @@ def test_every_page_renders_with_a_warning(dead_url, page):
     at.run()
     at.switch_page(f"../pages/{page}").run()
     assert not at.exception, at.exception
-    warnings = [w.value for w in at.sidebar.warning]
+    warnings = [shown(w.value) for w in at.sidebar.warning]
     assert any(dead_url in w and "unreachable" in w for w in warnings), warnings
     assert at.title, "the page drew nothing"
 

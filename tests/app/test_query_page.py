@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 from app import services
 from engine import Engine
 from engine.routing import GRURouter, RouterUnavailable
+from tests.app.shown import shown
 
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 FAST_BURN = "What should I do when the error budget fast-burn alert fires?"
@@ -37,7 +38,7 @@ def _run(
 
 
 def _metric(at: AppTest, label: str) -> str:
-    return next(m.value for m in at.metric if m.label == label)
+    return next(shown(m.value) for m in at.metric if m.label == label)
 
 
 def _markdown(at: AppTest) -> list[str]:
@@ -84,7 +85,7 @@ def test_tictactoe_must_block(app):
 def test_malformed_position_is_a_message_not_a_traceback(app):
     at = _run(app, "tictactoe: XXXX/../O")
     assert not at.exception
-    errors = [e.value for e in at.error]
+    errors = [shown(e.value) for e in at.error]
     assert len(errors) == 1 and "invalid tictactoe position" in errors[0]
     assert at.session_state["query_errors"] == errors
     assert "query_result" not in at.session_state
@@ -93,7 +94,7 @@ def test_malformed_position_is_a_message_not_a_traceback(app):
 def test_invalid_fields_get_one_error_each(app):
     at = _run(app, "   ")
     assert not at.exception
-    assert [e.value for e in at.error] == ["Query: String should have at least 1 character"]
+    assert [shown(e.value) for e in at.error] == ["Query: String should have at least 1 character"]
 
 
 def test_rerun_with_the_same_seed_reproduces_the_run(app):
@@ -151,7 +152,7 @@ def test_unavailable_router_is_a_message(app, monkeypatch):
     monkeypatch.setattr(services, "get_engine", lambda: engine)
     at = _run(app, "24: 4 7 8 8", router="gru")
     assert not at.exception
-    assert [e.value for e in at.error] == [
+    assert [shown(e.value) for e in at.error] == [
         "The gru router is unavailable: no trained GRU weights at /nowhere/router_gru.npz"
     ]
 

@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 from app import charts, services
 from engine import Engine
 from engine.routing import FEATURE_NAMES, GRURouter, RouterUnavailable
+from tests.app.shown import shown
 
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 PAGE = "../pages/routing.py"
@@ -171,7 +172,7 @@ def test_unavailable_routers_are_messages_beside_rules(app, no_report, monkeypat
     at = _routing(_console_run(app))
     at.button(key="routing_compare").click().run()
     assert not at.exception
-    assert [w.value for w in at.warning] == [
+    assert [shown(w.value) for w in at.warning] == [
         "The gru router is unavailable: no trained GRU weights",
         "The hybrid router is unavailable: no trained GRU weights",
     ]
@@ -208,7 +209,7 @@ def test_model_card_shows_the_training_report(app, monkeypatch, tmp_path):
     monkeypatch.setattr(services, "ROUTER_REPORT", tmp_path / "router_report.json")
     monkeypatch.setattr(services, "ROUTER_WEIGHTS", tmp_path / "router_gru.npz")
     at = _routing(app)
-    metrics = {m.label: m for m in at.metric}
+    metrics = {shown(m.label): m for m in at.metric}
     assert metrics["Queries"].value == "100"
     assert metrics["Train / held-out queries"].value == "80 / 20"
     assert metrics["Held-out steps"].value == "30"

@@ -17,6 +17,7 @@ from engine.config import load_settings
 from engine.explorer import ExploreRequest, explore
 from observability.store import Store
 from observability.traces import ERROR_KEY, MctsRunInfo, RequestInfo, TraceDetail, trace_detail
+from tests.app.shown import shown
 
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 PAGE = "../pages/traces.py"  # relative to app/main.py
@@ -74,7 +75,7 @@ def table(at: AppTest) -> list[str]:
 
 
 def texts(elements) -> list[str]:
-    return [e.value for e in elements]
+    return [shown(e.value) for e in elements]
 
 
 # ------------------------------------------------------------------------------------------ list
@@ -179,7 +180,7 @@ def _waterfall(at: AppTest) -> dict:
 def test_deep_link_opens_the_trace_with_waterfall_tree_logs_routing_and_mcts(db):
     write(db, **_trace_rows())
     at = open_page({"trace": "trace-r1"})
-    assert [h.value for h in at.header] == ["Trace trace-r1"]
+    assert [shown(h.value) for h in at.header] == ["Trace trace-r1"]
     # waterfall: depth-first order query, agent.hrm, llm.complete, agent.mcts; offsets from 100.000 s
     chart = _waterfall(at)
     bars = chart["data"][0]
@@ -226,7 +227,7 @@ def test_a_trace_without_log_lines_says_so(db):
 def test_request_link_opens_its_trace_and_rewrites_the_url(db):
     write(db, **_trace_rows())
     at = open_page({"request": "r1"})
-    assert [h.value for h in at.header] == ["Trace trace-r1"]
+    assert [shown(h.value) for h in at.header] == ["Trace trace-r1"]
     assert at.query_params["trace"] == "trace-r1"
 
 
@@ -257,7 +258,7 @@ def test_query_console_links_a_finished_run_to_its_trace(db):
     at.query_params["trace"] = result.trace_id
     at.switch_page(PAGE).run()
     assert not at.exception, at.exception
-    assert [h.value for h in at.header] == [f"Trace {result.trace_id}"]
+    assert [shown(h.value) for h in at.header] == [f"Trace {result.trace_id}"]
     assert table(at) == [result.trace_id]  # the list has the run too, right away
     labels = [a["text"].strip("\u2003") for a in _waterfall(at)["layout"]["annotations"]]
     assert labels == ["query", *(f"agent.{s.agent}" for s in result.steps), "synthesise"]
