@@ -13,6 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app import services
+from tests.app.shown import shown_all
 from tests.engine.llm.helpers import SECRET, Reply, ScriptedServer
 
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
@@ -89,6 +90,6 @@ def test_provider_without_key_is_a_configuration_error_on_the_page(fresh):
     at = AppTest.from_file(MAIN, default_timeout=120)
     at.run()
     _run_openai(at)
-    errors = [e.value for e in at.error]
+    errors = shown_all(at.error)
     assert len(errors) == 1 and "Configuration error" in errors[0] and "ARBOR_OPENAI_API_KEY" in errors[0]
     assert "query_result" not in at.session_state or at.session_state["query_result"] is None

@@ -12,6 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from observability.store import Store
+from tests.app.shown import shown as unescape
 from tests.observability.fake_prometheus import FakePrometheus, Reply, fake_prometheus
 
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
@@ -92,7 +93,7 @@ def test_overview_falls_back_to_sqlite_figures(garbage, monkeypatch, tmp_path, r
     at.switch_page("../pages/overview.py").run()
     at.radio(key="overview_source").set_value("prometheus").run()
     assert not at.exception, at.exception
-    page_warnings = [w.value for w in at.main.warning]
+    page_warnings = [unescape(w.value) for w in at.main.warning]
     assert any(
         w.startswith(f"Prometheus at {shown} answered something unusable: ")
         and w.endswith("— showing SQLite figures")
