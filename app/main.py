@@ -6,7 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from app import components, services
+from app import auth, components, services
 from engine.config import ConfigError
 
 PAGES = Path(__file__).resolve().parent.parent / "pages"
@@ -18,6 +18,8 @@ try:
 except ConfigError as exc:
     st.error(f"Arbor cannot start: the configuration is invalid.\n\n{exc}")
     st.stop()
+
+auth.gate(settings)  # nobody signed in: the sign-in page, and the run stops here
 
 page = st.navigation(
     {
