@@ -35,12 +35,16 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def console_url(tmp_path_factory) -> Iterator[str]:
-    """Start ``streamlit run app/main.py`` on a free port; stop it by its pid."""
+def _serve_console(runtime: Path, extra_env: dict[str, str] | None = None) -> Iterator[str]:
+    """Start ``streamlit run app/main.py`` on a free port with its store in ``runtime``; yield its
+    URL once it answers; stop it by its pid."""
     port = _free_port()
-    runtime = tmp_path_factory.mktemp("runtime")
-    env = {**os.environ, "ARBOR_DB_PATH": str(runtime / "arbor.db"), "ARBOR_METRICS_PORT": "0"}
+    env = {
+        **os.environ,
+        "ARBOR_DB_PATH": str(runtime / "arbor.db"),
+        "ARBOR_METRICS_PORT": "0",
+        **(extra_env or {}),
+    }
     log = open(runtime / "console.log", "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         [
@@ -84,6 +88,41 @@ def console_url(tmp_path_factory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
         log.close()
+
+
+@pytest.fixture(scope="session")
+def console_url(tmp_path_factory) -> Iterator[str]:
+    """A console with no access control (``ARBOR_AUTH=none``)."""
+    yield from _serve_console(tmp_path_factory.mktemp("runtime"), {"ARBOR_AUTH": "none"})
+
+
+#: The users of :func:`auth_console_url`: name -> (password, role).  ``locked-out`` is the lock-out
+#: test's own user (the lock-out tracker is shared by the whole console process).
+AUTH_USERS = {
+    "olga": ("olga-pass-1", "operator"),
+    "vic": ("vic-pass-1", "viewer"),
+    "locked-out": ("right-pass-1", "operator"),
+}
+
+
+@pytest.fixture(scope="session")
+def auth_console_url(tmp_path_factory) -> Iterator[str]:
+    """A console with ``ARBOR_AUTH=password`` and a users file holding :data:`AUTH_USERS`
+    (argon2 hashes with small cost parameters, to keep start-up quick)."""
+    from argon2 import PasswordHasher
+
+    from engine.auth import User, UsersFile, save_users
+
+    runtime = tmp_path_factory.mktemp("auth_runtime")
+    fast = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    users = UsersFile(
+        users=tuple(
+            User(name=name, password_hash=fast.hash(pw), role=role) for name, (pw, role) in AUTH_USERS.items()
+        )
+    )
+    save_users(runtime / "users.yaml", users)
+    env = {"ARBOR_AUTH": "password", "ARBOR_AUTH_USERS_FILE": str(runtime / "users.yaml")}
+    yield from _serve_console(runtime, env)
 
 
 @pytest.fixture(scope="session")
