@@ -109,9 +109,10 @@ def require_operator(action: str) -> None:
 
 
 def gate(settings: Settings) -> Access:
-    """Run before any page.  Returns the signed-in :class:`Access` (and shows who it is in the
-    sidebar, with a sign-out button); when nobody is signed in, shows the sign-in page and stops
-    the run, so no page code runs."""
+    """Run before any page.  Returns the :class:`Access` of this run: when someone is signed in,
+    after showing who in the sidebar with a sign-out button; when nobody is, after showing the
+    sign-in page — the caller must then stop the run (``app/main.py`` does, right after
+    ``st.navigation``, so that no page code runs)."""
     if settings.auth == "password":
         access = _password_access(settings)
     elif settings.auth == "oidc":
@@ -121,8 +122,8 @@ def gate(settings: Settings) -> Access:
     st.session_state[ACCESS_KEY] = access
     if not access.signed_in:
         _sign_in_page(settings)
-        st.stop()
-    _sidebar(access)
+    else:
+        _sidebar(access)
     return access
 
 

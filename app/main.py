@@ -19,7 +19,9 @@ except ConfigError as exc:
     st.error(f"Arbor cannot start: the configuration is invalid.\n\n{exc}")
     st.stop()
 
-auth.gate(settings)  # nobody signed in: the sign-in page, and the run stops here
+# Nobody signed in: the sign-in page, then the run stops right after st.navigation (called so that
+# a deep link such as /traces?trace=... survives signing in) without showing the page list.
+access = auth.gate(settings)
 
 page = st.navigation(
     {
@@ -43,8 +45,11 @@ page = st.navigation(
             ),
             st.Page(PAGES / "routing.py", title="Routing", icon=":material/alt_route:", url_path="routing"),
         ],
-    }
+    },
+    position="sidebar" if access.signed_in else "hidden",
 )
+if not access.signed_in:
+    st.stop()
 components.settings_sidebar(settings)
 components.prometheus_sidebar(services.prometheus_status())
 page.run()
