@@ -157,8 +157,8 @@ def _password_access(settings: Settings) -> Access:
 
 def _oidc_configured() -> bool:
     try:
-        return "auth" in st.secrets
-    except Exception:  # no secrets.toml, or one that does not parse: Streamlit raises its own errors
+        return st.secrets.load_if_toml_exists() and "auth" in st.secrets
+    except Exception:  # a secrets.toml that does not parse: Streamlit raises its own errors
         return False
 
 

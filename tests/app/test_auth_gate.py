@@ -248,3 +248,10 @@ def test_oidc_session_expires_on_the_injected_clock(oidc, clock):
     at.run()
     assert not at.exception
     assert _on_sign_in_page(at)  # st.logout() cleared st.user
+
+
+def test_oidc_sign_out_clears_the_user(oidc):
+    at = _oidc_start({"is_logged_in": True, "email": "ops@example.com", "roles": "operator"})
+    _button(at, "Sign out").click().run()
+    assert not at.exception
+    assert _on_sign_in_page(at)
