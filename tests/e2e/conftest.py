@@ -12,6 +12,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,10 +36,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _serve_console(runtime: Path, extra_env: dict[str, str] | None = None) -> Iterator[str]:
-    """Start ``streamlit run app/main.py`` on a free port with its store in ``runtime``; yield its
-    URL once it answers; stop it by its pid."""
-    port = _free_port()
+def _serve_console(
+    runtime: Path, extra_env: dict[str, str] | None = None, port: int | None = None
+) -> Iterator[str]:
+    """Start ``streamlit run app/main.py`` on ``port`` (default: a free one) with its store in
+    ``runtime``; yield its URL once it answers; stop it by its pid."""
+    port = port or _free_port()
     env = {
         **os.environ,
         "ARBOR_DB_PATH": str(runtime / "arbor.db"),
@@ -144,3 +147,34 @@ def page(browser):
     pg = context.new_page()
     yield pg
     context.close()
+
+
+@pytest.fixture(scope="session")
+def oidc_console(tmp_path_factory) -> Iterator[tuple[str, Any]]:
+    """A console with ``ARBOR_AUTH=oidc`` against a fake OpenID Connect provider on loopback
+    (``tests/e2e/fake_idp.py``); the role comes from the ``roles`` claim, else viewer.
+    Yields ``(console URL, provider)``: set ``provider.user`` to choose who signs in."""
+    from tests.e2e.fake_idp import CLIENT_ID, CLIENT_SECRET, FakeIdP
+
+    runtime = tmp_path_factory.mktemp("oidc_runtime")
+    idp = FakeIdP()
+    port = _free_port()
+    secrets_file = runtime / "secrets.toml"
+    secrets_file.write_text(
+        "[auth]\n"
+        f'redirect_uri = "http://127.0.0.1:{port}/oauth2callback"\n'
+        'cookie_secret = "arbor-test-cookie-secret-0123456789abcdef"\n'
+        f'client_id = "{CLIENT_ID}"\n'
+        f'client_secret = "{CLIENT_SECRET}"\n'
+        f'server_metadata_url = "{idp.url}/.well-known/openid-configuration"\n'
+    )
+    env = {
+        "ARBOR_AUTH": "oidc",
+        "ARBOR_AUTH_ROLE_CLAIM": "roles",
+        "STREAMLIT_SECRETS_FILES": str(secrets_file),
+    }
+    try:
+        for url in _serve_console(runtime, env, port=port):
+            yield url, idp
+    finally:
+        idp.close()

@@ -1,6 +1,7 @@
-"""Access control in a real browser against a console started with ARBOR_AUTH=password:
-sign in, sign out, a viewer denied the operator's controls, and the lock after five wrong
-passwords.  (Session expiry needs an injected clock: tests/app/test_auth_gate.py.)"""
+"""Access control in a real browser.  ARBOR_AUTH=password: sign in, sign out, a viewer denied the
+operator's controls, and the lock after five wrong passwords.  ARBOR_AUTH=oidc: st.login's
+round trip against a fake OpenID Connect provider, the role from its claim.  (Session expiry needs
+an injected clock: tests/app/test_auth_gate.py.)"""
 
 from __future__ import annotations
 
@@ -82,3 +83,34 @@ def test_five_wrong_passwords_lock_the_user_name(auth_console_url, page):
     _sign_in(page, auth_console_url, name, right)
     assert "Too many wrong passwords for this user name" in _error_text(page)
     assert page.get_by_role("heading", name="Query console").count() == 0
+
+
+# -- OIDC: a real authorization-code round trip through st.login against a fake provider ----------
+
+
+def _oidc_sign_in(page, url: str) -> None:
+    page.goto(url)
+    page.get_by_role("heading", name="Sign in to Arbor").wait_for(timeout=60_000)
+    page.get_by_role("button", name="Sign in with your identity provider").click()
+    page.get_by_role("heading", name="Query console").wait_for(timeout=60_000)
+
+
+def test_oidc_operator_from_the_role_claim_signs_in_and_out(oidc_console, page):
+    url, idp = oidc_console
+    idp.user = {"sub": "u-1", "email": "ops@example.com", "name": "Ops", "roles": ["dev", "operator"]}
+    _oidc_sign_in(page, url)
+    sidebar = page.get_by_test_id("stSidebar")
+    assert "Signed in as ops@example.com (operator)" in sidebar.inner_text()
+    assert page.get_by_role("button", name="Run query").is_enabled()
+    sidebar.get_by_role("button", name="Sign out").click()
+    page.get_by_role("heading", name="Sign in to Arbor").wait_for(timeout=60_000)
+    assert page.get_by_role("heading", name="Query console").count() == 0
+
+
+def test_oidc_user_without_the_claim_is_a_viewer(oidc_console, page):
+    url, idp = oidc_console
+    idp.user = {"sub": "u-2", "email": "reader@example.com", "name": "Reader"}
+    _oidc_sign_in(page, url)
+    assert "Signed in as reader@example.com (viewer)" in page.get_by_test_id("stSidebar").inner_text()
+    assert page.get_by_role("button", name="Run query").is_disabled()
+    assert page.get_by_text(VIEWER_REASON).first.is_visible()
