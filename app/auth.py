@@ -172,15 +172,23 @@ def _oidc_access(settings: Settings) -> Access:
     now = SESSION_CLOCK()
     session = st.session_state.get(SESSION_KEY)
     if not isinstance(session, Session) or session.user != name:
-        session = Session.start(name, role, "oidc", minutes=settings.auth_session_minutes, now=now)
+        # Dated from the ID token's issue time when it has one, so that a reload (a new Streamlit
+        # session, same identity cookie) does not extend the sign-in.
+        issued = user.get("iat")
+        started = (
+            float(issued)
+            if isinstance(issued, int | float) and not isinstance(issued, bool) and issued <= now + 60
+            else now
+        )
+        session = Session.start(name, role, "oidc", minutes=settings.auth_session_minutes, now=started)
         log.info("signed in %r with OIDC as %s", name, role)
-    elif session.expired(now):
-        del st.session_state[SESSION_KEY]
+    if session.expired(now):
+        st.session_state.pop(SESSION_KEY, None)
         log.info("OIDC session of %r expired", name)
         st.logout()  # clears the identity cookie: the next visit signs in with the provider again
         st.session_state[NOTICE_KEY] = "Your session expired: sign in again."
         return Access("oidc", None, None)
-    elif session.role != role:
+    if session.role != role:
         session = Session(session.user, role, "oidc", session.started_at, session.expires_at)
     st.session_state[SESSION_KEY] = session
     return Access("oidc", name, role)

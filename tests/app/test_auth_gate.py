@@ -255,3 +255,15 @@ def test_oidc_sign_out_clears_the_user(oidc):
     _button(at, "Sign out").click().run()
     assert not at.exception
     assert _on_sign_in_page(at)
+
+
+def test_oidc_sign_in_is_dated_from_the_id_tokens_issue_time(oidc, clock):
+    # a reload starts a new Streamlit session with the same identity cookie: it must not extend
+    # the sign-in, so the session counts from the token's iat
+    user = {"is_logged_in": True, "email": "ops@example.com", "roles": "operator"}
+    at = _oidc_start({**user, "iat": int(clock.t) - 480 * 60 + 10})
+    assert not _button(at, "Run query").disabled
+    clock.t += 10
+    at.run()
+    assert _on_sign_in_page(at)
+    assert _on_sign_in_page(_oidc_start({**user, "iat": int(clock.t) - 480 * 60}))
