@@ -6,6 +6,7 @@ an injected clock: tests/app/test_auth_gate.py.)"""
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.e2e.conftest import AUTH_USERS
 
@@ -42,9 +43,9 @@ def test_operator_signs_in_runs_and_signs_out(auth_console_url, page):
     _sign_in(page, auth_console_url, "olga", AUTH_USERS["olga"][0])
     page.get_by_role("heading", name="Query console").wait_for(timeout=60_000)
     sidebar = page.get_by_test_id("stSidebar")
-    assert "Signed in as olga (operator)" in sidebar.inner_text()
+    expect(sidebar).to_contain_text("Signed in as olga (operator)")
     run = page.get_by_role("button", name="Run query")
-    assert run.is_enabled()
+    expect(run).to_be_enabled()
     page.get_by_role("textbox", name="Query").fill("24: 3 3 8 8")
     page.get_by_role("spinbutton", name="Seed").fill("1")
     run.click()
@@ -54,22 +55,21 @@ def test_operator_signs_in_runs_and_signs_out(auth_console_url, page):
 
     sidebar.get_by_role("button", name="Sign out").click()
     page.get_by_role("heading", name="Sign in to Arbor").wait_for(timeout=30_000)
-    assert "You are signed out." in page.get_by_test_id("stAlertContentInfo").first.inner_text()
+    expect(page.get_by_test_id("stAlertContentInfo").first).to_contain_text("You are signed out.")
     assert page.get_by_role("heading", name="Query console").count() == 0
 
 
 def test_viewer_sees_the_operator_controls_disabled_with_the_reason(auth_console_url, page):
     _sign_in(page, auth_console_url, "vic", AUTH_USERS["vic"][0])
     page.get_by_role("heading", name="Query console").wait_for(timeout=60_000)
-    assert "Signed in as vic (viewer)" in page.get_by_test_id("stSidebar").inner_text()
-    run = page.get_by_role("button", name="Run query")
-    assert run.is_disabled()
-    assert page.get_by_text(VIEWER_REASON).first.is_visible()
+    expect(page.get_by_test_id("stSidebar")).to_contain_text("Signed in as vic (viewer)")
+    expect(page.get_by_role("button", name="Run query")).to_be_disabled()
+    expect(page.get_by_text(VIEWER_REASON).first).to_be_visible()
     # the viewer can still read every page: the MCTS explorer's search is disabled the same way
     page.get_by_test_id("stSidebar").get_by_role("link", name="MCTS explorer").click()
     page.get_by_role("heading", name="MCTS explorer").wait_for(timeout=60_000)
-    assert page.get_by_role("button", name="Run search").is_disabled()
-    assert page.get_by_text("Only an operator may run searches").first.is_visible()
+    expect(page.get_by_role("button", name="Run search")).to_be_disabled()
+    expect(page.get_by_text("Only an operator may run searches").first).to_be_visible()
 
 
 def test_five_wrong_passwords_lock_the_user_name(auth_console_url, page):
@@ -100,8 +100,8 @@ def test_oidc_operator_from_the_role_claim_signs_in_and_out(oidc_console, page):
     idp.user = {"sub": "u-1", "email": "ops@example.com", "name": "Ops", "roles": ["dev", "operator"]}
     _oidc_sign_in(page, url)
     sidebar = page.get_by_test_id("stSidebar")
-    assert "Signed in as ops@example.com (operator)" in sidebar.inner_text()
-    assert page.get_by_role("button", name="Run query").is_enabled()
+    expect(sidebar).to_contain_text("Signed in as ops@example.com (operator)")
+    expect(page.get_by_role("button", name="Run query")).to_be_enabled()
     sidebar.get_by_role("button", name="Sign out").click()
     page.get_by_role("heading", name="Sign in to Arbor").wait_for(timeout=60_000)
     assert page.get_by_role("heading", name="Query console").count() == 0
@@ -111,6 +111,6 @@ def test_oidc_user_without_the_claim_is_a_viewer(oidc_console, page):
     url, idp = oidc_console
     idp.user = {"sub": "u-2", "email": "reader@example.com", "name": "Reader"}
     _oidc_sign_in(page, url)
-    assert "Signed in as reader@example.com (viewer)" in page.get_by_test_id("stSidebar").inner_text()
-    assert page.get_by_role("button", name="Run query").is_disabled()
-    assert page.get_by_text(VIEWER_REASON).first.is_visible()
+    expect(page.get_by_test_id("stSidebar")).to_contain_text("Signed in as reader@example.com (viewer)")
+    expect(page.get_by_role("button", name="Run query")).to_be_disabled()
+    expect(page.get_by_text(VIEWER_REASON).first).to_be_visible()
