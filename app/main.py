@@ -6,7 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from app import components, services
+from app import auth, components, services
 from engine.config import ConfigError
 
 PAGES = Path(__file__).resolve().parent.parent / "pages"
@@ -18,6 +18,10 @@ try:
 except ConfigError as exc:
     st.error(f"Arbor cannot start: the configuration is invalid.\n\n{components.md_escape(str(exc))}")
     st.stop()
+
+# Nobody signed in: the sign-in page, then the run stops right after st.navigation (called so that
+# a deep link such as /traces?trace=... survives signing in) without showing the page list.
+access = auth.gate(settings)
 
 page = st.navigation(
     {
@@ -41,8 +45,11 @@ page = st.navigation(
             ),
             st.Page(PAGES / "routing.py", title="Routing", icon=":material/alt_route:", url_path="routing"),
         ],
-    }
+    },
+    position="sidebar" if access.signed_in else "hidden",
 )
+if not access.signed_in:
+    st.stop()
 components.exposure_banner(settings)
 components.settings_sidebar(settings)
 components.prometheus_sidebar(services.prometheus_status())

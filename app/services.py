@@ -20,6 +20,7 @@ from urllib.parse import quote, urlencode
 
 import streamlit as st
 
+from app import auth
 from engine import Engine, QueryError, QueryRequest, QueryResult
 from engine.config import Settings, load_settings
 from engine.events import Event
@@ -136,7 +137,8 @@ def task(name: str) -> Task:
 def run_exploration(
     request: ExploreRequest, on_snapshot: Callable[[TreeSnapshot], Any] | None = None
 ) -> ExploreOutcome:
-    """Run one MCTS exploration, streaming snapshots to ``on_snapshot``."""
+    """Run one MCTS exploration, streaming snapshots to ``on_snapshot`` (operators only)."""
+    auth.require_operator("run_search")
     return explore(request, on_snapshot)
 
 
@@ -146,12 +148,14 @@ def run_exploration(
 def stream_query(request: QueryRequest) -> Iterator[Event]:
     """The engine's events for ``request`` as they happen (MCTS snapshots included), ending
     with ``Final``.  Raises QueryError (malformed position) before the first event and
-    RouterUnavailable when the request names a router without trained weights."""
+    RouterUnavailable when the request names a router without trained weights.  Operators only."""
+    auth.require_operator("run_query")
     return get_engine().stream(request, live=True)
 
 
 def run_query(request: QueryRequest) -> QueryResult:
-    """Answer ``request`` without live events (same errors as :func:`stream_query`)."""
+    """Answer ``request`` without live events (same errors as :func:`stream_query`; operators only)."""
+    auth.require_operator("run_query")
     return get_engine().run(request)
 
 
@@ -194,8 +198,9 @@ def compare_routers(
 
     A router that cannot run (e.g. the GRU has no trained weights) comes back as a
     RouterRun with ``error`` set, never as an exception.  Invalid options raise
-    pydantic's ValidationError before anything runs.
+    pydantic's ValidationError before anything runs.  Operators only.
     """
+    auth.require_operator("compare_routers")
     requests = [QueryRequest(query=query, seed=seed, router=r, **options) for r in routers]
     runs: list[RouterRun] = []
     for request in requests:

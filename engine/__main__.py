@@ -401,6 +401,49 @@ def _load(args: argparse.Namespace, signals: _Signals | None = None) -> int:
     return 0 if signals.received is None else 128 + signals.received
 
 
+def _auth_add_user(args: argparse.Namespace) -> int:
+    """``auth add-user``: hash a password (read from stdin or a no-echo prompt) into the users file."""
+    import getpass
+    import re
+
+    from engine import auth
+    from engine.config import ConfigError, load_settings
+
+    if not re.fullmatch(auth.NAME_PATTERN, args.name):
+        _fail(
+            f"bad user name {args.name!r}: use 1-64 letters, digits and . _ @ -, "
+            "starting with a letter or digit"
+        )
+    path = Path(args.users_file) if args.users_file else None
+    if path is None:
+        try:  # ARBOR_AUTH=password with a users file that does not exist yet must not stop us here
+            path = load_settings(auth="none").auth_users_file
+        except ConfigError as exc:
+            _fail(str(exc).splitlines()[0])
+    if path is None:
+        _fail("give --users-file PATH or set ARBOR_AUTH_USERS_FILE")
+    if sys.stdin.isatty():
+        password = getpass.getpass(f"Password for {args.name}: ")
+        if not auth.same_password(password, getpass.getpass("Again: ")):
+            _fail("the two passwords differ; nothing was written")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    try:
+        password_hash = auth.hash_password(password)
+    except ValueError as exc:
+        _fail(f"{exc}; nothing was written")
+    try:
+        users = auth.load_users(path) if path.exists() else auth.UsersFile()
+        users, created = auth.upsert_user(users, args.name, password_hash, args.role)
+        auth.save_users(path, users)
+    except auth.UsersFileError as exc:
+        _fail(f"{exc}; nothing was written")
+    except OSError as exc:
+        _fail(f"cannot write {path}: {exc.strerror or exc}")
+    print(f"{'added' if created else 'updated'} {args.name} ({args.role}) in {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m engine``."""
     parser = _Parser(prog="python -m engine", description="Arbor's embedded engine.")
@@ -476,6 +519,16 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--epochs", type=_int_in(1, 100_000), default=300)
     t.add_argument("--seed", type=_int_in(0, 2**32 - 1), default=0)
     t.set_defaults(func=_train_router)
+
+    au = sub.add_parser("auth", help="console access control (ARBOR_AUTH=password users)")
+    au_sub = au.add_subparsers(dest="auth_command", required=True, parser_class=_Parser)
+    add = au_sub.add_parser(
+        "add-user", help="add a user, or set an existing user's password and role (password from stdin)"
+    )
+    add.add_argument("name", help="user name: 1-64 letters, digits and . _ @ -")
+    add.add_argument("--role", required=True, choices=("viewer", "operator"))
+    add.add_argument("--users-file", default=None, help="default: ARBOR_AUTH_USERS_FILE")
+    add.set_defaults(func=_auth_add_user)
     return parser
 
 

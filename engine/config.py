@@ -14,6 +14,7 @@ only where it is sent to its provider.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -26,6 +27,7 @@ from observability.redaction import redact_url
 __all__ = [
     "ENV_PREFIX",
     "SECRET_MASK",
+    "AuthRole",
     "ConfigError",
     "LLMProvider",
     "LogLevel",
@@ -39,6 +41,7 @@ SECRET_MASK = "**********"
 
 LLMProvider = Literal["offline", "openai", "anthropic", "lmstudio"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+AuthRole = Literal["viewer", "operator"]
 
 
 class ConfigError(ValueError):
@@ -175,6 +178,24 @@ class Settings(BaseSettings):
         default=50, ge=1, le=10000, description="Emit a tree snapshot every N iterations."
     )
 
+    # Console access control (README "Security"; ARBOR_AUTH and ARBOR_ALLOW_ANONYMOUS are above)
+    auth_users_file: Path | None = Field(
+        default=None,
+        description="YAML file of console users (name, argon2/bcrypt hash, role); required by "
+        "ARBOR_AUTH=password.",
+    )
+    auth_session_minutes: int = Field(
+        default=480, ge=1, le=10080, description="A console sign-in expires after this many minutes."
+    )
+    auth_role_claim: str | None = Field(
+        default=None,
+        description="OIDC: the claim holding the role (viewer or operator; dotted path allowed); "
+        "unset: ARBOR_AUTH_DEFAULT_ROLE for everyone.",
+    )
+    auth_default_role: AuthRole = Field(
+        default="viewer", description="OIDC: the role of a user whose claim names no role."
+    )
+
     @field_validator(
         "prometheus_url",
         "prometheus_username",
@@ -185,6 +206,8 @@ class Settings(BaseSettings):
         "mcts_seed",
         "metrics_dir",
         "otlp_endpoint",
+        "auth_users_file",
+        "auth_role_claim",
         mode="before",
     )
     @classmethod
@@ -199,6 +222,11 @@ class Settings(BaseSettings):
     @field_validator("telemetry", "llm_provider", "durability", "auth", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("auth_default_role", mode="before")
+    @classmethod
+    def _lower_role(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("log_level", mode="before")
@@ -234,6 +262,29 @@ class Settings(BaseSettings):
     @classmethod
     def _base_url(cls, value: str) -> str:
         return _check_http_url(value.strip())
+
+    @field_validator("auth_role_claim")
+    @classmethod
+    def _strip_claim(cls, value: str | None) -> str | None:
+        return None if value is None else value.strip()
+
+    @field_validator("auth_users_file")
+    @classmethod
+    def _users_file_readable(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        """``ARBOR_AUTH=password`` needs a users file that can be read (its content is checked by
+        :func:`engine.auth.load_users` when the console starts)."""
+        if info.data.get("auth") != "password":
+            return value
+        if value is None:
+            raise ValueError(
+                "required when ARBOR_AUTH=password (create it with `python -m engine auth add-user NAME "
+                "--role operator --users-file PATH`)"
+            )
+        if not value.is_file():
+            raise ValueError(f"{value} is not a file (needed by ARBOR_AUTH=password)")
+        if not os.access(value, os.R_OK):
+            raise ValueError(f"{value} cannot be read by this process (needed by ARBOR_AUTH=password)")
+        return value
 
     @property
     def telemetry_enabled(self) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 from pydantic import ValidationError
 
-from app import charts, components, services
+from app import auth, charts, components, services
 from engine.explorer import ExploreOutcome, ExploreRequest
 
 TASKS = {name: services.TASK_LABELS[name] for name in services.EXPLORER_TASKS}
@@ -143,7 +143,10 @@ with st.form("mcts_form"):
         key="mcts_every",
         help="Iterations between tree snapshots (live view and scrubber)",
     )
-    submitted = st.form_submit_button("Run search", type="primary")
+    denied = auth.operator_disabled_reason("run_search")
+    submitted = st.form_submit_button("Run search", type="primary", disabled=denied is not None, help=denied)
+if denied:
+    st.caption(f":material/lock: {denied}")
 
 if submitted:
     try:

@@ -8,7 +8,7 @@ from typing import Any
 import streamlit as st
 from pydantic import ValidationError
 
-from app import charts, components, services
+from app import auth, charts, components, services
 from engine import QueryRequest, QueryResult
 from engine.events import Consensus
 from engine.mcts import TreeSnapshot
@@ -207,7 +207,9 @@ def _answer(result: QueryResult) -> None:
         on_click=_rerun_same_seed,
         key="query_rerun",
         icon=":material/replay:",
-        help="Reruns the identical request (same seed): the answer, routing and agents must repeat",
+        help=auth.operator_disabled_reason("run_query")
+        or "Reruns the identical request (same seed): the answer, routing and agents must repeat",
+        disabled=auth.operator_disabled_reason("run_query") is not None,
     )
 
 
@@ -252,6 +254,7 @@ st.caption(
 )
 _init()
 settings = services.get_settings()
+denied = auth.operator_disabled_reason("run_query")
 
 task_name = st.selectbox(
     "Task",
@@ -293,7 +296,11 @@ with st.form("query_form"):
     f, g, _ = st.columns([1, 1, 3])
     use_mcts = f.checkbox("Use MCTS", key="query_use_mcts")
     use_rag = g.checkbox("Use retrieval (RAG)", key="query_use_rag")
-    submitted = st.form_submit_button("Run query", type="primary", icon=":material/play_arrow:")
+    submitted = st.form_submit_button(
+        "Run query", type="primary", icon=":material/play_arrow:", disabled=denied is not None, help=denied
+    )
+if denied:
+    st.caption(f":material/lock: {denied}")
 
 pending: QueryRequest | None = st.session_state.pop("query_pending", None)
 if submitted:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 from pydantic import ValidationError
 
-from app import charts, components, services
+from app import auth, charts, components, services
 from engine import QueryRequest, QueryResult
 from engine.models import AGENTS
 from engine.pipeline import DEFAULT_CONFIDENCE_THRESHOLD
@@ -27,7 +27,16 @@ def _run_here() -> tuple[QueryResult | None, QueryRequest | None]:
         iterations = d.number_input(
             "MCTS iterations", 1, 10_000, value=settings.mcts_iterations, step=100, key="routing_iterations"
         )
-        submitted = st.form_submit_button("Run query", type="primary", icon=":material/play_arrow:")
+        denied = auth.operator_disabled_reason("run_query")
+        submitted = st.form_submit_button(
+            "Run query",
+            type="primary",
+            icon=":material/play_arrow:",
+            disabled=denied is not None,
+            help=denied,
+        )
+    if denied:
+        st.caption(f":material/lock: {denied}")
     if submitted:
         try:
             request = QueryRequest(
@@ -104,9 +113,16 @@ def _comparison(result: QueryResult, request: QueryRequest) -> None:
         "so differences come from routing alone."
     )
     key = request.model_copy(update={"router": "rules", "seed": result.seed}).model_dump_json()
+    denied = auth.operator_disabled_reason("compare_routers")
     compare = st.button(
-        "Compare the three routers on this request", key="routing_compare", icon=":material/compare:"
+        "Compare the three routers on this request",
+        key="routing_compare",
+        icon=":material/compare:",
+        disabled=denied is not None,
+        help=denied,
     )
+    if denied:
+        st.caption(f":material/lock: {denied}")
     if compare:
         with st.spinner("Running the request with rules, gru and hybrid…"):
             runs = services.compare_routers(

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from app import components, services, telemetry_charts
+from app import auth, components, services, telemetry_charts
 from observability.traces import STATUSES, RequestInfo, RoutingStep, TraceDetail, TraceSummary
 
 TASKS: dict[str | None, str] = {None: "any", **services.TASK_LABELS}
@@ -170,6 +170,8 @@ def _request(request: RequestInfo | None, replay_url: str | None) -> None:
             f"[Replay in the Query console]({replay_url}) — same query, task, seed and router "
             "(options not recorded take the console's defaults)."
         )
+        if denied := auth.operator_disabled_reason("run_query"):
+            st.caption(f":material/lock: The link opens the request; running it needs an operator. {denied}")
 
 
 def _spans(detail: TraceDetail) -> None:

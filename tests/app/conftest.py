@@ -17,6 +17,7 @@ import streamlit as st
 def _fresh_console(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     monkeypatch.setenv("ARBOR_DB_PATH", str(tmp_path / "arbor.db"))
     monkeypatch.setenv("ARBOR_METRICS_PORT", "0")
+    monkeypatch.setenv("ARBOR_AUTH", "none")  # a test of the sign-in gate sets its own mode
     st.cache_resource.clear()
     st.cache_data.clear()
     yield

@@ -58,7 +58,14 @@ def test_anonymous_when_allowed_starts_with_a_warning(tmp_path, fake_streamlit, 
 
 @pytest.mark.parametrize("auth", ["password", "oidc"])
 def test_authenticated_console_starts(tmp_path, fake_streamlit, auth):
-    done = run(tmp_path, [str(fake_streamlit), "run", "app/main.py"], ARBOR_AUTH=auth)
+    users = tmp_path / "users.yaml"  # password sign-in needs its users file to exist at start-up
+    users.write_text("users: []\n")
+    done = run(
+        tmp_path,
+        [str(fake_streamlit), "run", "app/main.py"],
+        ARBOR_AUTH=auth,
+        ARBOR_AUTH_USERS_FILE=str(users),
+    )
     assert done.returncode == 0 and done.stdout == "started run app/main.py\n" and done.stderr == ""
 
 
@@ -75,3 +82,8 @@ def test_other_commands_are_not_checked(tmp_path):
 def test_no_command_is_a_usage_error(tmp_path):
     done = run(tmp_path, [])
     assert done.returncode == 64 and "usage" in done.stderr
+
+
+def test_password_sign_in_without_its_users_file_is_refused(tmp_path, fake_streamlit):
+    done = run(tmp_path, [str(fake_streamlit), "run", "app/main.py"], ARBOR_AUTH="password")
+    assert done.returncode == 78 and done.stdout == "" and "ARBOR_AUTH_USERS_FILE" in done.stderr

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 import pytest
 
@@ -38,10 +39,13 @@ def _free_port() -> int:
 
 
 @contextmanager
-def running_console(runtime: Path, extra_env: Mapping[str, str] = MappingProxyType({})) -> Iterator[str]:
+def running_console(
+    runtime: Path, extra_env: Mapping[str, str] = MappingProxyType({}), port: int | None = None
+) -> Iterator[str]:
     """Run ``streamlit run app/main.py`` on a free port with its store in ``runtime`` and
-    ``extra_env`` (e.g. ``ARBOR_*`` settings); yield its URL, then stop it by its pid."""
-    port = _free_port()
+    ``extra_env`` (e.g. ``ARBOR_*`` settings) on ``port`` (default: a free one); yield its URL,
+    then stop it by its pid."""
+    port = port or _free_port()
     env = {
         **os.environ,
         "ARBOR_DB_PATH": str(runtime / "arbor.db"),
@@ -95,8 +99,38 @@ def running_console(runtime: Path, extra_env: Mapping[str, str] = MappingProxyTy
 
 @pytest.fixture(scope="session")
 def console_url(tmp_path_factory) -> Iterator[str]:
-    """A console on the default settings (its own store), shared by the session's tests."""
-    with running_console(tmp_path_factory.mktemp("runtime")) as url:
+    """A console with no access control (``ARBOR_AUTH=none``)."""
+    with running_console(tmp_path_factory.mktemp("runtime"), {"ARBOR_AUTH": "none"}) as url:
+        yield url
+
+
+#: The users of :func:`auth_console_url`: name -> (password, role).  ``locked-out`` is the lock-out
+#: test's own user (the lock-out tracker is shared by the whole console process).
+AUTH_USERS = {
+    "olga": ("olga-pass-1", "operator"),
+    "vic": ("vic-pass-1", "viewer"),
+    "locked-out": ("right-pass-1", "operator"),
+}
+
+
+@pytest.fixture(scope="session")
+def auth_console_url(tmp_path_factory) -> Iterator[str]:
+    """A console with ``ARBOR_AUTH=password`` and a users file holding :data:`AUTH_USERS`
+    (argon2 hashes with small cost parameters, to keep start-up quick)."""
+    from argon2 import PasswordHasher
+
+    from engine.auth import User, UsersFile, save_users
+
+    runtime = tmp_path_factory.mktemp("auth_runtime")
+    fast = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    users = UsersFile(
+        users=tuple(
+            User(name=name, password_hash=fast.hash(pw), role=role) for name, (pw, role) in AUTH_USERS.items()
+        )
+    )
+    save_users(runtime / "users.yaml", users)
+    env = {"ARBOR_AUTH": "password", "ARBOR_AUTH_USERS_FILE": str(runtime / "users.yaml")}
+    with running_console(runtime, env) as url:
         yield url
 
 
@@ -119,3 +153,34 @@ def page(browser):
     pg = context.new_page()
     yield pg
     context.close()
+
+
+@pytest.fixture(scope="session")
+def oidc_console(tmp_path_factory) -> Iterator[tuple[str, Any]]:
+    """A console with ``ARBOR_AUTH=oidc`` against a fake OpenID Connect provider on loopback
+    (``tests/e2e/fake_idp.py``); the role comes from the ``roles`` claim, else viewer.
+    Yields ``(console URL, provider)``: set ``provider.user`` to choose who signs in."""
+    from tests.e2e.fake_idp import CLIENT_ID, CLIENT_SECRET, FakeIdP
+
+    runtime = tmp_path_factory.mktemp("oidc_runtime")
+    idp = FakeIdP()
+    port = _free_port()
+    secrets_file = runtime / "secrets.toml"
+    secrets_file.write_text(
+        "[auth]\n"
+        f'redirect_uri = "http://127.0.0.1:{port}/oauth2callback"\n'
+        'cookie_secret = "arbor-test-cookie-secret-0123456789abcdef"\n'
+        f'client_id = "{CLIENT_ID}"\n'
+        f'client_secret = "{CLIENT_SECRET}"\n'
+        f'server_metadata_url = "{idp.url}/.well-known/openid-configuration"\n'
+    )
+    env = {
+        "ARBOR_AUTH": "oidc",
+        "ARBOR_AUTH_ROLE_CLAIM": "roles",
+        "STREAMLIT_SECRETS_FILES": str(secrets_file),
+    }
+    try:
+        with running_console(runtime, env, port=port) as url:
+            yield url, idp
+    finally:
+        idp.close()
