@@ -7,6 +7,7 @@ code under test.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import base64
 import json
 import re
@@ -439,7 +440,9 @@ def test_queries_work_from_inside_a_running_event_loop() -> None:
 
     with fake_prometheus(vector_reply(({}, "12"))) as fake:
         source = PromSource(fake.url)
-        assert asyncio.run(inside()) == 12.0
+        # A thread of its own: the session's Playwright browser may already run a loop on this one.
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            assert pool.submit(asyncio.run, inside()).result() == 12.0
 
 
 def _raised(call: Callable[[], object]) -> BaseException:
