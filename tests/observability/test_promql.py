@@ -7,8 +7,8 @@ code under test.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import base64
+import concurrent.futures
 import json
 import re
 import socket
