@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from observability.metrics import BUCKETS, METRIC_NAMES
-from observability.slo_rules import (
+from observability.slo import (
     DEFAULT_RULES_DIR,
     DEFAULT_SLOS_PATH,
     RULE_FILES,
@@ -108,7 +108,7 @@ def test_committed_rules_equal_freshly_generated(tmp_path: Path) -> None:
 
 def test_cli_regenerates_and_check_detects_stale_files(tmp_path: Path) -> None:
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        command = [sys.executable, "-m", "observability.slo_rules", *args]
+        command = [sys.executable, "-m", "observability.slo", *args]
         return subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=ROOT)
 
     assert cli("--check").returncode == 0
