@@ -38,6 +38,10 @@ VERDICTS: tuple[str, ...] = ("correct", "incorrect", "unknown")
 LLM_TOKEN_DIRECTIONS: tuple[str, ...] = ("input", "output")
 
 Kind = Literal["counter", "gauge", "histogram"]
+#: How multiprocess mode merges a gauge's per-process values (prometheus_client's names).
+GaugeMode = Literal[
+    "all", "liveall", "min", "livemin", "max", "livemax", "sum", "livesum", "mostrecent", "livemostrecent"
+]
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,7 @@ class MetricSpec:
     help: str
     labels: tuple[str, ...] = ()
     buckets: tuple[float, ...] = ()
-    multiprocess_mode: str = ""
+    multiprocess_mode: GaugeMode | None = None
 
     def __post_init__(self) -> None:
         """Counters end in ``_total``; only histograms have (strictly increasing) buckets."""
@@ -214,5 +218,6 @@ def catalogue_markdown() -> str:
         labels = ", ".join(f"`{label}`" for label in row.labels) or "—"
         buckets = ", ".join(bucket_label(b) for b in row.buckets) or "—"
         kind = f"{row.kind} ({row.multiprocess_mode})" if row.multiprocess_mode else row.kind
-        lines.append(f"| `{row.name}` | {kind} | {labels} | {buckets} | {row.help} |")
+        help_text = row.help.replace("|", "\\|")  # a bare | would end the table cell
+        lines.append(f"| `{row.name}` | {kind} | {labels} | {buckets} | {help_text} |")
     return "\n".join(lines) + "\n"
