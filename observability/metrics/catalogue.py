@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Literal
 
 __all__ = [
@@ -180,7 +181,9 @@ CATALOGUE: tuple[MetricSpec, ...] = (
 #: Every metric family, as named in the exposition format.
 METRIC_NAMES: tuple[str, ...] = tuple(s.name for s in CATALOGUE)
 #: Histogram bucket upper bounds (``+Inf`` is implicit), by metric family name.
-BUCKETS: Mapping[str, tuple[float, ...]] = {s.name: s.buckets for s in CATALOGUE if s.kind == "histogram"}
+BUCKETS: Mapping[str, tuple[float, ...]] = MappingProxyType(
+    {s.name: s.buckets for s in CATALOGUE if s.kind == "histogram"}
+)
 
 if len(set(METRIC_NAMES)) != len(METRIC_NAMES):  # pragma: no cover - a declaration error
     raise ValueError("duplicate metric names in the catalogue")

@@ -74,6 +74,4 @@ def burn_rate_windows(
     """
     if period <= timedelta():
         raise ValueError(f"SLO period must be positive, got {period!r}")
-    return [
-        BurnRateWindow(p.severity, p.long_window, p.short_window, p.factor(period)) for p in policy
-    ]
+    return [BurnRateWindow(p.severity, p.long_window, p.short_window, p.factor(period)) for p in policy]
