@@ -12,6 +12,8 @@ PIP    := $(PY) -m pip --disable-pip-version-check
 # (the editable install records the packages that exist at install time).
 # Prometheus multiprocess directory shared by the console and CLI workloads (make load), so that
 # the console's exporter serves every process' samples; cleared when the console starts.
+# PROMETHEUS_MULTIPROC_DIR is prometheus_client's own switch, read when it is first imported
+# (the one documented piece of process-global state, see observability/metrics/multiprocess.py).
 METRICS_DIR ?= data/runtime/metrics
 PROM_PORT   ?= 9090
 LOAD_ARGS   ?= --workload data/workloads/mixed.jsonl --rate 20 --duration 60 --concurrency 4 \
@@ -48,11 +50,11 @@ install: $(STAMP)
 
 run: $(STAMP)
 	rm -rf $(METRICS_DIR) && mkdir -p $(METRICS_DIR)
-	ARBOR_METRICS_DIR=$(METRICS_DIR) ARBOR_PROMETHEUS_URL=$${ARBOR_PROMETHEUS_URL-http://127.0.0.1:$(PROM_PORT)} \
+	ARBOR_METRICS_DIR=$(METRICS_DIR) PROMETHEUS_MULTIPROC_DIR=$(METRICS_DIR) ARBOR_PROMETHEUS_URL=$${ARBOR_PROMETHEUS_URL-http://127.0.0.1:$(PROM_PORT)} \
 		$(VENV)/bin/streamlit run app/main.py --server.address 127.0.0.1 --server.port $(PORT)
 
 load: $(STAMP)
-	ARBOR_METRICS_DIR=$(METRICS_DIR) $(PY) -m engine load $(LOAD_ARGS)
+	ARBOR_METRICS_DIR=$(METRICS_DIR) PROMETHEUS_MULTIPROC_DIR=$(METRICS_DIR) $(PY) -m engine load $(LOAD_ARGS)
 
 prometheus: system-deps
 	mkdir -p data/runtime/prometheus

@@ -36,6 +36,7 @@ from typing import Literal
 
 import numpy as np
 
+from observability.durations import duration_seconds
 from observability.promql import PromSource, PromSourceError
 from observability.store import Store
 
@@ -77,13 +78,16 @@ class TimeRange:
 
 
 #: The page's presets, shortest first; each has a whole number of chart buckets.
-PRESETS: tuple[TimeRange, ...] = (
-    TimeRange("15m", 15 * 60, "15m", 30),
-    TimeRange("1h", 3600, "1h", 60),
-    TimeRange("6h", 6 * 3600, "6h", 5 * 60),
-    TimeRange("24h", 24 * 3600, "24h", 15 * 60),
-    TimeRange("7d", 7 * 86400, "7d", 2 * 3600),
-    TimeRange("28d", 28 * 86400, "28d", 6 * 3600),
+PRESETS: tuple[TimeRange, ...] = tuple(
+    TimeRange(window, int(duration_seconds(window)), window, int(duration_seconds(bucket)))
+    for window, bucket in (
+        ("15m", "30s"),
+        ("1h", "1m"),
+        ("6h", "5m"),
+        ("24h", "15m"),
+        ("7d", "2h"),
+        ("28d", "6h"),
+    )
 )
 
 

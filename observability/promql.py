@@ -61,6 +61,7 @@ import certifi
 import httpx
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictFloat, TypeAdapter, ValidationError
 
+from observability.durations import parse_duration
 from observability.redaction import redact_text, redact_url, url_secrets
 
 __all__ = [
@@ -126,8 +127,6 @@ ALL_QUERIES: dict[str, str] = {
     "ITERATIONS_QUERY": ITERATIONS_QUERY,
 }
 
-_WINDOW = re.compile(r"^(?:[0-9]+(?:ms|s|m|h|d|w|y))+$")
-
 
 def render_query(query: str, window: str, q: float | None = None) -> str:
     """Fill a query constant's ``$window`` (a Prometheus duration such as ``5m`` or ``1h30m``) and ``$q``.
@@ -135,8 +134,12 @@ def render_query(query: str, window: str, q: float | None = None) -> str:
     Raises ValueError for a malformed window or a quantile outside (0, 1), so that user input
     never reaches PromQL unchecked.
     """
-    if not isinstance(window, str) or not _WINDOW.match(window) or not re.search(r"[1-9]", window):
-        raise ValueError(f"window must be a Prometheus duration such as 5m, 1h or 7d, got {window!r}")
+    try:
+        parse_duration(window)
+    except ValueError:
+        raise ValueError(
+            f"window must be a Prometheus duration such as 5m, 1h or 7d, got {window!r}"
+        ) from None
     params = {"window": window}
     if "$q" in query:
         if q is None or isinstance(q, bool) or not 0.0 < float(q) < 1.0:

@@ -249,7 +249,8 @@ _CHILD = textwrap.dedent(
     mode, path, n_ok, n_err = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     from observability.metrics import Metrics, enable_multiprocess
     if mode == "late":
-        # prometheus_client was imported (by observability.metrics) before the directory was known.
+        # The directory becomes known after observability.metrics is imported (at settings time);
+        # that package does not import prometheus_client, so enabling it now is still in time.
         enable_multiprocess(path)
     m = Metrics()
     for _ in range(n_ok):
@@ -286,7 +287,7 @@ def test_multiprocess_mode_sums_the_counters_of_child_processes(tmp_path: Path) 
     directory = tmp_path / "metrics"
     directory.mkdir()
     _child("env", directory, n_ok=3, n_err=1)  # PROMETHEUS_MULTIPROC_DIR set in its environment
-    _child("late", directory, n_ok=5, n_err=2)  # enable_multiprocess() after prometheus_client import
+    _child("late", directory, n_ok=5, n_err=2)  # enable_multiprocess() after importing the package
     _child("killed", directory, n_ok=1, n_err=0)  # dies inside track_active without cleaning up
     assert len(list(directory.glob("counter_*.db"))) == 3
 

@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from observability.metrics import BUCKETS, METRIC_NAMES
-from observability.slo_rules import (
+from observability.slo import (
+    BURN_RATE_POLICY,
     DEFAULT_RULES_DIR,
     DEFAULT_SLOS_PATH,
     RULE_FILES,
@@ -108,7 +109,7 @@ def test_committed_rules_equal_freshly_generated(tmp_path: Path) -> None:
 
 def test_cli_regenerates_and_check_detects_stale_files(tmp_path: Path) -> None:
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        command = [sys.executable, "-m", "observability.slo_rules", *args]
+        command = [sys.executable, "-m", "observability.slo", *args]
         return subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=ROOT)
 
     assert cli("--check").returncode == 0
@@ -179,6 +180,35 @@ def test_burn_rate_factors_are_the_sre_workbook_ones_scaled_to_the_period() -> N
     # Same share of the budget spent in the long window: 2% in 1h, 5% in 6h, 10% in 3d (of 28 x 24 h).
     shares = [w.factor * hours / (28 * 24) for w, hours in zip(twenty_eight, (1, 6, 72), strict=True)]
     assert shares == pytest.approx([0.02, 0.05, 0.10])
+
+
+def test_factor_is_budget_share_times_period_over_long_window() -> None:
+    """The policy is stated as budget shares; factors worked out by hand for a 7-day SLO."""
+    assert [(p.long_window, p.budget_share) for p in BURN_RATE_POLICY] == [
+        ("1h", 0.02),
+        ("6h", 0.05),
+        ("3d", 0.1),
+    ]
+    week = burn_rate_windows(timedelta(days=7))
+    # 2 % of 168 h in 1 h, 5 % of 168 h in 6 h, 10 % of 168 h in 72 h.
+    assert [w.factor for w in week] == pytest.approx([3.36, 1.4, 0.2333333333])
+    for bad in (timedelta(), timedelta(hours=-1)):
+        with pytest.raises(ValueError, match="positive"):
+            burn_rate_windows(bad)
+
+
+def test_the_old_module_path_still_imports_and_its_cli_says_where_it_moved() -> None:
+    from observability import slo, slo_rules
+
+    assert slo_rules.metric_names_in_rules is slo.metric_names_in_rules
+    run = subprocess.run(
+        [sys.executable, "-m", "observability.slo_rules"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert run.returncode == 2 and "python -m observability.slo" in run.stderr
 
 
 def test_generated_alert_thresholds_match_hand_computed_values() -> None:
