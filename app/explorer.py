@@ -11,6 +11,7 @@ from typing import Any
 
 from app import auth
 from app.links import ExplorerLink, explorer_link_params, parse_explorer_link
+from app.messages import ValidationError, validation_problems
 from app.names import EXPLORER_TASKS, SELECTIONS, TASK_LABELS
 from app.runtime import get_settings, task
 from engine.explorer import ExploreOutcome, ExploreRequest, explore
@@ -23,11 +24,13 @@ __all__ = [
     "ExploreOutcome",
     "ExploreRequest",
     "ExplorerLink",
+    "ValidationError",
     "explorer_link_params",
     "get_settings",
     "parse_explorer_link",
     "run_exploration",
     "task",
+    "validation_problems",
 ]
 
 #: The explorer's task choices and their labels, in the engine's order.

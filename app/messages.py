@@ -7,12 +7,16 @@ traceback.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from pydantic import ValidationError
+
 from engine import QueryError, QueryRequest
 from engine.llm import LLMError, ProviderNotConfigured
 from engine.routing import RouterUnavailable
 from engine.telemetry import fallback_note as _fallback_note
 
-__all__ = ["ENGINE_ERRORS", "error_message", "fallback_note"]
+__all__ = ["ENGINE_ERRORS", "ValidationError", "error_message", "fallback_note", "validation_problems"]
 
 #: What can go wrong with a well-formed request; shown as messages, never as tracebacks.
 ENGINE_ERRORS: tuple[type[Exception], ...] = (QueryError, RouterUnavailable, LLMError)
@@ -39,3 +43,13 @@ def fallback_note(provider: str | None, fallback_from: str | None, fallback_erro
     the error part quotes a provider's message, so render it with ``st.text``, never as markdown."""
     note = _fallback_note(provider, fallback_from, fallback_error)
     return None if note is None else note[0].upper() + note[1:]
+
+
+def validation_problems(exc: ValidationError, labels: Mapping[str, str] | None = None) -> list[str]:
+    """One line per invalid field of a form's request, ``"<field>: <pydantic's message>"``; the
+    field is its dotted location, shown as ``labels[field]`` when the form gives it a label."""
+    problems = []
+    for err in exc.errors():
+        field = ".".join(map(str, err["loc"]))
+        problems.append(f"{(labels or {}).get(field, field)}: {err['msg']}")
+    return problems

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app import auth
-from app.messages import ENGINE_ERRORS, error_message
+from app.messages import ENGINE_ERRORS, ValidationError, error_message, validation_problems
 from app.model_card import RouterReport, router_report, router_weights_present
 from app.names import AGENTS, CONSOLE_TASKS, DEFAULT_CONFIDENCE_THRESHOLD, ROUTERS
 from app.query import run_query
@@ -28,12 +28,14 @@ __all__ = [
     "QueryResult",
     "RouterReport",
     "RouterRun",
+    "ValidationError",
     "compare_routers",
     "error_message",
     "get_settings",
     "router_report",
     "router_weights_present",
     "run_query",
+    "validation_problems",
 ]
 
 

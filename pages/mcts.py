@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import streamlit as st
-from pydantic import ValidationError
 
 from app import auth, charts, components, explorer
 from app.explorer import ExploreOutcome, ExploreRequest
@@ -161,9 +160,9 @@ if submitted:
             seed=seed,
             snapshot_every=every,
         )
-    except ValidationError as exc:
-        for err in exc.errors():
-            st.error(components.plain(f"{'.'.join(map(str, err['loc']))}: {err['msg']}"))
+    except explorer.ValidationError as exc:
+        for problem in explorer.validation_problems(exc):
+            st.error(components.plain(problem))
         st.stop()
     live = components.LiveTree(request.iterations, task.reward_range)
     outcome = explorer.run_exploration(request, live)

@@ -6,7 +6,6 @@ import logging
 from typing import Any
 
 import streamlit as st
-from pydantic import ValidationError
 
 from app import auth, charts, components
 from app import query as console
@@ -17,13 +16,6 @@ log = logging.getLogger(__name__)
 TASKS = console.CONSOLE_TASKS
 ROUTERS = console.ROUTER_LABELS
 PROVIDERS: list[str | None] = [None, *console.PROVIDERS]
-FREEFORM_EXAMPLES = (
-    ("Error budget fast burn", "What should I do when the error budget fast-burn alert fires?"),
-    ("UCB1", "How does UCB1 balance exploration and exploitation?"),
-    ("Router fallback", "When does the meta-controller fall back to another agent?"),
-    ("p95 latency", "How do I investigate high p95 latency?"),
-    ("Sample ratio mismatch", "What does a sample ratio mismatch mean for an experiment?"),
-)
 FIELD_LABELS = {
     "query": "Query",
     "task": "Task",
@@ -37,20 +29,6 @@ HELP = (
     "Name the task with a prefix — `24: 4 7 8 8`, `tictactoe: X.O/.X./..O` (rows top to bottom), "
     "`connect4: 4453` (columns played) — or ask an operations question in plain words."
 )
-
-
-def _examples(task_name: str) -> list[tuple[str, str]]:
-    """(label, text) of the example queries for ``task_name`` (every task's for auto)."""
-    names = [task_name] if task_name != "auto" else [t for t in TASKS if t != "auto"]
-    out: list[tuple[str, str]] = []
-    for name in names:
-        if name == "freeform":
-            pairs = list(FREEFORM_EXAMPLES)
-        else:
-            pairs = [(e.label, e.text) for e in console.task(name).examples]
-        prefix = f"{TASKS[name]} · " if task_name == "auto" else ""
-        out += [(prefix + label, text) for label, text in pairs]
-    return out
 
 
 def _init() -> None:
@@ -82,7 +60,7 @@ def _init() -> None:
         st.session_state.query_use_mcts = last.use_mcts
         st.session_state.query_use_rag = last.use_rag
         st.session_state.query_provider = last.provider
-    st.session_state.setdefault("query_text", _examples("game24")[0][1])
+    st.session_state.setdefault("query_text", console.examples("game24")[0][1])
     defaults = {
         "query_iterations": console.get_settings().mcts_iterations,
         "query_max_steps": 3,
@@ -95,7 +73,7 @@ def _init() -> None:
 
 def _use_example() -> None:
     chosen = st.session_state.get("query_example")
-    text = dict(_examples(st.session_state.query_task)).get(chosen)
+    text = dict(console.examples(st.session_state.query_task)).get(chosen)
     if text is not None:
         st.session_state.query_text = text
 
@@ -108,12 +86,8 @@ def _build_request(**fields: Any) -> QueryRequest | None:
     """The validated request, or None after showing one error per invalid field."""
     try:
         return QueryRequest(**fields)
-    except ValidationError as exc:
-        messages = []
-        for err in exc.errors():
-            field = ".".join(map(str, err["loc"]))
-            messages.append(f"{FIELD_LABELS.get(field, field)}: {err['msg']}")
-        st.session_state.query_errors = messages
+    except console.ValidationError as exc:
+        st.session_state.query_errors = console.validation_problems(exc, FIELD_LABELS)
         return None
 
 
@@ -255,7 +229,7 @@ task_name = st.selectbox(
 )
 st.selectbox(
     "Example",
-    [label for label, _ in _examples(task_name)],
+    [label for label, _ in console.examples(task_name)],
     index=None,
     placeholder="Pick an example query…",
     key="query_example",

@@ -4,7 +4,6 @@ rules vs gru vs hybrid on the same request."""
 from __future__ import annotations
 
 import streamlit as st
-from pydantic import ValidationError
 
 from app import auth, charts, components, routing
 from app.routing import AGENTS, DEFAULT_CONFIDENCE_THRESHOLD, QueryRequest, QueryResult
@@ -40,9 +39,9 @@ def _run_here() -> tuple[QueryResult | None, QueryRequest | None]:
             request = QueryRequest(
                 query=text, task=task, router=router, seed=seed, mcts_iterations=iterations
             )
-        except ValidationError as exc:
-            for err in exc.errors():
-                st.error(components.plain(f"{'.'.join(map(str, err['loc']))}: {err['msg']}"))
+        except routing.ValidationError as exc:
+            for problem in routing.validation_problems(exc):
+                st.error(components.plain(problem))
             return None, None
         try:
             with st.spinner("Running the query…"):

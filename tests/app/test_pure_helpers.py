@@ -7,9 +7,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from app.messages import ENGINE_ERRORS, error_message, fallback_note
+from app.messages import ENGINE_ERRORS, error_message, fallback_note, validation_problems
 from app.names import CONSOLE_TASKS, EXPLORER_TASKS, PROVIDERS, ROUTER_LABELS, ROUTERS, SELECTIONS
+from app.query import examples
 from engine import QueryError, QueryRequest
 from engine.llm import LLMError, ProviderNotConfigured, ProviderUnavailable
 from engine.routing import RouterUnavailable
@@ -78,3 +80,23 @@ def test_error_messages(exc, router, expected):
 
 def test_engine_errors_are_the_three_families():
     assert set(ENGINE_ERRORS) == {QueryError, RouterUnavailable, LLMError}
+
+
+def test_validation_problems_name_the_field_by_its_label():
+    with pytest.raises(ValidationError) as info:
+        QueryRequest(query="24: 4 7 8 8", mcts_iterations=0, router="neural")
+    problems = validation_problems(info.value, {"mcts_iterations": "MCTS iterations"})
+    assert [p.split(": ")[0] for p in problems] == ["MCTS iterations", "router"]
+    assert problems[0] == "MCTS iterations: Input should be greater than or equal to 1"
+
+
+def test_query_examples_per_task_and_all_of_them_for_auto():
+    assert examples("game24")[0] == ("Classic (4 7 8 8)", "24: 4 7 8 8")
+    assert examples("freeform")[1] == ("UCB1", "How does UCB1 balance exploration and exploitation?")
+    every = examples("auto")
+    assert every[0] == ("Game of 24 · Classic (4 7 8 8)", "24: 4 7 8 8")
+    assert every[4] == ("Tic-tac-toe · Empty board", "tictactoe: .../.../...")
+    assert every[-1][0] == "Freeform question · Sample ratio mismatch"
+    assert len(every) == 4 + 4 + 4 + 5
+    with pytest.raises(ValueError):
+        examples("chess")
