@@ -24,12 +24,14 @@ __all__ = [
     "ROUTER_LABELS",
     "SELECTIONS",
     "TASK_LABELS",
+    "ProviderName",
+    "RouterName",
 ]
 
 #: The meta-controller's routers, in the engine's order (rules first: it needs no trained weights).
-ROUTERS: tuple[str, ...] = get_args(RouterName)
+ROUTERS: tuple[RouterName, ...] = get_args(RouterName)
 #: The LLM providers a request may name (None in a request means "the configured one").
-PROVIDERS: tuple[str, ...] = get_args(ProviderName)
+PROVIDERS: tuple[ProviderName, ...] = get_args(ProviderName)
 _ROUTER_NOTES = {"gru": "trained", "hybrid": "rules + gru"}
 #: How the Query console shows each router: the name, and what it is when the name alone does not say.
 ROUTER_LABELS: dict[str, str] = {r: f"{r} ({_ROUTER_NOTES[r]})" if r in _ROUTER_NOTES else r for r in ROUTERS}

@@ -13,7 +13,7 @@ from typing import Any
 from app import auth
 from app.messages import ENGINE_ERRORS, ValidationError, error_message, validation_problems
 from app.model_card import RouterReport, router_report, router_weights_present
-from app.names import AGENTS, CONSOLE_TASKS, DEFAULT_CONFIDENCE_THRESHOLD, ROUTERS
+from app.names import AGENTS, CONSOLE_TASKS, DEFAULT_CONFIDENCE_THRESHOLD, ROUTERS, RouterName
 from app.query import run_query
 from app.runtime import get_settings
 from engine import QueryRequest, QueryResult
@@ -49,7 +49,7 @@ class RouterRun:
 
 
 def compare_routers(
-    query: str, seed: int, *, routers: tuple[str, ...] = ROUTERS, **options: Any
+    query: str, seed: int, *, routers: tuple[RouterName, ...] = ROUTERS, **options: Any
 ) -> list[RouterRun]:
     """Run the same request (query, seed, options) once per router with ``engine.run``.
 
