@@ -10,8 +10,8 @@ operator-only checks pages use.  The logic (hashes, lock-out, sessions, roles) i
 
 Every sign-in lasts ``ARBOR_AUTH_SESSION_MINUTES``.  :func:`gate` runs before any page;
 :func:`operator_disabled_reason` tells a page why a control is disabled, and
-:func:`require_operator` refuses the action itself (``app/services.py`` calls it before running
-anything), so a disabled button is not the only guard.
+:func:`require_operator` refuses the action itself (``app/query.py``, ``app/routing.py`` and
+``app/explorer.py`` call it before running anything), so a disabled button is not the only guard.
 """
 
 from __future__ import annotations

@@ -6,15 +6,15 @@ from pathlib import Path
 
 import streamlit as st
 
-from app import auth, components, services
-from engine.config import ConfigError
+from app import auth, components, runtime
+from app.runtime import ConfigError
 
 PAGES = Path(__file__).resolve().parent.parent / "pages"
 
 st.set_page_config(page_title="Arbor", page_icon="🌳", layout="wide")
 
 try:
-    settings = services.get_settings()
+    settings = runtime.get_settings()
 except ConfigError as exc:
     st.error(f"Arbor cannot start: the configuration is invalid.\n\n{components.md_escape(str(exc))}")
     st.stop()
@@ -52,5 +52,5 @@ if not access.signed_in:
     st.stop()
 components.exposure_banner(settings)
 components.settings_sidebar(settings)
-components.prometheus_sidebar(services.prometheus_status())
+components.prometheus_sidebar(runtime.prometheus_status())
 page.run()

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import streamlit as st
-from pydantic import ValidationError
 
-from app import auth, charts, components, services
-from engine.explorer import ExploreOutcome, ExploreRequest
+from app import auth, charts, components, explorer
+from app.explorer import ExploreOutcome, ExploreRequest
 
-TASKS = {name: services.TASK_LABELS[name] for name in services.EXPLORER_TASKS}
+TASKS = explorer.TASKS
 HINTS = {
     "tictactoe": "Rows top to bottom separated by /, cells X, O or . — e.g. X.O/.X./..O",
     "connect4": "The columns played so far, 1–7 — e.g. 4453 (empty: the opening position)",
@@ -21,28 +20,30 @@ def _init_from_link() -> None:
     if st.session_state.get("mcts_linked"):
         return
     st.session_state.mcts_linked = True
-    q = st.query_params
-    if q.get("task") in TASKS:
-        st.session_state.mcts_task = q["task"]
-        st.session_state.mcts_position = q.get("position", "")
-    for key, cast in (("iterations", int), ("seed", int), ("c", float)):
-        if key in q:
-            try:
-                st.session_state[f"mcts_{key}"] = cast(q[key])
-            except ValueError:
-                st.warning(components.plain(f"Ignored the link's {key}={q[key]!r}: not a number."))
-    if q.get("selection") in ("ucb1", "puct"):
-        st.session_state.mcts_selection = q["selection"]
+    link = explorer.parse_explorer_link(st.query_params)
+    linked = {
+        "mcts_task": link.task,
+        "mcts_position": link.position,
+        "mcts_iterations": link.iterations,
+        "mcts_seed": link.seed,
+        "mcts_c": link.c,
+        "mcts_selection": link.selection,
+    }
+    for state_key, value in linked.items():
+        if value is not None:
+            st.session_state[state_key] = value
+    for problem in link.problems:
+        st.warning(components.plain(problem))
 
 
 def _use_example() -> None:
-    task = services.task(st.session_state.mcts_task)
+    task = explorer.task(st.session_state.mcts_task)
     chosen = st.session_state.mcts_example
     st.session_state.mcts_position = next(e.text for e in task.examples if e.label == chosen)
 
 
 def _reset_position() -> None:
-    task = services.task(st.session_state.mcts_task)
+    task = explorer.task(st.session_state.mcts_task)
     st.session_state.mcts_position = task.examples[0].text if task.examples else ""
     st.session_state.pop("mcts_example", None)
 
@@ -101,12 +102,12 @@ st.caption(
     "the principal variation is outlined in teal."
 )
 _init_from_link()
-settings = services.get_settings()
+settings = explorer.get_settings()
 
 task_name = st.selectbox(
     "Task", list(TASKS), format_func=TASKS.get, key="mcts_task", on_change=_reset_position
 )
-task = services.task(task_name)
+task = explorer.task(task_name)
 if "mcts_position" not in st.session_state:
     _reset_position()
 st.selectbox(
@@ -125,7 +126,7 @@ with st.form("mcts_form"):
         "Iterations", 1, 100_000, value=settings.mcts_iterations, step=100, key="mcts_iterations"
     )
     c_value = b.number_input("Exploration c", 0.0, 100.0, value=settings.mcts_c, step=0.1, key="mcts_c")
-    selection = c.radio("Selection", ["ucb1", "puct"], horizontal=True, key="mcts_selection")
+    selection = c.radio("Selection", list(explorer.SELECTIONS), horizontal=True, key="mcts_selection")
     seed = d.number_input(
         "Seed",
         0,
@@ -159,25 +160,25 @@ if submitted:
             seed=seed,
             snapshot_every=every,
         )
-    except ValidationError as exc:
-        for err in exc.errors():
-            st.error(components.plain(f"{'.'.join(map(str, err['loc']))}: {err['msg']}"))
+    except explorer.ValidationError as exc:
+        for problem in explorer.validation_problems(exc):
+            st.error(components.plain(problem))
         st.stop()
     live = components.LiveTree(request.iterations, task.reward_range)
-    outcome = services.run_exploration(request, live)
+    outcome = explorer.run_exploration(request, live)
     live.clear()
     st.session_state.mcts_outcome = outcome
     st.session_state.pop("mcts_scrub", None)
     if outcome.result is not None:
         st.query_params.from_dict(
-            {
-                "task": task_name,
-                "position": position,
-                "iterations": iterations,
-                "c": c_value,
-                "selection": selection,
-                "seed": outcome.result.stats.seed,
-            }
+            explorer.explorer_link_params(
+                task_name,
+                position,
+                iterations=iterations,
+                c=c_value,
+                selection=selection,
+                seed=outcome.result.stats.seed,
+            )
         )
 
 outcome = st.session_state.get("mcts_outcome")

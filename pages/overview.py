@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import streamlit as st
 
-from app import components, services, telemetry_charts
-from observability.overview import PRESETS, OverviewView, Tile, tiles
+from app import components, telemetry, telemetry_charts
+from app.telemetry import PRESETS, OverviewView, Tile, tiles
 
 SOURCES = {"sqlite": "SQLite", "prometheus": "Prometheus"}
 INTERVALS_S = (5, 10, 30, 60)
@@ -39,7 +39,7 @@ def _status(view: OverviewView) -> None:
 
 def _render(source: str, preset: str) -> None:
     """The live part: status line, tiles and charts (rerun every interval when live refresh is on)."""
-    view = services.overview(source, preset)
+    view = telemetry.overview(source, preset)
     _status(view)
     if view.store_requests is None and view.stats is None:
         st.info(

@@ -6,26 +6,16 @@ import logging
 from typing import Any
 
 import streamlit as st
-from pydantic import ValidationError
 
-from app import auth, charts, components, services
-from engine import QueryRequest, QueryResult
-from engine.events import Consensus
-from engine.mcts import TreeSnapshot
-from engine.pipeline import DEFAULT_CONFIDENCE_THRESHOLD
+from app import auth, charts, components
+from app import query as console
+from app.query import DEFAULT_CONFIDENCE_THRESHOLD, Consensus, QueryRequest, QueryResult, TreeSnapshot
 
 log = logging.getLogger(__name__)
 
-TASKS = services.CONSOLE_TASKS
-ROUTERS = {"rules": "rules", "gru": "gru (trained)", "hybrid": "hybrid (rules + gru)"}
-PROVIDERS: list[str | None] = [None, "offline", "openai", "anthropic", "lmstudio"]
-FREEFORM_EXAMPLES = (
-    ("Error budget fast burn", "What should I do when the error budget fast-burn alert fires?"),
-    ("UCB1", "How does UCB1 balance exploration and exploitation?"),
-    ("Router fallback", "When does the meta-controller fall back to another agent?"),
-    ("p95 latency", "How do I investigate high p95 latency?"),
-    ("Sample ratio mismatch", "What does a sample ratio mismatch mean for an experiment?"),
-)
+TASKS = console.CONSOLE_TASKS
+ROUTERS = console.ROUTER_LABELS
+PROVIDERS: list[str | None] = [None, *console.PROVIDERS]
 FIELD_LABELS = {
     "query": "Query",
     "task": "Task",
@@ -41,38 +31,24 @@ HELP = (
 )
 
 
-def _examples(task_name: str) -> list[tuple[str, str]]:
-    """(label, text) of the example queries for ``task_name`` (every task's for auto)."""
-    names = [task_name] if task_name != "auto" else [t for t in TASKS if t != "auto"]
-    out: list[tuple[str, str]] = []
-    for name in names:
-        if name == "freeform":
-            pairs = list(FREEFORM_EXAMPLES)
-        else:
-            pairs = [(e.label, e.text) for e in services.task(name).examples]
-        prefix = f"{TASKS[name]} · " if task_name == "auto" else ""
-        out += [(prefix + label, text) for label, text in pairs]
-    return out
-
-
 def _init() -> None:
     """Seed the widgets once per session from a deep link (?q=...&task=...&seed=...), and
     restore the form from the last run when returning from another page."""
     if not st.session_state.get("query_linked"):
         st.session_state.query_linked = True
-        q = st.query_params
-        if q.get("q"):
-            st.session_state.query_text = q["q"]
-        if q.get("task") in TASKS:
-            st.session_state.query_task = q["task"]
-        if q.get("router") in ROUTERS:
-            st.session_state.query_router = q["router"]
-        for key, state_key in (("seed", "query_seed"), ("iterations", "query_iterations")):
-            if key in q:
-                try:
-                    st.session_state[state_key] = int(q[key])
-                except ValueError:
-                    st.warning(components.plain(f"Ignored the link's {key}={q[key]!r}: not a whole number."))
+        link = console.parse_query_link(st.query_params)
+        linked = {
+            "query_text": link.query,
+            "query_task": link.task,
+            "query_router": link.router,
+            "query_seed": link.seed,
+            "query_iterations": link.iterations,
+        }
+        for state_key, value in linked.items():
+            if value is not None:
+                st.session_state[state_key] = value
+        for problem in link.problems:
+            st.warning(components.plain(problem))
     last: QueryRequest | None = st.session_state.get("query_request")
     if last is not None and "query_text" not in st.session_state:
         st.session_state.query_text = last.query
@@ -84,9 +60,9 @@ def _init() -> None:
         st.session_state.query_use_mcts = last.use_mcts
         st.session_state.query_use_rag = last.use_rag
         st.session_state.query_provider = last.provider
-    st.session_state.setdefault("query_text", _examples("game24")[0][1])
+    st.session_state.setdefault("query_text", console.examples("game24")[0][1])
     defaults = {
-        "query_iterations": services.get_settings().mcts_iterations,
+        "query_iterations": console.get_settings().mcts_iterations,
         "query_max_steps": 3,
         "query_use_mcts": True,
         "query_use_rag": True,
@@ -97,7 +73,7 @@ def _init() -> None:
 
 def _use_example() -> None:
     chosen = st.session_state.get("query_example")
-    text = dict(_examples(st.session_state.query_task)).get(chosen)
+    text = dict(console.examples(st.session_state.query_task)).get(chosen)
     if text is not None:
         st.session_state.query_text = text
 
@@ -110,26 +86,22 @@ def _build_request(**fields: Any) -> QueryRequest | None:
     """The validated request, or None after showing one error per invalid field."""
     try:
         return QueryRequest(**fields)
-    except ValidationError as exc:
-        messages = []
-        for err in exc.errors():
-            field = ".".join(map(str, err["loc"]))
-            messages.append(f"{FIELD_LABELS.get(field, field)}: {err['msg']}")
-        st.session_state.query_errors = messages
+    except console.ValidationError as exc:
+        st.session_state.query_errors = console.validation_problems(exc, FIELD_LABELS)
         return None
 
 
 def _run(request: QueryRequest) -> None:
     """Stream the request's events into a live view, then keep the result in session state."""
     resolved = request.resolved_task()
-    reward_range = None if resolved == "freeform" else services.task(resolved).reward_range
+    reward_range = None if resolved == "freeform" else console.task(resolved).reward_range
     live = components.LiveRun(request.mcts_iterations, reward_range, threshold=DEFAULT_CONFIDENCE_THRESHOLD)
     try:
-        for event in services.stream_query(request):
+        for event in console.stream_query(request):
             live(event)
-    except services.ENGINE_ERRORS as exc:
+    except console.ENGINE_ERRORS as exc:
         live.clear()
-        st.session_state.query_errors = [services.error_message(exc, request)]
+        st.session_state.query_errors = [console.error_message(exc, request)]
         return
     except Exception as exc:  # a bug: say so plainly, keep the traceback in the log
         log.exception("query failed")
@@ -144,15 +116,7 @@ def _run(request: QueryRequest) -> None:
     st.session_state.query_consensus = live.consensus
     st.session_state.query_snapshots = live.snapshots
     st.session_state.query_errors = []
-    st.query_params.from_dict(
-        {
-            "q": request.query,
-            "task": request.task,
-            "seed": result.seed,
-            "router": request.router,
-            "iterations": request.mcts_iterations,
-        }
-    )
+    st.query_params.from_dict(console.query_link_params(request, result.seed))
 
 
 def _answer(result: QueryResult) -> None:
@@ -161,7 +125,7 @@ def _answer(result: QueryResult) -> None:
         f"“{components.md_escape(result.query)}” · task **{result.task}** · router **{result.router}**"
         + (f" · provider **{result.provider}**" if result.provider != "none" else "")
     )
-    fallback = services.fallback_note(result.provider, result.fallback_from, result.fallback_error)
+    fallback = console.fallback_note(result.provider, result.fallback_from, result.fallback_error)
     if fallback:
         st.warning("The requested LLM provider failed: a fallback provider answered.")
         st.text(fallback)
@@ -194,7 +158,7 @@ def _answer(result: QueryResult) -> None:
         f"Seed **{result.seed}** · request {components.plain(result.request_id)} · "
         f"trace {components.plain(result.trace_id)}"
     )
-    if services.get_settings().telemetry_enabled:  # with telemetry off no trace is recorded
+    if console.get_settings().telemetry_enabled:  # with telemetry off no trace is recorded
         st.page_link(
             "../pages/traces.py",
             label="Open trace",
@@ -228,7 +192,7 @@ def _details(result: QueryResult, consensus: list[Consensus], snapshots: dict[in
     st.caption("Features, the model card and a rules / gru / hybrid comparison are on the Routing page.")
     if snapshots:
         st.subheader("MCTS tree")
-        reward_range = services.task(result.task).reward_range
+        reward_range = console.task(result.task).reward_range
         for step, snap in sorted(snapshots.items()):
             st.caption(f"{charts.step_label(step).capitalize()} · the tree when the search stopped")
             st.plotly_chart(
@@ -253,7 +217,7 @@ st.caption(
     "Watch the router's probabilities, each agent's answer and the MCTS tree as they happen."
 )
 _init()
-settings = services.get_settings()
+settings = console.get_settings()
 denied = auth.operator_disabled_reason("run_query")
 
 task_name = st.selectbox(
@@ -265,7 +229,7 @@ task_name = st.selectbox(
 )
 st.selectbox(
     "Example",
-    [label for label, _ in _examples(task_name)],
+    [label for label, _ in console.examples(task_name)],
     index=None,
     placeholder="Pick an example query…",
     key="query_example",

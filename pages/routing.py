@@ -4,25 +4,22 @@ rules vs gru vs hybrid on the same request."""
 from __future__ import annotations
 
 import streamlit as st
-from pydantic import ValidationError
 
-from app import auth, charts, components, services
-from engine import QueryRequest, QueryResult
-from engine.models import AGENTS
-from engine.pipeline import DEFAULT_CONFIDENCE_THRESHOLD
+from app import auth, charts, components, routing
+from app.routing import AGENTS, DEFAULT_CONFIDENCE_THRESHOLD, QueryRequest, QueryResult
 
 SOURCES = ("Last Query console run", "Run a query here")
-TASKS = services.CONSOLE_TASKS
+TASKS = routing.CONSOLE_TASKS
 
 
 def _run_here() -> tuple[QueryResult | None, QueryRequest | None]:
     """A small form to run a query on this page; the result is kept in session state."""
-    settings = services.get_settings()
+    settings = routing.get_settings()
     with st.form("routing_form"):
         text = st.text_input("Query", value="connect4: 4453", key="routing_text")
         a, b, c, d = st.columns(4)
         task = a.selectbox("Task", list(TASKS), format_func=TASKS.get, key="routing_task")
-        router = b.selectbox("Router", list(services.ROUTERS), key="routing_router")
+        router = b.selectbox("Router", list(routing.ROUTERS), key="routing_router")
         seed = c.number_input("Seed", 0, 2**53 - 1, value=None, placeholder="random", key="routing_seed")
         iterations = d.number_input(
             "MCTS iterations", 1, 10_000, value=settings.mcts_iterations, step=100, key="routing_iterations"
@@ -42,15 +39,15 @@ def _run_here() -> tuple[QueryResult | None, QueryRequest | None]:
             request = QueryRequest(
                 query=text, task=task, router=router, seed=seed, mcts_iterations=iterations
             )
-        except ValidationError as exc:
-            for err in exc.errors():
-                st.error(components.plain(f"{'.'.join(map(str, err['loc']))}: {err['msg']}"))
+        except routing.ValidationError as exc:
+            for problem in routing.validation_problems(exc):
+                st.error(components.plain(problem))
             return None, None
         try:
             with st.spinner("Running the query…"):
-                result = services.run_query(request)
-        except services.ENGINE_ERRORS as exc:
-            st.error(components.plain(services.error_message(exc, request)))
+                result = routing.run_query(request)
+        except routing.ENGINE_ERRORS as exc:
+            st.error(components.plain(routing.error_message(exc, request)))
             return None, None
         st.session_state.routing_result = result
         st.session_state.routing_request = request.model_copy(update={"seed": result.seed})
@@ -125,7 +122,7 @@ def _comparison(result: QueryResult, request: QueryRequest) -> None:
         st.caption(f":material/lock: {denied}")
     if compare:
         with st.spinner("Running the request with rules, gru and hybrid…"):
-            runs = services.compare_routers(
+            runs = routing.compare_routers(
                 request.query,
                 result.seed,
                 task=request.task,
@@ -175,11 +172,11 @@ def _comparison(result: QueryResult, request: QueryRequest) -> None:
 def _model_card() -> None:
     st.subheader("Model card: the trained GRU router")
     try:
-        report = services.router_report()
+        report = routing.router_report()
     except (OSError, ValueError) as exc:
         st.error(f"The training report cannot be read: {components.plain(str(exc))}")
         return
-    weights = services.router_weights_present()
+    weights = routing.router_weights_present()
     if report is None:
         st.info(
             "No training report yet: `data/models/router_report.json` is absent, so there is no model card. "

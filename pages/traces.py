@@ -9,10 +9,10 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from app import auth, components, services, telemetry_charts
-from observability.traces import STATUSES, RequestInfo, RoutingStep, TraceDetail, TraceSummary
+from app import auth, components, telemetry, telemetry_charts
+from app.telemetry import STATUSES, RequestInfo, RoutingStep, TraceDetail, TraceSummary
 
-TASKS: dict[str | None, str] = {None: "any", **services.TASK_LABELS}
+TASKS: dict[str | None, str] = {None: "any", **telemetry.TASK_LABELS}
 WINDOWS = {
     None: "all time",
     900: "last 15 minutes",
@@ -34,10 +34,7 @@ HOW_TO_GET_TRACES = (
 
 def _apply_link() -> None:
     """Open the trace a link names (``?trace=<id>`` or ``?request=<id>``) whenever it changes."""
-    q = st.query_params
-    link = (
-        ("trace", q["trace"]) if q.get("trace") else ("request", q["request"]) if q.get("request") else None
-    )
+    link = telemetry.parse_trace_link(st.query_params)
     if link is not None and link != st.session_state.get("traces_link"):
         st.session_state.traces_link = link
         st.session_state.traces_selected = link
@@ -161,7 +158,7 @@ def _request(request: RequestInfo | None, replay_url: str | None) -> None:
     )
     if request.error:
         st.error(f"**{components.plain(request.status)}**: {components.plain(request.error)}")
-    fallback = services.fallback_note(request.provider, request.fallback_from, request.fallback_error)
+    fallback = telemetry.fallback_note(request.provider, request.fallback_from, request.fallback_error)
     if fallback:
         st.warning("The requested LLM provider failed: a fallback provider answered.")
         st.text(fallback)
@@ -303,7 +300,7 @@ def _mcts(detail: TraceDetail, explorer_urls: dict[str, str]) -> None:
 
 def _detail(trace_id_or_request: tuple[str, str]) -> None:
     kind, value = trace_id_or_request
-    lookup = services.trace_lookup(**{f"{kind}_id": value})
+    lookup = telemetry.trace_lookup(**{f"{kind}_id": value})
     if lookup.detail is None:
         st.warning(components.plain(lookup.message or f"No {kind} {value}."))
         return
@@ -349,7 +346,7 @@ with st.container(border=True):
     window = f.selectbox("Time", list(WINDOWS), format_func=WINDOWS.get, key="traces_window")
     limit = g.number_input("Show at most", 1, 5000, value=200, step=50, key="traces_limit")
 
-listing = services.trace_list(
+listing = telemetry.trace_list(
     statuses=statuses,
     task=task,
     min_latency_ms=min_ms,

@@ -113,11 +113,11 @@ def test_a_viewers_forged_click_runs_nothing(users_file):
 def _guarded_script() -> None:
     import streamlit as st
 
-    from app import auth, services
+    from app import auth, query
     from engine import QueryRequest
 
     st.session_state[auth.ACCESS_KEY] = auth.Access("password", "someone", st.session_state.role)
-    result = services.run_query(QueryRequest(query="24: 3 3 8 8", seed=1))
+    result = query.run_query(QueryRequest(query="24: 3 3 8 8", seed=1))
     st.write(f"ran: {result.answer}")
 
 

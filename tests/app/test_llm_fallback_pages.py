@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app import services
+from app import runtime
 from tests.app.shown import shown_all
 from tests.engine.llm.helpers import SECRET, Reply, ScriptedServer
 
@@ -37,11 +37,11 @@ def server():
 def fresh(monkeypatch):
     for name in ("ARBOR_OPENAI_API_KEY", "ARBOR_LLM_PROVIDER", "ARBOR_OPENAI_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
-    services.get_settings.clear()
-    services.get_engine.clear()
+    runtime.get_settings.clear()
+    runtime.get_engine.clear()
     yield
-    services.get_settings.clear()
-    services.get_engine.clear()
+    runtime.get_settings.clear()
+    runtime.get_engine.clear()
 
 
 def _run_openai(at: AppTest) -> AppTest:
@@ -76,7 +76,7 @@ def test_fallback_answer_is_explained_on_the_console_and_the_trace(server, fresh
     assert not any("evil.test" in m.value for m in at.markdown)
     assert SECRET not in note
 
-    services.get_store().flush()
+    runtime.get_store().flush()
     at.query_params.clear()
     at.query_params["trace"] = result.trace_id
     at.switch_page(TRACES).run()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app import services
+from app import runtime
 from engine import Engine
 from engine.routing import GRURouter, RouterUnavailable
 from tests.app.shown import shown
@@ -148,8 +148,8 @@ def test_unavailable_router_is_a_message(app, monkeypatch):
         raise RouterUnavailable("no trained GRU weights at /nowhere/router_gru.npz")
 
     monkeypatch.setattr(GRURouter, "load", classmethod(no_weights))
-    engine = Engine(services.get_settings())
-    monkeypatch.setattr(services, "get_engine", lambda: engine)
+    engine = Engine(runtime.get_settings())
+    monkeypatch.setattr(runtime, "get_engine", lambda: engine)
     at = _run(app, "24: 4 7 8 8", router="gru")
     assert not at.exception
     assert [shown(e.value) for e in at.error] == [

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app import charts, services
+from app import charts, model_card, runtime
 from engine import Engine
 from engine.routing import FEATURE_NAMES, GRURouter, RouterUnavailable
 from tests.app.shown import shown
@@ -40,8 +40,8 @@ def app(monkeypatch, tmp_path) -> AppTest:
 
 @pytest.fixture
 def no_report(monkeypatch, tmp_path):
-    monkeypatch.setattr(services, "ROUTER_REPORT", tmp_path / "absent.json")
-    monkeypatch.setattr(services, "ROUTER_WEIGHTS", tmp_path / "absent.npz")
+    monkeypatch.setattr(model_card, "ROUTER_REPORT", tmp_path / "absent.json")
+    monkeypatch.setattr(model_card, "ROUTER_WEIGHTS", tmp_path / "absent.npz")
 
 
 def _console_run(at: AppTest, query: str = QUERY, seed: int = 3) -> AppTest:
@@ -139,8 +139,8 @@ def test_run_a_query_on_the_page(app, no_report):
 
 def test_routers_side_by_side(app, no_report, monkeypatch):
     weights = _gru_weights()
-    engine = Engine(services.get_settings(), gru=GRURouter(weights))
-    monkeypatch.setattr(services, "get_engine", lambda: engine)
+    engine = Engine(runtime.get_settings(), gru=GRURouter(weights))
+    monkeypatch.setattr(runtime, "get_engine", lambda: engine)
     at = _routing(_console_run(app))
     at.button(key="routing_compare").click().run()
     assert not at.exception
@@ -167,8 +167,8 @@ def test_unavailable_routers_are_messages_beside_rules(app, no_report, monkeypat
         raise RouterUnavailable("no trained GRU weights")
 
     monkeypatch.setattr(GRURouter, "load", classmethod(no_weights))
-    engine = Engine(services.get_settings())
-    monkeypatch.setattr(services, "get_engine", lambda: engine)
+    engine = Engine(runtime.get_settings())
+    monkeypatch.setattr(runtime, "get_engine", lambda: engine)
     at = _routing(_console_run(app))
     at.button(key="routing_compare").click().run()
     assert not at.exception
@@ -206,8 +206,8 @@ def test_model_card_shows_the_training_report(app, monkeypatch, tmp_path):
     (tmp_path / "router_report.json").write_text(json.dumps(REPORT))
     (tmp_path / "router_report.md").write_text("# Router model card\n\nTrained on 100 queries.")
     (tmp_path / "router_gru.npz").write_bytes(b"")
-    monkeypatch.setattr(services, "ROUTER_REPORT", tmp_path / "router_report.json")
-    monkeypatch.setattr(services, "ROUTER_WEIGHTS", tmp_path / "router_gru.npz")
+    monkeypatch.setattr(model_card, "ROUTER_REPORT", tmp_path / "router_report.json")
+    monkeypatch.setattr(model_card, "ROUTER_WEIGHTS", tmp_path / "router_gru.npz")
     at = _routing(app)
     metrics = {shown(m.label): m for m in at.metric}
     assert metrics["Queries"].value == "100"

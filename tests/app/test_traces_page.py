@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app import services
+from app import links, runtime
 from engine import Engine, QueryRequest
 from engine.config import load_settings
 from engine.explorer import ExploreRequest, explore
@@ -29,11 +29,11 @@ def db(monkeypatch, tmp_path) -> Path:
     after so the console opens this file (other tests' engines point at theirs)."""
     path = tmp_path / "arbor.db"
     monkeypatch.setenv("ARBOR_DB_PATH", str(path))
-    services.get_settings.clear()
-    services.get_engine.clear()
+    runtime.get_settings.clear()
+    runtime.get_engine.clear()
     yield path
-    services.get_settings.clear()
-    services.get_engine.clear()
+    runtime.get_settings.clear()
+    runtime.get_engine.clear()
 
 
 def write(path: Path, **tables: list[dict]) -> None:
@@ -283,7 +283,7 @@ def _run(**changes) -> MctsRunInfo:
 def test_links_encode_their_parameters_and_leave_out_what_is_unknown():
     req = _request_info(query="24: 4 7 8 8 & more?", task="game24", seed=0, router="hybrid")
     detail = TraceDetail("t", req, None, None, (), (), (), (), (), ())
-    url = services.replay_url(detail)
+    url = links.replay_url(detail)
     assert url is not None and " " not in url and "&more" not in url
     assert url.startswith("./?")
     assert parse_qs(urlsplit(url).query) == {
@@ -291,7 +291,7 @@ def test_links_encode_their_parameters_and_leave_out_what_is_unknown():
     }  # fmt: skip
     # the explorer link needs a game and a position; iterations fall back to the run's own
     run = _run(task="connect4", position="4453", seed=9, iterations=250)
-    assert parse_qs(urlsplit(services.explorer_url(run)).query) == {
+    assert parse_qs(urlsplit(links.explorer_url(run)).query) == {
         "task": ["connect4"], "position": ["4453"], "seed": ["9"], "iterations": ["250"],
     }  # fmt: skip
     # every task prefix the engine accepts is dropped from the position, not only "<task>:"
@@ -300,11 +300,11 @@ def test_links_encode_their_parameters_and_leave_out_what_is_unknown():
         ("Connect four: 4453", "connect4", "4453"),
         ("game of 24: 4 7 8 8", "game24", "4 7 8 8"),
     ):
-        url = services.explorer_url(_run(task=task, position=stored, seed=1, iterations=10))
+        url = links.explorer_url(_run(task=task, position=stored, seed=1, iterations=10))
         assert parse_qs(urlsplit(url).query)["position"] == [position]
-    assert services.explorer_url(_run(task="freeform", position="x")) is None
-    assert services.explorer_url(_run(task="tictactoe", position=None)) is None
-    assert services.replay_url(TraceDetail("t", None, None, None, (), (), (), (), (), ())) is None
+    assert links.explorer_url(_run(task="freeform", position="x")) is None
+    assert links.explorer_url(_run(task="tictactoe", position=None)) is None
+    assert links.replay_url(TraceDetail("t", None, None, None, (), (), (), (), (), ())) is None
 
 
 def test_the_explorer_link_repeats_the_recorded_search_exactly(tmp_path):
@@ -319,7 +319,7 @@ def test_the_explorer_link_repeats_the_recorded_search_exactly(tmp_path):
         (run,) = trace_detail(store, result.trace_id).mcts_runs
     finally:
         store.close()
-    params = {k: v[0] for k, v in parse_qs(urlsplit(services.explorer_url(run)).query).items()}
+    params = {k: v[0] for k, v in parse_qs(urlsplit(links.explorer_url(run)).query).items()}
     assert (params["task"], params["position"]) == ("connect4", "4453")
     again = explore(ExploreRequest(**params)).result  # pydantic casts the query strings
     stats = again.stats
