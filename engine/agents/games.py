@@ -31,10 +31,11 @@ def _plan_score(task_name: str, action: Any) -> int:
 
 
 def _pick(ctx: AgentContext, moves: list[Any]) -> Any:
-    assert ctx.task is not None
+    task = ctx.task
+    assert task is not None
     return max(
         moves,
-        key=lambda a: (_plan_score(ctx.task.name, a), -list(ctx.task.legal_actions(ctx.state)).index(a)),
+        key=lambda a: (_plan_score(task.name, a), -list(task.legal_actions(ctx.state)).index(a)),
     )
 
 

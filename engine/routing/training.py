@@ -236,7 +236,8 @@ def train_router(
         evaluate(weights, Xtr, ytr, vtr, atr, majority),
     )
     out_dir.mkdir(parents=True, exist_ok=True)
-    np.savez(out_dir / "router_gru.npz", **weights)
+    # numpy's stub types savez's **kwds as allow_pickle's bool; the arrays are written as named entries
+    np.savez(out_dir / "router_gru.npz", **weights)  # type: ignore[arg-type]
     np.savez(out_dir / "router_heldout.npz", X=Xte, y=yte, valid=vte, allowed=ate, majority=majority)
     (out_dir / "router_report.json").write_text(json.dumps(report, indent=2) + "\n")
     (out_dir / "router_report.md").write_text(report_markdown(report))

@@ -242,7 +242,7 @@ class Connect4(BaseTask):
     name = "connect4"
     num_players = 2
     reward_range = (-1.0, 1.0)
-    examples = (
+    examples: tuple[Example, ...] = (
         Example("Empty board", "connect4: "),
         Example("X wins in one (column 1)", "connect4: 121212"),
         Example("X must block (column 7)", "connect4: 17273467"),

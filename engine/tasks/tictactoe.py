@@ -148,7 +148,7 @@ class TicTacToe(BaseTask):
     name = "tictactoe"
     num_players = 2
     reward_range = (-1.0, 1.0)
-    examples = (
+    examples: tuple[Example, ...] = (
         Example("Empty board", "tictactoe: .../.../..."),
         Example("X wins in one (a3)", "tictactoe: XO./XO./..."),
         Example("O must block (c3)", "tictactoe: X.O/.X./..."),
