@@ -20,6 +20,8 @@ from engine.llm import LLMRequest, LLMResponse
 from engine.llm.text import STOPWORDS, tokenize
 from engine.models import PassageRef
 
+__all__ = ["SYSTEM", "hrm", "support", "trm"]
+
 SYSTEM = (
     "You are Arbor's operations assistant. Answer from the numbered passages only, cite them as [n], "
     "and say so when they do not contain the answer."

@@ -11,6 +11,8 @@ from engine.agents.base import AgentContext, AgentOutput, AgentUnavailable, Answ
 from engine.agents.puzzle24 import extract_answer
 from engine.mcts import search
 
+__all__ = ["mcts"]
+
 
 def mcts(ctx: AgentContext) -> AgentOutput:
     """Search the position; answer with the most visited (or proven best) move."""

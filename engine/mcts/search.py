@@ -33,6 +33,8 @@ from engine.mcts.types import (
 )
 from engine.tasks.base import Returns, Task, Uniform
 
+__all__ = ["Prior", "Rollout", "SnapshotCallback", "TerminalStateError", "fresh_seed", "search"]
+
 Rollout = Callable[[Any, Uniform], tuple[Returns, Any]]
 Prior = Callable[[Any, Sequence[Any]], Sequence[float]]
 SnapshotCallback = Callable[[TreeSnapshot], None]

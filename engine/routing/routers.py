@@ -14,6 +14,16 @@ import numpy as np
 
 from engine.models import AGENTS
 
+__all__ = [
+    "DEFAULT_WEIGHTS",
+    "GRURouter",
+    "HybridRouter",
+    "Router",
+    "RouterUnavailable",
+    "RulesRouter",
+    "decide",
+]
+
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[2] / "data" / "models" / "router_gru.npz"
 
 

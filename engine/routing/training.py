@@ -28,6 +28,17 @@ from engine.routing.features import FEATURE_NAMES, RoutingState
 from engine.routing.gru_train import TrainLog, forward, train
 from engine.routing.routers import RulesRouter
 
+__all__ = [
+    "MAX_STEPS",
+    "Trajectory",
+    "evaluate",
+    "held_out",
+    "label_query",
+    "report_markdown",
+    "train_router",
+    "workload_requests",
+]
+
 MAX_STEPS = 3
 
 

@@ -11,6 +11,21 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+__all__ = [
+    "MAX_NUMBER_DIGITS",
+    "Action",
+    "BaseTask",
+    "Example",
+    "ParseError",
+    "Returns",
+    "State",
+    "Task",
+    "Uniform",
+    "Verdict",
+    "bounded_int",
+    "excerpt",
+]
+
 State = Any
 Action = Any
 Returns = tuple[float, ...]

@@ -27,6 +27,25 @@ from typing import Any
 
 from engine.tasks.base import BaseTask, Example, ParseError, Returns, Uniform, Verdict, bounded_int, excerpt
 
+__all__ = [
+    "LOSS",
+    "MAX_ANSWER_CHARS",
+    "OPS",
+    "TARGET",
+    "WIN",
+    "Action",
+    "Game24",
+    "Item",
+    "State",
+    "all_puzzles",
+    "combine_text",
+    "evaluate",
+    "is_solvable",
+    "puzzle_numbers",
+    "solve",
+    "value_of",
+]
+
 Item = tuple[Fraction, str]
 State = tuple[Item, ...]
 Action = tuple[int, int, str]

@@ -18,6 +18,22 @@ from functools import cache
 
 from engine.tasks.base import BaseTask, Example, ParseError, Returns, Uniform, Verdict
 
+__all__ = [
+    "COLUMNS",
+    "DRAW",
+    "FULL",
+    "LINES",
+    "O_WINS",
+    "X_WINS",
+    "State",
+    "TicTacToe",
+    "cell_label",
+    "classify",
+    "minimax_value",
+    "optimal_moves",
+    "reachable_states",
+]
+
 State = tuple[int, int]
 FULL = 0x1FF
 LINES: tuple[int, ...] = (
