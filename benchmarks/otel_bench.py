@@ -230,7 +230,11 @@ class OtelTracer:
 
 
 def _telemetry_on(db_path: Path, tracer: Any) -> Telemetry:
-    return Telemetry(store=Store(db_path), tracer=tracer, metrics=Metrics(), durability="async")
+    """The store and metrics of today's ``on`` engine, with ``tracer`` in place of today's."""
+    telemetry = Telemetry(store=Store(db_path), tracer=tracer, metrics=Metrics(), durability="async")
+    if hasattr(telemetry, "capture_logs"):  # after issue 11's composition root: as build_telemetry does
+        telemetry.capture_logs("engine")
+    return telemetry
 
 
 def _latency(
