@@ -1,7 +1,8 @@
 # Arbor: two commands on a fresh Debian machine with python3 + venv.
 #   make run    set up .venv and start the console on http://127.0.0.1:$(PORT)
 #               (make prometheus / make load in other shells feed it real metrics and traffic)
-#   make test   set up .venv, install Debian's prometheus + chromium if missing, lint, pytest
+#   make test   set up .venv, install Debian's prometheus + chromium if missing, lint (ruff,
+#               lint-imports, mypy), pytest
 
 PYTHON ?= python3
 PORT   ?= 8501
@@ -34,7 +35,7 @@ help:
 	@echo "make load       run a workload against the console's store and metrics (LOAD_ARGS=...)"
 	@echo "make prometheus start Debian's Prometheus on :$(PROM_PORT), scraping the console (deploy/)"
 	@echo "make test       lint + full test suite (installs prometheus/chromium via apt if missing)"
-	@echo "make lint       ruff check"
+	@echo "make lint       ruff check, lint-imports (layer contracts in pyproject.toml), mypy"
 	@echo "make bench      run benchmarks/mcts_bench.py"
 	@echo "make clean      remove caches and build artefacts (distclean also removes .venv)"
 
@@ -69,18 +70,21 @@ system-deps:
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_PACKAGES); \
 	fi
 
-test: $(STAMP) system-deps
-	$(VENV)/bin/ruff check .
-	$(PY) -m pytest
-
+# Static checks: ruff; the import contracts of pyproject.toml [tool.importlinter] (pages -> app ->
+# engine -> observability, no streamlit below app); mypy over the packages in [tool.mypy].
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
+
+test: lint system-deps
+	$(PY) -m pytest
 
 bench: $(STAMP)
 	$(PY) benchmarks/mcts_bench.py
 
 clean:
-	rm -rf .pytest_cache .ruff_cache .hypothesis build dist *.egg-info test-results
+	rm -rf .pytest_cache .ruff_cache .mypy_cache .import_linter_cache .hypothesis build dist *.egg-info test-results
 	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -exec rm -rf {} +
 
 distclean: clean

@@ -251,7 +251,8 @@ def upsert_user(users: UsersFile, name: str, password_hash: str, role: str) -> t
     Raises :class:`UsersFileError` for a bad name, hash or role.
     """
     try:
-        user = User(name=name, password_hash=password_hash, role=role)  # type: ignore[arg-type]
+        # model_validate: ``role`` is checked against AuthRole here, not by the caller's type
+        user = User.model_validate({"name": name, "password_hash": password_hash, "role": role})
     except ValidationError as exc:
         raise UsersFileError(_problems(exc)) from None
     created = users.get(name) is None

@@ -7,6 +7,17 @@ from dataclasses import dataclass
 from engine.mcts import TreeSnapshot
 from engine.models import PassageRef, QueryResult
 
+__all__ = [
+    "AgentFinished",
+    "AgentStarted",
+    "Consensus",
+    "Event",
+    "Final",
+    "MctsSnapshot",
+    "Retrieved",
+    "RouteDecision",
+]
+
 
 @dataclass(frozen=True, slots=True)
 class Retrieved:

@@ -16,6 +16,8 @@ from engine.agents.puzzle24 import extract_answer
 from engine.mcts import SearchConfig, SearchResult, TerminalStateError, TreeSnapshot, search
 from engine.tasks import ParseError, Task, Verdict, load_task
 
+__all__ = ["ExploreOutcome", "ExploreRequest", "answer_of", "explore"]
+
 
 class ExploreRequest(BaseModel):
     """What an operator asks the explorer for (validated user input)."""

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+__all__ = ["FaultPlan", "Faults", "InjectedFault"]
+
 _MAX_LATENCY_MS = 60_000.0
 
 

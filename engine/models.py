@@ -9,6 +9,21 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+__all__ = [
+    "AGENTS",
+    "AgentName",
+    "Overrides",
+    "PassageRef",
+    "ProviderName",
+    "QueryRequest",
+    "QueryResult",
+    "RouterName",
+    "StepRecord",
+    "TaskName",
+    "VerdictLabel",
+    "strip_task_prefix",
+]
+
 AgentName = Literal["hrm", "trm", "mcts"]
 AGENTS: tuple[AgentName, ...] = ("hrm", "trm", "mcts")
 TaskName = Literal["auto", "game24", "tictactoe", "connect4", "freeform"]

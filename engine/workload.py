@@ -33,6 +33,20 @@ import numpy as np
 from engine.faults import FaultPlan, Faults
 from engine.models import QueryRequest
 
+__all__ = [
+    "DAY_S",
+    "MAX_LOAD_REQUESTS",
+    "STOP_POLL_S",
+    "Incident",
+    "LoadConfig",
+    "LoadReport",
+    "Planned",
+    "default_incidents",
+    "plan",
+    "read_workload",
+    "run_load",
+]
+
 DAY_S = 86_400.0
 #: The most requests one run may issue (its plan is built up front: ~300 bytes a request).
 MAX_LOAD_REQUESTS = 100_000

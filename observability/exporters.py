@@ -181,7 +181,12 @@ class BatchingExporter:
         self._thread = threading.Thread(target=self._run, name="arbor-span-batcher", daemon=True)
         self._thread.start()
         ref = weakref.ref(self)
-        atexit.register(lambda: (b := ref()) is not None and b.shutdown())
+
+        def _shutdown_at_exit() -> None:
+            if (batcher := ref()) is not None:
+                batcher.shutdown()
+
+        atexit.register(_shutdown_at_exit)
 
     def export(self, records: Sequence[SpanRecord]) -> None:
         """Queue the records (dropping what exceeds ``max_queue``)."""

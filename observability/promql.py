@@ -264,7 +264,7 @@ def _connect_reason(exc: BaseException) -> str:
         if seen is None:
             break
         if isinstance(seen, OSError) and isinstance(seen.errno, int):
-            reason = seen.strerror if isinstance(seen, socket.gaierror) else os.strerror(seen.errno)
+            reason = (seen.strerror or "") if isinstance(seen, socket.gaierror) else os.strerror(seen.errno)
         seen = seen.__cause__ or seen.__context__
     return reason or str(exc) or "connection failed"
 
@@ -393,7 +393,7 @@ class PromSource:
             if event.endswith("connect_tcp.complete"):
                 connected = True
 
-        params = [*self._params, ("query", query)]
+        params: list[tuple[str, str | int | float | bool | None]] = [*self._params, ("query", query)]
         client = httpx.AsyncClient(
             auth=self._auth,
             headers=self._headers,

@@ -11,6 +11,8 @@ from engine.mcts import SearchConfig, SearchResult, TreeSnapshot
 from engine.models import PassageRef
 from engine.tasks import Task
 
+__all__ = ["AgentContext", "AgentOutput", "AgentUnavailable", "AnswerKind"]
+
 AnswerKind = Literal["move", "expression", "no_solution", "extractive", "generated", "none"]
 
 

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import re
 
-from engine.agents.base import AgentContext, AgentOutput
+from engine.agents.base import AgentContext, AgentOutput, AnswerKind
 from engine.llm import LLMRequest, LLMResponse
 from engine.llm.text import STOPWORDS, tokenize
 from engine.models import PassageRef
+
+__all__ = ["SYSTEM", "hrm", "support", "trm"]
 
 SYSTEM = (
     "You are Arbor's operations assistant. Answer from the numbered passages only, cite them as [n], "
@@ -46,7 +48,7 @@ def _ask(ctx: AgentContext, question: str) -> LLMResponse:
     return ctx.llm.complete(LLMRequest.from_prompt(prompt, system=SYSTEM))
 
 
-def _kind(responses: list[LLMResponse]) -> str:
+def _kind(responses: list[LLMResponse]) -> AnswerKind:
     return "extractive" if all(r.extractive for r in responses) else "generated"
 
 
@@ -76,7 +78,7 @@ def hrm(ctx: AgentContext) -> AgentOutput:
         conf,
         f"{len(parts)} sub-question(s) via {responses[0].provider}; "
         f"answer covers {conf:.0%} of the question's terms",
-        _kind(responses),  # type: ignore[arg-type]
+        _kind(responses),
         tokens=tokens,
         cost_usd=cost,
     )
@@ -113,4 +115,4 @@ def trm(ctx: AgentContext, max_rounds: int = 3) -> AgentOutput:
         _kind(responses),
         tokens=tokens,
         cost_usd=cost,
-    )  # type: ignore[arg-type]
+    )

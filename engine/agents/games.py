@@ -21,6 +21,8 @@ from typing import Any
 from engine.agents import lookahead
 from engine.agents.base import AgentContext, AgentOutput
 
+__all__ = ["hrm", "trm"]
+
 _TTT_PLAN = {4: 3, 0: 2, 2: 2, 6: 2, 8: 2, 1: 1, 3: 1, 5: 1, 7: 1}  # centre, corners, edges
 _C4_PLAN = {0: 1, 1: 2, 2: 3, 3: 4, 4: 3, 5: 2, 6: 1}  # central columns first
 
@@ -31,10 +33,11 @@ def _plan_score(task_name: str, action: Any) -> int:
 
 
 def _pick(ctx: AgentContext, moves: list[Any]) -> Any:
-    assert ctx.task is not None
+    task = ctx.task
+    assert task is not None
     return max(
         moves,
-        key=lambda a: (_plan_score(ctx.task.name, a), -list(ctx.task.legal_actions(ctx.state)).index(a)),
+        key=lambda a: (_plan_score(task.name, a), -list(task.legal_actions(ctx.state)).index(a)),
     )
 
 

@@ -11,6 +11,8 @@ from typing import Any
 
 from engine.tasks import Task
 
+__all__ = ["forces_win_in_3", "gives_forced_win", "immediate_wins", "loses_at_once", "move_values", "negamax"]
+
 
 def _value_for_mover(task: Task, state: Any, mover: int) -> float:
     return task.returns(state)[mover]

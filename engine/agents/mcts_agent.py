@@ -7,9 +7,11 @@ is none); otherwise the visit share of the recommended move.
 
 from __future__ import annotations
 
-from engine.agents.base import AgentContext, AgentOutput, AgentUnavailable
+from engine.agents.base import AgentContext, AgentOutput, AgentUnavailable, AnswerKind
 from engine.agents.puzzle24 import extract_answer
 from engine.mcts import search
+
+__all__ = ["mcts"]
 
 
 def mcts(ctx: AgentContext) -> AgentOutput:
@@ -25,7 +27,7 @@ def mcts(ctx: AgentContext) -> AgentOutput:
         answer, exact = extract_answer(task, result)
         if answer is None:
             return AgentOutput(None, 0.0, f"no solution found ({where})", "none", search=result)
-        kind = "no_solution" if answer == "no solution" else "expression"
+        kind: AnswerKind = "no_solution" if answer == "no solution" else "expression"
         why = "search exhausted: proven impossible" if kind == "no_solution" else "found and checked exactly"
         return AgentOutput(answer, 1.0, f"{answer}: {why} ({where})", kind, exact, search=result)
     tree = result.tree

@@ -23,6 +23,8 @@ from engine.agents.base import AgentContext, AgentOutput
 from engine.tasks import ParseError
 from engine.tasks.game24 import combine_text, evaluate, puzzle_numbers, value_of
 
+__all__ = ["extract_answer", "hrm", "trm"]
+
 _EPS = 1e-6
 _OPS = ("+", "-", "r-", "*", "/", "r/")
 

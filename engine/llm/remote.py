@@ -23,7 +23,7 @@ from engine.llm.text import count_tokens
 from engine.llm.transport import DEFAULT_TIMEOUT_S, JsonHttp, RetryPolicy, safe_url
 from engine.llm.types import BadResponse, LLMRequest, LLMResponse, ProviderNotConfigured
 
-__all__ = ["ParsedReply", "RemoteProvider"]
+__all__ = ["ParsedReply", "RemoteProvider", "token_count"]
 
 _MASK = "**********"
 

@@ -23,8 +23,17 @@ import numpy as np
 from engine.mcts.selection import RULES, SelectRule, puct_expand_first
 from engine.mcts.snapshots import take_snapshot
 from engine.mcts.tree import Tree
-from engine.mcts.types import ActionStat, SearchConfig, SearchResult, SearchStats, TreeSnapshot
+from engine.mcts.types import (
+    ActionStat,
+    SearchConfig,
+    SearchResult,
+    SearchStats,
+    TerminationReason,
+    TreeSnapshot,
+)
 from engine.tasks.base import Returns, Task, Uniform
+
+__all__ = ["Prior", "Rollout", "SnapshotCallback", "TerminalStateError", "fresh_seed", "search"]
 
 Rollout = Callable[[Any, Uniform], tuple[Returns, Any]]
 Prior = Callable[[Any, Sequence[Any]], Sequence[float]]
@@ -40,7 +49,10 @@ def fresh_seed() -> int:
 
     Kept below 2**53 so that it survives JSON and JavaScript numbers (links, UI).
     """
-    return int(np.random.SeedSequence().entropy % 2**53)
+    entropy = np.random.SeedSequence().entropy
+    if not isinstance(entropy, int):  # a SeedSequence made without entropy always draws an int
+        raise TypeError(f"SeedSequence entropy is {type(entropy).__name__}, expected int")
+    return entropy % 2**53
 
 
 def _uniform_prior(state: Any, actions: Sequence[Any]) -> list[float]:
@@ -121,7 +133,7 @@ def search(
     if cfg.time_limit_s is not None:
         deadline = t0 + cfg.time_limit_s
     last_q = None
-    reason = "iterations"
+    reason: TerminationReason = "iterations"
 
     def settle(node: int, value: float) -> None:
         """Record ``value`` as the exact result for the player to move at ``node``."""
@@ -134,13 +146,16 @@ def search(
         """``node`` has an exact value: update its parent, and prove the parent (and so on up)
         when a winning child or a fully proven set of children decides it."""
         while (p := parent[node]) >= 0:
-            v = term[node][mover[node]]  # value for the player choosing at p
+            exact = term[node]
+            assert exact is not None  # propagate() is only called on nodes with an exact value
+            v = exact[mover[node]]  # value for the player choosing at p
             if v <= lo and node in active[p]:
                 active[p].remove(node)
             if v < hi:
                 if untried[p] or any(term[k] is None for k in children[p]):
                     return
-                v = max(term[k][mover[k]] for k in children[p])
+                # every child is proven here (checked just above): the filter only narrows the type
+                v = max(t[mover[k]] for k in children[p] if (t := term[k]) is not None)
             settle(p, v)
             node = p
 
@@ -238,7 +253,9 @@ def search(
     )
 
 
-def _converged(tree: Tree, cfg: SearchConfig, last_q: float | None) -> tuple[str | None, float]:
+def _converged(
+    tree: Tree, cfg: SearchConfig, last_q: float | None
+) -> tuple[TerminationReason | None, float]:
     """Early termination: the reason to stop (or None) and the root value to compare next time."""
     N = tree.N
     if (
@@ -273,7 +290,7 @@ def _result(
     seed: int,
     iterations: int,
     elapsed: float,
-    reason: str,
+    reason: TerminationReason,
     hits: int,
     misses: int,
     snapshots: tuple[TreeSnapshot, ...],
@@ -309,7 +326,7 @@ def _result(
         cache_misses=misses,
         cache_hit_rate=hits / lookups if lookups else 0.0,
         seed=seed,
-        termination_reason=reason,  # type: ignore[arg-type]
+        termination_reason=reason,
         elapsed_s=elapsed,
         sims_per_sec=iterations / elapsed if elapsed > 0 else float("inf"),
         tree_size=len(tree),

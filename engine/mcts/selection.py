@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from math import log, sqrt
 
+__all__ = ["RULES", "SelectRule", "explore_term", "puct", "puct_expand_first", "ucb1"]
+
 SelectRule = Callable[[Sequence[int], list[int], list[float], list[float], int, float], int]
 
 

@@ -7,6 +7,8 @@ from engine.mcts.tree import Tree
 from engine.mcts.types import SnapshotNode, TreeSnapshot
 from engine.tasks.base import Task
 
+__all__ = ["take_snapshot"]
+
 
 def take_snapshot(
     tree: Tree,

@@ -16,6 +16,8 @@ import numpy as np
 
 from engine.tasks.base import Task
 
+__all__ = ["Tree"]
+
 
 class Tree:
     """The search tree.  Grow it only through ``add``."""

@@ -7,6 +7,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+__all__ = [
+    "ActionStat",
+    "SearchConfig",
+    "SearchResult",
+    "SearchStats",
+    "Selection",
+    "SnapshotNode",
+    "TerminationReason",
+    "TreeSnapshot",
+]
+
 Selection = Literal["ucb1", "puct"]
 TerminationReason = Literal[
     "iterations",  # the iteration budget was spent

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+__all__ = ["FEATURE_NAMES", "RoutingState"]
+
 FEATURE_NAMES: tuple[str, ...] = (
     "hrm_confidence",
     "trm_confidence",

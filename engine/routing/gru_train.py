@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+__all__ = ["KEYS", "TrainLog", "forward", "init_weights", "loss_and_grads", "train"]
+
 KEYS = ("W_z", "U_z", "b_z", "W_r", "U_r", "b_r", "W_h", "U_h", "b_h", "W_o", "b_o")
 
 

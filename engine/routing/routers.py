@@ -14,6 +14,16 @@ import numpy as np
 
 from engine.models import AGENTS
 
+__all__ = [
+    "DEFAULT_WEIGHTS",
+    "GRURouter",
+    "HybridRouter",
+    "Router",
+    "RouterUnavailable",
+    "RulesRouter",
+    "decide",
+]
+
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[2] / "data" / "models" / "router_gru.npz"
 
 
@@ -142,7 +152,7 @@ def decide(probs: np.ndarray, available: tuple[str, ...], ran: set[str], thresho
     top = order[0]
     p_top = probs[AGENTS.index(top)]
     if p_top < threshold:
-        pick = next(a for a in ("mcts", "hrm", "trm") if a in fresh)
+        pick: str = next(a for a in ("mcts", "hrm", "trm") if a in fresh)
         return pick, f"fallback: top probability {p_top:.2f} ({top}) < threshold {threshold:.2f}, so {pick}"
     if top in ran:
         pick = fresh[0]

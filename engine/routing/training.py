@@ -28,6 +28,17 @@ from engine.routing.features import FEATURE_NAMES, RoutingState
 from engine.routing.gru_train import TrainLog, forward, train
 from engine.routing.routers import RulesRouter
 
+__all__ = [
+    "MAX_STEPS",
+    "Trajectory",
+    "evaluate",
+    "held_out",
+    "label_query",
+    "report_markdown",
+    "train_router",
+    "workload_requests",
+]
+
 MAX_STEPS = 3
 
 
@@ -236,7 +247,8 @@ def train_router(
         evaluate(weights, Xtr, ytr, vtr, atr, majority),
     )
     out_dir.mkdir(parents=True, exist_ok=True)
-    np.savez(out_dir / "router_gru.npz", **weights)
+    # numpy's stub types savez's **kwds as allow_pickle's bool; the arrays are written as named entries
+    np.savez(out_dir / "router_gru.npz", **weights)  # type: ignore[arg-type]
     np.savez(out_dir / "router_heldout.npz", X=Xte, y=yte, valid=vte, allowed=ate, majority=majority)
     (out_dir / "router_report.json").write_text(json.dumps(report, indent=2) + "\n")
     (out_dir / "router_report.md").write_text(report_markdown(report))

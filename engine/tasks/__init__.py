@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from engine.tasks.base import BaseTask, Example, ParseError, Task, Verdict
 from engine.tasks.connect4 import Connect4
 from engine.tasks.game24 import Game24
 from engine.tasks.tictactoe import TicTacToe
 
-_TASKS: dict[str, type[BaseTask]] = {"game24": Game24, "tictactoe": TicTacToe, "connect4": Connect4}
+_TASKS: dict[str, Callable[[], Task]] = {"game24": Game24, "tictactoe": TicTacToe, "connect4": Connect4}
 TASK_NAMES: tuple[str, ...] = tuple(_TASKS)
 
 
@@ -20,7 +22,7 @@ def load_task(name: str) -> Task:
     cls = _TASKS.get(name)
     if cls is None:
         raise ValueError(f"unknown task {name!r}; known tasks: {', '.join(TASK_NAMES)}")
-    return cls()  # type: ignore[return-value]
+    return cls()
 
 
 __all__ = [

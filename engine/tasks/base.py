@@ -11,6 +11,21 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+__all__ = [
+    "MAX_NUMBER_DIGITS",
+    "Action",
+    "BaseTask",
+    "Example",
+    "ParseError",
+    "Returns",
+    "State",
+    "Task",
+    "Uniform",
+    "Verdict",
+    "bounded_int",
+    "excerpt",
+]
+
 State = Any
 Action = Any
 Returns = tuple[float, ...]
@@ -113,6 +128,7 @@ class BaseTask:
 
     def describe(self, state: State) -> str:
         """A human-readable multi-line view (default: the position text)."""
+        # BaseTask is a mixin: render() comes from the concrete task (Task protocol)
         return self.render(state)  # type: ignore[attr-defined]
 
     def rollout(self, state: State, rand: Uniform) -> tuple[Returns, State]:
@@ -120,8 +136,9 @@ class BaseTask:
 
         Returns the per-player returns and the terminal state reached.
         """
+        # BaseTask is a mixin: these methods come from the concrete task (Task protocol)
         legal, apply, terminal = self.legal_actions, self.apply, self.is_terminal  # type: ignore[attr-defined]
         while not terminal(state):
             actions = legal(state)
             state = apply(state, actions[int(rand() * len(actions))])
-        return self.returns(state), state  # type: ignore[attr-defined]
+        return self.returns(state), state  # type: ignore[attr-defined]  # mixin: see above

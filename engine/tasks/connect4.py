@@ -27,6 +27,28 @@ from dataclasses import dataclass
 
 from engine.tasks.base import BaseTask, Example, ParseError, Returns, Uniform, Verdict
 
+__all__ = [
+    "BOARD",
+    "BOTTOM",
+    "BOTTOM_ROW",
+    "COLUMN",
+    "DRAW",
+    "INITIAL",
+    "ORDER",
+    "P0_WINS",
+    "P1_WINS",
+    "TOP",
+    "Connect4",
+    "State",
+    "Tactic",
+    "best_moves",
+    "classify",
+    "generate_tactics",
+    "has_four",
+    "move_scores",
+    "winning_cells",
+]
+
 State = tuple[int, int, int, int]
 WIDTH, HEIGHT = 7, 6
 ONGOING, WON, DRAWN = 0, 1, 2
@@ -242,7 +264,7 @@ class Connect4(BaseTask):
     name = "connect4"
     num_players = 2
     reward_range = (-1.0, 1.0)
-    examples = (
+    examples: tuple[Example, ...] = (
         Example("Empty board", "connect4: "),
         Example("X wins in one (column 1)", "connect4: 121212"),
         Example("X must block (column 7)", "connect4: 17273467"),

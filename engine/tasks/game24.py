@@ -27,6 +27,25 @@ from typing import Any
 
 from engine.tasks.base import BaseTask, Example, ParseError, Returns, Uniform, Verdict, bounded_int, excerpt
 
+__all__ = [
+    "LOSS",
+    "MAX_ANSWER_CHARS",
+    "OPS",
+    "TARGET",
+    "WIN",
+    "Action",
+    "Game24",
+    "Item",
+    "State",
+    "all_puzzles",
+    "combine_text",
+    "evaluate",
+    "is_solvable",
+    "puzzle_numbers",
+    "solve",
+    "value_of",
+]
+
 Item = tuple[Fraction, str]
 State = tuple[Item, ...]
 Action = tuple[int, int, str]
@@ -202,7 +221,7 @@ def is_solvable(numbers: tuple[int, ...] | list[int]) -> bool:
 
 def all_puzzles() -> list[tuple[int, int, int, int]]:
     """The 1820 multisets of four numbers 1..13, as sorted tuples in lexicographic order."""
-    return list(combinations_with_replacement(range(1, 14), 4))  # type: ignore[arg-type]
+    return list(combinations_with_replacement(range(1, 14), 4))
 
 
 def _eval_node(node: ast.AST, leaves: list[int]) -> tuple[Fraction, str]:
@@ -267,7 +286,7 @@ class Game24(BaseTask):
     name = "game24"
     num_players = 1
     reward_range = (0.0, 1.0)
-    examples = (
+    examples: tuple[Example, ...] = (
         Example("Classic (4 7 8 8)", "24: 4 7 8 8"),
         Example("Needs fractions (3 3 8 8)", "24: 3 3 8 8"),
         Example("Needs fractions (1 5 5 5)", "24: 1 5 5 5"),

@@ -17,6 +17,18 @@ from pathlib import Path
 
 from engine.tasks import connect4, game24, tictactoe
 
+__all__ = [
+    "CONNECT4_COUNT",
+    "CONNECT4_SEED",
+    "DEFAULT_DIR",
+    "TICTACTOE_PER_KIND",
+    "connect4_rows",
+    "game24_rows",
+    "main",
+    "tictactoe_rows",
+    "write_workloads",
+]
+
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "data" / "workloads"
 TICTACTOE_PER_KIND = {"win_in_1": 20, "must_block": 15, "other": 15}
 CONNECT4_SEED = 2024

@@ -18,6 +18,22 @@ from functools import cache
 
 from engine.tasks.base import BaseTask, Example, ParseError, Returns, Uniform, Verdict
 
+__all__ = [
+    "COLUMNS",
+    "DRAW",
+    "FULL",
+    "LINES",
+    "O_WINS",
+    "X_WINS",
+    "State",
+    "TicTacToe",
+    "cell_label",
+    "classify",
+    "minimax_value",
+    "optimal_moves",
+    "reachable_states",
+]
+
 State = tuple[int, int]
 FULL = 0x1FF
 LINES: tuple[int, ...] = (
@@ -148,7 +164,7 @@ class TicTacToe(BaseTask):
     name = "tictactoe"
     num_players = 2
     reward_range = (-1.0, 1.0)
-    examples = (
+    examples: tuple[Example, ...] = (
         Example("Empty board", "tictactoe: .../.../..."),
         Example("X wins in one (a3)", "tictactoe: XO./XO./..."),
         Example("O must block (c3)", "tictactoe: X.O/.X./..."),

@@ -48,6 +48,7 @@ def test_add_user_writes_a_private_file_with_an_argon2_hash(tmp_path):
     assert "tr0ub4dor" not in path.read_text()
 
 
+@pytest.mark.slow
 def test_add_user_updates_an_existing_user_and_keeps_the_others(tmp_path):
     path = tmp_path / "users.yaml"
     assert (
@@ -79,6 +80,7 @@ def test_users_file_from_the_environment_even_before_it_exists(tmp_path):
     assert _users(path)["ops"]["role"] == "operator"
 
 
+@pytest.mark.slow
 def test_bad_input_exits_2_with_a_message_and_writes_nothing(tmp_path):
     path = tmp_path / "users.yaml"
     cases = [

@@ -68,6 +68,7 @@ def test_the_plan_is_reproducible_and_paced():
     assert [p.offset_s for p in a] == pytest.approx([i / 50 for i in range(50)])
 
 
+@pytest.mark.slow
 def test_simulated_timeline_is_stamped_marked_and_has_incidents(engine, tmp_path):
     cfg = LoadConfig(clock="simulated", days=28, requests=1200, concurrency=2, seed=2)
     before = time.time()

@@ -51,7 +51,8 @@ def vector_reply(*samples: tuple[dict[str, str], Any], ts: float = 1_700_000_000
 @dataclass
 class FakePrometheus:
     """The running fake: its base URL, the reply it gives now (a Reply, or a function of the
-    request's ``query`` parameter), the requests it saw and the most it served at once."""
+    request's ``query`` parameter), the requests it saw, the most it served at once and how many
+    replies it wrote out whole."""
 
     url: str
     reply: Reply | Callable[[str], Reply]
@@ -59,6 +60,7 @@ class FakePrometheus:
     stop: threading.Event = field(default_factory=threading.Event)
     in_flight: int = 0
     max_in_flight: int = 0
+    finished: int = 0  # replies written out whole (a client that hangs up early leaves this alone)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -97,6 +99,8 @@ def _handler(fake: FakePrometheus) -> type[BaseHTTPRequestHandler]:
                         self.wfile.write(raw[i : i + (1 << 16)])
             except OSError:  # the client hung up (it stopped reading): fine
                 return
+            with fake.lock:
+                fake.finished += 1
 
         do_POST = do_GET
 

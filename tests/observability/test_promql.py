@@ -151,9 +151,7 @@ def test_generated_rules_load_and_evaluate_in_prometheus(scraped: Scraped) -> No
 def test_unreachable_prometheus_is_a_status_not_an_exception() -> None:
     port = free_port()
     source = PromSource(f"http://127.0.0.1:{port}", timeout_s=1)
-    started = time.monotonic()
     status = source.status()
-    assert time.monotonic() - started < 5
     assert status.ok is False
     assert f"127.0.0.1:{port}" in status.message
     assert "unreachable" in status.message
@@ -302,8 +300,9 @@ def test_a_huge_reply_is_cut_off_at_max_bytes(with_length: bool) -> None:
 def test_a_dripped_reply_cannot_stretch_the_deadline(whole_response: bool) -> None:
     """One byte every 0.7 s: the whole reply would take over a minute; the 1 s deadline holds.
 
-    The bound (half the drip's duration) is generous: it only has to tell a total deadline from
-    a per-read timeout, which a byte every 0.7 s never trips (the old client took 99 s)."""
+    No stopwatch: a per-read timeout, which a byte every 0.7 s never trips, would wait for the
+    whole reply (the old client took 99 s); a total deadline gives up while the fake is still
+    dripping, so the fake has written no reply out whole when status() returns."""
     drip_s, timeout_s = 0.7, 1.0
     reply = vector_reply(({}, "1"))
     dripped = Reply(reply.body, drip_s=drip_s)
@@ -312,14 +311,13 @@ def test_a_dripped_reply_cannot_stretch_the_deadline(whole_response: bool) -> No
     assert full_drip_s > 60 * timeout_s
     with fake_prometheus(dripped) as fake:
         source = PromSource(fake.url, timeout_s=timeout_s)
-        started = time.monotonic()
         status = source.status()
-        elapsed = time.monotonic() - started
+        finished_when_it_gave_up = fake.finished
     assert status.ok is False
     assert status.message == (
         f"Prometheus at {fake.url} answered something unusable: no complete reply within the 1s deadline"
     )
-    assert elapsed < full_drip_s / 2, elapsed
+    assert finished_when_it_gave_up == 0
 
 
 def test_a_server_that_accepts_and_never_answers_is_cut_off_too() -> None:

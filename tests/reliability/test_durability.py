@@ -142,6 +142,7 @@ def test_async_mode_kill_9_loses_at_most_the_backlog(tmp_path: Path) -> None:
     assert 0 <= int(stats.get("backlog", 0)) <= BACKLOG  # type: ignore[call-overload]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_load_stopped_by_a_signal_flushes_every_request_it_counts(tmp_path: Path, sig: int) -> None:
     db = tmp_path / "load.db"

@@ -98,6 +98,7 @@ def test_eight_writer_threads_store_exactly_what_they_issue(
     assert scalar(path, "PRAGMA integrity_check") == "ok"
 
 
+@pytest.mark.slow
 def test_eight_writer_processes_store_exactly_what_they_issue(tmp_path: Path) -> None:
     path = tmp_path / "procs.db"  # new: the 8 processes also race to create and migrate it
     until = time.time() + SECONDS  # one deadline for all, start-up included

@@ -204,7 +204,8 @@ class DripServer:
 
     The whole response (status line, headers, a valid Chat Completions body) is dripped, so each
     socket read gets a byte long before any per-read timeout: only a total deadline cuts it.
-    ``connections`` counts the requests accepted.  Stop it with :meth:`stop`.
+    ``connections`` counts the requests accepted, ``finished`` the responses dripped out whole.
+    Stop it with :meth:`stop`.
     """
 
     def __init__(self, interval_s: float = 0.7) -> None:
@@ -212,6 +213,7 @@ class DripServer:
 
         self.interval_s = interval_s
         self.connections = 0
+        self.finished = 0
         self._stop = threading.Event()
         self._lock = threading.Lock()
         owner = self
@@ -240,6 +242,8 @@ class DripServer:
                         sock.sendall(owner.response[i : i + 1])
                     except OSError:
                         return  # the client gave up: expected
+                with owner._lock:
+                    owner.finished += 1
 
         class Server(socketserver.ThreadingTCPServer):
             daemon_threads = True

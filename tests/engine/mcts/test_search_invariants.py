@@ -92,7 +92,35 @@ def test_proven_values_agree_with_minimax(seed, plies, iterations):
         expected = minimax_value(s) if i == 0 else -minimax_value(s)
         assert tree.proven(i) == expected
         checked += 1
-    assert checked >= 0
+    if _wins_at_once(task, state):
+        # Every root move is expanded within the first len(legal) <= 9 iterations (unvisited
+        # children first, no widening) and the winning one is terminal, so the solver must have
+        # proven the root (a win), which the loop above compared with minimax.
+        assert tree.proven(0) == 1.0
+        assert checked >= 1
+
+
+def _wins_at_once(task, state) -> bool:
+    """Whether the player to move can complete a line with one move (worked out by minimax on
+    the child: a finished game with a line is -1 for the player who would move next)."""
+    for action in task.legal_actions(state):
+        child = task.apply(state, action)
+        if task.is_terminal(child) and minimax_value(child) == -1:
+            return True
+    return False
+
+
+@pytest.mark.parametrize("position", ["XX./OO./...", "XO./XO./...", "OXX/.OX/..."])
+def test_an_immediate_win_is_proven_at_the_root(position):
+    """Hand-picked positions where the player to move wins with one move (X completes the top
+    row / left column; O to move in the third completes the diagonal): the solver proves the root
+    as a win for the mover, whatever the seed."""
+    task = load_task("tictactoe")
+    state = task.parse(position)
+    assert _wins_at_once(task, state)
+    for seed in range(5):
+        tree = search(task, state, SearchConfig(iterations=50, seed=seed, stop_on_solution=False)).tree
+        assert tree.proven(0) == 1.0
 
 
 def test_same_seed_same_tree_and_result():
