@@ -27,6 +27,7 @@ Nothing here imports streamlit.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -337,7 +338,7 @@ def overview_from_prometheus(source: PromSource, preset: TimeRange, now: float) 
     window = preset.prom_window
     calls: dict[str, Callable[[], object]] = {
         "count": lambda: source.request_count(window),
-        **{f"p{q}": (lambda q=q: source.latency_quantile(q, window)) for q in QUANTILES},
+        **{f"p{q}": functools.partial(source.latency_quantile, q, window) for q in QUANTILES},
         "tokens": lambda: source.tokens(window),
         "rate": lambda: source.request_rate(window),
         "errors": lambda: source.error_ratio(window),
