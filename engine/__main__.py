@@ -36,6 +36,7 @@ from typing import Any, NoReturn
 from pydantic import ValidationError
 
 from engine.mcts import SearchConfig, TerminalStateError, search
+from engine.names import PROVIDERS, QUERY_TASKS, ROUTERS
 from engine.tasks import TASK_NAMES, ParseError, load_task
 from engine.workload import MAX_LOAD_REQUESTS
 from observability.store import StoreError, StoreOpenError
@@ -473,10 +474,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     q = sub.add_parser("query", help="answer one query with the multi-agent pipeline")
     q.add_argument("query", help='e.g. "24: 4 7 8 8", "tictactoe: X.O/.X./..O", or a question')
-    q.add_argument("--task", default="auto", choices=("auto", "game24", "tictactoe", "connect4", "freeform"))
+    q.add_argument("--task", default="auto", choices=QUERY_TASKS)
     q.add_argument("--seed", type=_int_in(0, 2**53 - 1), default=None)
-    q.add_argument("--router", default="rules", choices=("rules", "gru", "hybrid"))
-    q.add_argument("--provider", default=None, choices=("offline", "openai", "anthropic", "lmstudio"))
+    q.add_argument("--router", default="rules", choices=ROUTERS)
+    q.add_argument("--provider", default=None, choices=PROVIDERS)
     q.add_argument("--iterations", type=_int_in(1, 10_000), default=1000, help="MCTS iterations")
     q.add_argument("--max-steps", type=_int_in(1, 10), default=3)
     q.add_argument("--no-mcts", action="store_true")

@@ -9,11 +9,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-AgentName = Literal["hrm", "trm", "mcts"]
-AGENTS: tuple[AgentName, ...] = ("hrm", "trm", "mcts")
-TaskName = Literal["auto", "game24", "tictactoe", "connect4", "freeform"]
-RouterName = Literal["rules", "gru", "hybrid"]
-ProviderName = Literal["offline", "openai", "anthropic", "lmstudio"]
+from engine.names import AGENTS as AGENTS  # re-exported: callers import it from engine.models
+from engine.names import AgentName, ProviderName, RouterName, TaskName
+
 VerdictLabel = Literal["correct", "incorrect", "unknown"]
 
 _PREFIXES = (

@@ -36,8 +36,8 @@ durations are never negative, and an injected (e.g. simulated) wall clock moves 
 
 **Redaction** happens whenever attributes are read (a span's ``attributes``, its record), so no
 exporter or collector reader ever sees a secret; error messages are masked when they are set.
-Both follow the rules of :mod:`observability.redaction`, with the values registered there
-(:func:`observability.redaction.redact_values`) and those passed as ``Tracer(secrets=...)``.
+Both follow the rules of :mod:`observability.redaction`, with the values passed as
+``Tracer(secrets=...)`` (or added later with :meth:`Tracer.add_secrets`).
 Attribute values are kept as given until then: pass values that will not change.
 
 **Cost.**  The traced code pays for ids, two clock reads and a context switch per span; records
@@ -63,7 +63,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal, ParamSpec, Protocol, TypeVar, runtime_checkable
 
-from observability.redaction import _clean_attributes, _normalise_secrets, _redact_str
+from observability.redaction import clean_attributes, normalise_secrets, redact_str
 
 __all__ = [
     "ERROR_KEY",
@@ -78,11 +78,9 @@ __all__ = [
     "current_span_id",
     "current_trace_id",
     "get_correlation_id",
-    "get_tracer",
     "new_span_id",
     "new_trace_id",
     "propagate",
-    "set_tracer",
     "start_trace",
 ]
 
@@ -448,7 +446,7 @@ class Span:
             self.start_ts + elapsed,
             elapsed * 1000.0,
             self.status,
-            _clean_attributes(self._attributes, self._tracer._secrets),
+            clean_attributes(self._attributes, self._tracer._secrets),
             self.correlation_id,
             self.error,
         )
@@ -456,7 +454,7 @@ class Span:
     @property
     def attributes(self) -> dict[str, Any]:
         """A copy of the attributes recorded so far, redacted and JSON-safe."""
-        return _clean_attributes(self._attributes, self._tracer._secrets)
+        return clean_attributes(self._attributes, self._tracer._secrets)
 
     def set_attribute(self, key: str, value: Any) -> Span:
         """Record one attribute; returns the span for chaining.
@@ -486,7 +484,7 @@ class Span:
         self.status = status
         if status == "error":
             if description is not None:
-                self.error = _redact_str(str(description), self._tracer._secrets)
+                self.error = redact_str(str(description), self._tracer._secrets)
         else:
             self.error = None
         return self
@@ -495,7 +493,7 @@ class Span:
         """Mark the span failed by ``exc``: status error, error ``"Type: message"``, and the
         attribute ``exception.type``."""
         self.status = "error"
-        self.error = _redact_str(f"{type(exc).__name__}: {exc}", self._tracer._secrets)
+        self.error = redact_str(f"{type(exc).__name__}: {exc}", self._tracer._secrets)
         self._attributes["exception.type"] = type(exc).__name__
         return self
 
@@ -527,7 +525,7 @@ class Tracer:
         id_factory: ``f(nbytes) -> lowercase hex id`` (16 bytes for traces, 8 for spans); random
             by default, injectable for deterministic tests.  Its output is validated.
         secrets: secret values masked in this tracer's attributes and errors (in addition to the
-            values registered with :func:`redact_values`).
+            ``sk-...``-shaped keys every tracer masks).
     """
 
     def __init__(
@@ -544,7 +542,7 @@ class Tracer:
         self._clock = clock
         self._perf = perf
         self._id_factory = id_factory
-        self._secrets = _normalise_secrets(secrets)
+        self._secrets = normalise_secrets(secrets)
         self._lock = threading.Lock()
         self._export_failures = 0
         self._last_export_error: str | None = None
@@ -584,7 +582,7 @@ class Tracer:
     def add_secrets(self, secrets: Iterable[object]) -> None:
         """Mask these secret values too in this tracer's spans from now on."""
         with self._lock:
-            self._secrets = _normalise_secrets((*self._secrets, *secrets))
+            self._secrets = normalise_secrets((*self._secrets, *secrets))
 
     @property
     def export_failures(self) -> int:
@@ -686,7 +684,7 @@ class Tracer:
         with self._lock:
             self._export_failures += 1
             n = self._export_failures
-            self._last_export_error = _redact_str(
+            self._last_export_error = redact_str(
                 f"{type(exporter).__name__}: {type(exc).__name__}: {exc}", self._secrets
             )
         if n == 1 or n % 1000 == 0:
@@ -720,18 +718,3 @@ class Tracer:
                     fn()
                 except Exception as exc:
                     self._count_failure(exporter, exc)
-
-
-_default_tracer = Tracer()
-
-
-def get_tracer() -> Tracer:
-    """The process-wide default tracer (no exporters until :func:`set_tracer` replaces it)."""
-    return _default_tracer
-
-
-def set_tracer(tracer: Tracer) -> Tracer:
-    """Make ``tracer`` the process-wide default; returns the previous one."""
-    global _default_tracer
-    previous, _default_tracer = _default_tracer, tracer
-    return previous

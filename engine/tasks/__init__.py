@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from engine.names import GAME_TASKS
 from engine.tasks.base import BaseTask, Example, ParseError, Task, Verdict
 from engine.tasks.connect4 import Connect4
 from engine.tasks.game24 import Game24
 from engine.tasks.tictactoe import TicTacToe
 
-_TASKS: dict[str, type[BaseTask]] = {"game24": Game24, "tictactoe": TicTacToe, "connect4": Connect4}
-TASK_NAMES: tuple[str, ...] = tuple(_TASKS)
+_TASKS: dict[str, type[BaseTask]] = dict(zip(GAME_TASKS, (Game24, TicTacToe, Connect4), strict=True))
+TASK_NAMES: tuple[str, ...] = GAME_TASKS
 
 
 def load_task(name: str) -> Task:
