@@ -187,8 +187,16 @@ def _search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _runtime() -> Any:
+    """The process's wired engine and telemetry (``engine.wiring.build_runtime``): the CLI's one
+    composition root.  Raises ConfigError / StoreOpenError like the builder."""
+    from engine.wiring import build_runtime
+
+    return build_runtime()
+
+
 def _query(args: argparse.Namespace) -> int:
-    from engine import Engine, QueryError, QueryRequest
+    from engine import QueryError, QueryRequest
     from engine.llm import ProviderNotConfigured
     from engine.routing import RouterUnavailable
 
@@ -206,19 +214,19 @@ def _query(args: argparse.Namespace) -> int:
         )
     except ValidationError as exc:
         _fail(_problems(exc, as_flags=False))
-    engine = Engine()
+    runtime = _runtime()
     try:
-        result = engine.run(request)
+        result = runtime.engine.run(request)
     except (QueryError, RouterUnavailable, ProviderNotConfigured) as exc:
-        unrecorded = _close(engine)
+        unrecorded = _close(runtime)
         if unrecorded:
             print(f"python -m engine: warning: {unrecorded}", file=sys.stderr)
         _fail(str(exc))
     except BaseException:
-        _close(engine)
+        _close(runtime)
         raise
     # The answer is printed whatever happens to its telemetry; a failed write is reported beside it.
-    unrecorded = _close(engine)
+    unrecorded = _close(runtime)
     status = _print_result(result, args.json)
     if unrecorded:
         sys.stdout.flush()
@@ -230,10 +238,10 @@ def _query(args: argparse.Namespace) -> int:
     return status
 
 
-def _close(engine: Any) -> str | None:
-    """Close ``engine`` (flushing its telemetry); None, or what could not be written and why."""
+def _close(runtime: Any) -> str | None:
+    """Close ``runtime`` (flushing its telemetry); None, or what could not be written and why."""
     try:
-        engine.close()
+        runtime.close()
     except (StoreError, sqlite3.Error, OSError) as exc:
         return f"its telemetry was not recorded in the store: {exc}"
     return None
@@ -334,7 +342,6 @@ def _signal_name(signum: int) -> str:
 
 
 def _load(args: argparse.Namespace, signals: _Signals | None = None) -> int:
-    from engine import Engine
     from engine.faults import FaultPlan
     from engine.workload import LoadConfig, read_workload, run_load
 
@@ -382,13 +389,15 @@ def _load(args: argparse.Namespace, signals: _Signals | None = None) -> int:
 
     signals = signals or _Signals()
     signals.graceful = True  # from here on a signal stops the run; it never interrupts a flush
-    engine = Engine()
+    runtime = _runtime()
     try:
-        report = run_load(engine, rows, cfg, progress=progress, stop=lambda: signals.received is not None)
+        report = run_load(
+            runtime.engine, rows, cfg, progress=progress, stop=lambda: signals.received is not None
+        )
     finally:
         print(file=sys.stderr)
         try:
-            engine.close()  # every request counted in the report is committed when this returns
+            runtime.close()  # every request counted in the report is committed when this returns
             flush_error = None
         except StoreError as exc:
             flush_error = str(exc)
