@@ -18,8 +18,6 @@ from observability.tracing import Tracer
 SECRET = "sk-test-SECRET123"
 
 
-
-
 @pytest.mark.parametrize(
     ("key", "sensitive"),
     [
