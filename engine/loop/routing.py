@@ -36,13 +36,12 @@ DEFAULT_HYBRID_WEIGHT = 0.5
 class RouterFactory:
     """The router a request names; thread-safe.
 
-    ``gru`` is the trained router (default: loaded by ``load_gru`` on the first ``gru`` or
-    ``hybrid`` request, which raises ``RouterUnavailable`` when there are no weights).
+    ``gru`` is the trained router (default: loaded by ``load_gru`` -- ``GRURouter.load`` when
+    None -- on the first ``gru`` or ``hybrid`` request; it raises ``RouterUnavailable`` when there
+    are no weights, and is asked again by the next such request).
     """
 
-    def __init__(
-        self, gru: GRURouter | None = None, load_gru: Callable[[], GRURouter] = GRURouter.load
-    ) -> None:
+    def __init__(self, gru: GRURouter | None = None, load_gru: Callable[[], GRURouter] | None = None) -> None:
         self._gru = gru
         self._load_gru = load_gru
         self._lock = threading.Lock()
@@ -51,7 +50,7 @@ class RouterFactory:
         """The trained GRU router (loaded once)."""
         with self._lock:
             if self._gru is None:
-                self._gru = self._load_gru()
+                self._gru = self._load_gru() if self._load_gru is not None else GRURouter.load()
             return self._gru
 
     def __call__(self, request: QueryRequest) -> Router:
