@@ -268,8 +268,15 @@ class Engine:
             yield decision
             yield AgentStarted(index, agent)
             ctx = AgentContext(
-                task, state, request.query, agreed.answer, passages, seeds[agent], search_config, llm
-            )  # type: ignore[arg-type]  # freeform: no task/state
+                task,
+                state,
+                request.query,
+                agreed.answer,
+                passages,
+                seeds[agent],
+                search_config,
+                llm,  # type: ignore[arg-type]  # None for a game task: its agents never call an LLM
+            )
             started = self._clock()
             with tel.span(f"agent.{agent}", step=index, reason=reason) as span:
                 tel.log(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from engine.faults import Faults, InjectedFault
 from engine.llm import LLMProvider, LLMRequest, LLMResponse, ProviderUnavailable
@@ -20,16 +19,13 @@ from engine.models import QueryResult
 __all__ = ["FailingProvider", "FaultInjector"]
 
 
-@dataclass(frozen=True, slots=True)
 class FailingProvider:
-    """An LLM provider whose every call fails: the ``provider_error`` fault."""
+    """An LLM provider whose every call fails: the ``provider_error`` fault.  ``name`` is the
+    wrapped provider's."""
 
-    inner: LLMProvider
-
-    @property
-    def name(self) -> str:
-        """The wrapped provider's name."""
-        return self.inner.name
+    def __init__(self, inner: LLMProvider) -> None:
+        self.inner = inner
+        self.name = inner.name
 
     @property
     def primary(self) -> LLMProvider:

@@ -64,14 +64,10 @@ class CallLog:
 
     def __init__(self, inner: LLMProvider) -> None:
         self.inner = inner
+        self.name = inner.name
         self._lock = threading.Lock()
         self._answered: list[str] = []
         self._failures: list[ProviderFailure] = []
-
-    @property
-    def name(self) -> str:
-        """The wrapped provider's name."""
-        return self.inner.name
 
     def complete(self, request: LLMRequest) -> LLMResponse:
         """Complete with the wrapped provider and remember who answered and who failed."""

@@ -90,7 +90,7 @@ class RoutingStep:
         x = features.vector()
         probs, self._state = self.router.step(x, self._mask, self._state)
         agent, reason = decide(probs, self.usable, ran, self.threshold)
-        prob_map = {a: float(p) for a, p in zip(AGENTS, probs, strict=True)}
+        prob_map: dict[str, float] = {a: float(p) for a, p in zip(AGENTS, probs, strict=True)}
         return RouteDecision(index, self.router.name, tuple(float(v) for v in x), prob_map, agent, reason)
 
 
