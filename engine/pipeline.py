@@ -131,12 +131,6 @@ class Engine:
         """The router the request names; raises RouterUnavailable if the GRU has no weights."""
         return self._routers(request)
 
-    @staticmethod
-    def position(task_name: str, request: QueryRequest) -> Position:
-        """The parsed position of ``request`` for ``task_name`` (see :func:`engine.loop.parse_position`;
-        raises QueryError)."""
-        return parse_position(task_name, request)
-
     # -- the loop ---------------------------------------------------------------------------------
     def run(self, request: QueryRequest) -> QueryResult:
         """Answer ``request``; raises QueryError for an unanswerable position and
