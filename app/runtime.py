@@ -17,9 +17,8 @@ import streamlit as st
 from engine import Engine
 from engine.config import ConfigError, Settings, load_settings
 from engine.tasks import Task, load_task
-from observability.metrics import start_exporter
+from engine.wiring import build_runtime
 from observability.promql import PromSource, SourceStatus
-from observability.redaction import redact_values, url_secrets
 from observability.store import Store
 
 __all__ = [
@@ -46,19 +45,13 @@ def get_settings() -> Settings:
 def get_engine() -> Engine:
     """One embedded engine per process, shared by every session (thread-safe; do not mutate).
 
-    Its metrics exporter starts here, once per process (``ARBOR_METRICS_PORT``, 0 disables it);
-    a port already in use is logged and the console runs on without it.
+    Built by the composition root ``engine.wiring.build_runtime``, which also starts the metrics
+    exporter once per process (``ARBOR_METRICS_PORT``, 0 disables it; a port already in use is
+    logged and the console runs on without it).
     """
-    settings = get_settings()
-    engine = Engine(settings)
-    atexit.register(_close_at_exit, engine)
-    metrics = engine.telemetry.metrics
-    if metrics is not None and settings.metrics_port:
-        try:
-            start_exporter(settings.metrics_port, metrics.registry, multiproc_dir=settings.metrics_dir)
-        except OSError as exc:
-            log.warning("metrics exporter not started on port %s: %s", settings.metrics_port, exc)
-    return engine
+    runtime = build_runtime(get_settings(), serve_metrics=True)
+    atexit.register(_close_at_exit, runtime.engine)
+    return runtime.engine
 
 
 def _close_at_exit(engine: Engine) -> None:
@@ -82,13 +75,13 @@ def get_prom_source() -> PromSource | None:
 
     Uses ``ARBOR_PROMETHEUS_TIMEOUT_S`` (total deadline per query) and the credentials
     (``ARBOR_PROMETHEUS_USERNAME``/``_PASSWORD`` or ``_BEARER_TOKEN``, or userinfo in the URL);
-    every credential, also one in the URL's query, is registered for redaction so that no log
-    line shows it.  Creating it does not contact the server; ask ``status()``."""
+    every credential, also one in the URL's query, is among the secrets the composition root
+    (``engine.wiring.configured_secrets``) hands to the tracer and telemetry.  Creating it does
+    not contact the server; ask ``status()``."""
     settings = get_settings()
     url = settings.prometheus_url
     if not url:
         return None
-    redact_values([settings.prometheus_password, settings.prometheus_bearer_token, *url_secrets(url)])
     return PromSource(
         url,
         settings.prometheus_timeout_s,

@@ -23,84 +23,29 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
-import signal
 import sqlite3
 import sys
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from types import FrameType
-from typing import Any, NoReturn
+from typing import Any
 
 from pydantic import ValidationError
 
+from engine.cli_args import (
+    EXIT_NOT_RECORDED,
+    EXIT_STORE,
+    Parser,
+    fail,
+    float_in,
+    int_in,
+    problems,
+)
+from engine.cli_signals import Interrupted, Signals, signal_name
 from engine.mcts import SearchConfig, TerminalStateError, search
+from engine.names import PROVIDERS, QUERY_TASKS, ROUTERS
 from engine.tasks import TASK_NAMES, ParseError, load_task
 from engine.workload import MAX_LOAD_REQUESTS
 from observability.store import StoreError, StoreOpenError
-
-EXIT_USAGE = 2
-EXIT_NOT_RECORDED = 3
-EXIT_STORE = 4
-_MAX_DIGITS = 20  # of a numeric argument, checked before it is converted
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def _fail(message: str, status: int = EXIT_USAGE) -> NoReturn:
-    print(f"python -m engine: error: {message}", file=sys.stderr)
-    raise SystemExit(status)
-
-
-def _int_in(low: int, high: int | None = None) -> Any:
-    """An argparse type: a whole number in ``low..high`` (no upper bound when None)."""
-
-    def convert(text: str) -> int:
-        body = text.strip().removeprefix("-").removeprefix("+")
-        if not body.isascii() or not body.isdigit():
-            raise argparse.ArgumentTypeError(f"{text[:30]!r} is not a whole number")
-        if len(body) > _MAX_DIGITS:
-            raise argparse.ArgumentTypeError(f"a number of {len(body)} digits is out of range")
-        value = int(text)
-        if value < low or (high is not None and value > high):
-            where = f"in {low:,}..{high:,}" if high is not None else f"at least {low:,}"
-            raise argparse.ArgumentTypeError(f"{value:,} is out of range: it must be {where}")
-        return value
-
-    return convert
-
-
-def _float_in(low: float, high: float, *, low_open: bool = False) -> Any:
-    """An argparse type: a finite number in ``[low, high]`` (``(low, high]`` with ``low_open``)."""
-
-    def convert(text: str) -> float:
-        if len(text) > 40:
-            raise argparse.ArgumentTypeError(f"{text[:30]!r}... is not a number")
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        too_low = value <= low if low_open else value < low
-        if not math.isfinite(value) or too_low or value > high:
-            bounds = f"{'(' if low_open else '['}{low:g}, {high:g}]"
-            raise argparse.ArgumentTypeError(f"{text} is out of range: it must be in {bounds}")
-        return value
-
-    return convert
-
-
-def _problems(exc: ValidationError, *, as_flags: bool) -> str:
-    """Every field problem of ``exc`` on one line; fields named as ``--flags`` or as fields."""
-    parts = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "query"
-        msg = str(err["msg"]).removeprefix("Value error, ")
-        parts.append(f"{'--' + where.replace('_', '-') if as_flags else where}: {msg}")
-    return "; ".join(parts)
 
 
 def _search(args: argparse.Namespace) -> int:
@@ -118,11 +63,11 @@ def _search(args: argparse.Namespace) -> int:
         )
         result = search(task, state, config)
     except ParseError as exc:
-        _fail(f"bad --state for {args.task}: {exc}")
+        fail(f"bad --state for {args.task}: {exc}")
     except ValidationError as exc:
-        _fail(_problems(exc, as_flags=True))
+        fail(problems(exc, as_flags=True))
     except TerminalStateError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     s = result.stats
     if args.json:
         payload = {
@@ -186,8 +131,16 @@ def _search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _runtime() -> Any:
+    """The process's wired engine and telemetry (``engine.wiring.build_runtime``): the CLI's one
+    composition root.  Raises ConfigError / StoreOpenError like the builder."""
+    from engine.wiring import build_runtime
+
+    return build_runtime()
+
+
 def _query(args: argparse.Namespace) -> int:
-    from engine import Engine, QueryError, QueryRequest
+    from engine import QueryError, QueryRequest
     from engine.llm import ProviderNotConfigured
     from engine.routing import RouterUnavailable
 
@@ -204,20 +157,20 @@ def _query(args: argparse.Namespace) -> int:
             max_steps=args.max_steps,
         )
     except ValidationError as exc:
-        _fail(_problems(exc, as_flags=False))
-    engine = Engine()
+        fail(problems(exc, as_flags=False))
+    runtime = _runtime()
     try:
-        result = engine.run(request)
+        result = runtime.engine.run(request)
     except (QueryError, RouterUnavailable, ProviderNotConfigured) as exc:
-        unrecorded = _close(engine)
+        unrecorded = _close(runtime)
         if unrecorded:
             print(f"python -m engine: warning: {unrecorded}", file=sys.stderr)
-        _fail(str(exc))
+        fail(str(exc))
     except BaseException:
-        _close(engine)
+        _close(runtime)
         raise
     # The answer is printed whatever happens to its telemetry; a failed write is reported beside it.
-    unrecorded = _close(engine)
+    unrecorded = _close(runtime)
     status = _print_result(result, args.json)
     if unrecorded:
         sys.stdout.flush()
@@ -229,10 +182,10 @@ def _query(args: argparse.Namespace) -> int:
     return status
 
 
-def _close(engine: Any) -> str | None:
-    """Close ``engine`` (flushing its telemetry); None, or what could not be written and why."""
+def _close(runtime: Any) -> str | None:
+    """Close ``runtime`` (flushing its telemetry); None, or what could not be written and why."""
     try:
-        engine.close()
+        runtime.close()
     except (StoreError, sqlite3.Error, OSError) as exc:
         return f"its telemetry was not recorded in the store: {exc}"
     return None
@@ -264,14 +217,14 @@ def _train_router(args: argparse.Namespace) -> int:
     root = Path(args.workloads)
     needed = ("game24.jsonl", "tictactoe_tactics.jsonl", "connect4_tactics.jsonl")
     if not root.is_dir():
-        _fail(f"--workloads {root}: no such directory (it must hold {', '.join(needed)})")
+        fail(f"--workloads {root}: no such directory (it must hold {', '.join(needed)})")
     missing = [name for name in needed if not (root / name).is_file()]
     if missing:
-        _fail(f"--workloads {root}: missing {', '.join(missing)} (it must hold {', '.join(needed)})")
+        fail(f"--workloads {root}: missing {', '.join(missing)} (it must hold {', '.join(needed)})")
     try:
         requests = workload_requests(root, seed=args.seed)
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        _fail(f"--workloads {root}: cannot read the workloads ({type(exc).__name__}: {exc})")
+        fail(f"--workloads {root}: cannot read the workloads ({type(exc).__name__}: {exc})")
     total = len(requests)
 
     def progress(done: int) -> None:
@@ -284,66 +237,17 @@ def _train_router(args: argparse.Namespace) -> int:
     return 0
 
 
-class _Interrupted(BaseException):
-    """Raised on the main thread by the first SIGTERM/SIGINT of a command other than ``load``
-    (a BaseException, like KeyboardInterrupt: the engine does not record it as a failure)."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
-class _Signals:
-    """The handler of SIGTERM and SIGINT for one ``main()`` call.
-
-    The first signal is remembered in ``received``; it raises :class:`_Interrupted` unless
-    ``graceful`` (then the command polls ``received`` and stops on its own).  Repeats are
-    ignored, so that the flush that follows the first one is not cut short.
-    """
-
-    def __init__(self) -> None:
-        self.received: int | None = None
-        self.graceful = False
-
-    def __call__(self, signum: int, frame: FrameType | None) -> None:
-        if self.received is not None:
-            return
-        self.received = signum
-        if not self.graceful:
-            raise _Interrupted(signum)
-
-    def install(self) -> Callable[[], None]:
-        """Handle SIGTERM and SIGINT (main thread only; elsewhere nothing changes); returns a
-        function that puts the previous handlers back."""
-        if threading.current_thread() is not threading.main_thread():
-            return lambda: None
-        previous: dict[int, Any] = {}
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            previous[sig] = signal.signal(sig, self)
-
-        def restore() -> None:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-
-        return restore
-
-
-def _signal_name(signum: int) -> str:
-    return signal.Signals(signum).name
-
-
-def _load(args: argparse.Namespace, signals: _Signals | None = None) -> int:
-    from engine import Engine
+def _load(args: argparse.Namespace, signals: Signals | None = None) -> int:
     from engine.faults import FaultPlan
     from engine.workload import LoadConfig, read_workload, run_load
 
     try:
         faults = FaultPlan.parse(args.faults)
     except ValueError as exc:
-        _fail(f"--faults {exc}")
+        fail(f"--faults {exc}")
     planned = args.rate * args.duration
     if (args.clock == "wall" or args.requests is None) and planned > MAX_LOAD_REQUESTS:
-        _fail(
+        fail(
             f"--rate {args.rate:g} x --duration {args.duration:g} is {planned:,.0f} requests, "
             f"more than the {MAX_LOAD_REQUESTS:,} one run may issue: lower --rate or --duration"
         )
@@ -361,9 +265,9 @@ def _load(args: argparse.Namespace, signals: _Signals | None = None) -> int:
             correlation_id=args.correlation_id,
         )
     except OSError as exc:
-        _fail(f"cannot read --workload {args.workload}: {exc.strerror or exc}")
+        fail(f"cannot read --workload {args.workload}: {exc.strerror or exc}")
     except ValueError as exc:
-        _fail(str(exc).splitlines()[0])
+        fail(str(exc).splitlines()[0])
     width = 30
 
     def progress(done: int, total: int, ok: int, errors: int) -> None:
@@ -379,20 +283,22 @@ def _load(args: argparse.Namespace, signals: _Signals | None = None) -> int:
 
     from observability.store import StoreError
 
-    signals = signals or _Signals()
+    signals = signals or Signals()
     signals.graceful = True  # from here on a signal stops the run; it never interrupts a flush
-    engine = Engine()
+    runtime = _runtime()
     try:
-        report = run_load(engine, rows, cfg, progress=progress, stop=lambda: signals.received is not None)
+        report = run_load(
+            runtime.engine, rows, cfg, progress=progress, stop=lambda: signals.received is not None
+        )
     finally:
         print(file=sys.stderr)
         try:
-            engine.close()  # every request counted in the report is committed when this returns
+            runtime.close()  # every request counted in the report is committed when this returns
             flush_error = None
         except StoreError as exc:
             flush_error = str(exc)
     summary = dataclasses.asdict(report)
-    summary["signal"] = None if signals.received is None else _signal_name(signals.received)
+    summary["signal"] = None if signals.received is None else signal_name(signals.received)
     summary["flushed"] = flush_error is None
     print(json.dumps(summary), flush=True)
     if flush_error is not None:
@@ -410,7 +316,7 @@ def _auth_add_user(args: argparse.Namespace) -> int:
     from engine.config import ConfigError, load_settings
 
     if not re.fullmatch(auth.NAME_PATTERN, args.name):
-        _fail(
+        fail(
             f"bad user name {args.name!r}: use 1-64 letters, digits and . _ @ -, "
             "starting with a letter or digit"
         )
@@ -419,50 +325,50 @@ def _auth_add_user(args: argparse.Namespace) -> int:
         try:  # ARBOR_AUTH=password with a users file that does not exist yet must not stop us here
             path = load_settings(auth="none").auth_users_file
         except ConfigError as exc:
-            _fail(str(exc).splitlines()[0])
+            fail(str(exc).splitlines()[0])
     if path is None:
-        _fail("give --users-file PATH or set ARBOR_AUTH_USERS_FILE")
+        fail("give --users-file PATH or set ARBOR_AUTH_USERS_FILE")
     if sys.stdin.isatty():
         password = getpass.getpass(f"Password for {args.name}: ")
         if not auth.same_password(password, getpass.getpass("Again: ")):
-            _fail("the two passwords differ; nothing was written")
+            fail("the two passwords differ; nothing was written")
     else:
         password = sys.stdin.readline().rstrip("\r\n")
     try:
         password_hash = auth.hash_password(password)
     except ValueError as exc:
-        _fail(f"{exc}; nothing was written")
+        fail(f"{exc}; nothing was written")
     try:
         users = auth.load_users(path) if path.exists() else auth.UsersFile()
         users, created = auth.upsert_user(users, args.name, password_hash, args.role)
         auth.save_users(path, users)
     except auth.UsersFileError as exc:
-        _fail(f"{exc}; nothing was written")
+        fail(f"{exc}; nothing was written")
     except OSError as exc:
-        _fail(f"cannot write {path}: {exc.strerror or exc}")
+        fail(f"cannot write {path}: {exc.strerror or exc}")
     print(f"{'added' if created else 'updated'} {args.name} ({args.role}) in {path}")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m engine``."""
-    parser = _Parser(prog="python -m engine", description="Arbor's embedded engine.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = Parser(prog="python -m engine", description="Arbor's embedded engine.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     p = sub.add_parser("search", help="run MCTS on one position and print the best action")
     p.add_argument("--task", required=True, choices=TASK_NAMES)
     p.add_argument("--state", required=True, help='position text, e.g. "X.O/.X./..O", "4453" or "4 7 8 8"')
-    p.add_argument("--iterations", type=_int_in(1, 1_000_000), default=1000)
+    p.add_argument("--iterations", type=int_in(1, 1_000_000), default=1000)
     p.add_argument(
         "--seed",
-        type=_int_in(0, 2**63 - 1),
+        type=int_in(0, 2**63 - 1),
         default=None,
         help="random seed (0 is a real seed); drawn if omitted",
     )
-    p.add_argument("--c", type=_float_in(0.0, 100.0), default=1.414, help="exploration constant")
+    p.add_argument("--c", type=float_in(0.0, 100.0), default=1.414, help="exploration constant")
     p.add_argument("--selection", choices=("ucb1", "puct"), default="ucb1")
     p.add_argument(
         "--widening-k",
-        type=_float_in(0.0, 1e6, low_open=True),
+        type=float_in(0.0, 1e6, low_open=True),
         default=None,
         help="progressive widening k (off if omitted)",
     )
@@ -473,12 +379,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     q = sub.add_parser("query", help="answer one query with the multi-agent pipeline")
     q.add_argument("query", help='e.g. "24: 4 7 8 8", "tictactoe: X.O/.X./..O", or a question')
-    q.add_argument("--task", default="auto", choices=("auto", "game24", "tictactoe", "connect4", "freeform"))
-    q.add_argument("--seed", type=_int_in(0, 2**53 - 1), default=None)
-    q.add_argument("--router", default="rules", choices=("rules", "gru", "hybrid"))
-    q.add_argument("--provider", default=None, choices=("offline", "openai", "anthropic", "lmstudio"))
-    q.add_argument("--iterations", type=_int_in(1, 10_000), default=1000, help="MCTS iterations")
-    q.add_argument("--max-steps", type=_int_in(1, 10), default=3)
+    q.add_argument("--task", default="auto", choices=QUERY_TASKS)
+    q.add_argument("--seed", type=int_in(0, 2**53 - 1), default=None)
+    q.add_argument("--router", default="rules", choices=ROUTERS)
+    q.add_argument("--provider", default=None, choices=PROVIDERS)
+    q.add_argument("--iterations", type=int_in(1, 10_000), default=1000, help="MCTS iterations")
+    q.add_argument("--max-steps", type=int_in(1, 10), default=3)
     q.add_argument("--no-mcts", action="store_true")
     q.add_argument("--no-rag", action="store_true")
     q.add_argument("--json", action="store_true", help="print the QueryResult as JSON")
@@ -487,24 +393,24 @@ def build_parser() -> argparse.ArgumentParser:
     ld = sub.add_parser("load", help="generate load from a workload file, with fault injection")
     ld.add_argument("--workload", default="data/workloads/mixed.jsonl")
     ld.add_argument(
-        "--rate", type=_float_in(0.0, 1000.0, low_open=True), default=20.0, help="requests per second"
+        "--rate", type=float_in(0.0, 1000.0, low_open=True), default=20.0, help="requests per second"
     )
     ld.add_argument(
         "--duration",
-        type=_float_in(0.0, 86_400.0, low_open=True),
+        type=float_in(0.0, 86_400.0, low_open=True),
         default=60.0,
         help=f"seconds (wall clock mode); rate x duration at most {MAX_LOAD_REQUESTS:,} requests",
     )
-    ld.add_argument("--concurrency", type=_int_in(1, 64), default=4)
+    ld.add_argument("--concurrency", type=int_in(1, 64), default=4)
     ld.add_argument("--faults", default="", help='e.g. "provider_error=0.05,latency_ms=200@0.1,error=0.01"')
-    ld.add_argument("--seed", type=_int_in(0, 2**63 - 1), default=0)
+    ld.add_argument("--seed", type=int_in(0, 2**63 - 1), default=0)
     ld.add_argument("--clock", choices=("wall", "simulated"), default="wall")
     ld.add_argument(
-        "--days", type=_float_in(0.0, 365.0, low_open=True), default=28.0, help="simulated timeline length"
+        "--days", type=float_in(0.0, 365.0, low_open=True), default=28.0, help="simulated timeline length"
     )
     ld.add_argument(
         "--requests",
-        type=_int_in(1, MAX_LOAD_REQUESTS),
+        type=int_in(1, MAX_LOAD_REQUESTS),
         default=None,
         help=f"simulated mode: number of requests (1..{MAX_LOAD_REQUESTS:,})",
     )
@@ -516,12 +422,12 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train-router", help="label routing states from engine runs and train the GRU router")
     t.add_argument("--workloads", default="data/workloads")
     t.add_argument("--out", default="data/models")
-    t.add_argument("--epochs", type=_int_in(1, 100_000), default=300)
-    t.add_argument("--seed", type=_int_in(0, 2**32 - 1), default=0)
+    t.add_argument("--epochs", type=int_in(1, 100_000), default=300)
+    t.add_argument("--seed", type=int_in(0, 2**32 - 1), default=0)
     t.set_defaults(func=_train_router)
 
     au = sub.add_parser("auth", help="console access control (ARBOR_AUTH=password users)")
-    au_sub = au.add_subparsers(dest="auth_command", required=True, parser_class=_Parser)
+    au_sub = au.add_subparsers(dest="auth_command", required=True, parser_class=Parser)
     add = au_sub.add_parser(
         "add-user", help="add a user, or set an existing user's password and role (password from stdin)"
     )
@@ -535,14 +441,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     args = build_parser().parse_args(argv)
-    signals = _Signals()
+    signals = Signals()
     signals.graceful = args.func is _load  # load stops on its own and always prints its summary
     restore = signals.install()
     try:
         return _run(args, signals)
-    except _Interrupted as exc:
+    except Interrupted as exc:
         print(
-            f"python -m engine: stopped by {_signal_name(exc.signum)}",
+            f"python -m engine: stopped by {signal_name(exc.signum)}",
             file=sys.stderr,
         )
         return 128 + exc.signum
@@ -550,18 +456,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         restore()
 
 
-def _run(args: argparse.Namespace, signals: _Signals) -> int:
+def _run(args: argparse.Namespace, signals: Signals) -> int:
     """Run the chosen command; a store fault becomes one message on stderr and EXIT_STORE."""
     try:
         if args.func is _load:
             return _load(args, signals)
         return int(args.func(args))
     except StoreOpenError as exc:  # SchemaError included
-        _fail(f"the telemetry store cannot be used: {exc}", EXIT_STORE)
+        fail(f"the telemetry store cannot be used: {exc}", EXIT_STORE)
     except StoreError as exc:
-        _fail(f"the telemetry store failed: {exc}", EXIT_STORE)
+        fail(f"the telemetry store failed: {exc}", EXIT_STORE)
     except sqlite3.Error as exc:
-        _fail(
+        fail(
             f"the telemetry store failed ({type(exc).__name__}: {exc}); check ARBOR_DB_PATH, its file "
             "and directory",
             EXIT_STORE,

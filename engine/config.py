@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
+from engine.names import ProviderName
 from observability.redaction import redact_url
 
 __all__ = [
@@ -39,7 +40,7 @@ __all__ = [
 ENV_PREFIX = "ARBOR_"
 SECRET_MASK = "**********"
 
-LLMProvider = Literal["offline", "openai", "anthropic", "lmstudio"]
+LLMProvider = ProviderName
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 AuthRole = Literal["viewer", "operator"]
 

@@ -9,6 +9,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from engine.names import AGENTS as AGENTS  # re-exported: callers import it from engine.models
+from engine.names import AgentName, ProviderName, RouterName, TaskName
+
 __all__ = [
     "AGENTS",
     "AgentName",
@@ -24,11 +27,6 @@ __all__ = [
     "strip_task_prefix",
 ]
 
-AgentName = Literal["hrm", "trm", "mcts"]
-AGENTS: tuple[AgentName, ...] = ("hrm", "trm", "mcts")
-TaskName = Literal["auto", "game24", "tictactoe", "connect4", "freeform"]
-RouterName = Literal["rules", "gru", "hybrid"]
-ProviderName = Literal["offline", "openai", "anthropic", "lmstudio"]
 VerdictLabel = Literal["correct", "incorrect", "unknown"]
 
 _PREFIXES = (

@@ -1,9 +1,9 @@
 """The engine's link to observability: the SQLite store, the tracer and the metrics.
 
-``Telemetry.from_settings`` builds them once per engine (``ARBOR_TELEMETRY=off``
-gives a no-op instance, for measuring their cost).  A request's ended spans are
-held in memory by trace (a tracer collector: no record is built yet) until the
-request is recorded; then ONE deferred job goes to the store's writer thread,
+:func:`engine.wiring.build_telemetry` builds them once per process (``ARBOR_TELEMETRY=off``
+gives a no-op instance, for measuring their cost); ``Telemetry`` itself only takes
+them.  A request's ended spans are held in memory by trace (a tracer collector: no
+record is built yet) until the request is recorded; then ONE deferred job goes to the store's writer thread,
 which builds the span records and the rows (request, routing decisions, spans,
 logs, MCTS run), validates them and updates the metrics there -- the LLM and
 retrieval metrics too, counted from the ``llm.complete`` and ``rag.retrieve``
@@ -16,8 +16,9 @@ same way and stored in ``logs``; they also go to Python logging (logger
 the request's correlation id.  Request statuses: ``ok``; ``error`` (the
 engine failed: counts against the availability SLO); ``invalid`` (the input
 was rejected: excluded from it); ``cancelled`` (the caller stopped reading).
-Configured API keys are masked in everything recorded, even where a user
-pasted one into a query.
+The secrets given as ``Telemetry(secrets=...)`` (the composition root passes
+the configured API keys, as it does to the tracer) are masked in everything
+recorded, even where a user pasted one into a query.
 
 Durability (``ARBOR_DURABILITY``): in ``async`` mode (the default) a request
 returns as soon as its job is queued; the store's backlog is bounded
@@ -36,16 +37,14 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal, NamedTuple
 
-from engine.config import Settings
 from engine.events import RouteDecision
 from engine.llm import FallbackChain, LLMProvider, LLMRequest, LLMResponse
 from engine.models import QueryResult, StepRecord
-from observability.exporters import BatchingExporter, OtlpHttpExporter
-from observability.metrics import Metrics, enable_multiprocess
-from observability.redaction import redact_text, redact_values
+from observability.metrics import Metrics
+from observability.redaction import normalise_secrets, redact_text
 from observability.store import Store
 from observability.tracing import Span, SpanRecord, Tracer, current_span
 
@@ -94,9 +93,10 @@ class _LogLine(NamedTuple):
 class _LogBuffer(logging.Handler):
     """Log lines held by trace id until their request is recorded.
 
-    Lines come from :meth:`Telemetry.log` (which opens a trace's buffer) and, as a logging handler
-    on the ``engine`` logger at WARNING, from library warnings emitted inside a span of a trace
-    this buffer has open (e.g. an LLM provider failing over).  Other traces' records are ignored.
+    Lines come from :meth:`Telemetry.log` (which opens a trace's buffer) and, while the buffer is
+    attached as a logging handler (:meth:`Telemetry.capture_logs`, on the ``engine`` logger at
+    WARNING), from library warnings emitted inside a span of a trace this buffer has open (e.g. an
+    LLM provider failing over).  Other traces' records are ignored.
     """
 
     def __init__(self) -> None:
@@ -149,6 +149,9 @@ class Telemetry:
 
     ``durability`` is ``"async"`` (recording queues the request's job) or ``"commit"``
     (recording returns once the store has committed the job's rows; see the module docstring).
+    ``secrets`` (str or ``SecretStr``) are masked in every row recorded.  Library warnings are
+    kept with their request only after :meth:`capture_logs` (the composition root calls it;
+    :meth:`close` detaches the handler again): constructing a Telemetry touches no global logger.
 
     Raises:
         ValueError: an unknown ``durability``.
@@ -162,6 +165,7 @@ class Telemetry:
         metrics: Metrics | None = None,
         clock: Callable[[], float] = time.time,
         durability: Literal["async", "commit"] = "async",
+        secrets: Iterable[object] = (),
     ) -> None:
         if durability not in ("async", "commit"):
             raise ValueError(f"durability must be 'async' or 'commit', not {durability!r}")
@@ -170,36 +174,24 @@ class Telemetry:
         self._commit = durability == "commit"
         self.metrics = metrics
         self.clock = clock
+        self.secrets = normalise_secrets(secrets)
         self._spans = _SpanBuffer()
         self._logs: _LogBuffer | None = None
+        self._captured: list[logging.Logger] = []
         self.tracer = tracer
         if tracer is not None and store is not None:
             tracer.add_collector(self._spans)
             self._logs = _LogBuffer()
-            logging.getLogger("engine").addHandler(self._logs)
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Telemetry:
-        """Open the store at ``settings.db_path``, a tracer and the metrics.
-
-        With ``settings.metrics_dir`` the metrics use Prometheus multiprocess mode, so
-        that the console's exporter also serves the samples of CLI workload processes.
-        """
-        if not settings.telemetry_enabled:
-            return cls()
-        if settings.metrics_dir is not None:
-            enable_multiprocess(settings.metrics_dir)
-        secrets = [s for s in (settings.openai_api_key, settings.anthropic_api_key) if s is not None]
-        redact_values(secrets)
-        exporters: list[Any] = []
-        if settings.otlp_endpoint:
-            exporters.append(BatchingExporter(OtlpHttpExporter(settings.otlp_endpoint)))
-        return cls(
-            store=Store(settings.db_path, max_backlog=settings.store_max_backlog),
-            tracer=Tracer(exporters, secrets=secrets),
-            metrics=Metrics(),
-            durability=settings.durability,
-        )
+    def capture_logs(self, logger: str = "engine") -> None:
+        """Keep WARNING+ records of ``logger`` (and its children) emitted inside a traced request
+        with that request's log lines, until :meth:`close`.  No-op without a store and tracer."""
+        if self._logs is None:
+            return
+        target = logging.getLogger(logger)
+        if target not in self._captured:
+            target.addHandler(self._logs)
+            self._captured.append(target)
 
     def span(self, name: str, /, **attributes: Any) -> contextlib.AbstractContextManager[Any]:
         """A span under the current one (a null context when tracing is off)."""
@@ -241,13 +233,15 @@ class Telemetry:
             meta.correlation_id,
         )
 
+        secrets = self.secrets
+
         def job(metrics: Metrics | None) -> dict[str, Any]:
             records = [s.record() for s in spans]
             if metrics is not None:
                 _observe(metrics, result, search)
                 _observe_calls(metrics, records)
-            out = _result_rows(result, meta, search, records)
-            out["logs"] = _log_rows(result.trace_id, logs)
+            out = _result_rows(result, meta, search, records, secrets)
+            out["logs"] = _log_rows(result.trace_id, logs, secrets)
             return out
 
         self._submit(job, 2 + len(result.steps) + len(spans) + len(logs))
@@ -293,6 +287,7 @@ class Telemetry:
             "variant": meta.variant,
             "correlation_id": meta.correlation_id,
         }
+        secrets = self.secrets
 
         def job(metrics: Metrics | None) -> dict[str, Any]:
             records = [s.record() for s in spans]
@@ -305,10 +300,10 @@ class Telemetry:
                     metrics.observe_routing(d.router, d.chosen, d.reason.split(":", 1)[0])
                 _observe_calls(metrics, records)
             return {
-                "requests": _redacted(row),
+                "requests": _redacted(row, secrets),
                 "routing_decisions": _routing_rows(request_id, steps, unfinished),
                 "spans": [r.to_row() for r in records],
-                "logs": _log_rows(trace_id, logs),
+                "logs": _log_rows(trace_id, logs, secrets),
             }
 
         self._submit(job, 1 + len(steps) + len(unfinished) + len(spans) + len(logs))
@@ -357,10 +352,12 @@ class Telemetry:
         if self.store is not None:
             self.store.close()
         if self._logs is not None:
-            logging.getLogger("engine").removeHandler(self._logs)
+            for target in self._captured:
+                target.removeHandler(self._logs)
+            self._captured.clear()
 
 
-def _log_rows(trace_id: str, lines: list[_LogLine]) -> list[dict[str, Any]]:
+def _log_rows(trace_id: str, lines: list[_LogLine], secrets: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     """``logs`` rows of a trace, in order; messages and text attributes redacted."""
     return [
         {
@@ -369,25 +366,33 @@ def _log_rows(trace_id: str, lines: list[_LogLine]) -> list[dict[str, Any]]:
             "ts": line.ts,
             "level": logging.getLevelName(line.level),
             "logger": line.logger,
-            "message": redact_text(line.message),
+            "message": redact_text(line.message, secrets),
             "correlation_id": line.correlation_id,
             "span_id": line.span_id,
-            "attributes": {k: redact_text(v) if isinstance(v, str) else v for k, v in line.attributes.items()}
+            "attributes": {
+                k: redact_text(v, secrets) if isinstance(v, str) else v for k, v in line.attributes.items()
+            }
             or None,
         }
         for seq, line in enumerate(lines)
     ]
 
 
-def _redacted(row: dict[str, Any]) -> dict[str, Any]:
+def _redacted(row: dict[str, Any], secrets: tuple[str, ...] = ()) -> dict[str, Any]:
     return {
-        k: redact_text(v) if k in ("query", "answer", "error", "fallback_error") and isinstance(v, str) else v
+        k: redact_text(v, secrets)
+        if k in ("query", "answer", "error", "fallback_error") and isinstance(v, str)
+        else v
         for k, v in row.items()
     }
 
 
 def _result_rows(
-    result: QueryResult, meta: RequestMeta, search: Any, spans: list[SpanRecord]
+    result: QueryResult,
+    meta: RequestMeta,
+    search: Any,
+    spans: list[SpanRecord],
+    secrets: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Every row one finished request writes (built in the store's writer thread)."""
     rows: dict[str, Any] = {
@@ -419,7 +424,8 @@ def _result_rows(
                 "cost_usd": result.cost_usd,
                 "fallback_from": result.fallback_from,
                 "fallback_error": result.fallback_error,
-            }
+            },
+            secrets,
         ),
         "routing_decisions": _routing_rows(result.request_id, result.steps),
         "spans": [s.to_row() for s in spans],
@@ -433,7 +439,7 @@ def _result_rows(
             "request_id": result.request_id,
             "ts": meta.ts,
             "task": result.task,
-            "position": redact_text(result.query),
+            "position": redact_text(result.query, secrets),
             "iterations": s.iterations,
             "seed": s.seed,
             "best_action": s.best_action_label,

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from observability.redaction import _redact_str
+from observability.redaction import redact_text
 from observability.tracing import SpanExporter, SpanRecord, _dumps
 
 if TYPE_CHECKING:  # httpx is imported lazily: only the OTLP exporter needs it
@@ -224,7 +224,7 @@ class BatchingExporter:
                 self.exported += len(batch)
             except Exception as exc:
                 self.failures += 1
-                self.last_error = _redact_str(f"{type(exc).__name__}: {exc}", ())
+                self.last_error = redact_text(f"{type(exc).__name__}: {exc}")
                 if self.failures == 1 or self.failures % 1000 == 0:
                     log.warning("batched span export failed (%d so far): %s", self.failures, self.last_error)
             with self._cond:
@@ -416,7 +416,7 @@ class OtlpHttpExporter:
     def _fail(self, message: str) -> None:
         with self._lock:
             self.failures += 1
-            self.last_error = _redact_str(message, ())
+            self.last_error = redact_text(message)
             n = self.failures
         if n == 1 or n % 1000 == 0:
             log.warning("OTLP export failed (%d so far): %s", n, self.last_error)

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from observability.redaction import MASK, _clean, _normalise_secrets, _redact_str, is_sensitive_key
+from observability.redaction import MASK, is_sensitive_key, normalise_secrets, redact_str, redact_value
 from observability.tracing import current_span, get_correlation_id
 
 __all__ = [
@@ -101,8 +101,8 @@ class JsonFormatter(logging.Formatter):
 class RedactingFilter(logging.Filter):
     """Masks secrets in a record before any handler formats it; never drops a record.
 
-    Masked: the given ``secrets`` (str or ``SecretStr``, 4+ characters), the values registered with
-    :func:`observability.redaction.redact_values`, and anything shaped like an ``sk-...`` key, in the
+    Masked: the given ``secrets`` (str or ``SecretStr``, 4+ characters) and anything shaped like an
+    ``sk-...`` key, in the
     message (merged with its args, so a secret passed as an argument is caught), in ``extra=``
     fields (whose values are masked whole when the key names a credential, e.g. ``api_key``), and
     in the exception and stack text.
@@ -110,7 +110,7 @@ class RedactingFilter(logging.Filter):
 
     def __init__(self, secrets: Iterable[object] = (), name: str = "") -> None:
         super().__init__(name)
-        self.secrets = _normalise_secrets(secrets)
+        self.secrets = normalise_secrets(secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Redact ``record`` in place; always True."""
@@ -118,16 +118,16 @@ class RedactingFilter(logging.Filter):
             message = record.getMessage()
         except Exception:  # a bad format/args pair: keep both, as text, rather than lose the record
             message = f"{record.msg!s} {record.args!r}"
-        record.msg = _redact_str(message, self.secrets)
+        record.msg = redact_str(message, self.secrets)
         record.args = None
         for key, value in _extra_fields(record).items():
-            setattr(record, key, MASK if is_sensitive_key(key) else _clean(value, self.secrets))
+            setattr(record, key, MASK if is_sensitive_key(key) else redact_value(value, self.secrets))
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
-            record.exc_text = _redact_str(record.exc_text, self.secrets)
+            record.exc_text = redact_str(record.exc_text, self.secrets)
         if record.stack_info:
-            record.stack_info = _redact_str(record.stack_info, self.secrets)
+            record.stack_info = redact_str(record.stack_info, self.secrets)
         return True
 
 

@@ -2,14 +2,15 @@
 
 Values of attributes/fields whose key names a credential (``api_key``, ``secret``, ``token`` – but
 not token *counts* such as ``tokens_in`` or ``token_count`` –, ``password``, ``authorization``, ...)
-become :data:`MASK`; any string containing a secret registered with :func:`redact_values` (or passed
-as ``Tracer(secrets=...)`` / ``RedactingFilter(secrets=...)``), or something shaped like an
-``sk-...`` API key, has it replaced by :data:`MASK`.
+become :data:`MASK`; any string containing one of the secrets given to the redacting party
+(``Tracer(secrets=...)``, ``RedactingFilter(secrets=...)``, ``Telemetry(secrets=...)``, the
+``secrets`` argument of the functions here), or something shaped like an ``sk-...`` API key, has it
+replaced by :data:`MASK`.  There is no process-wide registry: whoever builds the tracer, telemetry
+and log filters (the composition root, ``engine.wiring``) hands each of them the secrets.
 
 :class:`observability.tracing.Tracer` redacts attributes and error messages when they are recorded,
 so no exporter ever sees a secret; :class:`observability.logs.RedactingFilter` rewrites log records
-with the same rules (through the private helpers ``_clean``, ``_normalise_secrets`` and
-``_redact_str``).
+with the same rules (through :func:`normalise_secrets`, :func:`redact_str` and :func:`redact_value`).
 """
 
 from __future__ import annotations
@@ -17,20 +18,20 @@ from __future__ import annotations
 import functools
 import math
 import re
-import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 __all__ = [
     "MASK",
-    "clear_redacted_values",
+    "clean_attributes",
     "is_sensitive_key",
+    "normalise_secrets",
     "redact_attributes",
+    "redact_str",
     "redact_text",
     "redact_url",
-    "redact_values",
-    "registered_secrets",
+    "redact_value",
     "url_secrets",
 ]
 
@@ -49,9 +50,6 @@ _SENSITIVE_KEY = re.compile(
 _KEYLIKE = re.compile(r"\bsk-[A-Za-z0-9_\-]{8,}")
 _MIN_SECRET_CHARS = 4  # shorter "secrets" would mask ordinary text everywhere
 
-_secrets_lock = threading.Lock()
-_registered: tuple[str, ...] = ()
-
 
 def _secret_text(secret: object) -> str | None:
     """The raw text of ``secret`` (a str or anything with ``get_secret_value()``, e.g. SecretStr)."""
@@ -65,34 +63,14 @@ def _secret_text(secret: object) -> str | None:
     return raw if len(raw) >= _MIN_SECRET_CHARS else None
 
 
-def _normalise_secrets(secrets: Iterable[object]) -> tuple[str, ...]:
-    """Distinct usable secret strings, longest first (so overlapping secrets are fully masked)."""
+def normalise_secrets(secrets: Iterable[object]) -> tuple[str, ...]:
+    """Distinct usable secret strings, longest first (so overlapping secrets are fully masked).
+
+    ``secrets`` are str or anything with ``get_secret_value()`` (e.g. ``SecretStr``); ``None`` and
+    values shorter than 4 characters after stripping are dropped.  The result is what
+    :func:`redact_str` and :func:`redact_value` take."""
     found = {s for s in (_secret_text(x) for x in secrets) if s}
     return tuple(sorted(found, key=lambda s: (-len(s), s)))
-
-
-def redact_values(secrets: Iterable[object]) -> None:
-    """Register secret values (str or ``SecretStr``) to be masked process-wide.
-
-    Every :class:`Tracer` and every :class:`observability.logs.RedactingFilter` masks the registered
-    values in addition to their own.  Values shorter than 4 characters (after stripping) and
-    ``None`` are ignored.  Registration is cumulative; see :func:`clear_redacted_values`.
-    """
-    global _registered
-    with _secrets_lock:
-        _registered = _normalise_secrets((*_registered, *secrets))
-
-
-def clear_redacted_values() -> None:
-    """Forget every value registered with :func:`redact_values` (for tests)."""
-    global _registered
-    with _secrets_lock:
-        _registered = ()
-
-
-def registered_secrets() -> tuple[str, ...]:
-    """The secret values registered process-wide (longest first)."""
-    return _registered
 
 
 @functools.lru_cache(maxsize=4096)
@@ -102,11 +80,11 @@ def is_sensitive_key(key: str) -> bool:
 
 
 def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with every given and registered secret, and every ``sk-...`` key, replaced by MASK."""
-    return _redact_str(text, _normalise_secrets(secrets))
+    """``text`` with every given secret, and every ``sk-...`` key, replaced by MASK."""
+    return redact_str(text, normalise_secrets(secrets))
 
 
-def _clean(value: Any, secrets: tuple[str, ...], depth: int = 0) -> Any:
+def redact_value(value: Any, secrets: tuple[str, ...], depth: int = 0) -> Any:
     """``value`` as a JSON-safe attribute value, redacted.
 
     Kept: None, bool, int, finite float, str; lists/tuples/sets become lists and mappings become
@@ -118,25 +96,23 @@ def _clean(value: Any, secrets: tuple[str, ...], depth: int = 0) -> Any:
     if isinstance(value, float):
         return value if math.isfinite(value) else repr(value)
     if isinstance(value, str):
-        return _redact_str(value, secrets)
+        return redact_str(value, secrets)
     if getattr(value, "shape", None) == () and callable(getattr(value, "item", None)):
-        return _clean(value.item(), secrets, depth)  # numpy scalar / 0-d array
+        return redact_value(value.item(), secrets, depth)  # numpy scalar / 0-d array
     if depth < _MAX_DEPTH:
         if isinstance(value, Mapping):
             return {
-                str(k): MASK if is_sensitive_key(str(k)) else _clean(v, secrets, depth + 1)
+                str(k): MASK if is_sensitive_key(str(k)) else redact_value(v, secrets, depth + 1)
                 for k, v in value.items()
             }
         if isinstance(value, list | tuple | set | frozenset):
-            return [_clean(v, secrets, depth + 1) for v in value]
-    return _redact_str(str(value), secrets)
+            return [redact_value(v, secrets, depth + 1) for v in value]
+    return redact_str(str(value), secrets)
 
 
-def _redact_str(text: str, secrets: tuple[str, ...]) -> str:
+def redact_str(text: str, secrets: tuple[str, ...]) -> str:
+    """``text`` with ``secrets`` (already :func:`normalise_secrets`-ed) and ``sk-...`` keys masked."""
     for secret in secrets:
-        if secret in text:
-            text = text.replace(secret, MASK)
-    for secret in _registered:
         if secret in text:
             text = text.replace(secret, MASK)
     if "sk-" in text:
@@ -146,12 +122,15 @@ def _redact_str(text: str, secrets: tuple[str, ...]) -> str:
 
 def redact_attributes(attributes: Mapping[str, Any], secrets: Iterable[str] = ()) -> dict[str, Any]:
     """A redacted, JSON-safe copy of ``attributes`` (the same rules a span applies)."""
-    return _clean_attributes(attributes, _normalise_secrets(secrets))
+    return clean_attributes(attributes, normalise_secrets(secrets))
 
 
-def _clean_attributes(attributes: Mapping[str, Any], secrets: tuple[str, ...]) -> dict[str, Any]:
-    """:func:`redact_attributes` with the secrets already normalised (what a span's record uses)."""
-    return {str(k): MASK if is_sensitive_key(str(k)) else _clean(v, secrets) for k, v in attributes.items()}
+def clean_attributes(attributes: Mapping[str, Any], secrets: tuple[str, ...]) -> dict[str, Any]:
+    """:func:`redact_attributes` with the secrets already :func:`normalise_secrets`-ed (what a span's
+    record uses)."""
+    return {
+        str(k): MASK if is_sensitive_key(str(k)) else redact_value(v, secrets) for k, v in attributes.items()
+    }
 
 
 # Query parameters that carry a credential in a URL, beyond the keys :func:`is_sensitive_key` names.
@@ -194,8 +173,9 @@ def redact_url(url: str) -> str:
 
 
 def url_secrets(url: str) -> tuple[str, ...]:
-    """The credentials :func:`redact_url` masks in ``url``, as written and percent-decoded (for
-    :func:`redact_values`, so that a log line quoting the URL or a decoded part masks them too)."""
+    """The credentials :func:`redact_url` masks in ``url``, as written and percent-decoded (to pass
+    as secrets to a tracer or log filter, so that a line quoting the URL or a decoded part masks
+    them too)."""
     try:
         parts = urlsplit(url)
         user = parts.password if parts.password is not None else parts.username

@@ -36,9 +36,13 @@ durations are never negative, and an injected (e.g. simulated) wall clock moves 
 
 **Redaction** happens whenever attributes are read (a span's ``attributes``, its record), so no
 exporter or collector reader ever sees a secret; error messages are masked when they are set.
-Both follow the rules of :mod:`observability.redaction`, with the values registered there
-(:func:`observability.redaction.redact_values`) and those passed as ``Tracer(secrets=...)``.
+Both follow the rules of :mod:`observability.redaction`, with the values passed as
+``Tracer(secrets=...)`` (or added later with :meth:`Tracer.add_secrets`).
 Attribute values are kept as given until then: pass values that will not change.
+
+**Modules.**  Ids and the trace context live in :mod:`observability.trace_context`, the finished
+record in :mod:`observability.span_record`; their public names are re-exported here.  Each tracer
+owns its id generator (:class:`observability.trace_context.IdSource`): no module-level state.
 
 **Cost.**  The traced code pays for ids, two clock reads and a context switch per span; records
 are built only for exporters.  Collectors (:meth:`Tracer.add_collector`) receive the ended span
@@ -50,20 +54,38 @@ from __future__ import annotations
 
 import contextvars
 import functools
-import json
 import logging
-import os
-import random
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal, ParamSpec, Protocol, TypeVar, runtime_checkable
 
-from observability.redaction import _clean_attributes, _normalise_secrets, _redact_str
+from observability.redaction import clean_attributes, normalise_secrets, redact_str
+from observability.span_record import ERROR_KEY, ROW_COLUMNS, SpanRecord, Status, dumps_json
+from observability.trace_context import (
+    AMBIENT_TRACE,
+    CORRELATION,
+    CURRENT_SPAN,
+    NO_ANCHOR,
+    IdFactory,
+    IdSource,
+    check_span_id,
+    check_trace_id,
+    correlation_scope,
+    current_span,
+    current_span_id,
+    current_trace_id,
+    get_correlation_id,
+    new_span_id,
+    new_trace_id,
+    propagate,
+    reset_var,
+    start_trace,
+)
+
+_dumps = dumps_json  # kept for observability.exporters until it imports dumps_json itself
 
 __all__ = [
     "ERROR_KEY",
@@ -78,284 +100,16 @@ __all__ = [
     "current_span_id",
     "current_trace_id",
     "get_correlation_id",
-    "get_tracer",
     "new_span_id",
     "new_trace_id",
     "propagate",
-    "set_tracer",
     "start_trace",
 ]
 
 log = logging.getLogger("arbor.tracing")
 
-Status = Literal["ok", "error"]
-IdFactory = Callable[[int], str]
 P = ParamSpec("P")
 R = TypeVar("R")
-
-_TRACE_ID = re.compile(r"[0-9a-f]{32}")
-_SPAN_ID = re.compile(r"[0-9a-f]{16}")
-_MAX_CORRELATION_ID = 128
-
-# ----------------------------------------------------------------------------------------------
-# Ids and context
-# ----------------------------------------------------------------------------------------------
-
-
-# Ids need to be unique, not unpredictable: a private PRNG (not the global one, which tests and
-# tools seed) seeded from os.urandom is ~5x faster than os.urandom per id.  It is reseeded in a
-# forked child so that processes of one workload never share ids.
-_id_rng = random.Random(os.urandom(32))
-os.register_at_fork(after_in_child=lambda: _id_rng.seed(os.urandom(32)))
-_HEX_FORMAT = {8: "016x", 16: "032x"}
-
-
-def _random_id(nbytes: int) -> str:
-    """A random non-zero id of ``nbytes`` bytes as lowercase hex (all-zero ids are invalid in OTLP)."""
-    bits = nbytes * 8
-    fmt = _HEX_FORMAT.get(nbytes) or f"0{nbytes * 2}x"
-    while True:
-        value = _id_rng.getrandbits(bits)
-        if value:
-            return format(value, fmt)
-
-
-def new_trace_id() -> str:
-    """A random 128-bit trace id (32 lowercase hex characters)."""
-    return _random_id(16)
-
-
-def new_span_id() -> str:
-    """A random 64-bit span id (16 lowercase hex characters)."""
-    return _random_id(8)
-
-
-def _check_trace_id(trace_id: str) -> str:
-    tid = str(trace_id).lower()
-    if not _TRACE_ID.fullmatch(tid) or tid == "0" * 32:
-        raise ValueError(f"trace_id must be 32 hex characters, not all zero; got {trace_id!r}")
-    return tid
-
-
-def _check_span_id(span_id: str) -> str:
-    sid = str(span_id).lower()
-    if not _SPAN_ID.fullmatch(sid) or sid == "0" * 16:
-        raise ValueError(f"span id must be 16 hex characters, not all zero; got {span_id!r}")
-    return sid
-
-
-_CURRENT_SPAN: contextvars.ContextVar[Span | None] = contextvars.ContextVar("arbor_span", default=None)
-_AMBIENT_TRACE: contextvars.ContextVar[str | None] = contextvars.ContextVar("arbor_trace", default=None)
-_CORRELATION: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "arbor_correlation_id", default=None
-)
-
-
-def current_span() -> Span | None:
-    """The span open in the current context, or None."""
-    return _CURRENT_SPAN.get()
-
-
-def current_trace_id() -> str | None:
-    """The trace id of the current span, else of the enclosing :func:`start_trace`, else None."""
-    span = _CURRENT_SPAN.get()
-    return span.trace_id if span is not None else _AMBIENT_TRACE.get()
-
-
-def current_span_id() -> str | None:
-    """The span id of the current span, or None."""
-    span = _CURRENT_SPAN.get()
-    return span.span_id if span is not None else None
-
-
-def get_correlation_id() -> str | None:
-    """The correlation id of the current context (set by :func:`correlation_scope`), or None."""
-    return _CORRELATION.get()
-
-
-def _check_correlation_id(cid: str) -> str:
-    if not isinstance(cid, str) or not cid.strip():
-        raise ValueError("correlation id must be a non-empty string")
-    if len(cid) > _MAX_CORRELATION_ID or not cid.isprintable():
-        raise ValueError(
-            f"correlation id must be at most {_MAX_CORRELATION_ID} printable characters; got {cid!r:.60}"
-        )
-    return cid
-
-
-@contextmanager
-def correlation_scope(cid: str | None = None) -> Iterator[str]:
-    """Set the correlation id for the block (a new random one when ``cid`` is None); yields it.
-
-    Spans opened in the block record it and the JSON log lines carry it.  Raises ValueError for an
-    empty, non-printable or over-long (> 128 characters) id.
-    """
-    value = _check_correlation_id(cid) if cid is not None else _random_id(16)
-    token = _CORRELATION.set(value)
-    try:
-        yield value
-    finally:
-        _reset(_CORRELATION, token, value)
-
-
-@contextmanager
-def start_trace(trace_id: str | None = None, *, id_factory: IdFactory | None = None) -> Iterator[str]:
-    """Begin a new trace for the block and yield its id (random unless ``trace_id`` is given).
-
-    Inside the block, spans with no open parent are roots of this trace; a span that was open
-    outside the block is *not* their parent (the block detaches from it).
-    """
-    tid = _check_trace_id(trace_id) if trace_id is not None else (id_factory or _random_id)(16)
-    t_token = _AMBIENT_TRACE.set(tid)
-    s_token = _CURRENT_SPAN.set(None)
-    try:
-        yield tid
-    finally:
-        _reset(_CURRENT_SPAN, s_token, _NOT_OURS)
-        _reset(_AMBIENT_TRACE, t_token, tid)
-
-
-_NOT_OURS = object()  # a value never current: _reset then changes nothing in a foreign context
-_NO_ANCHOR = (0.0, 0.0)
-
-
-def _reset(var: contextvars.ContextVar[Any], token: contextvars.Token[Any], ours: Any) -> None:
-    """Undo ``var.set(ours)`` that returned ``token``.
-
-    If the token belongs to another context (a generator finished in another thread or context, or
-    closed by the garbage collector), restore the old value only where ``ours`` is still current,
-    so an unrelated context is never changed; never raise.
-    """
-    try:
-        var.reset(token)
-    except ValueError:
-        if var.get() is ours:
-            var.set(None if token.old_value is contextvars.Token.MISSING else token.old_value)
-
-
-def propagate(fn: Callable[P, R]) -> Callable[P, R]:
-    """Wrap ``fn`` so it runs in (a copy of) the context current *now*: span, trace, correlation id.
-
-    Use it for work handed to another thread (``Thread(target=propagate(fn))``,
-    ``executor.submit(propagate(fn), ...)``); spans opened by ``fn`` then become children of the span
-    that was current when ``propagate`` was called.  Every call gets its own copy of the captured
-    context, so the wrapper is safe to call concurrently.
-    """
-    captured = contextvars.copy_context()
-
-    @functools.wraps(fn)
-    def run_with_context(*args: P.args, **kwargs: P.kwargs) -> R:
-        return captured.copy().run(fn, *args, **kwargs)
-
-    return run_with_context
-
-
-# ----------------------------------------------------------------------------------------------
-# Records and spans
-# ----------------------------------------------------------------------------------------------
-
-ROW_COLUMNS = (
-    "span_id",
-    "trace_id",
-    "parent_id",
-    "name",
-    "start_ts",
-    "end_ts",
-    "duration_ms",
-    "status",
-    "attributes",
-    "correlation_id",
-)
-ERROR_KEY = "otel.status_description"  # where to_row() keeps the error text inside attributes
-
-
-@dataclass(frozen=True, slots=True)
-class SpanRecord:
-    """A finished span.  Timestamps are unix seconds; attributes are redacted and JSON-safe."""
-
-    trace_id: str
-    span_id: str
-    parent_id: str | None
-    name: str
-    start_ts: float
-    end_ts: float
-    duration_ms: float
-    status: Status
-    attributes: dict[str, Any] = field(default_factory=dict)
-    correlation_id: str | None = None
-    error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        """True when the span ended with status ``ok``."""
-        return self.status == "ok"
-
-    def to_row(self) -> dict[str, Any]:
-        """A flat dict for the SQLite ``spans`` table (columns :data:`ROW_COLUMNS`).
-
-        ``attributes`` is a JSON string (sorted keys); the error text, which has no column of its
-        own, is kept in it under ``"otel.status_description"`` (:meth:`from_row` takes it back out).
-        """
-        attrs = self.attributes
-        if self.error is not None:
-            attrs = {**attrs, ERROR_KEY: self.error}
-        return {
-            "span_id": self.span_id,
-            "trace_id": self.trace_id,
-            "parent_id": self.parent_id,
-            "name": self.name,
-            "start_ts": self.start_ts,
-            "end_ts": self.end_ts,
-            "duration_ms": self.duration_ms,
-            "status": self.status,
-            "attributes": _dumps(attrs, sort_keys=True),
-            "correlation_id": self.correlation_id,
-        }
-
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> SpanRecord:
-        """The record a :meth:`to_row` dict (or a ``spans`` table row) describes."""
-        raw = row.get("attributes")
-        attrs = dict(json.loads(raw)) if isinstance(raw, str | bytes) and raw else dict(raw or {})
-        error = attrs.pop(ERROR_KEY, None)
-        return cls.from_dict({**row, "attributes": attrs, "error": row.get("error", error)})
-
-    def to_dict(self) -> dict[str, Any]:
-        """Every field as a JSON-ready dict (attributes as an object, ``error`` included)."""
-        return {
-            "trace_id": self.trace_id,
-            "span_id": self.span_id,
-            "parent_id": self.parent_id,
-            "name": self.name,
-            "start_ts": self.start_ts,
-            "end_ts": self.end_ts,
-            "duration_ms": self.duration_ms,
-            "status": self.status,
-            "attributes": self.attributes,
-            "correlation_id": self.correlation_id,
-            "error": self.error,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> SpanRecord:
-        """The record a :meth:`to_dict` dict (e.g. a JSONL line) describes."""
-        return cls(
-            trace_id=data["trace_id"],
-            span_id=data["span_id"],
-            parent_id=data.get("parent_id"),
-            name=data["name"],
-            start_ts=float(data["start_ts"]),
-            end_ts=float(data["end_ts"]),
-            duration_ms=float(data["duration_ms"]),
-            status=data["status"],
-            attributes=dict(data.get("attributes") or {}),
-            correlation_id=data.get("correlation_id"),
-            error=data.get("error"),
-        )
-
-
-def _dumps(obj: Any, *, sort_keys: bool = False) -> str:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), sort_keys=sort_keys, default=str)
 
 
 class Span:
@@ -396,7 +150,7 @@ class Span:
         self.error: str | None = None
         self.start_ts = self._perf0 = self._elapsed = 0.0
         self.status: Status = "ok"
-        self._anchor = _NO_ANCHOR  # (wall seconds, perf seconds) of the trace's root span
+        self._anchor = NO_ANCHOR  # (wall seconds, perf seconds) of the trace's root span
         self._state = 0  # 0 created, 1 open, 2 ended
         self._token: contextvars.Token[Span | None] | None = None
         self._attributes: dict[str, Any] = dict(attributes)  # as given: cleaned when read (record())
@@ -406,7 +160,7 @@ class Span:
             raise RuntimeError(f"span {self.name!r} was already entered; call tracer.span() again")
         self._tracer._start(self)
         self._state = 1
-        self._token = _CURRENT_SPAN.set(self)
+        self._token = CURRENT_SPAN.set(self)
         return self
 
     def __exit__(
@@ -418,7 +172,7 @@ class Span:
         if exc is not None and not isinstance(exc, GeneratorExit):
             self.record_error(exc)
         if self._token is not None:
-            _reset(_CURRENT_SPAN, self._token, self)
+            reset_var(CURRENT_SPAN, self._token, self)
             self._token = None
         if self._state == 1:
             self._state = 2
@@ -448,7 +202,7 @@ class Span:
             self.start_ts + elapsed,
             elapsed * 1000.0,
             self.status,
-            _clean_attributes(self._attributes, self._tracer._secrets),
+            clean_attributes(self._attributes, self._tracer._secrets),
             self.correlation_id,
             self.error,
         )
@@ -456,7 +210,7 @@ class Span:
     @property
     def attributes(self) -> dict[str, Any]:
         """A copy of the attributes recorded so far, redacted and JSON-safe."""
-        return _clean_attributes(self._attributes, self._tracer._secrets)
+        return clean_attributes(self._attributes, self._tracer._secrets)
 
     def set_attribute(self, key: str, value: Any) -> Span:
         """Record one attribute; returns the span for chaining.
@@ -486,7 +240,7 @@ class Span:
         self.status = status
         if status == "error":
             if description is not None:
-                self.error = _redact_str(str(description), self._tracer._secrets)
+                self.error = redact_str(str(description), self._tracer._secrets)
         else:
             self.error = None
         return self
@@ -495,7 +249,7 @@ class Span:
         """Mark the span failed by ``exc``: status error, error ``"Type: message"``, and the
         attribute ``exception.type``."""
         self.status = "error"
-        self.error = _redact_str(f"{type(exc).__name__}: {exc}", self._tracer._secrets)
+        self.error = redact_str(f"{type(exc).__name__}: {exc}", self._tracer._secrets)
         self._attributes["exception.type"] = type(exc).__name__
         return self
 
@@ -527,7 +281,7 @@ class Tracer:
         id_factory: ``f(nbytes) -> lowercase hex id`` (16 bytes for traces, 8 for spans); random
             by default, injectable for deterministic tests.  Its output is validated.
         secrets: secret values masked in this tracer's attributes and errors (in addition to the
-            values registered with :func:`redact_values`).
+            ``sk-...``-shaped keys every tracer masks).
     """
 
     def __init__(
@@ -544,7 +298,8 @@ class Tracer:
         self._clock = clock
         self._perf = perf
         self._id_factory = id_factory
-        self._secrets = _normalise_secrets(secrets)
+        self._ids = IdSource()
+        self._secrets = normalise_secrets(secrets)
         self._lock = threading.Lock()
         self._export_failures = 0
         self._last_export_error: str | None = None
@@ -584,7 +339,7 @@ class Tracer:
     def add_secrets(self, secrets: Iterable[object]) -> None:
         """Mask these secret values too in this tracer's spans from now on."""
         with self._lock:
-            self._secrets = _normalise_secrets((*self._secrets, *secrets))
+            self._secrets = normalise_secrets((*self._secrets, *secrets))
 
     @property
     def export_failures(self) -> int:
@@ -636,19 +391,19 @@ class Tracer:
 
     def _new_id(self, nbytes: int) -> str:
         if self._id_factory is None:
-            return _random_id(nbytes)
+            return self._ids(nbytes)
         value = self._id_factory(nbytes)
-        return _check_trace_id(value) if nbytes == 16 else _check_span_id(value)
+        return check_trace_id(value) if nbytes == 16 else check_span_id(value)
 
     def _start(self, span: Span) -> None:
         """Give ``span`` its ids, parent, correlation id and start time."""
-        parent = _CURRENT_SPAN.get()
+        parent = CURRENT_SPAN.get()
         trace_id = span._trace_hint
         if trace_id is not None:
-            trace_id = _check_trace_id(trace_id)
+            trace_id = check_trace_id(trace_id)
             if parent is not None and parent.trace_id != trace_id:
                 parent = None
-        cid = _CORRELATION.get()
+        cid = CORRELATION.get()
         if parent is not None:
             span.trace_id = parent.trace_id
             span.parent_id = parent.span_id
@@ -657,7 +412,7 @@ class Tracer:
             span._perf0 = perf0 = self._perf()
             span.start_ts = anchor[0] + (perf0 - anchor[1])
         else:
-            span.trace_id = trace_id or _AMBIENT_TRACE.get() or self._new_id(16)
+            span.trace_id = trace_id or AMBIENT_TRACE.get() or self._new_id(16)
             span.correlation_id = cid
             span.start_ts = wall = self._clock()
             span._perf0 = perf0 = self._perf()
@@ -686,7 +441,7 @@ class Tracer:
         with self._lock:
             self._export_failures += 1
             n = self._export_failures
-            self._last_export_error = _redact_str(
+            self._last_export_error = redact_str(
                 f"{type(exporter).__name__}: {type(exc).__name__}: {exc}", self._secrets
             )
         if n == 1 or n % 1000 == 0:
@@ -720,18 +475,3 @@ class Tracer:
                     fn()
                 except Exception as exc:
                     self._count_failure(exporter, exc)
-
-
-_default_tracer = Tracer()
-
-
-def get_tracer() -> Tracer:
-    """The process-wide default tracer (no exporters until :func:`set_tracer` replaces it)."""
-    return _default_tracer
-
-
-def set_tracer(tracer: Tracer) -> Tracer:
-    """Make ``tracer`` the process-wide default; returns the previous one."""
-    global _default_tracer
-    previous, _default_tracer = _default_tracer, tracer
-    return previous

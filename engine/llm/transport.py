@@ -1,8 +1,9 @@
 """Shared HTTP plumbing for the network providers: retry policy, Retry-After, JSON POST, redaction.
 
-:class:`JsonHttp` posts a JSON body with ``httpx`` and returns the decoded JSON object, retrying on
-connect/read/write timeouts, other transport errors, HTTP 429 and HTTP 5xx with exponential back-off
-and *full jitter* (:class:`RetryPolicy`), honouring the server's ``Retry-After`` header.  It does not
+:class:`JsonHttp` posts a JSON body with ``httpx`` and returns the decoded JSON object, retrying
+(with ``tenacity``) on connect/read/write timeouts, other transport errors, HTTP 429 and HTTP 5xx
+with exponential back-off and *full jitter* (:class:`RetryPolicy`), honouring the server's
+``Retry-After`` header.  It does not
 retry on other 4xx or on a malformed 2xx body.  Every failure becomes an
 :class:`~engine.llm.types.LLMError` subclass whose message is free of secrets.
 
@@ -26,6 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import tenacity
 from pydantic import SecretStr
 
 from engine.llm.types import (
@@ -65,6 +67,16 @@ class _DeadlineExceeded(Exception):
 
 class _BodyTooLarge(Exception):
     """The response body exceeded MAX_BODY_BYTES."""
+
+
+class _Transient(Exception):
+    """A failed attempt worth retrying: the LLMError it ends with if no attempt is left, and the
+    server's Retry-After (seconds) if it sent one."""
+
+    def __init__(self, error: LLMError, retry_after_s: float | None) -> None:
+        super().__init__(type(error).__name__)
+        self.error = error
+        self.retry_after_s = retry_after_s
 
 
 @dataclass(frozen=True)
@@ -246,92 +258,138 @@ class JsonHttp:
     def post_json(self, url: str, *, headers: Mapping[str, str], body: Mapping[str, Any]) -> HttpResult:
         """POST ``body`` as JSON to ``url`` and return the decoded JSON object.
 
+        Attempts are driven by ``tenacity``: at most ``max_attempts``, a transient failure
+        (transport error, timeout, 429, 5xx) followed by :meth:`RetryPolicy.delay_s` (full jitter
+        from the seeded rng, or the server's Retry-After) slept with the injected ``sleep``.
+
         Raises ProviderUnavailable (transport error, timeout or 5xx after ``max_attempts``),
         RateLimited (429 after ``max_attempts``), AuthError (401/403, not retried), RequestRejected
         (other 4xx, not retried), BadResponse (2xx body not a JSON object, not retried).
         """
         started = self._clock()
         where = safe_url(url)
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self.retry.max_attempts),
+            wait=self._wait,
+            retry=tenacity.retry_if_exception_type(_Transient),
+            sleep=self._sleep,
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
+        last: LLMError
+        try:
+            for attempt in retrying:
+                with attempt:
+                    return self._once(url, headers, body, where, attempt.retry_state.attempt_number, started)
+        except _Transient as exc:
+            last = exc.error
+        raise last  # outside the handler: the error carries no __context__
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        """tenacity's wait: the policy's delay after failed attempt ``state.attempt_number``.
+
+        tenacity asks before it checks ``stop``; after the last attempt nothing is drawn, so the
+        rng's stream is the same as one draw per sleep."""
+        if state.attempt_number >= self.retry.max_attempts:
+            return 0.0
+        failure = state.outcome.exception() if state.outcome is not None else None
+        retry_after = failure.retry_after_s if isinstance(failure, _Transient) else None
+        with self._rng_lock:
+            return self.retry.delay_s(state.attempt_number, self._rng, retry_after)
+
+    def _log_retry(self, state: tenacity.RetryCallState) -> None:
+        """tenacity's before_sleep: one warning per retry, naming the failure and the delay."""
+        failure = state.outcome.exception() if state.outcome is not None else None
+        error = failure.error if isinstance(failure, _Transient) else failure
+        delay = state.next_action.sleep if state.next_action is not None else 0.0
+        log.warning(
+            "%s: attempt %d/%d failed (%s); retrying in %.3f s",
+            self.provider,
+            state.attempt_number,
+            self.retry.max_attempts,
+            type(error).__name__,
+            delay,
+        )
+
+    def _once(
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        body: Mapping[str, Any],
+        where: str,
+        attempt: int,
+        started: float,
+    ) -> HttpResult:
+        """Attempt ``attempt`` (1-based): the decoded result, a fatal LLMError, or _Transient."""
         attempts = self.retry.max_attempts
-        last: LLMError | None = None
-        for attempt in range(1, attempts + 1):
-            retry_after: float | None = None
-            fatal: LLMError | None = None  # raised after the try so it carries no __context__
-            try:
-                response = self._attempt(url, headers, body)
-            except (httpx.TimeoutException, _DeadlineExceeded) as exc:
-                kind = "total deadline" if isinstance(exc, _DeadlineExceeded) else type(exc).__name__
-                last = ProviderUnavailable(
-                    f"{self.provider}: timed out ({kind}): no complete response within "
-                    f"{self.timeout_s:g} s (attempt {attempt}/{attempts}) POST {where}",
-                    provider=self.provider,
-                    attempts=attempt,
-                )
-            except _BodyTooLarge:
-                fatal = BadResponse(
-                    f"{self.provider}: response from POST {where} is larger than {MAX_BODY_BYTES:,} bytes",
-                    provider=self.provider,
-                    attempts=attempt,
-                )
-            except (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.InvalidURL) as exc:
-                # Our own request is unusable (bad URL or header): not transient, and the exception text
-                # may quote a header value, so only its type is reported.
-                fatal = ProviderUnavailable(
-                    f"{self.provider}: {type(exc).__name__} for POST {where}",
-                    provider=self.provider,
-                    attempts=attempt,
-                )
-            except httpx.TransportError as exc:
-                # Socket-level errors carry an OS message ("Connection refused"); others only their type.
-                reason = self.redact(str(exc))[:_EXCERPT_CHARS] if isinstance(exc, httpx.NetworkError) else ""
-                last = ProviderUnavailable(
-                    f"{self.provider}: {type(exc).__name__}{': ' + reason if reason else ''} "
-                    f"(attempt {attempt}/{attempts}) POST {where}",
-                    provider=self.provider,
-                    attempts=attempt,
-                )
-            except httpx.HTTPError as exc:  # decoding error, too many redirects...: not transient
-                fatal = ProviderUnavailable(
-                    f"{self.provider}: {type(exc).__name__} for POST {where}",
-                    provider=self.provider,
-                    attempts=attempt,
-                )
+        retry_after: float | None = None
+        transient: LLMError | None = None
+        fatal: LLMError | None = None  # raised after the try so it carries no __context__
+        try:
+            response = self._attempt(url, headers, body)
+        except (httpx.TimeoutException, _DeadlineExceeded) as exc:
+            kind = "total deadline" if isinstance(exc, _DeadlineExceeded) else type(exc).__name__
+            transient = ProviderUnavailable(
+                f"{self.provider}: timed out ({kind}): no complete response within "
+                f"{self.timeout_s:g} s (attempt {attempt}/{attempts}) POST {where}",
+                provider=self.provider,
+                attempts=attempt,
+            )
+        except _BodyTooLarge:
+            fatal = BadResponse(
+                f"{self.provider}: response from POST {where} is larger than {MAX_BODY_BYTES:,} bytes",
+                provider=self.provider,
+                attempts=attempt,
+            )
+        except (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.InvalidURL) as exc:
+            # Our own request is unusable (bad URL or header): not transient, and the exception text
+            # may quote a header value, so only its type is reported.
+            fatal = ProviderUnavailable(
+                f"{self.provider}: {type(exc).__name__} for POST {where}",
+                provider=self.provider,
+                attempts=attempt,
+            )
+        except httpx.TransportError as exc:
+            # Socket-level errors carry an OS message ("Connection refused"); others only their type.
+            reason = self.redact(str(exc))[:_EXCERPT_CHARS] if isinstance(exc, httpx.NetworkError) else ""
+            transient = ProviderUnavailable(
+                f"{self.provider}: {type(exc).__name__}{': ' + reason if reason else ''} "
+                f"(attempt {attempt}/{attempts}) POST {where}",
+                provider=self.provider,
+                attempts=attempt,
+            )
+        except httpx.HTTPError as exc:  # decoding error, too many redirects...: not transient
+            fatal = ProviderUnavailable(
+                f"{self.provider}: {type(exc).__name__} for POST {where}",
+                provider=self.provider,
+                attempts=attempt,
+            )
+        else:
+            status = response.status_code
+            if 200 <= status < 300:
+                return self._decode(response, where, attempt, started)
+            excerpt = self.redact(_error_excerpt(response))
+            detail = f"{self.provider}: HTTP {status} from POST {where}: {excerpt}"
+            kwargs: dict[str, Any] = {
+                "provider": self.provider,
+                "status_code": status,
+                "attempts": attempt,
+            }
+            if status in (401, 403):
+                fatal = AuthError(detail, **kwargs)
             else:
-                status = response.status_code
-                if 200 <= status < 300:
-                    return self._decode(response, where, attempt, started)
-                excerpt = self.redact(_error_excerpt(response))
-                detail = f"{self.provider}: HTTP {status} from POST {where}: {excerpt}"
-                kwargs: dict[str, Any] = {
-                    "provider": self.provider,
-                    "status_code": status,
-                    "attempts": attempt,
-                }
-                if status in (401, 403):
-                    raise AuthError(detail, **kwargs)
                 retry_after = parse_retry_after(response.headers.get("retry-after"), now=self._wall_clock())
                 if status == 429:
-                    last = RateLimited(detail, retry_after_s=retry_after, **kwargs)
+                    transient = RateLimited(detail, retry_after_s=retry_after, **kwargs)
                 elif status >= 500:
-                    last = ProviderUnavailable(detail, **kwargs)
+                    transient = ProviderUnavailable(detail, **kwargs)
                 else:
-                    raise RequestRejected(detail, **kwargs)
-            if fatal is not None:
-                raise fatal
-            if attempt < attempts:
-                with self._rng_lock:
-                    delay = self.retry.delay_s(attempt, self._rng, retry_after)
-                log.warning(
-                    "%s: attempt %d/%d failed (%s); retrying in %.3f s",
-                    self.provider,
-                    attempt,
-                    attempts,
-                    type(last).__name__,
-                    delay,
-                )
-                self._sleep(delay)
-        assert last is not None
-        raise last
+                    fatal = RequestRejected(detail, **kwargs)
+        if fatal is not None:
+            raise fatal
+        if transient is None:  # pragma: no cover - every branch above sets one of the three
+            raise AssertionError("an attempt ended without a result or an error")
+        raise _Transient(transient, retry_after)
 
     def _attempt(self, url: str, headers: Mapping[str, str], body: Mapping[str, Any]) -> httpx.Response:
         """One POST, completed (body read) within ``timeout_s`` seconds of real time, or an error.

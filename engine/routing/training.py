@@ -83,12 +83,18 @@ def label_query(
     iterations: int = 1000,
 ) -> Trajectory | None:
     """Run one query with counterfactual agent trials; None for freeform text."""
-    from engine.pipeline import Engine, _agreement  # the loop's own agreement and stop rules
+    from engine.loop import (  # the loop's own agreement and stop rules
+        DEFAULT_CONSENSUS_THRESHOLD,
+        agreement,
+        parse_position,
+        stop_decision,
+    )
 
     task_name = request.resolved_task()
     if task_name == "freeform":
         return None
-    task, state = Engine._position(task_name, request)
+    position = parse_position(task_name, request)
+    task, state = position.task, position.state
     rng = np.random.default_rng(seed)
     seeds = {a: int(rng.integers(2**53)) for a in AGENTS}
     usable = available_agents(task_name)
@@ -100,13 +106,13 @@ def label_query(
         fresh = [a for a in usable if a not in outputs]
         if not fresh:
             break
-        lead = _agreement(outputs)
+        lead = agreement(outputs)
         before = _quality(task, state, lead.answer)
         trials: dict[str, tuple[float, float, AgentOutput]] = {}
         for agent in fresh:
             ctx = AgentContext(task, state, request.query, lead.answer, (), seeds[agent], config, None)  # type: ignore[arg-type]
             out, dt = _timed(agent_for(agent, task_name), ctx, clock)
-            after = _quality(task, state, _agreement({**outputs, agent: out}).answer)
+            after = _quality(task, state, agreement({**outputs, agent: out}).answer)
             trials[agent] = (after - before, dt, out)
         label = max(fresh, key=lambda a: (trials[a][0] / trials[a][1], -trials[a][1]))
         xs.append(features.vector())
@@ -114,8 +120,8 @@ def label_query(
         masks.append([a in fresh for a in AGENTS])
         out = trials[label][2]
         outputs[label] = out
-        agreement = _agreement(outputs)
-        stop, _ = Engine._stop(out, agreement, 0.6, index, MAX_STEPS, usable, outputs)
+        agreed = agreement(outputs)
+        stop, _ = stop_decision(out, agreed, DEFAULT_CONSENSUS_THRESHOLD, index, MAX_STEPS, usable, outputs)
         if stop:
             break
         features = RoutingState(
@@ -125,7 +131,7 @@ def label_query(
             if out.search is None
             else (out.search.stats.root_value - task.reward_range[0])
             / (task.reward_range[1] - task.reward_range[0]),
-            consensus_score=agreement.score,
+            consensus_score=agreed.score,
             last_agent=label,
             iteration=index + 1,
             query_length=len(request.query),

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from engine.names import GAME_TASKS
 from engine.tasks.base import BaseTask, Example, ParseError, Task, Verdict
 from engine.tasks.connect4 import Connect4
 from engine.tasks.game24 import Game24
 from engine.tasks.tictactoe import TicTacToe
 
-_TASKS: dict[str, Callable[[], Task]] = {"game24": Game24, "tictactoe": TicTacToe, "connect4": Connect4}
-TASK_NAMES: tuple[str, ...] = tuple(_TASKS)
+_TASKS: dict[str, Callable[[], Task]] = dict(zip(GAME_TASKS, (Game24, TicTacToe, Connect4), strict=True))
+TASK_NAMES: tuple[str, ...] = GAME_TASKS
 
 
 def load_task(name: str) -> Task:

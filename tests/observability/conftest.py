@@ -119,16 +119,6 @@ def prometheus(tmp_path: Path) -> Iterator[PrometheusServer]:
 
 
 @pytest.fixture
-def no_global_secrets() -> Iterator[None]:
-    """No secret registered with redact_values() before or after the test."""
-    from observability.redaction import clear_redacted_values
-
-    clear_redacted_values()
-    yield
-    clear_redacted_values()
-
-
-@pytest.fixture
 def mem():
     """An in-memory span exporter."""
     from observability.exporters import InMemoryExporter

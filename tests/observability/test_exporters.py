@@ -27,9 +27,6 @@ from observability.exporters import (
 from observability.tracing import SpanRecord, Tracer, correlation_scope
 from tests.observability.span_helpers import WALL0, FakePerf, sid, tid
 
-pytestmark = pytest.mark.usefixtures("no_global_secrets")
-
-
 # --------------------------------------------------------------------------------------------
 # JSONL and batching
 # --------------------------------------------------------------------------------------------

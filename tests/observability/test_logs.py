@@ -25,7 +25,7 @@ from observability.logs import (
     configure_logging,
     unconfigure_logging,
 )
-from observability.redaction import MASK, clear_redacted_values, redact_values
+from observability.redaction import MASK
 from observability.tracing import Tracer, correlation_scope
 
 SECRET = "sk-test-SECRET123"
@@ -44,9 +44,7 @@ def _restore_logging() -> Iterator[None]:
         )
         for name in LOGGER_NAMES
     }
-    clear_redacted_values()
     yield
-    clear_redacted_values()
     unconfigure_logging(LOGGER_NAMES)
     for name, (level, propagate, handlers) in saved.items():
         logger = logging.getLogger(name)
@@ -230,15 +228,15 @@ def test_configured_secret_never_appears_anywhere(tmp_path: Path) -> None:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        # the wiring the app does once: register the keys, configure logs, build the tracer
-        redact_values([SECRET, PLAIN_SECRET])
+        # the wiring a composition root does once: the keys go to the log filter and the tracer
+        secrets = [SECRET, PLAIN_SECRET]
         buf = io.StringIO()
         log_path = tmp_path / "arbor.log"
-        configure_logging("DEBUG", stream=buf, path=log_path)
+        configure_logging("DEBUG", stream=buf, path=log_path, secrets=secrets)
         mem = InMemoryExporter()
         jsonl = tmp_path / "spans.jsonl"
         otlp = OtlpHttpExporter(f"http://127.0.0.1:{server.server_address[1]}", timeout_s=5.0)
-        tracer = Tracer([mem, JsonlExporter(jsonl), otlp])
+        tracer = Tracer([mem, JsonlExporter(jsonl), otlp], secrets=secrets)
         log = logging.getLogger("arbor.test")
 
         with correlation_scope("e2e"), tracer.span("llm.call", api_key=SECRET, provider="openai") as span:

@@ -8,17 +8,14 @@ from observability.exporters import InMemoryExporter
 from observability.redaction import (
     MASK,
     is_sensitive_key,
+    normalise_secrets,
     redact_text,
     redact_url,
-    redact_values,
     url_secrets,
 )
 from observability.tracing import Tracer
 
 SECRET = "sk-test-SECRET123"
-
-
-pytestmark = pytest.mark.usefixtures("no_global_secrets")
 
 
 @pytest.mark.parametrize(
@@ -47,8 +44,7 @@ def test_sensitive_keys(key: str, sensitive: bool) -> None:
 
 
 def test_span_attributes_are_redacted_at_record_time(mem: InMemoryExporter) -> None:
-    redact_values([SECRET])
-    tracer = Tracer([mem], secrets=["hunter2-horse"])
+    tracer = Tracer([mem], secrets=[SECRET, "hunter2-horse"])
     with tracer.span("s", api_key="plain-visible-key", prompt=f"use {SECRET} now") as s:
         assert s.attributes["api_key"] == MASK and s.attributes["prompt"] == f"use {MASK} now"
         s.set_attribute("nested", {"headers": {"Authorization": "Bearer x"}, "list": ["hunter2-horse", 1]})
@@ -69,13 +65,15 @@ def test_span_attributes_are_redacted_at_record_time(mem: InMemoryExporter) -> N
     assert "SECRET123" not in repr(mem.records) and "hunter2" not in repr(mem.records)
 
 
-def test_redact_values_ignores_short_and_empty_and_accepts_secretstr_like() -> None:
+def test_normalise_secrets_ignores_short_and_empty_and_accepts_secretstr_like() -> None:
     class Secretish:
         def get_secret_value(self) -> str:
             return "opaque-value-42"
 
-    redact_values(["", "ab", None, Secretish()])  # type: ignore[list-item]
-    assert redact_text("ab opaque-value-42") == f"ab {MASK}"
+    secrets = normalise_secrets(["", "ab", None, Secretish()])
+    assert secrets == ("opaque-value-42",)
+    assert redact_text("ab opaque-value-42", secrets) == f"ab {MASK}"
+    assert redact_text("ab opaque-value-42") == "ab opaque-value-42"  # nothing is masked by default
     assert redact_text("overlap", ["overl", "overlap"]) == MASK  # longest secret first
 
 
@@ -105,6 +103,6 @@ def test_url_secrets_are_what_redact_url_masks_raw_and_decoded() -> None:
     assert set(url_secrets(url)) == {"s3cr%40tPW", "s3cr@tPW", "a%2Bbc", "a+bc", "frag"}
     assert url_secrets("http://TOKEN123@host") == ("TOKEN123",)
     assert url_secrets("http://host:9090") == ()
-    # registered, they are masked in any text, e.g. a log line quoting the decoded password
-    redact_values(url_secrets(url))
-    assert redact_text("login as admin with s3cr@tPW failed") == f"login as admin with {MASK} failed"
+    # given as secrets, they are masked in any text, e.g. a log line quoting the decoded password
+    text = "login as admin with s3cr@tPW failed"
+    assert redact_text(text, url_secrets(url)) == f"login as admin with {MASK} failed"

@@ -19,7 +19,6 @@ import numpy as np
 import pytest
 
 from observability.exporters import CallbackExporter, InMemoryExporter
-from observability.redaction import redact_values
 from observability.tracing import (
     SpanRecord,
     Tracer,
@@ -34,7 +33,6 @@ from observability.tracing import (
 from tests.observability.span_helpers import WALL0, FakePerf, sid, tid
 
 SECRET = "sk-test-SECRET123"
-pytestmark = pytest.mark.usefixtures("no_global_secrets")
 
 
 # --------------------------------------------------------------------------------------------
@@ -392,9 +390,8 @@ class Exploding:
 
 
 def test_exporter_failure_is_counted_and_never_reaches_the_caller(mem: InMemoryExporter) -> None:
-    redact_values([SECRET])
     bad = Exploding()
-    tracer = Tracer([bad, mem])
+    tracer = Tracer([bad, mem], secrets=[SECRET])
     with tracer.span("a"), tracer.span("b"):
         pass
     assert bad.calls == 2 and tracer.export_failures == 2
@@ -499,7 +496,7 @@ def test_attributes_are_redacted_whenever_they_are_read(tracer: Tracer, mem: InM
     tracer.add_collector(ended.append)
     with tracer.span("s", note=f"key {SECRET}", api_key="plain") as span:
         assert span.attributes == {"note": "key **********", "api_key": "**********"}
-        redact_values(["later-secret"])  # registered while the span is open: still masked
+        tracer.add_secrets(["later-secret"])  # added while the span is open: still masked
         span.set_attribute("text", "a later-secret here")
     expected = {"note": "key **********", "api_key": "**********", "text": "a ********** here"}
     assert mem.records[0].attributes == expected == ended[0].record().attributes

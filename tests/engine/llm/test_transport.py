@@ -5,13 +5,15 @@ from __future__ import annotations
 import random
 from email.utils import formatdate
 
+import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from engine.llm import RetryPolicy, parse_retry_after, redact
-from engine.llm.transport import safe_url
+from engine.llm.transport import JsonHttp, safe_url
+from engine.llm.types import AuthError, ProviderUnavailable
 
 policies = st.builds(
     lambda base, factor, attempts: RetryPolicy(
@@ -120,3 +122,47 @@ def test_redact_known_secrets_and_key_like_strings() -> None:
 def test_safe_url_drops_user_info() -> None:
     assert safe_url("http://user:pw@host:1234/v1") == "http://host:1234/v1"
     assert safe_url("https://api.openai.com/v1") == "https://api.openai.com/v1"
+
+
+def _failing_http(statuses: list[int], sleeps: list[float], rng_seed: int, attempts: int) -> JsonHttp:
+    """A JsonHttp whose server answers ``statuses`` in turn (then 503), on an in-process transport."""
+    replies = iter(statuses)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        status = next(replies, 503)
+        headers = {"retry-after": "3"} if status == 429 else {}
+        return httpx.Response(status, json={"error": {"message": "down"}}, headers=headers)
+
+    client = httpx.Client(transport=httpx.MockTransport(handler))
+    policy = RetryPolicy(max_attempts=attempts, base_delay_s=0.5, max_delay_s=8.0)
+    return JsonHttp("p", client=client, retry=policy, sleep=sleeps.append, rng=random.Random(rng_seed))
+
+
+def test_sleeps_draw_one_jitter_per_retry_from_the_seeded_rng() -> None:
+    """Three calls that exhaust 3 attempts sleep twice each: caps 0.5 s and 1.0 s (worked out by
+    hand from base 0.5), drawn in turn from the same seeded stream, none drawn after a last
+    attempt (so the 4th..6th draws of a fresh Random(11) are the second call's)."""
+    sleeps: list[float] = []
+    http = _failing_http([], sleeps, rng_seed=11, attempts=3)
+    for _ in range(3):
+        with pytest.raises(ProviderUnavailable) as info:
+            http.post_json("http://llm.test/v1", headers={}, body={})
+        assert info.value.attempts == 3 and info.value.__context__ is None
+    oracle = random.Random(11)
+    expected = [oracle.uniform(0.0, cap) for _ in range(3) for cap in (0.5, 1.0)]
+    assert sleeps == expected
+
+
+def test_retry_after_is_slept_and_a_later_success_returns() -> None:
+    sleeps: list[float] = []
+    http = _failing_http([429, 200], sleeps, rng_seed=0, attempts=3)
+    result = http.post_json("http://llm.test/v1", headers={}, body={})
+    assert (result.attempts, result.status_code, sleeps) == (2, 200, [3.0])
+
+
+def test_a_rejected_request_is_not_retried() -> None:
+    sleeps: list[float] = []
+    http = _failing_http([401], sleeps, rng_seed=0, attempts=3)
+    with pytest.raises(AuthError) as info:
+        http.post_json("http://llm.test/v1", headers={}, body={})
+    assert (info.value.attempts, sleeps, info.value.__context__) == (1, [], None)

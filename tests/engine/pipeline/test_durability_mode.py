@@ -17,6 +17,7 @@ from engine import Engine, QueryError, QueryRequest
 from engine.config import ConfigError, load_settings
 from engine.events import Final
 from engine.telemetry import Telemetry
+from engine.wiring import build_telemetry
 from observability.store import Store
 from observability.tracing import Tracer
 
@@ -83,7 +84,7 @@ def test_settings_choose_the_mode_and_the_backlog(tmp_path: Path, monkeypatch: p
     monkeypatch.setenv("ARBOR_STORE_MAX_BACKLOG", "17")
     settings = load_settings(db_path=tmp_path / "s.db", metrics_port=0)
     assert (settings.durability, settings.store_max_backlog) == ("commit", 17)
-    telemetry = Telemetry.from_settings(settings)
+    telemetry = build_telemetry(settings)
     try:
         assert telemetry.durability == "commit"
         assert telemetry.store is not None and telemetry.store.max_backlog == 17

@@ -1,0 +1,114 @@
+"""The loop's agent steps: the position the agents work on, running one agent, its MCTS summary.
+
+With ``live`` the MCTS agent runs in a worker thread so that its tree snapshots can be yielded
+as :class:`~engine.events.MctsSnapshot` events while it searches; otherwise agents run inline.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import queue
+import threading
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from engine.agents import AgentContext, AgentOutput, agent_for
+from engine.events import Event, MctsSnapshot
+from engine.models import AGENTS, QueryRequest
+from engine.tasks import ParseError, Task, load_task
+from observability.tracing import propagate
+
+__all__ = ["Position", "QueryError", "agent_seeds", "mcts_summary", "parse_position", "run_agent"]
+
+
+class QueryError(ValueError):
+    """The request is well-formed but cannot be answered (e.g. a malformed position)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """What the agents work on: the task and its parsed state (both None for freeform text)."""
+
+    task_name: str
+    task: Task | None
+    state: Any
+
+
+def parse_position(task_name: str, request: QueryRequest) -> Position:
+    """Parse ``request``'s position for ``task_name``.
+
+    Raises:
+        QueryError: the position is malformed or the game is already over.
+    """
+    if task_name == "freeform":
+        return Position(task_name, None, None)
+    task = load_task(task_name)
+    try:
+        state = task.parse(request.position_text())
+    except ParseError as exc:
+        raise QueryError(f"invalid {task_name} position: {exc}") from None
+    if task.is_terminal(state):
+        raise QueryError(f"the {task_name} position is already over: there is nothing to answer")
+    return Position(task_name, task, state)
+
+
+def agent_seeds(seed: int) -> dict[str, int]:
+    """Each agent's own seed, drawn from the request's ``seed`` in ``AGENTS`` order."""
+    rng = np.random.default_rng(seed)
+    return {a: int(rng.integers(2**53)) for a in AGENTS}
+
+
+def run_agent(
+    index: int, agent: str, task_name: str, ctx: AgentContext, live: bool
+) -> Generator[Event, None, AgentOutput]:
+    """Run ``agent`` on ``ctx`` (step ``index``); yields MCTS snapshots when ``live``, returns its
+    output.  An agent's exception is re-raised in the caller's thread."""
+    fn = agent_for(agent, task_name)
+    if agent != "mcts" or not live:
+        return fn(ctx)
+    # Run the search in a worker so its snapshots can be yielded as they come.
+    inbox: queue.Queue[Any] = queue.Queue()
+    done = object()
+    box: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            box["out"] = fn(dataclasses.replace(ctx, on_snapshot=inbox.put))
+        except BaseException as exc:  # re-raised in the caller's thread
+            box["error"] = exc
+        finally:
+            inbox.put(done)
+
+    worker = threading.Thread(target=propagate(work), name="arbor-mcts", daemon=True)
+    worker.start()
+    while (item := inbox.get()) is not done:
+        yield MctsSnapshot(index, item)
+    worker.join()
+    if "error" in box:
+        raise box["error"]
+    out: AgentOutput = box["out"]
+    return out
+
+
+def mcts_summary(task: Task | None, out: AgentOutput) -> dict[str, float | int | str]:
+    """The result's ``mcts`` summary of an output that carries a search (``out.search``):
+    iterations, root value (raw and scaled to 0..1 by the task's reward range), best action,
+    cache hit rate, why it stopped, tree size, elapsed ms, seed.  Raises ValueError without one."""
+    if out.search is None:
+        raise ValueError("the agent's output carries no search")
+    s = out.search.stats
+    lo, hi = task.reward_range if task is not None else (0.0, 1.0)
+    return {
+        "iterations": s.iterations,
+        "root_value": s.root_value,
+        "root_value_01": (s.root_value - lo) / (hi - lo),
+        "best_action": s.best_action_label,
+        "cache_hit_rate": s.cache_hit_rate,
+        "termination_reason": s.termination_reason,
+        "tree_size": s.tree_size,
+        "elapsed_ms": s.elapsed_s * 1000,
+        "seed": s.seed,
+    }

@@ -1,0 +1,42 @@
+"""The names of routers, LLM providers, tasks and agents, defined once for the whole engine.
+
+Each ``Literal`` type is the typed form (pydantic models and settings use it); the tuple beside
+it lists the same names in order for argparse choices, select boxes and validation messages.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+__all__ = [
+    "AGENTS",
+    "GAME_TASKS",
+    "PROVIDERS",
+    "QUERY_TASKS",
+    "ROUTERS",
+    "AgentName",
+    "GameTaskName",
+    "ProviderName",
+    "RouterName",
+    "TaskName",
+]
+
+AgentName = Literal["hrm", "trm", "mcts"]
+"""An agent of the query loop."""
+AGENTS: tuple[AgentName, ...] = get_args(AgentName)
+
+RouterName = Literal["rules", "gru", "hybrid"]
+"""A router a query may name."""
+ROUTERS: tuple[RouterName, ...] = get_args(RouterName)
+
+ProviderName = Literal["offline", "openai", "anthropic", "lmstudio"]
+"""An LLM provider (``ARBOR_LLM_PROVIDER``, a query's ``provider``)."""
+PROVIDERS: tuple[ProviderName, ...] = get_args(ProviderName)
+
+GameTaskName = Literal["game24", "tictactoe", "connect4"]
+"""A task with rules (and a ground truth)."""
+GAME_TASKS: tuple[GameTaskName, ...] = get_args(GameTaskName)
+
+TaskName = Literal["auto", "game24", "tictactoe", "connect4", "freeform"]
+"""What a query may name as its task: a game task, ``freeform`` text, or ``auto`` (detected)."""
+QUERY_TASKS: tuple[TaskName, ...] = get_args(TaskName)
