@@ -46,7 +46,7 @@ from engine.models import QueryResult, StepRecord
 from observability.exporters import BatchingExporter, OtlpHttpExporter
 from observability.metrics import Metrics, enable_multiprocess
 from observability.redaction import redact_text, redact_values
-from observability.store import Store
+from observability.store import LogRow, MctsNodeRow, MctsRunRow, RequestRow, RoutingRow, Store
 from observability.tracing import Span, SpanRecord, Tracer, current_span
 
 #: The logger of per-request log lines (``Telemetry.log``).
@@ -274,25 +274,25 @@ class Telemetry:
         spans = self._spans.take(trace_id)
         level = logging.ERROR if status == "error" else logging.WARNING
         logs = self._take_logs(trace_id, level, f"request {status}: {error[:500]}", meta.correlation_id)
-        row = {
-            "request_id": request_id,
-            "trace_id": trace_id,
-            "ts": meta.ts,
-            "task": task,
-            "query": query,
-            "status": status,
-            "error": error[:2000],
-            "latency_ms": latency_ms,
-            "seed": seed,
-            "router": router,
-            "verdict": "unknown",
-            "agents_used": list(dict.fromkeys([*(s.agent for s in steps), *(d.chosen for d in unfinished)])),
-            "user_id": meta.user_id,
-            "simulated": int(meta.simulated),
-            "experiment": meta.experiment,
-            "variant": meta.variant,
-            "correlation_id": meta.correlation_id,
-        }
+        row = RequestRow(
+            request_id=request_id,
+            trace_id=trace_id,
+            ts=meta.ts,
+            task=task,
+            query=query,
+            status=status,
+            error=error[:2000],
+            latency_ms=latency_ms,
+            seed=seed,
+            router=router,
+            verdict="unknown",
+            agents_used=list(dict.fromkeys([*(s.agent for s in steps), *(d.chosen for d in unfinished)])),
+            user_id=meta.user_id,
+            simulated=int(meta.simulated),
+            experiment=meta.experiment,
+            variant=meta.variant,
+            correlation_id=meta.correlation_id,
+        )._asdict()
 
         def job(metrics: Metrics | None) -> dict[str, Any]:
             records = [s.record() for s in spans]
@@ -363,18 +363,18 @@ class Telemetry:
 def _log_rows(trace_id: str, lines: list[_LogLine]) -> list[dict[str, Any]]:
     """``logs`` rows of a trace, in order; messages and text attributes redacted."""
     return [
-        {
-            "trace_id": trace_id,
-            "seq": seq,
-            "ts": line.ts,
-            "level": logging.getLevelName(line.level),
-            "logger": line.logger,
-            "message": redact_text(line.message),
-            "correlation_id": line.correlation_id,
-            "span_id": line.span_id,
-            "attributes": {k: redact_text(v) if isinstance(v, str) else v for k, v in line.attributes.items()}
+        LogRow(
+            trace_id=trace_id,
+            seq=seq,
+            ts=line.ts,
+            level=logging.getLevelName(line.level),
+            logger=line.logger,
+            message=redact_text(line.message),
+            correlation_id=line.correlation_id,
+            span_id=line.span_id,
+            attributes={k: redact_text(v) if isinstance(v, str) else v for k, v in line.attributes.items()}
             or None,
-        }
+        )._asdict()
         for seq, line in enumerate(lines)
     ]
 
@@ -392,34 +392,34 @@ def _result_rows(
     """Every row one finished request writes (built in the store's writer thread)."""
     rows: dict[str, Any] = {
         "requests": _redacted(
-            {
-                "request_id": result.request_id,
-                "trace_id": result.trace_id,
-                "ts": meta.ts,
-                "task": result.task,
-                "query": result.query,
-                "answer": result.answer,
-                "answer_kind": result.answer_kind,
-                "verdict": result.verdict,
-                "quality": result.quality,
-                "confidence": result.confidence,
-                "agents_used": result.agents_used,
-                "stop_reason": result.stop_reason,
-                "latency_ms": result.latency_ms,
-                "seed": result.seed,
-                "router": result.router,
-                "provider": result.provider,
-                "status": "ok",
-                "user_id": meta.user_id,
-                "experiment": meta.experiment,
-                "variant": meta.variant,
-                "correlation_id": meta.correlation_id,
-                "simulated": int(meta.simulated),
-                "tokens": result.tokens,
-                "cost_usd": result.cost_usd,
-                "fallback_from": result.fallback_from,
-                "fallback_error": result.fallback_error,
-            }
+            RequestRow(
+                request_id=result.request_id,
+                trace_id=result.trace_id,
+                ts=meta.ts,
+                task=result.task,
+                query=result.query,
+                answer=result.answer,
+                answer_kind=result.answer_kind,
+                verdict=result.verdict,
+                quality=result.quality,
+                confidence=result.confidence,
+                agents_used=result.agents_used,
+                stop_reason=result.stop_reason,
+                latency_ms=result.latency_ms,
+                seed=result.seed,
+                router=result.router,
+                provider=result.provider,
+                status="ok",
+                user_id=meta.user_id,
+                experiment=meta.experiment,
+                variant=meta.variant,
+                correlation_id=meta.correlation_id,
+                simulated=int(meta.simulated),
+                tokens=result.tokens,
+                cost_usd=result.cost_usd,
+                fallback_from=result.fallback_from,
+                fallback_error=result.fallback_error,
+            )._asdict()
         ),
         "routing_decisions": _routing_rows(result.request_id, result.steps),
         "spans": [s.to_row() for s in spans],
@@ -428,36 +428,36 @@ def _result_rows(
         s = search.stats
         run_id = f"{result.request_id}-mcts"
         final = search.snapshots[-1] if search.snapshots else None
-        rows["mcts_runs"] = {
-            "run_id": run_id,
-            "request_id": result.request_id,
-            "ts": meta.ts,
-            "task": result.task,
-            "position": redact_text(result.query),
-            "iterations": s.iterations,
-            "seed": s.seed,
-            "best_action": s.best_action_label,
-            "root_value": s.root_value,
-            "termination_reason": s.termination_reason,
-            "tree_size": s.tree_size,
-            "cache_hit_rate": s.cache_hit_rate,
-            "elapsed_ms": s.elapsed_s * 1000,
-            "config": search.config.model_dump() if search.config is not None else {},
-        }
+        rows["mcts_runs"] = MctsRunRow(
+            run_id=run_id,
+            request_id=result.request_id,
+            ts=meta.ts,
+            task=result.task,
+            position=redact_text(result.query),
+            iterations=s.iterations,
+            seed=s.seed,
+            best_action=s.best_action_label,
+            root_value=s.root_value,
+            termination_reason=s.termination_reason,
+            tree_size=s.tree_size,
+            cache_hit_rate=s.cache_hit_rate,
+            elapsed_ms=s.elapsed_s * 1000,
+            config=search.config.model_dump() if search.config is not None else {},
+        )._asdict()
         rows["mcts_nodes"] = (
             []
             if final is None
             else [
-                {
-                    "run_id": run_id,
-                    "node_id": n.id,
-                    "parent_id": n.parent,
-                    "depth": n.depth,
-                    "label": n.label,
-                    "visits": n.visits,
-                    "value": n.value,
-                    "prior": n.prior,
-                }
+                MctsNodeRow(
+                    run_id=run_id,
+                    node_id=n.id,
+                    parent_id=n.parent,
+                    depth=n.depth,
+                    label=n.label,
+                    visits=n.visits,
+                    value=n.value,
+                    prior=n.prior,
+                )._asdict()
                 for n in final.nodes
             ]
         )
@@ -474,16 +474,16 @@ def _routing_rows(
     ]
     undone = [(d.step, d.chosen, d.reason, d.probabilities, d.features, None, None) for d in unfinished]
     return [
-        {
-            "request_id": request_id,
-            "step": step,
-            "agent": agent,
-            "reason": reason,
-            "probabilities": probabilities,
-            "features": list(features),
-            "confidence": confidence,
-            "latency_ms": latency_ms,
-        }
+        RoutingRow(
+            request_id=request_id,
+            step=step,
+            agent=agent,
+            reason=reason,
+            probabilities=probabilities,
+            features=list(features),
+            confidence=confidence,
+            latency_ms=latency_ms,
+        )._asdict()
         for step, agent, reason, probabilities, features, confidence, latency_ms in done + undone
     ]
 
