@@ -75,7 +75,7 @@ class ReadModel:
             ValueError: the statement returns no rows.
         """
         with self._reader() as db:
-            return list(db.query(sql, params if isinstance(params, Mapping) else list(params)))
+            return list(db.query(sql, dict(params) if isinstance(params, Mapping) else list(params)))
 
     # ------------------------------------------------------------------ rows by key
 
@@ -90,7 +90,8 @@ class ReadModel:
 
         ``limit`` keeps the most recent ``limit`` rows.  Wrap in ``pandas.DataFrame`` for a frame.
         """
-        where, params = [], []
+        where: list[str] = []
+        params: list[Any] = []
         if since_ts is not None:
             where.append("ts >= ?")
             params.append(since_ts)

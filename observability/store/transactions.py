@@ -180,7 +180,7 @@ class Transactions:
         if policy.conflict == "upsert":
             pk: Any = policy.pk[0] if len(policy.pk) == 1 else policy.pk
             records: list[Any] = [list(cols), *values]
-            self._db[table].insert_all(records, pk=pk, upsert=True, batch_size=self._batch_size)
+            self._db.table(table).insert_all(records, pk=pk, upsert=True, batch_size=self._batch_size)
             return
         # Append-only rows are already normalised to SQLite scalars, so one cached INSERT OR IGNORE
         # through executemany does what sqlite-utils' insert_all(ignore=True) does, at a third of
