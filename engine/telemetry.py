@@ -55,6 +55,8 @@ REQUEST_LOGGER.addHandler(logging.NullHandler())  # no stderr fallback; configur
 _REQUEST = REQUEST_LOGGER.name
 log = logging.getLogger(__name__)
 
+_NODE_COLUMNS = MctsNodeRow._fields  # run_id, node_id, parent_id, depth, label, visits, value, prior
+
 #: Longest a request waits for its rows' commit in ``commit`` mode (s): the store's own bounded
 #: retry budget for a locked database is 30 s, so this is only reached when the disk is stuck.
 COMMIT_TIMEOUT_S = 60.0
@@ -448,16 +450,15 @@ def _result_rows(
             []
             if final is None
             else [
-                MctsNodeRow(
-                    run_id=run_id,
-                    node_id=n.id,
-                    parent_id=n.parent,
-                    depth=n.depth,
-                    label=n.label,
-                    visits=n.visits,
-                    value=n.value,
-                    prior=n.prior,
-                )._asdict()
+                # Many rows per search: zipped with the row type's columns (~0.4 µs a row) rather
+                # than built as a MctsNodeRow (~1.7 µs); the values follow MctsNodeRow's field order.
+                dict(
+                    zip(
+                        _NODE_COLUMNS,
+                        (run_id, n.id, n.parent, n.depth, n.label, n.visits, n.value, n.prior),
+                        strict=True,
+                    )
+                )
                 for n in final.nodes
             ]
         )
