@@ -70,7 +70,7 @@ def _search(args: argparse.Namespace) -> int:
         fail(str(exc))
     s = result.stats
     if args.json:
-        payload = {
+        payload: dict[str, Any] = {
             "task": task.name,
             "state": task.render(state),
             "best_action": s.best_action_label,

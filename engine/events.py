@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine.mcts import TreeSnapshot
-from engine.models import PassageRef, QueryResult
+from engine.models import AgentName, PassageRef, QueryResult
 
 __all__ = [
     "AgentFinished",
@@ -34,7 +34,7 @@ class RouteDecision:
     router: str
     features: tuple[float, ...]
     probabilities: dict[str, float]
-    chosen: str
+    chosen: AgentName
     reason: str
 
 

@@ -285,7 +285,7 @@ class Engine:
                     span.set_attributes(answer=out.answer, confidence=out.confidence, exact=out.exact)
                 tel.log(
                     logging.INFO,
-                    f"{agent} answered {out.answer[:120]!r} with confidence {out.confidence:.2f}"
+                    f"{agent} answered {(out.answer or '')[:120]!r} with confidence {out.confidence:.2f}"
                     + (" (exact)" if out.exact else ""),
                     step=index,
                     agent=agent,

@@ -45,7 +45,7 @@ from engine.llm import FallbackChain, LLMProvider, LLMRequest, LLMResponse
 from engine.models import QueryResult, StepRecord
 from observability.metrics import Metrics
 from observability.redaction import normalise_secrets, redact_text
-from observability.store import Store
+from observability.store import LogRow, MctsNodeRow, MctsRunRow, RequestRow, RoutingRow, Store
 from observability.tracing import Span, SpanRecord, Tracer, current_span
 
 #: The logger of per-request log lines (``Telemetry.log``).
@@ -53,6 +53,8 @@ REQUEST_LOGGER = logging.getLogger("arbor.request")
 REQUEST_LOGGER.addHandler(logging.NullHandler())  # no stderr fallback; configure_logging adds real ones
 _REQUEST = REQUEST_LOGGER.name
 log = logging.getLogger(__name__)
+
+_NODE_COLUMNS = MctsNodeRow._fields  # run_id, node_id, parent_id, depth, label, visits, value, prior
 
 #: Longest a request waits for its rows' commit in ``commit`` mode (s): the store's own bounded
 #: retry budget for a locked database is 30 s, so this is only reached when the disk is stuck.
@@ -268,25 +270,25 @@ class Telemetry:
         spans = self._spans.take(trace_id)
         level = logging.ERROR if status == "error" else logging.WARNING
         logs = self._take_logs(trace_id, level, f"request {status}: {error[:500]}", meta.correlation_id)
-        row = {
-            "request_id": request_id,
-            "trace_id": trace_id,
-            "ts": meta.ts,
-            "task": task,
-            "query": query,
-            "status": status,
-            "error": error[:2000],
-            "latency_ms": latency_ms,
-            "seed": seed,
-            "router": router,
-            "verdict": "unknown",
-            "agents_used": list(dict.fromkeys([*(s.agent for s in steps), *(d.chosen for d in unfinished)])),
-            "user_id": meta.user_id,
-            "simulated": int(meta.simulated),
-            "experiment": meta.experiment,
-            "variant": meta.variant,
-            "correlation_id": meta.correlation_id,
-        }
+        row = RequestRow(
+            request_id=request_id,
+            trace_id=trace_id,
+            ts=meta.ts,
+            task=task,
+            query=query,
+            status=status,
+            error=error[:2000],
+            latency_ms=latency_ms,
+            seed=seed,
+            router=router,
+            verdict="unknown",
+            agents_used=list(dict.fromkeys([*(s.agent for s in steps), *(d.chosen for d in unfinished)])),
+            user_id=meta.user_id,
+            simulated=int(meta.simulated),
+            experiment=meta.experiment,
+            variant=meta.variant,
+            correlation_id=meta.correlation_id,
+        )._asdict()
         secrets = self.secrets
 
         def job(metrics: Metrics | None) -> dict[str, Any]:
@@ -360,20 +362,20 @@ class Telemetry:
 def _log_rows(trace_id: str, lines: list[_LogLine], secrets: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     """``logs`` rows of a trace, in order; messages and text attributes redacted."""
     return [
-        {
-            "trace_id": trace_id,
-            "seq": seq,
-            "ts": line.ts,
-            "level": logging.getLevelName(line.level),
-            "logger": line.logger,
-            "message": redact_text(line.message, secrets),
-            "correlation_id": line.correlation_id,
-            "span_id": line.span_id,
-            "attributes": {
+        LogRow(
+            trace_id=trace_id,
+            seq=seq,
+            ts=line.ts,
+            level=logging.getLevelName(line.level),
+            logger=line.logger,
+            message=redact_text(line.message, secrets),
+            correlation_id=line.correlation_id,
+            span_id=line.span_id,
+            attributes={
                 k: redact_text(v, secrets) if isinstance(v, str) else v for k, v in line.attributes.items()
             }
             or None,
-        }
+        )._asdict()
         for seq, line in enumerate(lines)
     ]
 
@@ -397,34 +399,34 @@ def _result_rows(
     """Every row one finished request writes (built in the store's writer thread)."""
     rows: dict[str, Any] = {
         "requests": _redacted(
-            {
-                "request_id": result.request_id,
-                "trace_id": result.trace_id,
-                "ts": meta.ts,
-                "task": result.task,
-                "query": result.query,
-                "answer": result.answer,
-                "answer_kind": result.answer_kind,
-                "verdict": result.verdict,
-                "quality": result.quality,
-                "confidence": result.confidence,
-                "agents_used": result.agents_used,
-                "stop_reason": result.stop_reason,
-                "latency_ms": result.latency_ms,
-                "seed": result.seed,
-                "router": result.router,
-                "provider": result.provider,
-                "status": "ok",
-                "user_id": meta.user_id,
-                "experiment": meta.experiment,
-                "variant": meta.variant,
-                "correlation_id": meta.correlation_id,
-                "simulated": int(meta.simulated),
-                "tokens": result.tokens,
-                "cost_usd": result.cost_usd,
-                "fallback_from": result.fallback_from,
-                "fallback_error": result.fallback_error,
-            },
+            RequestRow(
+                request_id=result.request_id,
+                trace_id=result.trace_id,
+                ts=meta.ts,
+                task=result.task,
+                query=result.query,
+                answer=result.answer,
+                answer_kind=result.answer_kind,
+                verdict=result.verdict,
+                quality=result.quality,
+                confidence=result.confidence,
+                agents_used=result.agents_used,
+                stop_reason=result.stop_reason,
+                latency_ms=result.latency_ms,
+                seed=result.seed,
+                router=result.router,
+                provider=result.provider,
+                status="ok",
+                user_id=meta.user_id,
+                experiment=meta.experiment,
+                variant=meta.variant,
+                correlation_id=meta.correlation_id,
+                simulated=int(meta.simulated),
+                tokens=result.tokens,
+                cost_usd=result.cost_usd,
+                fallback_from=result.fallback_from,
+                fallback_error=result.fallback_error,
+            )._asdict(),
             secrets,
         ),
         "routing_decisions": _routing_rows(result.request_id, result.steps),
@@ -434,36 +436,35 @@ def _result_rows(
         s = search.stats
         run_id = f"{result.request_id}-mcts"
         final = search.snapshots[-1] if search.snapshots else None
-        rows["mcts_runs"] = {
-            "run_id": run_id,
-            "request_id": result.request_id,
-            "ts": meta.ts,
-            "task": result.task,
-            "position": redact_text(result.query, secrets),
-            "iterations": s.iterations,
-            "seed": s.seed,
-            "best_action": s.best_action_label,
-            "root_value": s.root_value,
-            "termination_reason": s.termination_reason,
-            "tree_size": s.tree_size,
-            "cache_hit_rate": s.cache_hit_rate,
-            "elapsed_ms": s.elapsed_s * 1000,
-            "config": search.config.model_dump() if search.config is not None else {},
-        }
+        rows["mcts_runs"] = MctsRunRow(
+            run_id=run_id,
+            request_id=result.request_id,
+            ts=meta.ts,
+            task=result.task,
+            position=redact_text(result.query, secrets),
+            iterations=s.iterations,
+            seed=s.seed,
+            best_action=s.best_action_label,
+            root_value=s.root_value,
+            termination_reason=s.termination_reason,
+            tree_size=s.tree_size,
+            cache_hit_rate=s.cache_hit_rate,
+            elapsed_ms=s.elapsed_s * 1000,
+            config=search.config.model_dump() if search.config is not None else {},
+        )._asdict()
         rows["mcts_nodes"] = (
             []
             if final is None
             else [
-                {
-                    "run_id": run_id,
-                    "node_id": n.id,
-                    "parent_id": n.parent,
-                    "depth": n.depth,
-                    "label": n.label,
-                    "visits": n.visits,
-                    "value": n.value,
-                    "prior": n.prior,
-                }
+                # Many rows per search: zipped with the row type's columns (~0.4 µs a row) rather
+                # than built as a MctsNodeRow (~1.7 µs); the values follow MctsNodeRow's field order.
+                dict(
+                    zip(
+                        _NODE_COLUMNS,
+                        (run_id, n.id, n.parent, n.depth, n.label, n.visits, n.value, n.prior),
+                        strict=True,
+                    )
+                )
                 for n in final.nodes
             ]
         )
@@ -480,16 +481,16 @@ def _routing_rows(
     ]
     undone = [(d.step, d.chosen, d.reason, d.probabilities, d.features, None, None) for d in unfinished]
     return [
-        {
-            "request_id": request_id,
-            "step": step,
-            "agent": agent,
-            "reason": reason,
-            "probabilities": probabilities,
-            "features": list(features),
-            "confidence": confidence,
-            "latency_ms": latency_ms,
-        }
+        RoutingRow(
+            request_id=request_id,
+            step=step,
+            agent=agent,
+            reason=reason,
+            probabilities=probabilities,
+            features=list(features),
+            confidence=confidence,
+            latency_ms=latency_ms,
+        )._asdict()
         for step, agent, reason, probabilities, features, confidence, latency_ms in done + undone
     ]
 

@@ -39,7 +39,7 @@ import numpy as np
 
 from observability.durations import duration_seconds
 from observability.promql import PromSource, PromSourceError
-from observability.store import Store
+from observability.store import SERVED_STATUSES, Store
 
 __all__ = [
     "PRESETS",
@@ -209,37 +209,19 @@ def overview_from_store(
     Raises ValueError for a non-positive window and sqlite3.Error when the store cannot be read.
     """
     since, until = _window(window_s, now)
-    by_status = store.query(
-        "SELECT status, COUNT(*) AS n, SUM(simulated) AS sim, SUM(tokens) AS tokens, SUM(cost_usd) AS cost"
-        " FROM requests WHERE ts >= ? AND ts < ? GROUP BY status",
-        [since, until],
-    )
+    reads = store.reads
+    by_status = reads.status_totals(since, until)
     counts = {r["status"]: int(r["n"]) for r in by_status}
     token_sums = [r["tokens"] for r in by_status if r["tokens"] is not None]
     cost_sums = [r["cost"] for r in by_status if r["cost"] is not None]
-    ok, errors = counts.get("ok", 0), counts.get("error", 0)
-    served = ok + errors
-    latencies = [
-        float(r["latency_ms"])
-        for r in store.query(
-            "SELECT latency_ms FROM requests WHERE ts >= ? AND ts < ? AND status IN ('ok', 'error')"
-            " AND latency_ms IS NOT NULL",
-            [since, until],
-        )
-    ]
+    errors = counts.get("error", 0)
+    served = sum(counts.get(status, 0) for status in SERVED_STATUSES)
+    latencies = reads.served_latencies_ms(since, until)
     p50, p95, p99 = (quantile(latencies, q) for q in QUANTILES)
-    mix = store.query(
-        "SELECT d.agent AS agent, COUNT(*) AS n FROM routing_decisions d"
-        " JOIN requests r ON r.request_id = d.request_id"
-        " WHERE r.ts >= ? AND r.ts < ? GROUP BY d.agent ORDER BY d.agent",
-        [since, until],
-    )
-    runs = store.query(
-        "SELECT COUNT(*) AS n, SUM(iterations) AS it FROM mcts_runs WHERE ts >= ? AND ts < ?", [since, until]
-    )[0]
-    n_runs = int(runs["n"])
+    mix = reads.agent_mix(since, until)
+    n_runs, iterations_sum = reads.mcts_totals(since, until)
     # The engine records every search: with requests and no run in the window, 0 iterations is known.
-    iterations: float | None = float(runs["it"] or 0) if n_runs or sum(counts.values()) else None
+    iterations: float | None = iterations_sum if n_runs or sum(counts.values()) else None
     return OverviewStats(
         source="sqlite",
         window=label or f"{window_s:g}s",
@@ -255,7 +237,7 @@ def overview_from_store(
         tokens_total=float(sum(token_sums)) if token_sums else None,
         tokens_by_direction=(),
         cost_usd=float(sum(cost_sums)) if cost_sums else None,
-        agent_mix=tuple((str(r["agent"]), float(r["n"])) for r in mix),
+        agent_mix=tuple((agent, float(n)) for agent, n in mix),
         mcts_iterations=iterations,
         mcts_runs=n_runs,
         invalid=counts.get("invalid", 0),
@@ -277,11 +259,7 @@ def series_from_store(store: Store, window_s: int, bucket_s: int, now: float) ->
     requests = [0] * n
     errors = [0] * n
     latencies: list[list[float]] = [[] for _ in range(n)]
-    rows = store.query(
-        "SELECT ts, status, latency_ms FROM requests WHERE ts >= ? AND ts < ? AND status IN ('ok', 'error')",
-        [since, until],
-    )
-    for row in rows:
+    for row in store.reads.served_requests(since, until):
         i = min(int((float(row["ts"]) - since) // bucket_s), n - 1)
         requests[i] += 1
         errors[i] += row["status"] == "error"
@@ -380,8 +358,7 @@ def overview_from_prometheus(source: PromSource, preset: TimeRange, now: float) 
 
 
 def _store_facts(store: Store) -> tuple[int, float | None]:
-    row = store.query("SELECT COUNT(*) AS n, MAX(ts) AS latest FROM requests")[0]
-    return int(row["n"]), None if row["latest"] is None else float(row["latest"])
+    return store.reads.request_facts()
 
 
 def load_overview(

@@ -308,16 +308,6 @@ def _from_row(cls: type[_T], row: Mapping[str, Any], **given: Any) -> _T:
 # ------------------------------------------------------------------------------------------ the list
 
 
-_ID_MATCH = "(r.request_id GLOB ? OR r.trace_id GLOB ? OR r.correlation_id GLOB ?)"
-
-
-def _glob_prefix(text: str) -> str:
-    """A GLOB pattern matching strings that start with ``text`` literally (GLOB is case-sensitive
-    and can use an index for its literal prefix)."""
-    escaped = "".join(f"[{c}]" if c in "*?[" else c for c in text)
-    return escaped + "*"
-
-
 def list_traces(store: Store, flt: TraceFilter, *, now: float | None = None) -> list[TraceSummary]:
     """Requests matching ``flt``, newest first (``ts`` descending, then request id), at most
     ``flt.limit``, each with its span count and span wall time.
@@ -328,35 +318,24 @@ def list_traces(store: Store, flt: TraceFilter, *, now: float | None = None) -> 
         sqlite3.Error: the store cannot be read.
     """
     since = None if flt.window_s is None else (time.time() if now is None else now) - flt.window_s
-    glob = None if flt.id_text is None else _glob_prefix(flt.id_text)
-    clauses: list[tuple[bool, str, list[Any]]] = [
-        (bool(flt.statuses), f"r.status IN ({', '.join('?' * len(flt.statuses))})", list(flt.statuses)),
-        (flt.task is not None, "r.task = ?", [flt.task]),
-        (flt.min_latency_ms is not None, "r.latency_ms >= ?", [flt.min_latency_ms]),
-        (flt.max_latency_ms is not None, "r.latency_ms <= ?", [flt.max_latency_ms]),
-        (since is not None, "r.ts >= ?", [since]),
-        (glob is not None, _ID_MATCH, [glob] * 3),
-    ]
-    where = [sql for on, sql, _ in clauses if on]
-    params = [p for on, _, ps in clauses if on for p in ps]
-    sql = (
-        "SELECT r.*, (SELECT count(*) FROM spans s WHERE s.trace_id = r.trace_id) AS span_count,"
-        " (SELECT (max(coalesce(s.end_ts, s.start_ts + s.duration_ms / 1000.0)) - min(s.start_ts)) * 1000.0"
-        "  FROM spans s WHERE s.trace_id = r.trace_id) AS span_ms FROM requests r"
-        + (" WHERE " + " AND ".join(where) if where else "")
-        + " ORDER BY r.ts DESC, r.request_id DESC LIMIT ?"
+    rows = store.reads.trace_summaries(
+        limit=flt.limit,
+        statuses=flt.statuses,
+        task=flt.task,
+        min_latency_ms=flt.min_latency_ms,
+        max_latency_ms=flt.max_latency_ms,
+        since_ts=since,
+        id_prefix=flt.id_text,
     )
-    params.append(flt.limit)
     return [
         TraceSummary(_from_row(RequestInfo, row), int(row["span_count"] or 0), _float(row["span_ms"]))
-        for row in store.query(sql, params)
+        for row in rows
     ]
 
 
 def trace_id_for_request(store: Store, request_id: str) -> str | None:
     """The trace id recorded for ``request_id``, or None (unknown request, or no trace id)."""
-    rows = store.query("SELECT trace_id FROM requests WHERE request_id = ?", [request_id])
-    return _text(rows[0]["trace_id"]) if rows else None
+    return _text(store.reads.trace_id_for_request(request_id))
 
 
 # ------------------------------------------------------------------------------------------ the tree
@@ -472,11 +451,10 @@ def trace_detail(store: Store, trace_id: str) -> TraceDetail | None:
     Raises:
         sqlite3.Error: the store cannot be read.
     """
-    request_rows = store.query(
-        "SELECT * FROM requests WHERE trace_id = ? ORDER BY ts, request_id", [trace_id]
-    )
-    span_rows = store.spans_for_trace(trace_id)
-    log_rows = store.query("SELECT * FROM logs WHERE trace_id = ? ORDER BY seq", [trace_id])
+    reads = store.reads
+    request_rows = reads.requests_for_trace(trace_id)
+    span_rows = reads.spans_for_trace(trace_id)
+    log_rows = reads.logs_for_trace(trace_id)
     if not request_rows and not span_rows and not log_rows:
         return None
     request = _from_row(RequestInfo, request_rows[0]) if request_rows else None
@@ -504,16 +482,9 @@ def trace_detail(store: Store, trace_id: str) -> TraceDetail | None:
     if request_id is not None:
         routing = tuple(
             _from_row(RoutingStep, row, probabilities=_probabilities(row.get("probabilities")))
-            for row in store.routing_for_request(request_id)
+            for row in reads.routing_for_request(request_id)
         )
-        runs = tuple(
-            _from_row(MctsRunInfo, row)
-            for row in store.query(
-                "SELECT r.*, (SELECT count(*) FROM mcts_nodes n WHERE n.run_id = r.run_id) AS node_count"
-                " FROM mcts_runs r WHERE r.request_id = ? ORDER BY r.ts, r.run_id",
-                [request_id],
-            )
-        )
+        runs = tuple(_from_row(MctsRunInfo, row) for row in reads.mcts_runs_for_request(request_id))
     own = [request.correlation_id] if request is not None else []
     cids = dict.fromkeys(
         c for c in [*own, *(s.correlation_id for s in spans), *(x.correlation_id for x in logs)] if c

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from engine.agents import freeform, games, puzzle24
 from engine.agents.base import AgentContext, AgentOutput, AgentUnavailable
 from engine.agents.mcts_agent import mcts
+from engine.names import AgentName
 
 AgentFn = Callable[[AgentContext], AgentOutput]
 
@@ -24,7 +25,7 @@ def agent_for(name: str, task_name: str) -> AgentFn:
     return getattr(module, name)
 
 
-def available_agents(task_name: str) -> tuple[str, ...]:
+def available_agents(task_name: str) -> tuple[AgentName, ...]:
     """Agents that can work on ``task_name``."""
     return ("hrm", "trm") if task_name == "freeform" else ("hrm", "trm", "mcts")
 

@@ -21,7 +21,10 @@ class LLMProvider(Protocol):
     ``httpx`` exception.
     """
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The provider's short stable identifier."""
+        ...
 
     def complete(self, request: LLMRequest) -> LLMResponse:
         """Answer ``request``.  Raises LLMError (see :mod:`engine.llm.types`) on failure."""

@@ -16,7 +16,7 @@ import numpy as np
 from engine.agents import AgentOutput, available_agents
 from engine.events import RouteDecision
 from engine.loop.consensus import Agreement
-from engine.models import AGENTS, QueryRequest
+from engine.models import AGENTS, AgentName, QueryRequest
 from engine.routing import GRURouter, HybridRouter, Router, RoutingState, RulesRouter, decide
 
 __all__ = [
@@ -75,7 +75,7 @@ class RoutingStep:
         self.router = router
         available = available_agents(task_name)
         self._mask = np.array([a in available and (a != "mcts" or request.use_mcts) for a in AGENTS])
-        self.usable: tuple[str, ...] = tuple(a for a, m in zip(AGENTS, self._mask, strict=True) if m)
+        self.usable: tuple[AgentName, ...] = tuple(a for a, m in zip(AGENTS, self._mask, strict=True) if m)
         threshold = request.overrides.confidence_threshold
         self.threshold = DEFAULT_CONFIDENCE_THRESHOLD if threshold is None else threshold
         self._state: Any = router.start()

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from engine.models import AGENTS
+from engine.models import AGENTS, AgentName
 
 __all__ = [
     "DEFAULT_WEIGHTS",
@@ -24,6 +24,8 @@ __all__ = [
     "decide",
 ]
 
+#: Whom an unsure router falls back to: the first of these that has not run yet.
+_FALLBACK_ORDER: tuple[AgentName, ...] = ("mcts", "hrm", "trm")
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[2] / "data" / "models" / "router_gru.npz"
 
 
@@ -139,7 +141,9 @@ class HybridRouter:
         return self.weight * p_rules + (1.0 - self.weight) * p_gru, h
 
 
-def decide(probs: np.ndarray, available: tuple[str, ...], ran: set[str], threshold: float) -> tuple[str, str]:
+def decide(
+    probs: np.ndarray, available: tuple[AgentName, ...], ran: set[str], threshold: float
+) -> tuple[AgentName, str]:
     """Pick the agent: argmax, unless the router is unsure (top probability below
     ``threshold``: fall back to the first agent not yet run in the order mcts,
     hrm, trm) or the top agent already ran (take the best one that has not).
@@ -152,7 +156,7 @@ def decide(probs: np.ndarray, available: tuple[str, ...], ran: set[str], thresho
     top = order[0]
     p_top = probs[AGENTS.index(top)]
     if p_top < threshold:
-        pick: str = next(a for a in ("mcts", "hrm", "trm") if a in fresh)
+        pick: AgentName = next(a for a in _FALLBACK_ORDER if a in fresh)
         return pick, f"fallback: top probability {p_top:.2f} ({top}) < threshold {threshold:.2f}, so {pick}"
     if top in ran:
         pick = fresh[0]

@@ -95,6 +95,8 @@ def label_query(
         return None
     position = parse_position(task_name, request)
     task, state = position.task, position.state
+    if task is None:  # freeform: no position to score (its requests returned above)
+        raise ValueError(f"{task_name}: no task to train on")
     rng = np.random.default_rng(seed)
     seeds = {a: int(rng.integers(2**53)) for a in AGENTS}
     usable = available_agents(task_name)

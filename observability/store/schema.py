@@ -24,27 +24,31 @@ This module never imports ``engine`` or streamlit.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, NamedTuple
 
 from sqlite_utils import Database
 
 __all__ = [
     "MIGRATIONS",
     "POLICIES",
+    "ROW_TYPES",
     "SCHEMA_VERSION",
+    "SERVED_STATUSES",
+    "LogRow",
+    "MctsNodeRow",
+    "MctsRunRow",
+    "RequestRow",
+    "RoutingRow",
     "SchemaError",
+    "SpanRow",
     "StoreOpenError",
     "TablePolicy",
     "TableShape",
-    "check_store_file",
     "describe",
     "migrate",
-    "open_error",
 ]
 
 
@@ -82,12 +86,18 @@ def _set(*values: object) -> frozenset[object]:
     return frozenset(values)
 
 
+#: Request statuses that count as served (answered, well or badly): the denominator of the error
+#: ratio and the requests whose latency is measured.  ``invalid`` (rejected input) and ``cancelled``
+#: (the caller stopped reading) are not served.  The one definition; the read model builds its SQL from it.
+SERVED_STATUSES: tuple[str, ...] = ("ok", "error")
+
+
 POLICIES: dict[str, TablePolicy] = {
     "requests": TablePolicy(
         pk=("request_id",),
         json_columns=frozenset({"agents_used"}),
         choices={
-            "status": _set("ok", "error", "invalid", "cancelled"),
+            "status": _set(*SERVED_STATUSES, "invalid", "cancelled"),
             "verdict": _set("correct", "incorrect", "unknown", None),
             "simulated": _set(0, 1),
         },
@@ -143,8 +153,8 @@ POLICIES: dict[str, TablePolicy] = {
 
 def _v1_core(db: Database) -> None:
     """requests, spans, routing_decisions and the schema_meta log."""
-    db["schema_meta"].create({"version": int, "name": str, "applied_at": float}, pk="version")
-    db["requests"].create(
+    db.table("schema_meta").create({"version": int, "name": str, "applied_at": float}, pk="version")
+    db.table("requests").create(
         {
             "request_id": str, "trace_id": str, "ts": float, "task": str, "query": str, "answer": str,
             "answer_kind": str, "verdict": str, "quality": float, "confidence": float, "agents_used": str,
@@ -155,10 +165,10 @@ def _v1_core(db: Database) -> None:
         not_null={"ts", "status"},
         defaults={"status": "ok"},
     )  # fmt: skip
-    db["requests"].create_index(["ts"], index_name="idx_requests_ts")
-    db["requests"].create_index(["task"], index_name="idx_requests_task")
-    db["requests"].create_index(["trace_id"], index_name="idx_requests_trace_id")
-    db["spans"].create(
+    db.table("requests").create_index(["ts"], index_name="idx_requests_ts")
+    db.table("requests").create_index(["task"], index_name="idx_requests_task")
+    db.table("requests").create_index(["trace_id"], index_name="idx_requests_trace_id")
+    db.table("spans").create(
         {
             "span_id": str, "trace_id": str, "parent_id": str, "name": str, "start_ts": float,
             "end_ts": float, "duration_ms": float, "status": str, "attributes": str, "correlation_id": str,
@@ -166,10 +176,10 @@ def _v1_core(db: Database) -> None:
         pk="span_id",
         not_null={"trace_id", "name"},
     )  # fmt: skip
-    db["spans"].create_index(["trace_id"], index_name="idx_spans_trace_id")
-    db["spans"].create_index(["correlation_id"], index_name="idx_spans_correlation_id")
+    db.table("spans").create_index(["trace_id"], index_name="idx_spans_trace_id")
+    db.table("spans").create_index(["correlation_id"], index_name="idx_spans_correlation_id")
     # The primary key (request_id, step) is the index on routing_decisions(request_id).
-    db["routing_decisions"].create(
+    db.table("routing_decisions").create(
         {
             "request_id": str, "step": int, "agent": str, "reason": str, "probabilities": str,
             "features": str, "confidence": float, "latency_ms": float,
@@ -181,7 +191,7 @@ def _v1_core(db: Database) -> None:
 
 def _v2_mcts(db: Database) -> None:
     """mcts_runs (one per search), mcts_nodes (the flat tree), mcts_snapshots (growth for the scrubber)."""
-    db["mcts_runs"].create(
+    db.table("mcts_runs").create(
         {
             "run_id": str, "request_id": str, "ts": float, "task": str, "position": str, "iterations": int,
             "seed": int, "best_action": str, "root_value": float, "termination_reason": str,
@@ -190,30 +200,30 @@ def _v2_mcts(db: Database) -> None:
         pk="run_id",
         not_null={"ts"},
     )  # fmt: skip
-    db["mcts_runs"].create_index(["request_id"], index_name="idx_mcts_runs_request_id")
-    db["mcts_runs"].create_index(["ts"], index_name="idx_mcts_runs_ts")
-    db["mcts_nodes"].create(
+    db.table("mcts_runs").create_index(["request_id"], index_name="idx_mcts_runs_request_id")
+    db.table("mcts_runs").create_index(["ts"], index_name="idx_mcts_runs_ts")
+    db.table("mcts_nodes").create(
         {
             "run_id": str, "node_id": int, "parent_id": int, "depth": int, "label": str, "visits": int,
             "value": float, "prior": float,
         },
         pk=("run_id", "node_id"),
     )  # fmt: skip
-    db["mcts_snapshots"].create(
+    db.table("mcts_snapshots").create(
         {"run_id": str, "iteration": int, "payload": str}, pk=("run_id", "iteration"), not_null={"payload"}
     )
 
 
 def _v3_slo_golden_experiments(db: Database) -> None:
     """Experiment/cost columns on requests; golden_runs, experiments, exposures, flags, alerts."""
-    requests = db["requests"]
+    requests = db.table("requests")
     requests.add_column("experiment", str)
     requests.add_column("variant", str)
     requests.add_column("simulated", int, not_null_default=0)
     requests.add_column("tokens", int)
     requests.add_column("cost_usd", float)
     requests.create_index(["experiment", "variant"], index_name="idx_requests_experiment")
-    db["golden_runs"].create(
+    db.table("golden_runs").create(
         {
             "run_id": str, "golden_id": str, "ts": float, "status": str, "request_id": str, "trace_id": str,
             "first_divergence": str, "diff": str, "quality": float, "golden_quality": float,
@@ -222,8 +232,8 @@ def _v3_slo_golden_experiments(db: Database) -> None:
         pk=("run_id", "golden_id"),
         not_null={"ts", "status"},
     )  # fmt: skip
-    db["golden_runs"].create_index(["ts"], index_name="idx_golden_runs_ts")
-    db["experiments"].create(
+    db.table("golden_runs").create_index(["ts"], index_name="idx_golden_runs_ts")
+    db.table("experiments").create(
         {
             "experiment": str, "name": str, "status": str, "salt": str, "variants": str, "metrics": str,
             "config": str, "decision": str, "decision_reasons": str, "created_ts": float, "updated_ts": float,
@@ -232,13 +242,13 @@ def _v3_slo_golden_experiments(db: Database) -> None:
         not_null={"status"},
         defaults={"status": "draft"},
     )  # fmt: skip
-    db["exposures"].create(
+    db.table("exposures").create(
         {"experiment": str, "request_id": str, "variant": str, "user_id": str, "bucket": int, "ts": float},
         pk=("experiment", "request_id"),
         not_null={"variant", "ts"},
     )
-    db["exposures"].create_index(["experiment", "variant"], index_name="idx_exposures_variant")
-    db["flags"].create(
+    db.table("exposures").create_index(["experiment", "variant"], index_name="idx_exposures_variant")
+    db.table("flags").create(
         {
             "flag": str, "enabled": int, "rollout_pct": float, "targeting": str, "kill_switch": int,
             "description": str, "updated_ts": float,
@@ -247,7 +257,7 @@ def _v3_slo_golden_experiments(db: Database) -> None:
         not_null={"enabled", "rollout_pct", "kill_switch"},
         defaults={"enabled": 1, "rollout_pct": 0.0, "kill_switch": 0},
     )  # fmt: skip
-    db["alerts"].create(
+    db.table("alerts").create(
         {
             "alert_id": str, "name": str, "slo": str, "severity": str, "state": str, "ts": float,
             "resolved_ts": float, "burn_rate": float, "threshold": float, "long_window": str,
@@ -257,13 +267,13 @@ def _v3_slo_golden_experiments(db: Database) -> None:
         not_null={"state", "simulated"},
         defaults={"state": "firing", "simulated": 0},
     )  # fmt: skip
-    db["alerts"].create_index(["ts"], index_name="idx_alerts_ts")
+    db.table("alerts").create_index(["ts"], index_name="idx_alerts_ts")
 
 
 def _v4_logs(db: Database) -> None:
     """logs: a request's structured log lines (ts in unix seconds, level name, logger, message,
     the ids of the span that logged, extra fields as JSON), in order (seq) within their trace."""
-    db["logs"].create(
+    db.table("logs").create(
         {
             "trace_id": str, "seq": int, "ts": float, "level": str, "logger": str, "message": str,
             "correlation_id": str, "span_id": str, "attributes": str,
@@ -271,16 +281,16 @@ def _v4_logs(db: Database) -> None:
         pk=("trace_id", "seq"),
         not_null={"ts", "level", "message"},
     )  # fmt: skip
-    db["logs"].create_index(["correlation_id"], index_name="idx_logs_correlation_id")
-    db["requests"].add_column("correlation_id", str)
-    db["requests"].create_index(["correlation_id"], index_name="idx_requests_correlation_id")
+    db.table("logs").create_index(["correlation_id"], index_name="idx_logs_correlation_id")
+    db.table("requests").add_column("correlation_id", str)
+    db.table("requests").create_index(["correlation_id"], index_name="idx_requests_correlation_id")
 
 
 def _v5_llm_fallback(db: Database) -> None:
     """requests.fallback_from and requests.fallback_error: which LLM providers failed before the
     one recorded in ``provider`` answered, and how the first failed (NULL: none failed)."""
-    db["requests"].add_column("fallback_from", str)
-    db["requests"].add_column("fallback_error", str)
+    db.table("requests").add_column("fallback_from", str)
+    db.table("requests").add_column("fallback_error", str)
 
 
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
@@ -324,7 +334,8 @@ def migrate(db: Database, clock: Callable[[], float]) -> int:
         for number in range(version + 1, SCHEMA_VERSION + 1):
             name, apply = MIGRATIONS[number - 1]
             apply(db)
-            db["schema_meta"].insert({"version": number, "name": name, "applied_at": clock()}, replace=True)
+            meta = {"version": number, "name": name, "applied_at": clock()}
+            db.table("schema_meta").insert(meta, replace=True)
             conn.execute(f"PRAGMA user_version = {number}")
         conn.execute("COMMIT")
     except BaseException:
@@ -355,7 +366,7 @@ def describe(db: Database) -> dict[str, TableShape]:
     shapes: dict[str, TableShape] = {}
     for table in POLICIES:
         try:
-            cols = db[table].columns
+            cols = db.table(table).columns
         except sqlite3.Error as exc:  # pragma: no cover - defensive
             raise SchemaError(f"cannot read table {table}: {exc}") from exc
         if not cols:
@@ -365,134 +376,124 @@ def describe(db: Database) -> dict[str, TableShape]:
     return shapes
 
 
-# --------------------------------------------------------------------------- opening a file
-_SQLITE_HEADER = b"SQLite format 3\x00"
-_ELSEWHERE = "or point ARBOR_DB_PATH at another file"
+# --------------------------------------------------------------------------- row types
+# The columns of the tables the engine writes, in file order: the one list writers build rows
+# with (``RequestRow(...)._asdict()``).  A field left out is None (NULL), except where the
+# table has a default.  tests/observability/test_store_schema.py checks them against a migrated file.
 
 
-def _foreign_error(path: Path, tables: list[str]) -> SchemaError:
-    names = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
-    return SchemaError(
-        f"{path} is not an Arbor telemetry store: it is a SQLite database with other tables ({names}) "
-        f"and no Arbor schema version; nothing was written to it. Point ARBOR_DB_PATH at a new file "
-        "or an Arbor store"
-    )
+class RequestRow(NamedTuple):
+    """One ``requests`` row (times in unix s, latency in ms, JSON ``agents_used`` a list)."""
+
+    request_id: str
+    trace_id: str | None = None
+    ts: float | None = None
+    task: str | None = None
+    query: str | None = None
+    answer: str | None = None
+    answer_kind: str | None = None
+    verdict: str | None = None
+    quality: float | None = None
+    confidence: float | None = None
+    agents_used: Any = None
+    stop_reason: str | None = None
+    latency_ms: float | None = None
+    seed: int | None = None
+    router: str | None = None
+    provider: str | None = None
+    status: str = "ok"
+    error: str | None = None
+    user_id: str | None = None
+    experiment: str | None = None
+    variant: str | None = None
+    simulated: int = 0
+    tokens: int | None = None
+    cost_usd: float | None = None
+    correlation_id: str | None = None
+    fallback_from: str | None = None
+    fallback_error: str | None = None
 
 
-def _newer_error(path: Path, version: int) -> SchemaError:
-    return SchemaError(
-        f"{path} has schema version {version}, newer than this Arbor's {SCHEMA_VERSION}; "
-        f"nothing was written to it. Upgrade Arbor, {_ELSEWHERE}"
-    )
+class SpanRow(NamedTuple):
+    """One ``spans`` row (start/end in unix s, duration in ms, JSON ``attributes`` a dict)."""
+
+    span_id: str
+    trace_id: str
+    parent_id: str | None = None
+    name: str | None = None
+    start_ts: float | None = None
+    end_ts: float | None = None
+    duration_ms: float | None = None
+    status: str | None = None
+    attributes: Any = None
+    correlation_id: str | None = None
 
 
-def _corrupt_error(path: Path, detail: str) -> StoreOpenError:
-    return StoreOpenError(
-        f"{path} is not a usable SQLite database ({detail}): it is corrupt or another kind of file. "
-        f"Move it aside (Arbor then creates a new store there), {_ELSEWHERE}"
-    )
+class RoutingRow(NamedTuple):
+    """One ``routing_decisions`` row (JSON ``probabilities`` a dict, ``features`` a list; latency in ms)."""
+
+    request_id: str
+    step: int
+    agent: str | None = None
+    reason: str | None = None
+    probabilities: Any = None
+    features: Any = None
+    confidence: float | None = None
+    latency_ms: float | None = None
 
 
-def _dir_error(path: Path, detail: str) -> StoreOpenError:
-    return StoreOpenError(
-        f"cannot write in directory {path.parent} ({detail}): the store {path.name} and its -wal and "
-        f"-shm files live there. Make the directory writable, {_ELSEWHERE}"
-    )
+class LogRow(NamedTuple):
+    """One ``logs`` row: a request's log line ``seq`` (ts in unix s, level name, JSON ``attributes``)."""
+
+    trace_id: str
+    seq: int
+    ts: float | None = None
+    level: str | None = None
+    logger: str | None = None
+    message: str | None = None
+    correlation_id: str | None = None
+    span_id: str | None = None
+    attributes: Any = None
 
 
-def _read_only_error(path: Path) -> StoreOpenError:
-    return StoreOpenError(
-        f"{path} is read-only: Arbor writes its telemetry there. Make it writable, {_ELSEWHERE}"
-    )
+class MctsRunRow(NamedTuple):
+    """One ``mcts_runs`` row: a search (ts in unix s, elapsed in ms, JSON ``config`` a dict)."""
+
+    run_id: str
+    request_id: str | None = None
+    ts: float | None = None
+    task: str | None = None
+    position: str | None = None
+    iterations: int | None = None
+    seed: int | None = None
+    best_action: str | None = None
+    root_value: float | None = None
+    termination_reason: str | None = None
+    tree_size: int | None = None
+    cache_hit_rate: float | None = None
+    elapsed_ms: float | None = None
+    config: Any = None
 
 
-def _writable(path: Path) -> bool:
-    return os.access(path, os.W_OK)
+class MctsNodeRow(NamedTuple):
+    """One ``mcts_nodes`` row: a node of a search's flat tree."""
+
+    run_id: str
+    node_id: int
+    parent_id: int | None = None
+    depth: int | None = None
+    label: str | None = None
+    visits: int | None = None
+    value: float | None = None
+    prior: float | None = None
 
 
-def check_store_file(path: Path) -> None:
-    """Check ``path`` can hold a store, reading only: nothing is written to the file.
-
-    Run before the store's connection enables WAL or migrates, so a foreign or newer file is
-    rejected untouched.  A missing or empty file passes (a new store is created).
-
-    Raises:
-        StoreOpenError: the directory is missing and cannot be created or is not writable, the
-            path is a directory, the file is read-only or unreadable, or it is not a SQLite database.
-        SchemaError: the file's schema version is newer than this code's, or it is a SQLite
-            database with tables of its own and no Arbor schema version.
-    """
-    path = Path(path)
-    for parent in (path.parent, *path.parent.parents):
-        if parent.exists():
-            if not parent.is_dir():
-                raise StoreOpenError(
-                    f"cannot create the store {path}: {parent} is a file, not a directory; "
-                    f"{_ELSEWHERE.removeprefix('or ')}"
-                )
-            break
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StoreOpenError(
-            f"cannot create directory {path.parent} for the store {path.name} ({exc.strerror}). "
-            f"Create it or make its parent writable, {_ELSEWHERE}"
-        ) from None
-    if path.is_dir():
-        raise StoreOpenError(f"{path} is a directory, not a store file: {_ELSEWHERE.removeprefix('or ')}")
-    if not path.exists() or path.stat().st_size == 0:
-        if not _writable(path.parent):
-            raise _dir_error(path, "not writable")
-        return
-    try:
-        with path.open("rb") as fh:
-            header = fh.read(len(_SQLITE_HEADER))
-    except OSError as exc:
-        raise StoreOpenError(f"cannot read {path} ({exc.strerror}): make it readable, {_ELSEWHERE}") from None
-    if header != _SQLITE_HEADER:
-        raise _corrupt_error(path, "no SQLite header")
-    try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-    except sqlite3.Error as exc:
-        raise open_error(path, exc) from None
-    try:
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        tables = [
-            r[0]
-            for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-            if not r[0].startswith("sqlite_")
-        ]
-    except sqlite3.Error as exc:
-        # Locked by another process's migration, or a WAL file in a read-only directory: leave
-        # it to the open path (which retries locks and checks the schema again under its lock).
-        transient = any(w in str(exc).lower() for w in ("unable to open", "locked", "busy"))
-        if not transient:
-            raise open_error(path, exc) from None
-        version, tables = None, []
-    finally:
-        conn.close()
-    if version is not None and version > SCHEMA_VERSION:
-        raise _newer_error(path, version)
-    if version == 0 and tables:
-        raise _foreign_error(path, tables)
-    if not _writable(path):
-        raise _read_only_error(path)
-    if not _writable(path.parent):
-        raise _dir_error(path, "not writable")
-
-
-def open_error(path: Path, exc: sqlite3.Error) -> StoreOpenError:
-    """The StoreOpenError for a SQLite error raised while opening or migrating ``path``."""
-    path = Path(path)
-    text = str(exc)
-    lowered = text.lower()
-    if "not a database" in lowered or "malformed" in lowered or "corrupt" in lowered:
-        return _corrupt_error(path, text)
-    if "readonly" in lowered or "read-only" in lowered or "unable to open" in lowered:
-        if path.parent.exists() and not _writable(path.parent):
-            return _dir_error(path, "not writable")
-        if path.exists() and not _writable(path):
-            return _read_only_error(path)
-    return StoreOpenError(
-        f"cannot open the store {path} ({text}): check the file and its directory, {_ELSEWHERE}"
-    )
+#: The row type of each table the engine writes, by table name.
+ROW_TYPES: dict[str, type[tuple[Any, ...]]] = {
+    "requests": RequestRow,
+    "spans": SpanRow,
+    "routing_decisions": RoutingRow,
+    "logs": LogRow,
+    "mcts_runs": MctsRunRow,
+    "mcts_nodes": MctsNodeRow,
+}

@@ -1,0 +1,144 @@
+"""The store package's parts: row types against the migrated file, the one "served", the lock retry.
+
+Oracles: the columns a fresh file has (read with PRAGMA table_info on our own connection), the
+statuses counted by hand, and a lock held by a connection of our own.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from observability.store import (
+    ROW_TYPES,
+    SERVED_STATUSES,
+    RequestRow,
+    RoutingRow,
+    SpanRow,
+    Store,
+)
+from observability.store.schema import POLICIES
+from observability.store.transactions import LockRetry
+from observability.tracing import ROW_COLUMNS
+
+
+def _columns(path: Path, table: str) -> tuple[str, ...]:
+    with sqlite3.connect(path) as conn:
+        return tuple(r[1] for r in conn.execute(f"PRAGMA table_info({table})"))
+
+
+def test_row_types_list_the_columns_of_a_migrated_file_in_order(tmp_path: Path) -> None:
+    path = tmp_path / "arbor.db"
+    Store(path, threaded=False).close()
+    assert set(ROW_TYPES) == {"requests", "spans", "routing_decisions", "logs", "mcts_runs", "mcts_nodes"}
+    for table, row_type in ROW_TYPES.items():
+        assert row_type._fields == _columns(path, table), table  # type: ignore[attr-defined]
+    assert SpanRow._fields == tuple(ROW_COLUMNS)  # the tracer's span rows have the same columns
+
+
+def test_row_type_defaults_match_the_table_defaults_and_unknown_columns_fail() -> None:
+    row = RequestRow(request_id="r1")._asdict()
+    assert row["status"] == "ok" and row["simulated"] == 0  # the requests table's own defaults
+    assert [k for k, v in row.items() if v is not None] == ["request_id", "status", "simulated"]
+    with pytest.raises(TypeError):
+        RoutingRow(request_id="r1", step=0, agentt="hrm")  # type: ignore[call-arg]
+
+
+def test_a_row_built_from_a_row_type_round_trips(tmp_path: Path) -> None:
+    with Store(tmp_path / "a.db", threaded=False) as store:
+        store.submit("requests", RequestRow(request_id="r1", ts=5.0, agents_used=["hrm", "trm"])._asdict())
+        got = store.request("r1")
+    assert got is not None
+    assert (got["ts"], got["agents_used"], got["status"], got["error"]) == (5.0, ["hrm", "trm"], "ok", None)
+
+
+def test_served_is_ok_and_error_in_every_read(tmp_path: Path) -> None:
+    assert SERVED_STATUSES == ("ok", "error")
+    assert set(SERVED_STATUSES) < POLICIES["requests"].choices["status"]
+    statuses = ["ok", "ok", "error", "invalid", "cancelled", "cancelled"]
+    with Store(tmp_path / "s.db", threaded=False) as store:
+        for i, status in enumerate(statuses):
+            store.record_request({"request_id": f"r{i}", "ts": 100.0 + i, "status": status, "latency_ms": i})
+        reads = store.reads
+        served = reads.served_requests(0.0, 1000.0)
+        assert sorted(r["status"] for r in served) == ["error", "ok", "ok"]
+        assert sorted(reads.served_latencies_ms(0.0, 1000.0)) == [0.0, 1.0, 2.0]
+        totals = {r["status"]: r["n"] for r in reads.status_totals(0.0, 1000.0)}
+        assert totals == {"ok": 2, "error": 1, "invalid": 1, "cancelled": 2}
+        assert reads.request_facts() == (6, 105.0)
+        assert reads.served_requests(101.0, 102.0) == [{"ts": 101.0, "status": "ok", "latency_ms": 1.0}]
+
+
+# ----------------------------------------------------------------------------- the lock retry
+
+
+def test_lock_retry_retries_transient_errors_and_counts_them(caplog: pytest.LogCaptureFixture) -> None:
+    calls: list[int] = []
+    retries: list[int] = []
+
+    def flaky() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise sqlite3.OperationalError("database is locked")
+        return "done"
+
+    with caplog.at_level(logging.WARNING, logger="observability.store"):
+        assert LockRetry(Path("x.db"), lambda: retries.append(1))(flaky) == "done"
+    assert (len(calls), len(retries)) == (3, 2)
+    waits = [r.getMessage() for r in caplog.records if "busy" in r.getMessage()]
+    assert waits == [
+        "store x.db busy (database is locked); retrying in 0.02s",
+        "store x.db busy (database is locked); retrying in 0.04s",
+    ]
+
+
+def test_lock_retry_raises_other_errors_at_once_and_locks_beyond_the_budget() -> None:
+    retries: list[int] = []
+    calls: list[int] = []
+
+    def broken() -> None:
+        calls.append(1)
+        raise sqlite3.OperationalError("no such table: nope")
+
+    with pytest.raises(sqlite3.OperationalError, match="no such table"):
+        LockRetry(Path("x.db"), lambda: retries.append(1))(broken)
+    assert (len(calls), retries) == (1, [])
+
+    def locked() -> None:
+        raise sqlite3.OperationalError("database is locked")
+
+    with pytest.raises(sqlite3.OperationalError, match="locked"):  # a budget smaller than the first wait
+        LockRetry(Path("x.db"), lambda: retries.append(1), budget_s=0.01)(locked)
+    assert retries == []
+
+
+def test_store_write_waits_out_a_lock_held_beyond_its_busy_timeout(tmp_path: Path) -> None:
+    path = tmp_path / "l.db"
+    store = Store(path, threaded=False, busy_timeout_ms=0)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # the write lock, held by another connection
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            store.record_request({"request_id": "r1", "ts": 1.0})
+        except BaseException as exc:
+            errors.append(exc)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    deadline = time.monotonic() + 20  # a bound on failure only: the condition is behavioural
+    while store.stats.lock_retries == 0 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert store.stats.lock_retries >= 1  # the write hit the lock and is being retried
+    holder.execute("COMMIT")
+    writer.join(30)
+    holder.close()
+    assert errors == [] and not writer.is_alive()
+    assert store.request("r1") is not None
+    store.close()
