@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from observability.store.rollup_reads import RollupReads
 from observability.store.schema import POLICIES, SERVED_STATUSES
 from observability.store.transactions import connect
 
@@ -45,6 +46,8 @@ class ReadModel:
     def __init__(self, path: Path, busy_timeout_ms: int = 5000) -> None:
         self.path = Path(path)
         self._busy_timeout_ms = busy_timeout_ms
+        #: Windowed counts and latency histograms from the per-minute roll-ups (exact at the edges).
+        self.rollups = RollupReads(self.path, busy_timeout_ms)
 
     @contextmanager
     def _reader(self) -> Iterator[Database]:

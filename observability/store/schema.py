@@ -17,7 +17,8 @@ The chain as first built (issue 4):
    request column ``correlation_id``;
 5. LLM fallback: request columns ``fallback_from`` (the LLM providers that failed before a
    fallback answered, comma-separated; ``provider`` is the one that answered) and
-   ``fallback_error`` (how the first of them failed).
+   ``fallback_error`` (how the first of them failed);
+6. ``request_rollups``: per-minute request counts and latency buckets, kept by a trigger (:mod:`.rollups`).
 
 This module never imports ``engine`` or streamlit.
 """
@@ -31,17 +32,15 @@ from typing import Any, Literal, NamedTuple
 
 from sqlite_utils import Database
 
+from observability.store import rollups
+
 __all__ = [
     "MIGRATIONS",
     "POLICIES",
     "ROW_TYPES",
     "SCHEMA_VERSION",
     "SERVED_STATUSES",
-    "LogRow",
-    "MctsNodeRow",
-    "MctsRunRow",
-    "RequestRow",
-    "RoutingRow",
+    *("LogRow", "MctsNodeRow", "MctsRunRow", "RequestRow", "RoutingRow"),
     "SchemaError",
     "SpanRow",
     "StoreOpenError",
@@ -299,6 +298,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("slo, golden and experiment tables", _v3_slo_golden_experiments),
     ("request log lines and correlation ids", _v4_logs),
     ("llm fallback provenance on requests", _v5_llm_fallback),
+    ("per-minute request roll-ups", lambda db: rollups.create(db.conn)),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -1,0 +1,197 @@
+"""Per-minute roll-ups of the ``requests`` table, maintained by SQLite in the writer's transaction.
+
+``request_rollups`` holds one row per minute and group: the minute (unix s, a multiple of 60,
+``minute <= ts < minute + 60``), the request's ``status``, ``task``, ``last_agent`` (the last
+element of ``agents_used``), ``provider``, ``router``, ``variant``, ``verdict`` and
+``simulated``, and for that group: ``n`` requests, ``lat_n`` of them with a latency,
+``lat_sum_ms`` their latency summed (ms) and cumulative latency histogram counts ``le_<bound>``
+(requests with ``latency_ms <= bound``, as Prometheus' ``le`` buckets; ``lat_n`` is the ``+Inf``
+bucket).  The bounds (:data:`BOUNDS_MS`) are the ones of the ``mcts_request_duration_seconds``
+histogram, which include every latency SLO threshold (0.5 s).
+
+Maintenance: an ``AFTER INSERT ON requests`` trigger upserts the row's group (``INSERT ... ON
+CONFLICT DO UPDATE SET n = n + excluded.n, ...``), so the roll-up is written in the same
+transaction as the request row, by every writer of the file (the store, an import, raw SQL).
+``INSERT OR IGNORE`` of a request that is already stored inserts nothing and fires nothing: a
+request submitted twice is counted once.  :func:`rebuild` recomputes the table from the rows.
+
+NULL in a text dimension is stored as ``''`` (SQLite's UNIQUE treats NULLs as distinct, which
+would defeat the upsert); readers map ``''`` back to None.  The minute is computed in integers
+(``CAST(ts AS INTEGER) / 60 * 60``), exact for ``ts >= 0``.
+
+The table's columns are frozen with the migration that created them (schema v6): changing
+:data:`BOUNDS_MS` needs a new migration.  This module never imports ``engine`` or streamlit.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass
+
+__all__ = [
+    "BOUNDS_MS",
+    "DIMENSIONS",
+    "LE_COLUMNS",
+    "TABLE",
+    "TEXT_DIMENSIONS",
+    "RebuildReport",
+    "bucket_column",
+    "create",
+    "rebuild",
+    "row_aggregates_sql",
+    "row_dimension_sql",
+]
+
+#: The roll-up table's name.
+TABLE = "request_rollups"
+#: Upper bounds (ms) of the cumulative latency buckets: ``mcts_request_duration_seconds``' bounds
+#: (1 ms .. 10 s) in milliseconds; 500 ms is the latency SLO's threshold.  Frozen with schema v6.
+BOUNDS_MS: tuple[float, ...] = (
+    1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0,
+)  # fmt: skip
+#: The group key after ``minute``, in primary-key order.
+DIMENSIONS: tuple[str, ...] = (
+    "status", "task", "last_agent", "provider", "router", "variant", "verdict", "simulated",
+)  # fmt: skip
+#: The text dimensions (NULL stored as ``''``); ``simulated`` is 0/1.
+TEXT_DIMENSIONS: tuple[str, ...] = DIMENSIONS[:-1]
+_TRIGGER = "requests_rollup_insert"
+_KEY = ("minute", *DIMENSIONS)
+
+
+def bucket_column(bound_ms: float) -> str:
+    """The column name of the cumulative bucket ``latency_ms <= bound_ms``: ``le_2_5`` for 2.5 ms."""
+    text = f"{bound_ms:g}".replace(".", "_")
+    return f"le_{text}"
+
+
+#: The cumulative bucket columns, in the order of :data:`BOUNDS_MS`.
+LE_COLUMNS: tuple[str, ...] = tuple(bucket_column(b) for b in BOUNDS_MS)
+_COUNTS = ("n", "lat_n", "lat_sum_ms", *LE_COLUMNS)
+
+
+def _dimension_exprs(ref: str) -> dict[str, str]:
+    """SQL of each key column computed from a ``requests`` row named ``ref`` (``NEW`` or a table alias)."""
+    exprs = {"minute": f"(CAST({ref}.ts AS INTEGER) / 60) * 60"}
+    for dim in DIMENSIONS:
+        if dim == "last_agent":
+            # json_valid first: malformed JSON must not make json_extract fail the request's INSERT.
+            agents = f"{ref}.agents_used"
+            exprs[dim] = (
+                f"COALESCE(CASE WHEN json_valid({agents}) THEN json_extract({agents}, '$[#-1]') END, '')"
+            )
+        elif dim == "simulated":
+            exprs[dim] = f"COALESCE({ref}.simulated, 0)"
+        else:
+            exprs[dim] = f"COALESCE({ref}.{dim}, '')"
+    return exprs
+
+
+def row_dimension_sql(dim: str, ref: str = "r") -> str:
+    """SQL of the roll-up dimension ``dim`` computed from the ``requests`` row ``ref`` (for reads of
+    the rows that must group exactly as the roll-up does).
+
+    Raises:
+        ValueError: ``dim`` is not a dimension (nor ``minute``).
+    """
+    exprs = _dimension_exprs(ref)
+    if dim not in exprs:
+        raise ValueError(f"unknown roll-up dimension {dim!r}; dimensions: {', '.join(DIMENSIONS)}")
+    return exprs[dim]
+
+
+def _count_exprs(ref: str) -> list[str]:
+    """Per-row values of the count columns for the ``requests`` row ``ref``."""
+    lat = f"{ref}.latency_ms"
+    return [
+        "1",
+        f"({lat} IS NOT NULL)",
+        f"COALESCE({lat}, 0.0)",
+        *(f"COALESCE({lat} <= {b!r}, 0)" for b in BOUNDS_MS),
+    ]
+
+
+def row_aggregates_sql(ref: str = "r") -> str:
+    """``SUM(...) AS <column>`` of every count column over ``requests`` rows ``ref`` (the roll-up's
+    aggregates computed from the rows), comma-separated."""
+    return ", ".join(f"SUM({e}) AS {c}" for e, c in zip(_count_exprs(ref), _COUNTS, strict=True))
+
+
+def _create_table_sql() -> str:
+    key_cols = ["minute INTEGER NOT NULL"] + [
+        f"{d} INTEGER NOT NULL" if d == "simulated" else f"{d} TEXT NOT NULL" for d in DIMENSIONS
+    ]
+    count_cols = ["n INTEGER NOT NULL", "lat_n INTEGER NOT NULL", "lat_sum_ms REAL NOT NULL"] + [
+        f"{c} INTEGER NOT NULL" for c in LE_COLUMNS
+    ]
+    cols = ",\n  ".join(key_cols + count_cols)
+    return f"CREATE TABLE {TABLE} (\n  {cols},\n  PRIMARY KEY ({', '.join(_KEY)})\n) WITHOUT ROWID"
+
+
+def _create_trigger_sql() -> str:
+    dims = _dimension_exprs("NEW")
+    values = [dims[k] for k in _KEY] + _count_exprs("NEW")
+    updates = ", ".join(f"{c} = {c} + excluded.{c}" for c in _COUNTS)
+    return (
+        f"CREATE TRIGGER {_TRIGGER} AFTER INSERT ON requests BEGIN\n"
+        f"  INSERT INTO {TABLE} ({', '.join((*_KEY, *_COUNTS))})\n"
+        f"  VALUES ({', '.join(values)})\n"
+        f"  ON CONFLICT ({', '.join(_KEY)}) DO UPDATE SET {updates};\n"
+        "END"
+    )
+
+
+def _backfill(conn: sqlite3.Connection) -> int:
+    """Insert the roll-up of every ``requests`` row into the (empty) table; return the groups written."""
+    dims = _dimension_exprs("r")
+    key_sql = ", ".join(f"{dims[k]} AS {k}" for k in _KEY)
+    sql = (
+        f"INSERT INTO {TABLE} ({', '.join((*_KEY, *_COUNTS))})"
+        f" SELECT {key_sql}, {row_aggregates_sql('r')} FROM requests r"
+        f" GROUP BY {', '.join(str(i + 1) for i in range(len(_KEY)))}"
+    )
+    return conn.execute(sql).rowcount
+
+
+def create(conn: sqlite3.Connection) -> None:
+    """Create the roll-up table and its trigger and backfill it from the stored requests.
+
+    The schema migration to v6 calls this inside its transaction (so the backfill and the
+    trigger start from the same rows).
+    """
+    conn.execute(_create_table_sql())
+    conn.execute(_create_trigger_sql())
+    _backfill(conn)
+
+
+@dataclass(frozen=True)
+class RebuildReport:
+    """What :func:`rebuild` did: ``requests`` rows read, roll-up ``groups`` written, ``elapsed_s``."""
+
+    requests: int
+    groups: int
+    elapsed_s: float
+
+
+def rebuild(conn: sqlite3.Connection) -> RebuildReport:
+    """Recompute the roll-ups from the ``requests`` rows in one ``BEGIN IMMEDIATE`` transaction
+    (writers wait; readers see the old or the new table, never a mix).  ``conn`` must be in
+    autocommit mode and the file at schema v6 or later.
+
+    Raises:
+        sqlite3.OperationalError: the table is missing (the store was not opened by code that
+            migrates it) or the file stayed locked beyond the busy timeout.
+    """
+    t0 = time.perf_counter()
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(f"DELETE FROM {TABLE}")
+        groups = _backfill(conn)
+        requests = int(conn.execute("SELECT count(*) FROM requests").fetchone()[0])
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return RebuildReport(requests=requests, groups=groups, elapsed_s=time.perf_counter() - t0)
