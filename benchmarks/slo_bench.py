@@ -1,0 +1,265 @@
+"""SLO reads at scale: windowed counts from the per-minute roll-ups vs from the request rows.
+
+Builds a store of ``--requests`` requests spread over ``--days`` days (a daily traffic cycle; a
+task, agent, provider, router, variant and verdict mix; ~2 % errors, ~1 % invalid or cancelled;
+log-normal latencies by task) through the store's own write path (``Store.submit`` in chunks,
+so the roll-up trigger runs for every row), then, for each SLO of data/slos.yaml and each
+window (5m 30m 1h 6h 1d 3d 28d) ending at the last request, times
+
+* ``rollups_s``: :meth:`RollupReads.counts` (whole minutes from the roll-ups, edge minutes from
+  the rows), and
+* ``rows_s``: one direct aggregate over the ``requests`` rows (``COUNT``/``SUM`` with the ``ts``
+  index), the best a rows-only SQLite source can do,
+
+checking that both give the same (total, bad).  Also timed: the 28-day attribution (bad events
+grouped by every dimension) both ways, the p50/p95/p99 latency from the buckets vs fetching
+every latency into numpy, and the insert cost of request rows with and without the trigger.
+Each figure is the median of ``--repeat`` runs.  Prints one JSON object.
+
+    python benchmarks/slo_bench.py [--requests 1000000] [--days 28] [--repeat 3] [--db FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sqlite3
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from observability.store import Store
+from observability.store.rollup_reads import RollupReads
+
+ROOT = Path(__file__).resolve().parents[1]
+WINDOWS = {"5m": 300, "30m": 1800, "1h": 3600, "6h": 21600, "1d": 86400, "3d": 259200, "28d": 2419200}
+TASKS = ("game24", "tictactoe", "connect4", "freeform", "chess")
+TASK_P = (0.3, 0.2, 0.15, 0.3, 0.05)
+TASK_LAT_MS = (60.0, 25.0, 140.0, 220.0, 300.0)
+AGENTS = (["hrm"], ["hrm", "trm"], ["hrm", "mcts"], ["trm"], ["trm", "hrm", "mcts"])
+PROVIDERS = ("offline", "ollama", "openai")
+VARIANTS = (None, "control", "treatment")
+SERVED = ("ok", "error")
+T_END = 1_767_225_600.0  # 2026-01-01T00:00Z
+
+
+def make_rows(n: int, days: float, seed: int, start: int) -> list[dict[str, Any]]:
+    """Requests ``start .. start+n-1`` of the synthetic workload (seeded, reproducible per chunk)."""
+    rng = np.random.default_rng([seed, start])
+    span = days * 86400.0
+    # daily cycle: rejection-sample times with density 1 + 0.6 sin(2 pi t / day)
+    ts = np.empty(0)
+    while ts.size < n:
+        cand = rng.random(2 * n) * span
+        keep = rng.random(2 * n) < (1 + 0.6 * np.sin(2 * np.pi * cand / 86400.0)) / 1.6
+        ts = np.concatenate([ts, cand[keep]])
+    ts = T_END - span + ts[:n]
+    task = rng.choice(len(TASKS), size=n, p=TASK_P)
+    status = rng.choice(4, size=n, p=(0.97, 0.02, 0.006, 0.004))
+    lat = rng.lognormal(np.log(np.asarray(TASK_LAT_MS)[task]), 0.9)
+    agents = rng.choice(len(AGENTS), size=n)
+    provider = rng.choice(3, size=n, p=(0.8, 0.15, 0.05))
+    router = rng.choice(2, size=n, p=(0.7, 0.3))
+    variant = rng.choice(3, size=n, p=(0.7, 0.15, 0.15))
+    wrong = rng.random(n) < 0.03
+    rows = []
+    for i in range(n):
+        t = int(task[i])
+        st = ("ok", "error", "invalid", "cancelled")[int(status[i])]
+        verdict = "unknown" if TASKS[t] == "freeform" else ("incorrect" if wrong[i] else "correct")
+        rows.append(
+            {
+                "request_id": f"b{start + i:09d}",
+                "ts": float(ts[i]),
+                "task": TASKS[t],
+                "status": st,
+                "verdict": verdict if st in SERVED else None,
+                "agents_used": AGENTS[int(agents[i])],
+                "provider": PROVIDERS[int(provider[i])],
+                "router": ("rules", "gru")[int(router[i])],
+                "variant": VARIANTS[int(variant[i])],
+                "latency_ms": float(lat[i]) if st != "invalid" else None,
+                "simulated": 1,
+            }
+        )
+    return rows
+
+
+def build(path: Path, n: int, days: float, seed: int, chunk: int = 20_000) -> float:
+    """Write the workload through the store; returns seconds."""
+    t0 = time.perf_counter()
+    with Store(path, threaded=False, batch_size=chunk) as store:
+        for start in range(0, n, chunk):
+            store.submit("requests", make_rows(min(chunk, n - start), days, seed, start))
+    return time.perf_counter() - t0
+
+
+def median_time(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
+    times, result = [], None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), result
+
+
+def slo_from_rollups(reads: RollupReads, slo: dict[str, Any], since: float, until: float) -> tuple[int, int]:
+    kind = slo["kind"]
+    if kind == "availability":
+        w = reads.counts(since, until, ("status",), {"status": SERVED})
+        err = w.get("error")
+        return w.total().n, err.n if err else 0
+    if kind == "latency":
+        total = reads.counts(since, until, (), {"status": SERVED}).total()
+        return total.n, total.n - total.histogram.count_le(slo["thresholdSeconds"] * 1000)
+    w = reads.counts(since, until, ("verdict",), {"status": SERVED, "verdict": ("correct", "incorrect")})
+    bad = w.get("incorrect")
+    return w.total().n, bad.n if bad else 0
+
+
+def slo_from_rows(
+    conn: sqlite3.Connection, slo: dict[str, Any], since: float, until: float
+) -> tuple[int, int]:
+    kind = slo["kind"]
+    served = "status IN ('ok', 'error')"
+    if kind == "availability":
+        bad_sql, extra = "status = 'error'", ""
+    elif kind == "latency":  # latency NULL counts as bad, as in the roll-up (not within the threshold)
+        bad_sql, extra = f"NOT COALESCE(latency_ms <= {slo['thresholdSeconds'] * 1000!r}, 0)", ""
+    else:
+        bad_sql, extra = "verdict = 'incorrect'", " AND verdict IN ('correct', 'incorrect')"
+    sql = f"SELECT COUNT(*), SUM({bad_sql}) FROM requests WHERE ts > ? AND ts <= ? AND {served}{extra}"
+    total, bad = conn.execute(sql, [since, until]).fetchone()
+    return int(total), int(bad or 0)
+
+
+def insert_cost(tmp: Path, n: int, seed: int) -> dict[str, float]:
+    """µs per request row committed through the store, with the roll-up trigger and without it."""
+    rows = make_rows(n, 1.0, seed, 10**8)
+    out = {}
+    for label in ("with_trigger", "without_trigger"):
+        path = tmp / f"insert-{label}.db"
+        Store(path, threaded=False).close()
+        if label == "without_trigger":
+            conn = sqlite3.connect(path)
+            conn.execute("DROP TRIGGER requests_rollup_insert")
+            conn.commit()
+            conn.close()
+        with Store(path, threaded=False, batch_size=500) as store:
+            t0 = time.perf_counter()
+            for i in range(0, n, 500):
+                store.submit("requests", rows[i : i + 500])
+            out[f"us_per_row_{label}"] = round((time.perf_counter() - t0) / n * 1e6, 2)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=1_000_000)
+    parser.add_argument("--days", type=float, default=28.0)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--db", default=None, help="keep the store in this file (reused when it exists)")
+    parser.add_argument("--insert-rows", type=int, default=50_000, help="rows for the insert-cost figure")
+    args = parser.parse_args()
+    slos = yaml.safe_load((ROOT / "data" / "slos.yaml").read_text())["slos"]
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        path = Path(args.db) if args.db else tmp / "slo.db"
+        build_s = None if path.exists() else build(path, args.requests, args.days, args.seed)
+        reads = RollupReads(path)
+        conn = sqlite3.connect(path)
+        n_rows, as_of = conn.execute("SELECT COUNT(*), MAX(ts) FROM requests").fetchone()
+        groups = conn.execute("SELECT COUNT(*) FROM request_rollups").fetchone()[0]
+        result: dict[str, Any] = {
+            "requests": n_rows,
+            "rollup_rows": groups,
+            "days": args.days,
+            "build_s": None if build_s is None else round(build_s, 1),
+            "as_of": as_of,
+            "python": platform.python_version(),
+            "sqlite": sqlite3.sqlite_version,
+            "slos": {},
+        }
+        worst = {"rollups_s": 0.0, "rows_s": 0.0}
+        for slo in slos:
+            per: dict[str, Any] = {}
+            for label, seconds in WINDOWS.items():
+                since = as_of - seconds
+                t_roll, got = median_time(
+                    lambda s=slo, a=since: slo_from_rollups(reads, s, a, as_of), args.repeat
+                )
+                t_rows, want = median_time(
+                    lambda s=slo, a=since: slo_from_rows(conn, s, a, as_of), args.repeat
+                )
+                per[label] = {
+                    "total": got[0],
+                    "bad": got[1],
+                    "equal": got == want,
+                    "rollups_s": round(t_roll, 4),
+                    "rows_s": round(t_rows, 4),
+                }
+                worst["rollups_s"] = max(worst["rollups_s"], t_roll)
+                worst["rows_s"] = max(worst["rows_s"], t_rows)
+            result["slos"][slo["name"]] = per
+        result["worst_s"] = {k: round(v, 4) for k, v in worst.items()}
+        since = as_of - WINDOWS["28d"]
+        dims = ("task", "last_agent", "provider", "router", "variant")
+        t_attr, attr = median_time(
+            lambda: reads.counts(since, as_of, ("status", *dims), {"status": SERVED}), args.repeat
+        )
+        t_attr_rows, attr_rows = median_time(
+            lambda: reads.counts(since, as_of, ("status", *dims), {"status": SERVED}, use_rollups=False),
+            args.repeat,
+        )
+        result["attribution_28d"] = {
+            "groups": len(attr.groups),
+            "equal": attr.groups == attr_rows.groups,
+            "rollups_s": round(t_attr, 4),
+            "rows_s": round(t_attr_rows, 4),
+        }
+
+        def from_rows() -> list[float]:
+            lat = np.array(
+                [
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT latency_ms FROM requests WHERE ts > ? AND ts <= ?"
+                        " AND status IN ('ok', 'error') AND latency_ms IS NOT NULL",
+                        [since, as_of],
+                    )
+                ]
+            )
+            return [float(x) for x in np.quantile(lat, (0.5, 0.95, 0.99))]
+
+        def from_buckets() -> list[Any]:
+            h = reads.counts(since, as_of, (), {"status": SERVED}).total().histogram
+            return [h.quantile(q) for q in (0.5, 0.95, 0.99)]
+
+        t_q_rows, exact = median_time(from_rows, args.repeat)
+        t_q_roll, est = median_time(from_buckets, args.repeat)
+        result["quantiles_28d"] = {
+            "exact_ms": [round(x, 2) for x in exact],
+            "from_buckets_ms": [round(e.value_ms, 2) for e in est],
+            "bucket_bounds_ms": [[e.lower_ms, e.upper_ms] for e in est],
+            "exact_within_bounds": all(
+                e.lower_ms <= x and (e.upper_ms is None or x <= e.upper_ms)
+                for e, x in zip(est, exact, strict=True)
+            ),
+            "rollups_s": round(t_q_roll, 4),
+            "rows_s": round(t_q_rows, 4),
+        }
+        conn.close()
+        result["insert"] = insert_cost(tmp, args.insert_rows, args.seed)
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
