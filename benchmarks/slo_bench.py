@@ -221,7 +221,8 @@ def main() -> None:
         )
         result["attribution_28d"] = {
             "groups": len(attr.groups),
-            "equal": attr.groups == attr_rows.groups,
+            "equal": [(g.key, g.n, g.histogram.cumulative) for g in attr.groups]
+            == [(g.key, g.n, g.histogram.cumulative) for g in attr_rows.groups],
             "rollups_s": round(t_attr, 4),
             "rows_s": round(t_attr_rows, 4),
         }

@@ -2,10 +2,11 @@
 
 A window is ``(since_ts, until_ts]`` (unix s): it holds the requests with
 ``since_ts < ts <= until_ts``, as an SLO window ending at ``as_of``.  Its counts are exact: the
-whole minutes inside the window come from ``request_rollups`` (see
-:mod:`observability.store.rollups`), the two partial minutes at its edges from the ``requests``
-rows (at most two minutes of rows, read through the ``ts`` index).  A window shorter than a
-minute, or one with no whole minute, is read from the rows only.
+whole hours inside the window come from ``request_rollups_hourly`` when the grouping and the
+filter only use its dimensions (status, verdict, simulated: the SLIs), the other whole minutes
+from ``request_rollups`` (see :mod:`observability.store.rollups`), and the two partial minutes
+at its edges from the ``requests`` rows (at most two minutes of rows, read through the ``ts``
+index).  A window shorter than a minute, or one with no whole minute, is read from the rows only.
 
 Latency quantiles come from the cumulative buckets as Prometheus' ``histogram_quantile`` computes
 them (linear interpolation inside the bucket holding the rank ``q * count``; the top bucket's
@@ -30,8 +31,9 @@ from typing import Any
 from observability.store.rollups import (
     BOUNDS_MS,
     DIMENSIONS,
+    HOUR,
     LE_COLUMNS,
-    TABLE,
+    MINUTE,
     TEXT_DIMENSIONS,
     row_aggregates_sql,
     row_dimension_sql,
@@ -144,7 +146,8 @@ class WindowCounts:
     """Counts over ``since_ts < ts <= until_ts`` grouped by ``by``.
 
     ``rollup_span`` is ``(start, end)`` of the whole minutes read from the roll-ups (None: the
-    window was read from the rows only); ``edge_rows`` the request rows read at the edges.
+    window was read from the rows only), ``hourly_span`` the part of it read from the hourly
+    table (None: none); ``edge_rows`` the request rows read at the edges.
     """
 
     since_ts: float
@@ -153,6 +156,7 @@ class WindowCounts:
     groups: tuple[GroupCounts, ...]
     rollup_span: tuple[int, int] | None
     edge_rows: int = 0
+    hourly_span: tuple[int, int] | None = None
     _index: dict[tuple[Any, ...], GroupCounts] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -170,11 +174,11 @@ class WindowCounts:
         return GroupCounts((), sum(g.n for g in self.groups), hist)
 
 
-def whole_minutes(since_ts: float, until_ts: float) -> tuple[int, int] | None:
-    """``(start, end)``: the minutes ``start <= m < end`` (multiples of 60) lying wholly in
-    ``(since_ts, until_ts]``, or None when there is none."""
-    start = (math.floor(since_ts) // 60 + 1) * 60  # the first minute starting after since_ts
-    end = (math.floor(until_ts) // 60) * 60  # minutes before this one end at or before until_ts
+def whole_minutes(since_ts: float, until_ts: float, period_s: int = 60) -> tuple[int, int] | None:
+    """``(start, end)``: the periods ``start <= p < end`` (multiples of ``period_s``, a minute by
+    default) lying wholly in ``(since_ts, until_ts]``, or None when there is none."""
+    start = (math.floor(since_ts) // period_s + 1) * period_s  # the first period starting after since_ts
+    end = (math.floor(until_ts) // period_s) * period_s  # periods before this one end by until_ts
     return (int(start), int(end)) if start < end else None
 
 
@@ -218,8 +222,10 @@ def window_counts(
     :data:`~observability.store.rollups.DIMENSIONS`), restricted to the dimension values in
     ``where`` (e.g. ``{"status": ("ok", "error")}``; None matches NULL).
 
-    Whole minutes come from the roll-ups, the edges from the rows (``use_rollups=False``: every
-    request from the rows, the reference the benchmark compares with).
+    Whole hours come from the hourly roll-up when ``by`` and ``where`` only name its dimensions
+    (status, verdict, simulated), the other whole minutes from the minute roll-up, the edges
+    from the rows (``use_rollups=False``: every request from the rows, the reference the
+    benchmark compares with).
 
     Raises:
         ValueError: an unknown dimension, or not ``0 <= since_ts <= until_ts`` (finite).
@@ -229,6 +235,9 @@ def window_counts(
     by = tuple(by)
     _check(since_ts, until_ts, by, where)
     span = whole_minutes(since_ts, until_ts) if use_rollups else None
+    hours = None
+    if span is not None and set(by) | set(where) <= set(HOUR.dimensions):
+        hours = whole_minutes(since_ts, until_ts, HOUR.period_s)
     acc: dict[tuple[Any, ...], list[float]] = {}
     width = len(by)
 
@@ -251,10 +260,17 @@ def window_counts(
             ("r.ts > ? AND r.ts < ?", [since_ts, span[0]]),
             ("r.ts >= ? AND r.ts <= ?", [span[1], until_ts]),
         ]
+        # whole hours from the hourly table, the rest of the whole minutes from the minute table
+        parts = [(MINUTE, span[0], span[1])]
+        if hours is not None:
+            parts = [(MINUTE, span[0], hours[0]), (HOUR, hours[0], hours[1]), (MINUTE, hours[1], span[1])]
         filt, fparams = _filter_sql(where, lambda d: d)
         cols = ", ".join((*by, *(f"SUM({c})" for c in _COUNT_COLUMNS)))
-        sql = f"SELECT {cols} FROM {TABLE} WHERE minute >= ? AND minute < ?{filt}{group_sql}"
-        merge(conn.execute(sql, [span[0], span[1], *fparams]).fetchall())
+        for level, lo, hi in parts:
+            if lo < hi:
+                col = level.time_column
+                sql = f"SELECT {cols} FROM {level.table} WHERE {col} >= ? AND {col} < ?{filt}{group_sql}"
+                merge(conn.execute(sql, [lo, hi, *fparams]).fetchall())
     filt, fparams = _filter_sql(where, row_dimension_sql)
     dims = "".join(f"{row_dimension_sql(d)}, " for d in by)
     for cond, params in ranges:
@@ -267,7 +283,7 @@ def window_counts(
         sums = acc[key]
         hist = Histogram(BOUNDS_MS, tuple(int(v) for v in sums[3:]), int(sums[1]), float(sums[2]))
         groups.append(GroupCounts(key, int(sums[0]), hist))
-    return WindowCounts(since_ts, until_ts, by, tuple(groups), span, edge_rows)
+    return WindowCounts(since_ts, until_ts, by, tuple(groups), span, edge_rows, hours)
 
 
 class RollupReads:

@@ -9,17 +9,22 @@ element of ``agents_used``), ``provider``, ``router``, ``variant``, ``verdict`` 
 bucket).  The bounds (:data:`BOUNDS_MS`) are the ones of the ``mcts_request_duration_seconds``
 histogram, which include every latency SLO threshold (0.5 s).
 
-Maintenance: an ``AFTER INSERT ON requests`` trigger upserts the row's group (``INSERT ... ON
-CONFLICT DO UPDATE SET n = n + excluded.n, ...``), so the roll-up is written in the same
-transaction as the request row, by every writer of the file (the store, an import, raw SQL).
-``INSERT OR IGNORE`` of a request that is already stored inserts nothing and fires nothing: a
-request submitted twice is counted once.  :func:`rebuild` recomputes the table from the rows.
+``request_rollups_hourly`` holds the same counts per hour (``hour``, a multiple of 3600) by
+``status``, ``verdict`` and ``simulated`` only: what the SLIs need, in a few rows an hour, so a
+28-day SLO window reads ~10^4 rows instead of one per minute and group (at ~25 requests a
+minute nearly every request is its own minute group: 1M requests made 819k minute rows).
+
+Maintenance: an ``AFTER INSERT ON requests`` trigger upserts the row's group in both tables
+(``INSERT ... ON CONFLICT DO UPDATE SET n = n + excluded.n, ...``), so the roll-ups are written
+in the same transaction as the request row, by every writer of the file (the store, an import,
+raw SQL).  ``INSERT OR IGNORE`` of a request that is already stored inserts nothing and fires
+nothing: a request submitted twice is counted once.  :func:`rebuild` recomputes both from the rows.
 
 NULL in a text dimension is stored as ``''`` (SQLite's UNIQUE treats NULLs as distinct, which
 would defeat the upsert); readers map ``''`` back to None.  The minute is computed in integers
 (``CAST(ts AS INTEGER) / 60 * 60``), exact for ``ts >= 0``.
 
-The table's columns are frozen with the migration that created them (schema v6): changing
+The tables' columns are frozen with the migration that created them (schema v6): changing
 :data:`BOUNDS_MS` needs a new migration.  This module never imports ``engine`` or streamlit.
 """
 
@@ -32,9 +37,14 @@ from dataclasses import dataclass
 __all__ = [
     "BOUNDS_MS",
     "DIMENSIONS",
+    "HOUR",
+    "HOURLY_TABLE",
+    "LEVELS",
     "LE_COLUMNS",
+    "MINUTE",
     "TABLE",
     "TEXT_DIMENSIONS",
+    "Level",
     "RebuildReport",
     "bucket_column",
     "create",
@@ -45,6 +55,8 @@ __all__ = [
 
 #: The roll-up table's name.
 TABLE = "request_rollups"
+#: The hourly roll-up table (by status, verdict and simulated only).
+HOURLY_TABLE = "request_rollups_hourly"
 #: Upper bounds (ms) of the cumulative latency buckets: ``mcts_request_duration_seconds``' bounds
 #: (1 ms .. 10 s) in milliseconds; 500 ms is the latency SLO's threshold.  Frozen with schema v6.
 BOUNDS_MS: tuple[float, ...] = (
@@ -57,7 +69,6 @@ DIMENSIONS: tuple[str, ...] = (
 #: The text dimensions (NULL stored as ``''``); ``simulated`` is 0/1.
 TEXT_DIMENSIONS: tuple[str, ...] = DIMENSIONS[:-1]
 _TRIGGER = "requests_rollup_insert"
-_KEY = ("minute", *DIMENSIONS)
 
 
 def bucket_column(bound_ms: float) -> str:
@@ -118,49 +129,83 @@ def row_aggregates_sql(ref: str = "r") -> str:
     return ", ".join(f"SUM({e}) AS {c}" for e, c in zip(_count_exprs(ref), _COUNTS, strict=True))
 
 
-def _create_table_sql() -> str:
-    key_cols = ["minute INTEGER NOT NULL"] + [
-        f"{d} INTEGER NOT NULL" if d == "simulated" else f"{d} TEXT NOT NULL" for d in DIMENSIONS
+@dataclass(frozen=True)
+class Level:
+    """One roll-up table: ``period_s``-second periods (column ``time_column``) by ``dimensions``."""
+
+    table: str
+    time_column: str
+    period_s: int
+    dimensions: tuple[str, ...]
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        return (self.time_column, *self.dimensions)
+
+
+#: Per minute by every dimension (the attribution's source), and per hour by the dimensions the
+#: SLIs need (status, verdict, simulated): a few rows an hour, so a 28-day SLO reads ~10^4 rows.
+MINUTE = Level(TABLE, "minute", 60, DIMENSIONS)
+HOUR = Level(HOURLY_TABLE, "hour", 3600, ("status", "verdict", "simulated"))
+LEVELS: tuple[Level, ...] = (MINUTE, HOUR)
+
+
+def _key_exprs(level: Level, ref: str) -> list[str]:
+    dims = _dimension_exprs(ref)
+    period = f"(CAST({ref}.ts AS INTEGER) / {level.period_s}) * {level.period_s}"
+    return [period, *(dims[d] for d in level.dimensions)]
+
+
+def _create_table_sql(level: Level) -> str:
+    key_cols = [f"{level.time_column} INTEGER NOT NULL"] + [
+        f"{d} INTEGER NOT NULL" if d == "simulated" else f"{d} TEXT NOT NULL" for d in level.dimensions
     ]
     count_cols = ["n INTEGER NOT NULL", "lat_n INTEGER NOT NULL", "lat_sum_ms REAL NOT NULL"] + [
         f"{c} INTEGER NOT NULL" for c in LE_COLUMNS
     ]
     cols = ",\n  ".join(key_cols + count_cols)
-    return f"CREATE TABLE {TABLE} (\n  {cols},\n  PRIMARY KEY ({', '.join(_KEY)})\n) WITHOUT ROWID"
+    return f"CREATE TABLE {level.table} (\n  {cols},\n  PRIMARY KEY ({', '.join(level.key)})\n) WITHOUT ROWID"
+
+
+def _upsert_sql(level: Level) -> str:
+    values = _key_exprs(level, "NEW") + _count_exprs("NEW")
+    updates = ", ".join(f"{c} = {c} + excluded.{c}" for c in _COUNTS)
+    return (
+        f"  INSERT INTO {level.table} ({', '.join((*level.key, *_COUNTS))})\n"
+        f"  VALUES ({', '.join(values)})\n"
+        f"  ON CONFLICT ({', '.join(level.key)}) DO UPDATE SET {updates};\n"
+    )
 
 
 def _create_trigger_sql() -> str:
-    dims = _dimension_exprs("NEW")
-    values = [dims[k] for k in _KEY] + _count_exprs("NEW")
-    updates = ", ".join(f"{c} = {c} + excluded.{c}" for c in _COUNTS)
-    return (
-        f"CREATE TRIGGER {_TRIGGER} AFTER INSERT ON requests BEGIN\n"
-        f"  INSERT INTO {TABLE} ({', '.join((*_KEY, *_COUNTS))})\n"
-        f"  VALUES ({', '.join(values)})\n"
-        f"  ON CONFLICT ({', '.join(_KEY)}) DO UPDATE SET {updates};\n"
-        "END"
-    )
+    body = "".join(_upsert_sql(level) for level in LEVELS)
+    return f"CREATE TRIGGER {_TRIGGER} AFTER INSERT ON requests BEGIN\n{body}END"
 
 
 def _backfill(conn: sqlite3.Connection) -> int:
-    """Insert the roll-up of every ``requests`` row into the (empty) table; return the groups written."""
-    dims = _dimension_exprs("r")
-    key_sql = ", ".join(f"{dims[k]} AS {k}" for k in _KEY)
-    sql = (
-        f"INSERT INTO {TABLE} ({', '.join((*_KEY, *_COUNTS))})"
-        f" SELECT {key_sql}, {row_aggregates_sql('r')} FROM requests r"
-        f" GROUP BY {', '.join(str(i + 1) for i in range(len(_KEY)))}"
-    )
-    return conn.execute(sql).rowcount
+    """Insert the roll-ups of every ``requests`` row into the (empty) tables; return the minute groups."""
+    written = 0
+    for level in LEVELS:
+        keys = _key_exprs(level, "r")
+        key_sql = ", ".join(f"{e} AS {k}" for e, k in zip(keys, level.key, strict=True))
+        sql = (
+            f"INSERT INTO {level.table} ({', '.join((*level.key, *_COUNTS))})"
+            f" SELECT {key_sql}, {row_aggregates_sql('r')} FROM requests r"
+            f" GROUP BY {', '.join(str(i + 1) for i in range(len(level.key)))}"
+        )
+        rowcount = conn.execute(sql).rowcount
+        written = written or rowcount
+    return written
 
 
 def create(conn: sqlite3.Connection) -> None:
-    """Create the roll-up table and its trigger and backfill it from the stored requests.
+    """Create the roll-up tables and their trigger and backfill them from the stored requests.
 
     The schema migration to v6 calls this inside its transaction (so the backfill and the
     trigger start from the same rows).
     """
-    conn.execute(_create_table_sql())
+    for level in LEVELS:
+        conn.execute(_create_table_sql(level))
     conn.execute(_create_trigger_sql())
     _backfill(conn)
 
@@ -186,7 +231,8 @@ def rebuild(conn: sqlite3.Connection) -> RebuildReport:
     t0 = time.perf_counter()
     conn.execute("BEGIN IMMEDIATE")
     try:
-        conn.execute(f"DELETE FROM {TABLE}")
+        for level in LEVELS:
+            conn.execute(f"DELETE FROM {level.table}")
         groups = _backfill(conn)
         requests = int(conn.execute("SELECT count(*) FROM requests").fetchone()[0])
         conn.execute("COMMIT")

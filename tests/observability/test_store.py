@@ -115,7 +115,8 @@ def test_migrates_a_version_1_file_and_keeps_its_rows(tmp_path: Path) -> None:
 
     conn = raw(path)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == 6
-    assert [r[0] for r in conn.execute("SELECT version FROM schema_meta ORDER BY version")] == [1, 2, 3, 4, 5, 6]
+    versions = [r[0] for r in conn.execute("SELECT version FROM schema_meta ORDER BY version")]
+    assert versions == [1, 2, 3, 4, 5, 6]
     old = dict(conn.execute("SELECT * FROM requests WHERE request_id = 'old-1'").fetchone())
     assert old["answer"] == "8/(3-8/3)" and old["simulated"] == 0 and old["experiment"] is None
     new = dict(conn.execute("SELECT * FROM requests WHERE request_id = 'new-1'").fetchone())

@@ -104,21 +104,28 @@ def counts_of(rows: list[dict[str, Any]]) -> list[float]:
     return [len(rows), len(lats), sum(lats), *(sum(1 for x in lats if x <= b) for b in BOUNDS_MS)]
 
 
-def expected_rollup(rows: list[dict[str, Any]]) -> dict[tuple[Any, ...], list[float]]:
+HOURLY_DIMS = ("status", "verdict", "simulated")
+
+
+def expected_rollup(rows: list[dict[str, Any]], hourly: bool = False) -> dict[tuple[Any, ...], list[float]]:
+    period, dims = (3600, HOURLY_DIMS) if hourly else (60, DIMENSIONS)
     groups: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
     for r in first_wins(rows):
         d = dims_of(r)
-        key = (int(r["ts"]) // 60 * 60, *("" if d[k] is None else d[k] for k in DIMENSIONS))
+        key = (int(r["ts"]) // period * period, *("" if d[k] is None else d[k] for k in dims))
         groups[key].append(r)
     return {k: counts_of(v) for k, v in groups.items()}
 
 
-def stored_rollup(path: Path) -> dict[tuple[Any, ...], list[float]]:
+def stored_rollup(path: Path, hourly: bool = False) -> dict[tuple[Any, ...], list[float]]:
     conn = sqlite3.connect(path)
     try:
-        cols = ("minute", *DIMENSIONS)
+        if hourly:
+            cols, table = ("hour", *HOURLY_DIMS), "request_rollups_hourly"
+        else:
+            cols, table = ("minute", *DIMENSIONS), "request_rollups"
         counts = ("n", "lat_n", "lat_sum_ms", *LE_COLUMNS)
-        rows = conn.execute(f"SELECT {', '.join(cols + counts)} FROM request_rollups").fetchall()
+        rows = conn.execute(f"SELECT {', '.join(cols + counts)} FROM {table}").fetchall()
     finally:
         conn.close()
     return {tuple(r[: len(cols)]): list(r[len(cols) :]) for r in rows}
@@ -151,6 +158,7 @@ def test_rollup_equals_a_group_by_of_the_rows_after_a_random_workload(tmp_path: 
     assert len(first_wins(rows)) < len(rows)  # the workload does resubmit
     write(path, rows)
     assert_same(stored_rollup(path), expected_rollup(rows))
+    assert_same(stored_rollup(path, hourly=True), expected_rollup(rows, hourly=True))
 
 
 def test_a_request_submitted_twice_is_counted_once(tmp_path: Path) -> None:
@@ -227,6 +235,7 @@ def test_the_v6_migration_backfills_the_rollups_of_an_older_file(tmp_path: Path)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == 6
     conn.close()
     assert_same(stored_rollup(path), expected_rollup(old + new))
+    assert_same(stored_rollup(path, hourly=True), expected_rollup(old + new, hourly=True))
 
 
 def test_rebuild_equals_the_incremental_rollup_and_repairs_a_damaged_one(tmp_path: Path) -> None:
@@ -234,13 +243,16 @@ def test_rebuild_equals_the_incremental_rollup_and_repairs_a_damaged_one(tmp_pat
     rows = random_rows(11, 500)
     write(path, rows)
     incremental = stored_rollup(path)
+    hourly = stored_rollup(path, hourly=True)
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("DELETE FROM request_rollups WHERE minute % 120 = 0")
     conn.execute("UPDATE request_rollups SET n = n + 5")
+    conn.execute("UPDATE request_rollups_hourly SET le_500 = 0")
     report = rebuild(conn)
     conn.close()
     assert report.requests == len(first_wins(rows)) and report.groups == len(incremental)
     assert_same(stored_rollup(path), incremental)
+    assert_same(stored_rollup(path, hourly=True), hourly)
     assert_same(incremental, expected_rollup(rows))
 
 
@@ -339,6 +351,53 @@ def test_whole_minutes_come_from_the_rollups(tmp_path: Path) -> None:
     assert rows_only.total().n < before.total().n
     want_edges = sum(1 for r in first_wins(rows) if since < r["ts"] < T0 + 60 or T0 + 600 <= r["ts"] <= until)
     assert after.edge_rows == want_edges
+
+
+HOURS_T0 = 7_200.0  # a multiple of 3600
+HOUR_WINDOWS = [
+    (HOURS_T0, HOURS_T0 + 4 * 3600.0),  # exactly four hours: three whole ones, the row at the end
+    (HOURS_T0 - 0.25, HOURS_T0 + 3 * 3600.0 + 59.5),  # ragged edges: hours, minutes and rows
+    (HOURS_T0 + 1800.0, HOURS_T0 + 9000.0),  # half hours on both sides of one whole hour
+    (HOURS_T0 + 3599.0, HOURS_T0 + 7201.0),  # one whole hour, two seconds of rows around it
+]
+
+
+@pytest.mark.parametrize("window", HOUR_WINDOWS)
+def test_windows_of_hours_read_the_hourly_rollup_and_stay_exact(
+    tmp_path: Path, window: tuple[float, float]
+) -> None:
+    path = tmp_path / "h.db"
+    rows = random_rows(41, 1500, t0=HOURS_T0, span_s=4 * 3600.0)
+    write(path, rows)
+    since, until = window
+    with Store(path, threaded=False) as store:
+        for by in [(), ("status",), HOURLY_DIMS]:
+            got = store.reads.rollups.counts(since, until, by)
+            assert got.hourly_span is not None
+            assert_same(as_counts(got), oracle_window(rows, since, until, by))
+        got = store.reads.rollups.counts(since, until, ("verdict",), {"status": ("ok", "error")})
+        assert got.hourly_span is not None
+        picked = [r for r in first_wins(rows) if r["status"] in ("ok", "error")]
+        assert_same(as_counts(got), oracle_window(picked, since, until, ("verdict",)))
+        by_task = store.reads.rollups.counts(since, until, ("task",))  # not an hourly dimension
+        assert by_task.hourly_span is None and by_task.rollup_span is not None
+        assert_same(as_counts(by_task), oracle_window(rows, since, until, ("task",)))
+
+
+def test_whole_hours_come_from_the_hourly_rollup(tmp_path: Path) -> None:
+    path = tmp_path / "hh.db"
+    rows = random_rows(42, 800, t0=HOURS_T0, span_s=3 * 3600.0)
+    write(path, rows)
+    since, until = HOURS_T0 + 10.0, HOURS_T0 + 3 * 3600.0
+    with Store(path, threaded=False) as store:
+        before = store.reads.rollups.counts(since, until, ("status",))
+        assert before.hourly_span == (int(HOURS_T0) + 3600, int(HOURS_T0) + 3 * 3600)
+        conn = sqlite3.connect(path)  # rows and minute roll-ups of the whole hours, gone
+        conn.execute("DELETE FROM requests WHERE ts >= ? AND ts < ?", [HOURS_T0 + 3600, HOURS_T0 + 3 * 3600])
+        conn.execute("DELETE FROM request_rollups WHERE minute >= ?", [HOURS_T0 + 3600])
+        conn.commit()
+        conn.close()
+        assert as_counts(store.reads.rollups.counts(since, until, ("status",))) == as_counts(before)
 
 
 def test_bad_windows_and_dimensions_are_refused(tmp_path: Path) -> None:
