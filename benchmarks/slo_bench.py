@@ -141,8 +141,9 @@ def slo_from_rows(
 
 
 def insert_cost(tmp: Path, n: int, seed: int) -> dict[str, float]:
-    """µs per request row committed through the store, with the roll-up trigger and without it."""
-    rows = make_rows(n, 1.0, seed, 10**8)
+    """µs per request row committed through the store (500 rows a transaction), with the roll-up
+    trigger and without it; the rows arrive in time order over one day, as a live service's do."""
+    rows = sorted(make_rows(n, 1.0, seed, 10**8), key=lambda r: r["ts"])
     out = {}
     for label in ("with_trigger", "without_trigger"):
         path = tmp / f"insert-{label}.db"
