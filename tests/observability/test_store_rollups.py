@@ -248,7 +248,12 @@ def test_rebuild_equals_the_incremental_rollup_and_repairs_a_damaged_one(tmp_pat
     conn.execute("DELETE FROM request_rollups WHERE minute % 120 = 0")
     conn.execute("UPDATE request_rollups SET n = n + 5")
     conn.execute("UPDATE request_rollups_hourly SET le_500 = 0")
-    report = rebuild(conn)
+    cols = ", ".join(("minute", *DIMENSIONS, "n", "lat_n", "lat_sum_ms", *LE_COLUMNS))
+    stale = (999_960, "ok", "", "", "", "", "", "", 0, 3, 0, 0.0, *(0,) * len(LE_COLUMNS))  # no request there
+    conn.execute(f"INSERT INTO request_rollups ({cols}) VALUES ({', '.join('?' * len(stale))})", stale)
+    with pytest.raises(ValueError, match="multiple of 3600"):
+        rebuild(conn, chunk_s=600)
+    report = rebuild(conn, chunk_s=3600)  # several slices, and one far after the last request
     conn.close()
     assert report.requests == len(first_wins(rows)) and report.groups == len(incremental)
     assert_same(stored_rollup(path), incremental)
