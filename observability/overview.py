@@ -27,7 +27,6 @@ Nothing here imports streamlit.
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -314,9 +313,13 @@ def overview_from_prometheus(source: PromSource, preset: TimeRange, now: float) 
     unusable (the first failing query in the order below is reported).
     """
     window = preset.prom_window
+
+    def latency(q: float) -> Callable[[], object]:  # bound late: the source is asked in its thread
+        return lambda: source.latency_quantile(q, window)
+
     calls: dict[str, Callable[[], object]] = {
         "count": lambda: source.request_count(window),
-        **{f"p{q}": functools.partial(source.latency_quantile, q, window) for q in QUANTILES},
+        **{f"p{q}": latency(q) for q in QUANTILES},
         "tokens": lambda: source.tokens(window),
         "rate": lambda: source.request_rate(window),
         "errors": lambda: source.error_ratio(window),
