@@ -314,12 +314,12 @@ def overview_from_prometheus(source: PromSource, preset: TimeRange, now: float) 
     """
     window = preset.prom_window
 
-    def latency(q: float) -> Callable[[], object]:  # bound late: the source is asked in its thread
+    def quantile_call(q: float) -> Callable[[], object]:  # bound late: the source is asked in its thread
         return lambda: source.latency_quantile(q, window)
 
     calls: dict[str, Callable[[], object]] = {
         "count": lambda: source.request_count(window),
-        **{f"p{q}": latency(q) for q in QUANTILES},
+        **{f"p{q}": quantile_call(q) for q in QUANTILES},
         "tokens": lambda: source.tokens(window),
         "rate": lambda: source.request_rate(window),
         "errors": lambda: source.error_ratio(window),
