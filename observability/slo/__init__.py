@@ -8,7 +8,7 @@
 * :mod:`~observability.slo.rules`: rule generation and the deterministic YAML of
   ``observability/rules/*.yml``.
 * :mod:`~observability.slo.cli`: ``python -m observability.slo`` (``--check`` verifies the
-  committed files); it replaces ``python -m observability.slo_rules``.
+  committed files); it replaced ``python -m observability.slo_rules`` (removed).
 
 Durations are parsed by :mod:`observability.durations` (re-exported here for convenience).
 """
