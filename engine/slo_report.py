@@ -115,7 +115,8 @@ def _figures(slo: SLO, source: SLOSource, as_of: float, period_s: float) -> SLOF
     counts = source.counts(slo, as_of, windows)
     period, by_window = counts[0], counts[1:]
     burns = {
-        w: burn_rate(c.bad, c.total, slo.objective) for w, c in zip(ERROR_RATIO_WINDOWS, by_window, strict=True)
+        w: burn_rate(c.bad, c.total, slo.objective)
+        for w, c in zip(ERROR_RATIO_WINDOWS, by_window, strict=True)
     }
     remaining = budget_remaining(period.bad, period.total, slo.objective)
     states = alert_states(slo.period, burns, BURN_RATE_POLICY)
@@ -154,9 +155,7 @@ def build_report(
         raise ValueError(f"as_of must be a finite unix time, got {as_of!r}")
     if period is not None and period <= timedelta():
         raise ValueError(f"the period must be positive, got {period!r}")
-    figures = tuple(
-        _figures(slo, source, as_of, (period or slo.period).total_seconds()) for slo in slos
-    )
+    figures = tuple(_figures(slo, source, as_of, (period or slo.period).total_seconds()) for slo in slos)
     if period is not None:
         period_s: float | None = period.total_seconds()
     else:
@@ -184,7 +183,13 @@ def report_json(report: Report) -> dict[str, Any]:
                 "budget_remaining": f.budget_remaining,
                 "burn_rates": dict(f.burn_rates),
                 "alerts": [
-                    {"severity": a.severity, "long": a.long, "short": a.short, "factor": a.factor, "firing": a.firing}
+                    {
+                        "severity": a.severity,
+                        "long": a.long,
+                        "short": a.short,
+                        "factor": a.factor,
+                        "firing": a.firing,
+                    }
                     for a in f.alerts
                 ],
                 "time_to_exhaustion_s": f.time_to_exhaustion_s,

@@ -63,7 +63,12 @@ __all__ = [
 
 
 def _check_counts(bad: int, total: int) -> None:
-    if isinstance(bad, bool) or isinstance(total, bool) or not isinstance(bad, int) or not isinstance(total, int):
+    if (
+        isinstance(bad, bool)
+        or isinstance(total, bool)
+        or not isinstance(bad, int)
+        or not isinstance(total, int)
+    ):
         raise ValueError(f"counts must be whole numbers, got bad={bad!r}, total={total!r}")
     if total < 0 or bad < 0 or bad > total:
         raise ValueError(f"counts need 0 <= bad <= total, got bad={bad}, total={total}")
@@ -178,8 +183,12 @@ def alert_states(
             raise ValueError(f"burn rates lack the window(s) {missing} of the {p.severity} condition")
         factor = float(f"{p.factor(period):.10g}")  # as the generated Prometheus rules write it
         long_burn, short_burn = burn_by_window[p.long_window], burn_by_window[p.short_window]
-        firing = long_burn is not None and short_burn is not None and long_burn > factor and short_burn > factor
-        states.append(AlertState(p.severity, p.long_window, p.short_window, factor, long_burn, short_burn, firing))
+        firing = (
+            long_burn is not None and short_burn is not None and long_burn > factor and short_burn > factor
+        )
+        states.append(
+            AlertState(p.severity, p.long_window, p.short_window, factor, long_burn, short_burn, firing)
+        )
     return states
 
 

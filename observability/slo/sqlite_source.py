@@ -15,7 +15,12 @@ from decimal import Decimal
 from observability.slo.math import BucketCount, attribution_shares
 from observability.slo.models import SLO
 from observability.store.reads import ReadModel
-from observability.store.slo_reads import ATTRIBUTION_DIMENSIONS, bad_by_dimension, bucket_counts, window_counts
+from observability.store.slo_reads import (
+    ATTRIBUTION_DIMENSIONS,
+    bad_by_dimension,
+    bucket_counts,
+    window_counts,
+)
 
 __all__ = ["ATTRIBUTION_DIMENSIONS", "Counts", "SqliteSLOSource", "threshold_ms"]
 

@@ -21,7 +21,14 @@ from typing import Any, Literal
 
 from observability.store.reads import SERVED_SQL, ReadModel
 
-__all__ = ["ATTRIBUTION_DIMENSIONS", "SLO_KINDS", "SloKind", "bad_by_dimension", "bucket_counts", "window_counts"]
+__all__ = [
+    "ATTRIBUTION_DIMENSIONS",
+    "SLO_KINDS",
+    "SloKind",
+    "bad_by_dimension",
+    "bucket_counts",
+    "window_counts",
+]
 
 SloKind = Literal["availability", "latency", "quality"]
 #: The SLO kinds the store can count.

@@ -147,7 +147,12 @@ def test_budget_over_time_by_hand() -> None:
     # the budget is 0.1 x 40 = 4 bad events. Bad per bucket 1, 0, 2, 1 -> spent 1, 1, 3, 4 ->
     # remaining 1 - 1/4 = 0.75, 0.75, 1 - 3/4 = 0.25, 0. Ideal 0.75, 0.5, 0.25, 0.
     h6 = DAY / 4
-    buckets = [BucketCount(h6, 10, 1), BucketCount(2 * h6, 10, 0), BucketCount(3 * h6, 10, 2), BucketCount(DAY, 10, 1)]
+    buckets = [
+        BucketCount(h6, 10, 1),
+        BucketCount(2 * h6, 10, 0),
+        BucketCount(3 * h6, 10, 2),
+        BucketCount(DAY, 10, 1),
+    ]
     points = budget_over_time(buckets, 0.9, 0.0, DAY)
     assert [p.ts for p in points] == [h6, 2 * h6, 3 * h6, DAY]
     assert [p.remaining for p in points] == pytest.approx([0.75, 0.75, 0.25, 0.0])
