@@ -96,6 +96,7 @@ class SLOFigures:
     alerts: tuple[AlertRow, ...]
     time_to_exhaustion_s: float | None
     attribution: Mapping[str, Mapping[str, float]]
+    previous_budget_remaining: float | None = None  # the period before (Markdown only, not in the JSON)
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,7 @@ def _figures(slo: SLO, source: SLOSource, as_of: float, period_s: float) -> SLOF
         for w, c in zip(ERROR_RATIO_WINDOWS, by_window, strict=True)
     }
     remaining = budget_remaining(period.bad, period.total, slo.objective)
+    (before,) = source.counts(slo, as_of - period_s, [period_s])
     states = alert_states(slo.period, burns, BURN_RATE_POLICY)
     return SLOFigures(
         name=slo.name,
@@ -139,6 +141,7 @@ def _figures(slo: SLO, source: SLOSource, as_of: float, period_s: float) -> SLOF
         ),
         time_to_exhaustion_s=time_to_exhaustion_s(remaining, burns["1h"], period_s),
         attribution=source.attribution(slo, as_of, period_s),
+        previous_budget_remaining=budget_remaining(before.bad, before.total, slo.objective),
     )
 
 
@@ -263,7 +266,8 @@ def _slo_section(f: SLOFigures, top: int) -> list[str]:
         "",
         f"- Compliance: SLI {_pct(f.sli, 3)} against the objective {_pct(f.objective, 3)} "
         f"over {_span(f.period_s)}: **{_status(f)}** ({f.total - f.bad:,} good of {f.total:,} events).",
-        f"- Error budget: {_pct(f.budget_remaining, 1)} remaining, {_pct(consumed, 1)} consumed; "
+        f"- Error budget: {_pct(f.budget_remaining, 1)} remaining, {_pct(consumed, 1)} consumed "
+        f"(the {_span(f.period_s)} before: {_pct(f.previous_budget_remaining, 1)} remaining); "
         f"time to exhaustion at the 1h burn rate: {_span(f.time_to_exhaustion_s)}.",
         f"- Summary: {_summary(f)}",
         "",

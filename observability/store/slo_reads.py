@@ -17,20 +17,18 @@ The attribution dimensions are the request's task, its last agent (the last elem
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
 from observability.store.reads import SERVED_SQL, ReadModel
 
 __all__ = [
     "ATTRIBUTION_DIMENSIONS",
     "SLO_KINDS",
-    "SloKind",
     "bad_by_dimension",
     "bucket_counts",
     "window_counts",
 ]
 
-SloKind = Literal["availability", "latency", "quality"]
 #: The SLO kinds the store can count.
 SLO_KINDS: tuple[str, ...] = ("availability", "latency", "quality")
 

@@ -227,3 +227,16 @@ def test_cli_bad_slo_file_names_the_field(db: Path, tmp_path: Path) -> None:
     assert out.returncode == 2
     assert "slos.0.objective" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_markdown_compares_with_the_period_before(db: Path) -> None:
+    # --period 5m: now k = 1..9, 1 error: remaining 1 - (1/9)/0.01 = -10.111 (-1011.1 %);
+    # the 5m before, (as_of - 600, as_of - 300]: k = 10..19 (k = 20 sits exactly at as_of - 600:
+    # out), 10 requests, 1 error (k = 15): 1 - (1/10)/0.01 = -9 (-900.0 %).
+    report = build_report(load_slos(), SqliteSLOSource(ReadModel(db)), AS_OF, timedelta(minutes=5))
+    assert report.slos[0].previous_budget_remaining == pytest.approx(-9.0)
+    text = render_markdown(report)
+    assert "-1011.1 % remaining, 1111.1 % consumed (the 5m before: -900.0 % remaining)" in text
+    # Nothing before the 28d period: unknown.
+    full = render_markdown(build_report(load_slos(), SqliteSLOSource(ReadModel(db)), AS_OF))
+    assert "(the 28d before: n/a remaining)" in full
