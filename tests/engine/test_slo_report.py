@@ -240,3 +240,31 @@ def test_markdown_compares_with_the_period_before(db: Path) -> None:
     # Nothing before the 28d period: unknown.
     full = render_markdown(build_report(load_slos(), SqliteSLOSource(ReadModel(db)), AS_OF))
     assert "(the 28d before: n/a remaining)" in full
+
+
+def test_report_on_engine_traffic_matches_the_load_summary(tmp_path: Path) -> None:
+    # The real engine on a simulated clock with injected errors; the load summary's own counts
+    # (ok, errors) are the oracle for the availability SLO over a period covering the whole run.
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "ARBOR_METRICS_PORT": "0",
+        "ARBOR_DB_PATH": str(tmp_path / "a.db"),
+    }
+    load = subprocess.run(
+        [sys.executable, "-m", "engine", "load", "--clock", "simulated", "--days", "2", "--requests", "120",
+         "--faults", "error=0.1", "--seed", "3", "--workload", str(ROOT / "data/workloads/mixed.jsonl")],
+        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300,
+    )  # fmt: skip
+    assert load.returncode == 0, load.stderr
+    summary = json.loads(load.stdout.strip().splitlines()[-1])
+    assert summary["errors"] > 0
+    out = subprocess.run(
+        [sys.executable, "-m", "engine", "slo", "report", "--format", "json", "--period", "3d",
+         "--as-of", str(summary["last_ts"])],
+        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    a = _availability(json.loads(out.stdout))
+    assert (a["total"], a["bad"]) == (summary["ok"] + summary["errors"], summary["errors"])
+    assert sum(a["attribution"]["task"].values()) == pytest.approx(1.0)
