@@ -268,3 +268,22 @@ def test_report_on_engine_traffic_matches_the_load_summary(tmp_path: Path) -> No
     a = _availability(json.loads(out.stdout))
     assert (a["total"], a["bad"]) == (summary["ok"] + summary["errors"], summary["errors"])
     assert sum(a["attribution"]["task"].values()) == pytest.approx(1.0)
+
+
+def test_each_slo_over_its_own_window_when_windows_differ(db: Path, tmp_path: Path) -> None:
+    # The latency SLO on a 7d window, the others 28d, no --period: period_s is null and each SLO
+    # is over its own window: latency 7d holds only the 20 recent requests (the 1000 old ones are
+    # 10 days back), availability 28d all 1020.
+    slos = tmp_path / "slos.yaml"
+    text = (ROOT / "data" / "slos.yaml").read_text()
+    head, latency, tail = text.partition("  - name: latency")
+    slos.write_text(head + latency + tail.replace("timeWindow: 28d", "timeWindow: 7d", 1))
+    out = _cli("--db", str(db), "--as-of", str(AS_OF), "--format", "json", "--slos", str(slos), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["period_s"] is None
+    by_name = {s["name"]: s for s in doc["slos"]}
+    assert (by_name["latency"]["window_s"], by_name["latency"]["total"]) == (7 * D, 20)
+    assert (by_name["availability"]["window_s"], by_name["availability"]["total"]) == (28 * D, 1020)
+    # The 7d window's alert factors: 0.02 x 168 = 3.36, 0.05 x 28 = 1.4, 0.1 x 168/72 = 0.2333333333.
+    assert [a["factor"] for a in by_name["latency"]["alerts"]] == [3.36, 1.4, 0.2333333333]
