@@ -42,8 +42,10 @@ def add_slo_parser(sub: Any) -> None:
     r = slo_sub.add_parser("report", help="the SLO review over a period, as Markdown or JSON")
     r.add_argument("--period", type=_duration, default=None, help="e.g. 7d, 28d (default: each SLO's window)")
     r.add_argument("--as-of", type=float_in(0.0, 1e11), default=None, help="unix seconds (default: now)")
-    r.add_argument("--source", choices=("sqlite", "prometheus"), default="sqlite")
-    r.add_argument("--format", choices=("md", "json", "html"), default="md")
+    r.add_argument(
+        "--source", choices=("sqlite", "prometheus"), default="sqlite", help="prometheus: not yet available"
+    )
+    r.add_argument("--format", choices=("md", "json", "html"), default="md", help="html: not yet available")
     r.add_argument("--out", default=None, help="write the document here instead of stdout")
     r.add_argument("--slos", default=str(DEFAULT_SLOS_PATH), help="SLO file (default: data/slos.yaml)")
     r.add_argument("--db", default=None, help="telemetry store (default: ARBOR_DB_PATH)")
