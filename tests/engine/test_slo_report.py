@@ -287,3 +287,13 @@ def test_each_slo_over_its_own_window_when_windows_differ(db: Path, tmp_path: Pa
     assert (by_name["availability"]["window_s"], by_name["availability"]["total"]) == (28 * D, 1020)
     # The 7d window's alert factors: 0.02 x 168 = 3.36, 0.05 x 28 = 1.4, 0.1 x 168/72 = 0.2333333333.
     assert [a["factor"] for a in by_name["latency"]["alerts"]] == [3.36, 1.4, 0.2333333333]
+
+
+def test_cli_store_that_is_not_a_database(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.db"
+    junk.write_text("not a database\n" * 100)
+    out = _cli("--db", str(junk), "--as-of", str(AS_OF), cwd=tmp_path)
+    assert out.returncode == 4
+    assert "the telemetry store failed" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert junk.read_text() == "not a database\n" * 100  # read only: untouched
