@@ -48,12 +48,14 @@ __all__ = [
     "AlertState",
     "BucketCount",
     "BudgetPoint",
+    "BurnPoint",
     "alert_states",
     "attribution_shares",
     "budget_consumed",
     "budget_over_time",
     "budget_remaining",
     "burn_rate",
+    "burn_rate_over_time",
     "error_budget",
     "error_ratio",
     "ideal_budget_remaining",
@@ -282,3 +284,38 @@ def attribution_shares(bad_counts: Mapping[str | None, int]) -> dict[str, float]
         merged[key] = merged.get(key, 0) + n
     ordered = sorted(((k, n) for k, n in merged.items() if n), key=lambda kn: (-kn[1], kn[0]))
     return {k: n / total for k, n in ordered}
+
+
+@dataclass(frozen=True)
+class BurnPoint:
+    """The burn rate over the window ending at ``ts`` (None: no traffic in it)."""
+
+    ts: float
+    burn: float | None
+
+
+def burn_rate_over_time(buckets: Sequence[BucketCount], objective: float, window_s: float) -> list[BurnPoint]:
+    """The burn rate over a sliding ``window_s`` at the end of each bucket: bucket ``i`` sums the
+    buckets ending in ``(end_i - window_s, end_i]`` (the window's start falls on bucket ends when
+    ``window_s`` is a multiple of the bucket width; otherwise whole buckets only). Before the
+    data covers a whole window the buckets there are (nothing is extrapolated).
+
+    Raises:
+        ValueError: buckets out of order, bad counts or objective, or a non-positive window.
+    """
+    if not (window_s > 0 and math.isfinite(window_s)):
+        raise ValueError(f"window_s must be a positive number of seconds, got {window_s!r}")
+    error_budget(objective)
+    points: list[BurnPoint] = []
+    total = bad = 0
+    first = 0
+    for i, b in enumerate(buckets):
+        _check_counts(b.bad, b.total)
+        if i and b.end_ts < buckets[i - 1].end_ts:
+            raise ValueError(f"buckets must be in time order: {b.end_ts} after {buckets[i - 1].end_ts}")
+        total, bad = total + b.total, bad + b.bad
+        while buckets[first].end_ts <= b.end_ts - window_s:
+            total, bad = total - buckets[first].total, bad - buckets[first].bad
+            first += 1
+        points.append(BurnPoint(b.end_ts, burn_rate(bad, total, objective)))
+    return points

@@ -16,6 +16,7 @@ from observability.slo.math import (
     budget_over_time,
     budget_remaining,
     burn_rate,
+    burn_rate_over_time,
     error_budget,
     error_ratio,
     ideal_budget_remaining,
@@ -187,3 +188,25 @@ def test_attribution_shares() -> None:
     assert attribution_shares({"a": 0}) == {}
     with pytest.raises(ValueError):
         attribution_shares({"a": -1})
+
+
+def test_burn_rate_over_time_by_hand() -> None:
+    # 10-minute buckets ending at 10, 20, 30, 40 min with (total, bad) (10, 1), (10, 0), (5, 4),
+    # (0, 0); a 20-minute window, objective 90 % (budget 0.1). Window ending at
+    # 10: bucket 1 only (10, 1): 0.1 / 0.1 = 1 (less data than the window: what is there);
+    # 20: buckets 1-2 (20, 1): 0.05 / 0.1 = 0.5;
+    # 30: buckets 2-3 (bucket 1 ends at 10 = 30 - 20: out) (15, 4): 0.2667 / 0.1 = 2.667;
+    # 40: buckets 3-4 (5, 4): 0.8 / 0.1 = 8.
+    m = 60.0
+    buckets = [BucketCount(10 * m, 10, 1), BucketCount(20 * m, 10, 0), BucketCount(30 * m, 5, 4),
+               BucketCount(40 * m, 0, 0)]  # fmt: skip
+    got = burn_rate_over_time(buckets, 0.9, 20 * m)
+    assert [p.ts for p in got] == [10 * m, 20 * m, 30 * m, 40 * m]
+    assert [p.burn for p in got] == pytest.approx([1.0, 0.5, 4 / 15 / 0.1, 8.0])
+    # No traffic in a window: None.
+    quiet = [BucketCount(1.0, 3, 0), BucketCount(2.0, 0, 0), BucketCount(3.0, 0, 0)]
+    assert [p.burn for p in burn_rate_over_time(quiet, 0.9, 1.0)] == [0.0, None, None]
+    with pytest.raises(ValueError):
+        burn_rate_over_time(buckets, 0.9, 0.0)
+    with pytest.raises(ValueError, match="order"):
+        burn_rate_over_time(list(reversed(buckets)), 0.9, 20 * m)
