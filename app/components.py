@@ -252,6 +252,16 @@ def safe_markdown(text: str, container: DeltaGenerator | None = None) -> None:
     (container or st).markdown(sanitize_markdown(text))
 
 
+def apply_link(values: Mapping[str, object], problems: Sequence[str]) -> None:
+    """Put a deep link's values into session state (``None``: the widget keeps its own) and
+    show each of the link's problems as a warning, as plain text."""
+    for state_key, value in values.items():
+        if value is not None:
+            st.session_state[state_key] = value
+    for problem in problems:
+        st.warning(plain(problem))
+
+
 def md_escape(text: str) -> str:
     """``text`` shown literally inside Streamlit markdown (no emphasis, links, images or directives):
     :func:`app.safe_text.plain`."""

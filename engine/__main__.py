@@ -41,6 +41,7 @@ from engine.cli_args import (
     problems,
 )
 from engine.cli_signals import Interrupted, Signals, signal_name
+from engine.cli_slo import add_slo_parser
 from engine.cli_store import add_store_parser
 from engine.mcts import SearchConfig, TerminalStateError, search
 from engine.names import PROVIDERS, QUERY_TASKS, ROUTERS
@@ -436,6 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--role", required=True, choices=("viewer", "operator"))
     add.add_argument("--users-file", default=None, help="default: ARBOR_AUTH_USERS_FILE")
     add.set_defaults(func=_auth_add_user)
+    add_slo_parser(sub)
     add_store_parser(sub, Parser)
     return parser
 

@@ -32,7 +32,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from observability.redaction import redact_text
-from observability.tracing import SpanExporter, SpanRecord, _dumps
+from observability.span_record import SpanRecord, dumps_json
+from observability.tracing import SpanExporter
 
 if TYPE_CHECKING:  # httpx is imported lazily: only the OTLP exporter needs it
     import httpx
@@ -96,7 +97,7 @@ class JsonlExporter:
         """Write the records as JSON lines and flush."""
         if not records:
             return
-        text = "".join(_dumps(r.to_dict()) + "\n" for r in records)
+        text = "".join(dumps_json(r.to_dict()) + "\n" for r in records)
         with self._lock:
             if self._fh is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -397,7 +398,7 @@ class OtlpHttpExporter:
         """POST the records; count a failure instead of raising."""
         if not records:
             return
-        body = _dumps(
+        body = dumps_json(
             encode_otlp(records, service_name=self.service_name, resource_attributes=self.resource_attributes)
         ).encode("utf-8")
         try:

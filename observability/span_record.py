@@ -7,22 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["ERROR_KEY", "ROW_COLUMNS", "SpanRecord", "Status", "dumps_json"]
+__all__ = ["ERROR_KEY", "SpanRecord", "Status", "dumps_json"]
 
 Status = Literal["ok", "error"]
 
-ROW_COLUMNS = (
-    "span_id",
-    "trace_id",
-    "parent_id",
-    "name",
-    "start_ts",
-    "end_ts",
-    "duration_ms",
-    "status",
-    "attributes",
-    "correlation_id",
-)
 ERROR_KEY = "otel.status_description"
 """Where :meth:`SpanRecord.to_row` keeps the error text inside ``attributes``."""
 
@@ -49,7 +37,8 @@ class SpanRecord:
         return self.status == "ok"
 
     def to_row(self) -> dict[str, Any]:
-        """A flat dict for the SQLite ``spans`` table (columns :data:`ROW_COLUMNS`).
+        """A flat dict for the SQLite ``spans`` table, keyed and ordered as the store's
+        :class:`observability.store.SpanRow` (tests/observability/test_store_schema.py checks it).
 
         ``attributes`` is a JSON string (sorted keys); the error text, which has no column of its
         own, is kept in it under ``"otel.status_description"`` (:meth:`from_row` takes it back out).

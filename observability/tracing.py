@@ -63,7 +63,7 @@ from types import TracebackType
 from typing import Any, Literal, ParamSpec, Protocol, TypeVar, runtime_checkable
 
 from observability.redaction import clean_attributes, normalise_secrets, redact_str
-from observability.span_record import ERROR_KEY, ROW_COLUMNS, SpanRecord, Status, dumps_json
+from observability.span_record import ERROR_KEY, SpanRecord, Status
 from observability.trace_context import (
     AMBIENT_TRACE,
     CORRELATION,
@@ -85,11 +85,8 @@ from observability.trace_context import (
     start_trace,
 )
 
-_dumps = dumps_json  # kept for observability.exporters until it imports dumps_json itself
-
 __all__ = [
     "ERROR_KEY",
-    "ROW_COLUMNS",
     "Span",
     "SpanExporter",
     "SpanRecord",

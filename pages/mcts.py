@@ -29,11 +29,7 @@ def _init_from_link() -> None:
         "mcts_c": link.c,
         "mcts_selection": link.selection,
     }
-    for state_key, value in linked.items():
-        if value is not None:
-            st.session_state[state_key] = value
-    for problem in link.problems:
-        st.warning(components.plain(problem))
+    components.apply_link(linked, link.problems)
 
 
 def _use_example() -> None:

@@ -44,11 +44,7 @@ def _init() -> None:
             "query_seed": link.seed,
             "query_iterations": link.iterations,
         }
-        for state_key, value in linked.items():
-            if value is not None:
-                st.session_state[state_key] = value
-        for problem in link.problems:
-            st.warning(components.plain(problem))
+        components.apply_link(linked, link.problems)
     last: QueryRequest | None = st.session_state.get("query_request")
     if last is not None and "query_text" not in st.session_state:
         st.session_state.query_text = last.query

@@ -5,10 +5,16 @@
   against the metric catalogue.
 * :mod:`~observability.slo.burn`: recorded windows and multi-window multi-burn-rate factors
   (factor = budget share x period / long window).
+* :mod:`~observability.slo.math`: pure SLO math (SLI, budget remaining and consumed, burn rate,
+  alert states, time to exhaustion, ideal line, budget over time, attribution shares) and its
+  edge cases (no traffic, objective 1.0).
+* :mod:`~observability.slo.sqlite_source`: exact event counts, budget buckets and attribution
+  from the SQLite store (the SQL is in :mod:`observability.store.slo_reads`). Import these two
+  modules directly; this package's namespace keeps the SLO file and rules only.
 * :mod:`~observability.slo.rules`: rule generation and the deterministic YAML of
   ``observability/rules/*.yml``.
 * :mod:`~observability.slo.cli`: ``python -m observability.slo`` (``--check`` verifies the
-  committed files); it replaces ``python -m observability.slo_rules``.
+  committed files); it replaced ``python -m observability.slo_rules`` (removed).
 
 Durations are parsed by :mod:`observability.durations` (re-exported here for convenience).
 """

@@ -197,18 +197,17 @@ def test_factor_is_budget_share_times_period_over_long_window() -> None:
             burn_rate_windows(bad)
 
 
-def test_the_old_module_path_still_imports_and_its_cli_says_where_it_moved() -> None:
-    from observability import slo, slo_rules
-
-    assert slo_rules.metric_names_in_rules is slo.metric_names_in_rules
+def test_python_m_observability_slo_check_passes_and_the_old_module_is_gone() -> None:
     run = subprocess.run(
-        [sys.executable, "-m", "observability.slo_rules"],
+        [sys.executable, "-m", "observability.slo", "--check"],
         capture_output=True,
         text=True,
         timeout=60,
         cwd=ROOT,
     )
-    assert run.returncode == 2 and "python -m observability.slo" in run.stderr
+    assert run.returncode == 0, run.stderr
+    assert f"{len(RULE_FILES)} rule files in " in run.stdout and "are up to date" in run.stdout
+    assert not (ROOT / "observability" / "slo_rules.py").exists()  # the re-export shim is deleted
 
 
 def test_generated_alert_thresholds_match_hand_computed_values() -> None:

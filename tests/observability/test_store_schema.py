@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from observability.span_record import SpanRecord
 from observability.store import (
     ROW_TYPES,
     SERVED_STATUSES,
@@ -24,7 +25,6 @@ from observability.store import (
 )
 from observability.store.schema import POLICIES
 from observability.store.transactions import LockRetry
-from observability.tracing import ROW_COLUMNS
 
 
 def _columns(path: Path, table: str) -> tuple[str, ...]:
@@ -38,7 +38,9 @@ def test_row_types_list_the_columns_of_a_migrated_file_in_order(tmp_path: Path) 
     assert set(ROW_TYPES) == {"requests", "spans", "routing_decisions", "logs", "mcts_runs", "mcts_nodes"}
     for table, row_type in ROW_TYPES.items():
         assert row_type._fields == _columns(path, table), table  # type: ignore[attr-defined]
-    assert SpanRow._fields == tuple(ROW_COLUMNS)  # the tracer's span rows have the same columns
+    # the tracer's span rows have the store's columns, in its order
+    record = SpanRecord("t" * 32, "s" * 16, None, "query", 1.0, 2.0, 1000.0, "ok")
+    assert tuple(record.to_row()) == SpanRow._fields
 
 
 def test_row_type_defaults_match_the_table_defaults_and_unknown_columns_fail() -> None:

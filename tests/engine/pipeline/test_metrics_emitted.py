@@ -7,7 +7,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from engine import Engine, QueryRequest
 from engine.config import load_settings
-from observability.slo_rules import metric_names_in_rules
+from observability.slo import metric_names_in_rules
 from tests.engine.pipeline.failing import run_with_failing_provider
 
 

@@ -1,0 +1,97 @@
+"""``python -m engine slo ...``: the SLO review from the command line.
+
+``slo report [--period 28d] [--as-of UNIX_TS] [--source sqlite] [--format md|json] [--out FILE]
+[--slos FILE] [--db FILE]`` prints (or writes) the review of every SLO in the SLO file over the
+period ending at ``as_of`` (default: now), from the telemetry store (``--db``, default
+``ARBOR_DB_PATH``), read only. ``--source prometheus`` and ``--format html`` are not yet
+available: they exit with status 2 and say so. A bad SLO file, period or output file is one
+error message naming the problem (status 2); a missing or unreadable store is status 4.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from engine.cli_args import EXIT_STORE, Parser, fail, float_in
+from engine.slo_report import build_report, render_markdown, report_json
+from observability.durations import parse_duration
+from observability.slo.models import DEFAULT_SLOS_PATH, SLOConfigError, load_slos
+from observability.slo.sqlite_source import SqliteSLOSource
+from observability.store.reads import ReadModel
+
+__all__ = ["add_slo_parser", "slo_report"]
+
+_NOT_YET = "is not yet available (this release reports from SQLite as Markdown or JSON)"
+
+
+def _duration(text: str) -> Any:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_slo_parser(sub: Any) -> None:
+    """Add the ``slo`` command (with ``report``) to the subparsers ``sub`` of ``python -m engine``."""
+    slo = sub.add_parser("slo", help="SLO status, error budgets, burn-rate alerts and the review document")
+    slo_sub = slo.add_subparsers(dest="slo_command", required=True, parser_class=Parser)
+    r = slo_sub.add_parser("report", help="the SLO review over a period, as Markdown or JSON")
+    r.add_argument("--period", type=_duration, default=None, help="e.g. 7d, 28d (default: each SLO's window)")
+    r.add_argument("--as-of", type=float_in(0.0, 1e11), default=None, help="unix seconds (default: now)")
+    r.add_argument(
+        "--source", choices=("sqlite", "prometheus"), default="sqlite", help="prometheus: not yet available"
+    )
+    r.add_argument("--format", choices=("md", "json", "html"), default="md", help="html: not yet available")
+    r.add_argument("--out", default=None, help="write the document here instead of stdout")
+    r.add_argument("--slos", default=str(DEFAULT_SLOS_PATH), help="SLO file (default: data/slos.yaml)")
+    r.add_argument("--db", default=None, help="telemetry store (default: ARBOR_DB_PATH)")
+    r.set_defaults(func=slo_report)
+
+
+def _store_path(db: str | None) -> Path:
+    if db is not None:
+        return Path(db)
+    from engine.config import ConfigError, load_settings
+
+    try:
+        return load_settings().db_path
+    except ConfigError as exc:
+        fail(str(exc).splitlines()[0])
+
+
+def slo_report(args: argparse.Namespace) -> int:
+    """Run ``slo report``; returns the exit status (errors exit through :func:`fail`).
+
+    Raises sqlite3.Error when the store cannot be read (the CLI turns it into status 4).
+    """
+    if args.source != "sqlite":
+        fail(f"--source {args.source} {_NOT_YET}")
+    if args.format == "html":
+        fail(f"--format html {_NOT_YET}")
+    try:
+        slos = load_slos(args.slos)
+    except SLOConfigError as exc:
+        fail(str(exc))
+    path = _store_path(args.db)
+    if not path.is_file():
+        fail(f"no telemetry store at {path} (set ARBOR_DB_PATH or --db); nothing to report", EXIT_STORE)
+    as_of = time.time() if args.as_of is None else args.as_of
+    report = build_report(slos, SqliteSLOSource(ReadModel(path)), as_of, args.period)
+    text = (
+        json.dumps(report_json(report), indent=2, allow_nan=False)
+        if args.format == "json"
+        else render_markdown(report)
+    )
+    if args.out is None:
+        print(text)
+        return 0
+    try:
+        Path(args.out).write_text(text + "\n", encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot write {args.out}: {exc.strerror or exc}")
+    print(f"wrote the SLO review ({args.format}) to {args.out}")
+    return 0

@@ -1,0 +1,337 @@
+""":class:`Telemetry`: a request's spans and log lines held until it is recorded, then handed to
+the store's writer thread as ONE deferred job that builds its rows (:mod:`engine.telemetry.rows`)
+and counts its metrics there.  The package docstring (:mod:`engine.telemetry`) tells the whole story.
+
+Durability (``ARBOR_DURABILITY``): in ``async`` mode (the default) a request
+returns as soon as its job is queued; the store's backlog is bounded
+(``ARBOR_STORE_MAX_BACKLOG`` jobs) and a request waits for room when it is
+full, so a killed process loses at most that many requests.  In ``commit``
+mode recording a request also waits until the store has committed its rows
+(group commit), so ``Engine.run`` returns, and ``Engine.stream`` yields its
+final event, only after they are on disk; failed, rejected and cancelled
+requests are waited for the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Literal
+
+from engine.events import RouteDecision
+from engine.llm import LLMProvider
+from engine.models import QueryResult, StepRecord
+from engine.telemetry.rows import (
+    LogLine,
+    RequestMeta,
+    failure_request_row,
+    log_rows,
+    redacted_request,
+    result_rows,
+    routing_rows,
+)
+from engine.telemetry.traced_provider import TracedProvider, observe_calls
+from observability.metrics import Metrics
+from observability.redaction import normalise_secrets
+from observability.store import Store
+from observability.tracing import Span, Tracer, current_span
+
+__all__ = ["COMMIT_TIMEOUT_S", "REQUEST_LOGGER", "Telemetry"]
+
+#: The logger of per-request log lines (``Telemetry.log``).
+REQUEST_LOGGER = logging.getLogger("arbor.request")
+REQUEST_LOGGER.addHandler(logging.NullHandler())  # no stderr fallback; configure_logging adds real ones
+_REQUEST = REQUEST_LOGGER.name
+log = logging.getLogger(__name__)
+
+#: Longest a request waits for its rows' commit in ``commit`` mode (s): the store's own bounded
+#: retry budget for a locked database is 30 s, so this is only reached when the disk is stuck.
+COMMIT_TIMEOUT_S = 60.0
+
+
+class _SpanBuffer:
+    """Ended spans (a tracer collector), held by trace id until their request is recorded.
+
+    The spans themselves are kept: their records are built by the store's writer thread.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._spans: dict[str, list[Span]] = {}
+
+    def __call__(self, span: Span) -> None:
+        with self._lock:
+            self._spans.setdefault(span.trace_id, []).append(span)
+
+    def take(self, trace_id: str) -> list[Span]:
+        with self._lock:
+            return self._spans.pop(trace_id, [])
+
+
+class _LogBuffer(logging.Handler):
+    """Log lines held by trace id until their request is recorded.
+
+    Lines come from :meth:`Telemetry.log` (which opens a trace's buffer) and, while the buffer is
+    attached as a logging handler (:meth:`Telemetry.capture_logs`, on the ``engine`` logger at
+    WARNING), from library warnings emitted inside a span of a trace this buffer has open (e.g. an
+    LLM provider failing over).  Other traces' records are ignored.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self._lines: dict[str, list[LogLine]] = {}
+        self._guard = threading.Lock()
+
+    def add(self, trace_id: str, line: LogLine) -> None:
+        with self._guard:
+            self._lines.setdefault(trace_id, []).append(line)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        span = current_span()
+        if span is None or record.name == REQUEST_LOGGER.name:
+            return
+        with self._guard:
+            lines = self._lines.get(span.trace_id)
+            if lines is not None:
+                lines.append(
+                    LogLine(
+                        record.created,
+                        record.levelno,
+                        record.name,
+                        record.getMessage(),
+                        span.span_id,
+                        span.correlation_id,
+                        {},
+                    )
+                )
+
+    def take(self, trace_id: str) -> list[LogLine]:
+        with self._guard:
+            return self._lines.pop(trace_id, [])
+
+
+class Telemetry:
+    """Store, tracer and metrics for one engine; each part is skipped when None.
+
+    ``durability`` is ``"async"`` (recording queues the request's job) or ``"commit"``
+    (recording returns once the store has committed the job's rows; see the module docstring).
+    ``secrets`` (str or ``SecretStr``) are masked in every row recorded.  Library warnings are
+    kept with their request only after :meth:`capture_logs` (the composition root calls it;
+    :meth:`close` detaches the handler again): constructing a Telemetry touches no global logger.
+
+    Raises:
+        ValueError: an unknown ``durability``.
+    """
+
+    def __init__(
+        self,
+        *,
+        store: Store | None = None,
+        tracer: Tracer | None = None,
+        metrics: Metrics | None = None,
+        clock: Callable[[], float] = time.time,
+        durability: Literal["async", "commit"] = "async",
+        secrets: Iterable[object] = (),
+    ) -> None:
+        if durability not in ("async", "commit"):
+            raise ValueError(f"durability must be 'async' or 'commit', not {durability!r}")
+        self.store = store
+        self.durability = durability
+        self._commit = durability == "commit"
+        self.metrics = metrics
+        self.clock = clock
+        self.secrets = normalise_secrets(secrets)
+        self._spans = _SpanBuffer()
+        self._logs: _LogBuffer | None = None
+        self._captured: list[logging.Logger] = []
+        self.tracer = tracer
+        if tracer is not None and store is not None:
+            tracer.add_collector(self._spans)
+            self._logs = _LogBuffer()
+
+    def capture_logs(self, logger: str = "engine") -> None:
+        """Keep WARNING+ records of ``logger`` (and its children) emitted inside a traced request
+        with that request's log lines, until :meth:`close`.  No-op without a store and tracer."""
+        if self._logs is None:
+            return
+        target = logging.getLogger(logger)
+        if target not in self._captured:
+            target.addHandler(self._logs)
+            self._captured.append(target)
+
+    def span(self, name: str, /, **attributes: Any) -> contextlib.AbstractContextManager[Any]:
+        """A span under the current one (a null context when tracing is off)."""
+        if self.tracer is None:
+            return contextlib.nullcontext()
+        return self.tracer.span(name, **attributes)
+
+    def log(self, level: int, message: str, /, **attributes: Any) -> None:
+        """Log ``message`` for the request whose span is current: kept with its trace (stored in
+        ``logs`` with the request) and passed to the ``arbor.request`` logger when it is enabled
+        for ``level``.  ``attributes`` are JSON-safe extra fields.  Costs ~2 µs when stored only."""
+        logs = self._logs
+        if logs is not None:
+            span = current_span()
+            if span is not None:
+                line = LogLine(
+                    self.clock(), level, _REQUEST, message, span.span_id, span.correlation_id, attributes
+                )
+                logs.add(span.trace_id, line)
+        if REQUEST_LOGGER.isEnabledFor(level):
+            REQUEST_LOGGER.log(level, message, extra=attributes)
+
+    def active(self, operation: str) -> contextlib.AbstractContextManager[Any]:
+        """Hold the active-operations gauge up while the block runs."""
+        return contextlib.nullcontext() if self.metrics is None else self.metrics.track_active(operation)
+
+    def traced_provider(self, provider: LLMProvider) -> LLMProvider:
+        """``provider`` with an ``llm.complete`` span around every completion (itself when tracing
+        is off); the LLM metrics are counted from those spans when the request is recorded."""
+        return provider if self.tracer is None else TracedProvider(provider, self.tracer)
+
+    def record_result(self, result: QueryResult, meta: RequestMeta, search: Any = None) -> None:
+        """Record a finished request with its routing decisions, spans and MCTS run; count it."""
+        spans = self._spans.take(result.trace_id)
+        logs = self._take_logs(
+            result.trace_id,
+            logging.INFO,
+            f"answered in {result.latency_ms:.1f} ms: verdict {result.verdict}, stop: {result.stop_reason}",
+            meta.correlation_id,
+        )
+
+        secrets = self.secrets
+
+        def job(metrics: Metrics | None) -> dict[str, Any]:
+            records = [s.record() for s in spans]
+            if metrics is not None:
+                _observe(metrics, result, search)
+                observe_calls(metrics, records)
+            out = result_rows(result, meta, search, records, secrets)
+            out["logs"] = log_rows(result.trace_id, logs, secrets)
+            return out
+
+        self._submit(job, 2 + len(result.steps) + len(spans) + len(logs))
+
+    def record_failure(
+        self,
+        *,
+        request_id: str,
+        trace_id: str,
+        task: str,
+        query: str,
+        status: str,
+        error: str,
+        latency_ms: float,
+        seed: int | None,
+        router: str,
+        meta: RequestMeta,
+        steps: Sequence[StepRecord] = (),
+        unfinished: Sequence[RouteDecision] = (),
+    ) -> None:
+        """Record a request that failed (``error``), was rejected (``invalid``) or stopped
+        (``cancelled``) with its spans and the routing decisions it got to: ``steps`` finished,
+        ``unfinished`` decided but not finished (stored without confidence or latency)."""
+        spans = self._spans.take(trace_id)
+        level = logging.ERROR if status == "error" else logging.WARNING
+        logs = self._take_logs(trace_id, level, f"request {status}: {error[:500]}", meta.correlation_id)
+        row = failure_request_row(
+            request_id=request_id,
+            trace_id=trace_id,
+            task=task,
+            query=query,
+            status=status,
+            error=error,
+            latency_ms=latency_ms,
+            seed=seed,
+            router=router,
+            meta=meta,
+            steps=steps,
+            unfinished=unfinished,
+        )
+        secrets = self.secrets
+
+        def job(metrics: Metrics | None) -> dict[str, Any]:
+            records = [s.record() for s in spans]
+            if metrics is not None:
+                if status == "error":
+                    metrics.observe_request(task, "error", latency_ms / 1000)
+                _observe_steps(metrics, task, steps)
+                for d in unfinished:  # invoked, never finished
+                    metrics.observe_agent(d.chosen, task, None, None)
+                    metrics.observe_routing(d.router, d.chosen, d.reason.split(":", 1)[0])
+                observe_calls(metrics, records)
+            return {
+                "requests": redacted_request(row, secrets),
+                "routing_decisions": routing_rows(request_id, steps, unfinished),
+                "spans": [r.to_row() for r in records],
+                "logs": log_rows(trace_id, logs, secrets),
+            }
+
+        self._submit(job, 1 + len(steps) + len(unfinished) + len(spans) + len(logs))
+
+    def _take_logs(
+        self, trace_id: str, level: int, message: str, correlation_id: str | None
+    ) -> list[LogLine]:
+        """The trace's held log lines, ending with ``message`` (the request's outcome)."""
+        if REQUEST_LOGGER.isEnabledFor(level):
+            REQUEST_LOGGER.log(level, message, extra={"trace_id": trace_id, "correlation_id": correlation_id})
+        if self._logs is None:
+            return []
+        lines = self._logs.take(trace_id)
+        lines.append(LogLine(self.clock(), level, _REQUEST, message, None, correlation_id, {}))
+        return lines
+
+    def _submit(self, job: Callable[[Metrics | None], dict[str, Any]], hint: int) -> None:
+        """Run ``job`` (count the request, build its rows) in the store's writer thread; with no
+        store, count it now and drop the rows.  Waits while the store's backlog is full, and in
+        ``commit`` mode until the rows are committed (at most COMMIT_TIMEOUT_S: then it logs a
+        warning and returns, the rows still queued)."""
+        metrics = self.metrics
+        store = self.store
+        if store is None:
+            if metrics is not None:
+                job(metrics)
+            return
+        ticket = store.submit_deferred(lambda: job(metrics), hint)
+        if self._commit and not store.wait_for(ticket, COMMIT_TIMEOUT_S):
+            log.warning(
+                "durability=commit: request rows not committed within %.0fs; returning, they stay queued",
+                COMMIT_TIMEOUT_S,
+            )
+
+    def flush(self) -> None:
+        """Block until everything recorded so far is in the store (and counted)."""
+        if self.tracer is not None:
+            self.tracer.flush()
+        if self.store is not None:
+            self.store.flush()
+
+    def close(self) -> None:
+        """Flush and release the store and exporters (idempotent)."""
+        if self.tracer is not None:
+            self.tracer.shutdown()
+        if self.store is not None:
+            self.store.close()
+        if self._logs is not None:
+            for target in self._captured:
+                target.removeHandler(self._logs)
+            self._captured.clear()
+
+
+def _observe(metrics: Metrics, result: QueryResult, search: Any) -> None:
+    metrics.observe_request(result.task, "ok", result.latency_ms / 1000)
+    metrics.observe_verdict(result.task, result.verdict)
+    _observe_steps(metrics, result.task, result.steps)
+    if search is not None:
+        s = search.stats
+        metrics.observe_search(s.iterations, s.termination_reason, s.elapsed_s)
+
+
+def _observe_steps(metrics: Metrics, task: str, steps: Sequence[StepRecord]) -> None:
+    """Count finished steps: the agent invocation (latency, confidence) and the routing decision."""
+    for step in steps:
+        metrics.observe_agent(step.agent, task, step.latency_ms / 1000, step.confidence)
+        metrics.observe_routing(step.router, step.agent, step.reason.split(":", 1)[0])

@@ -1,0 +1,108 @@
+"""The Overview's figures from the SQLite store: exact counts, latency quantiles by linear
+interpolation (numpy's default), and per-bucket series for the charts.
+
+The window is ``now - seconds <= ts < now`` on ``requests.ts``; see
+:mod:`observability.overview.models` for the definitions shared with Prometheus.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from observability.overview.models import QUANTILES, OverviewSeries, OverviewStats
+from observability.store import SERVED_STATUSES, Store
+
+__all__ = ["overview_from_store", "quantile", "series_from_store"]
+
+
+def quantile(values: Sequence[float], q: float) -> float | None:
+    """The q-quantile of ``values`` by linear interpolation (``numpy.quantile``'s default method).
+
+    None for an empty sequence.  Raises ValueError when q is outside [0, 1].
+    """
+    if not 0.0 <= q <= 1.0:
+        raise ValueError(f"q must be in [0, 1], got {q!r}")
+    return float(np.quantile(values, q)) if len(values) else None
+
+
+def _window(window_s: float, now: float) -> tuple[float, float]:
+    if not window_s > 0:
+        raise ValueError(f"window_s must be positive, got {window_s!r}")
+    return now - window_s, now
+
+
+def overview_from_store(
+    store: Store, window_s: int, now: float, *, label: str | None = None
+) -> OverviewStats:
+    """Exact figures from the store for ``now - window_s <= ts < now`` (see the module docstring).
+
+    ``window_s`` in seconds, ``now`` unix seconds; ``label`` names the window (default ``"<n>s"``).
+    Raises ValueError for a non-positive window and sqlite3.Error when the store cannot be read.
+    """
+    since, until = _window(window_s, now)
+    reads = store.reads
+    by_status = reads.status_totals(since, until)
+    counts = {r["status"]: int(r["n"]) for r in by_status}
+    token_sums = [r["tokens"] for r in by_status if r["tokens"] is not None]
+    cost_sums = [r["cost"] for r in by_status if r["cost"] is not None]
+    errors = counts.get("error", 0)
+    served = sum(counts.get(status, 0) for status in SERVED_STATUSES)
+    latencies = reads.served_latencies_ms(since, until)
+    p50, p95, p99 = (quantile(latencies, q) for q in QUANTILES)
+    mix = reads.agent_mix(since, until)
+    n_runs, iterations_sum = reads.mcts_totals(since, until)
+    # The engine records every search: with requests and no run in the window, 0 iterations is known.
+    iterations: float | None = iterations_sum if n_runs or sum(counts.values()) else None
+    return OverviewStats(
+        source="sqlite",
+        window=label or f"{window_s:g}s",
+        window_s=int(window_s),
+        until_ts=until,
+        requests=served,
+        rate_per_s=served / window_s,
+        errors=errors,
+        error_ratio=errors / served if served else None,
+        p50_ms=p50,
+        p95_ms=p95,
+        p99_ms=p99,
+        tokens_total=float(sum(token_sums)) if token_sums else None,
+        tokens_by_direction=(),
+        cost_usd=float(sum(cost_sums)) if cost_sums else None,
+        agent_mix=tuple((agent, float(n)) for agent, n in mix),
+        mcts_iterations=iterations,
+        mcts_runs=n_runs,
+        invalid=counts.get("invalid", 0),
+        cancelled=counts.get("cancelled", 0),
+        simulated=int(sum(r["sim"] or 0 for r in by_status)),
+    )
+
+
+def series_from_store(store: Store, window_s: int, bucket_s: int, now: float) -> OverviewSeries:
+    """Requests, errors and p95 latency (ms) per bucket of ``bucket_s`` seconds over the window.
+
+    Buckets tile ``[now - window_s, now)`` from its start.  Raises ValueError when ``window_s`` is
+    not a positive multiple of ``bucket_s``.
+    """
+    since, until = _window(window_s, now)
+    if bucket_s <= 0 or window_s % bucket_s:
+        raise ValueError(f"window_s ({window_s}) must be a positive multiple of bucket_s ({bucket_s})")
+    n = window_s // bucket_s
+    requests = [0] * n
+    errors = [0] * n
+    latencies: list[list[float]] = [[] for _ in range(n)]
+    for row in store.reads.served_requests(since, until):
+        i = min(int((float(row["ts"]) - since) // bucket_s), n - 1)
+        requests[i] += 1
+        errors[i] += row["status"] == "error"
+        if row["latency_ms"] is not None:
+            latencies[i].append(float(row["latency_ms"]))
+    return OverviewSeries(
+        bucket_s=bucket_s,
+        until_ts=until,
+        starts=tuple(since + i * bucket_s for i in range(n)),
+        requests=tuple(requests),
+        errors=tuple(errors),
+        p95_ms=tuple(quantile(values, 0.95) for values in latencies),
+    )

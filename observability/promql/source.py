@@ -1,0 +1,197 @@
+"""The console's view of one Prometheus server: its status and the figures the pages show,
+each checked against what it means.
+
+Query methods raise :class:`~observability.promql.reply.PromSourceError`, whose message is one of
+``"Prometheus at URL is unreachable: REASON"`` (no connection) or ``"Prometheus at URL answered
+something unusable: REASON"`` (anything malformed, too slow, too big, an HTTP or Prometheus
+error); they return None (or an empty dict) when Prometheus answers without data.
+``PromSource.status()`` returns the same messages as a value and never raises: the pages show it
+and fall back to SQLite.  URLs in messages are masked (:func:`observability.redaction.redact_url`:
+a password in the URL, token-like query parameters); server-provided text is shortened and
+stripped of markup characters.
+
+Sample values are strings as Prometheus writes them: ``"NaN"`` means "no data" (a quantile of an
+empty histogram, 0/0) and becomes None; ``"+Inf"`` and ``"-Inf"`` are unusable for every figure
+the console shows, as are negative counts, rates, costs or latencies, an error ratio above 1,
+several series where a sum gives one, or a label value that comes twice.  The transport (deadline,
+size bound) is :mod:`observability.promql.client`'s, the reply's shape
+:mod:`observability.promql.reply`'s.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+from observability.promql.client import MAX_REPLY_BYTES, QueryClient
+from observability.promql.queries import (
+    AGENT_MIX_QUERY,
+    COST_QUERY,
+    ERROR_RATIO_QUERY,
+    ITERATIONS_QUERY,
+    LATENCY_QUANTILE_QUERY,
+    REQUEST_COUNT_QUERY,
+    REQUEST_RATE_QUERY,
+    TOKENS_QUERY,
+    render_query,
+)
+from observability.promql.reply import PromSourceError, Sample, UnusableReply, excerpt, parse_samples
+
+__all__ = ["PromSource", "SourceStatus"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SourceStatus:
+    """Whether the Prometheus source can be used, and a message for the page."""
+
+    ok: bool
+    message: str
+
+
+class PromSource:
+    """The console's view of one Prometheus server (``ARBOR_PROMETHEUS_URL``).
+
+    The arguments are :class:`~observability.promql.client.QueryClient`'s: ``timeout_s`` is the
+    total deadline of one query in seconds, credentials are basic auth (``username``/``password``
+    or ``user:password@`` in the URL) or a ``bearer_token`` (str or SecretStr), and ``max_bytes``
+    bounds a reply.  ``url`` is the URL with its credentials masked, safe to show.  Creating a
+    source sends nothing.
+
+    Raises ValueError for a URL that is not ``http(s)://host[:port][/path]``, a timeout that is
+    not a positive number, or both basic auth and a bearer token.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        timeout_s: float = 5.0,
+        *,
+        username: str | None = None,
+        password: object = None,
+        bearer_token: object = None,
+        max_bytes: int = MAX_REPLY_BYTES,
+    ) -> None:
+        self._client = QueryClient(
+            url,
+            timeout_s,
+            username=username,
+            password=password,
+            bearer_token=bearer_token,
+            max_bytes=max_bytes,
+        )
+        self.url = self._client.url
+        self.timeout_s = self._client.timeout_s
+        self.max_bytes = self._client.max_bytes
+
+    def close(self) -> None:
+        """Nothing to release (each query opens and closes its own connection); kept for callers
+        that use a source as a context manager."""
+
+    def __enter__(self) -> PromSource:
+        """Use as a context manager."""
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Close the source."""
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"PromSource({self.url!r}, timeout_s={self.timeout_s:g})"
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _unusable(self, reason: str) -> PromSourceError:
+        message = f"Prometheus at {self.url} answered something unusable: {reason}"
+        log.warning("%s", message)
+        return PromSourceError(message, reachable=True)
+
+    def _query(self, query: str) -> list[Sample]:
+        """Run an instant query; the validated samples (a scalar is one sample without labels).
+
+        Raises PromSourceError when Prometheus cannot be reached or answers something unusable.
+        """
+        try:
+            return parse_samples(*self._client.fetch(query))
+        except UnusableReply as exc:
+            raise self._unusable(str(exc)) from None
+
+    def _value(self, sample: Sample, what: str, upper: float | None) -> float | None:
+        """A sample's value checked against what it means: None for NaN (no data)."""
+        value = float(sample.value[1])
+        if math.isnan(value):
+            return None
+        if math.isinf(value) or value < 0 or (upper is not None and value > upper):
+            raise self._unusable(f"{what} of {sample.value[1]}")
+        return value
+
+    def _scalar(self, query: str, what: str, upper: float | None = None) -> float | None:
+        """The value of a query returning at most one series; None without data."""
+        result = self._query(query)
+        if not result:
+            return None
+        if len(result) > 1:
+            raise self._unusable(f"{len(result)} series for {what}, where the query gives at most one")
+        return self._value(result[0], what, upper)
+
+    def _by_label(self, query: str, label: str, what: str) -> dict[str, float]:
+        """A query returning one series per value of ``label``, as a dict (NaN values dropped)."""
+        out: dict[str, float] = {}
+        for series in self._query(query):
+            key = series.metric.get(label, "")
+            if key in out:
+                raise self._unusable(f"two series for {label}={excerpt(key, 40)!r} in {what}")
+            value = self._value(series, what, None)
+            if value is not None:
+                out[key] = value
+        return dict(sorted(out.items()))
+
+    # -- public ----------------------------------------------------------------------------
+
+    def status(self) -> SourceStatus:
+        """Whether Prometheus answers queries (``vector(1)`` must come back as 1); unreachable or
+        unusable is a value with the reason, never an exception."""
+        try:
+            value = self._scalar("vector(1)", "vector(1)")
+        except PromSourceError as exc:
+            return SourceStatus(False, str(exc))
+        except Exception as exc:  # every page shows this status: it must never raise; logged for a fix
+            log.exception("Prometheus status check failed unexpectedly")
+            return SourceStatus(False, str(self._unusable(type(exc).__name__)))
+        if value != 1.0:
+            return SourceStatus(False, str(self._unusable(f"vector(1) came back as {value!r}")))
+        return SourceStatus(True, f"connected to Prometheus at {self.url}")
+
+    def request_rate(self, window: str) -> float | None:
+        """Requests per second over ``window``; None when no request was ever counted."""
+        return self._scalar(render_query(REQUEST_RATE_QUERY, window), "a request rate")
+
+    def request_count(self, window: str) -> float | None:
+        """Requests finished in ``window`` (exact, see the module docstring); None without data."""
+        return self._scalar(render_query(REQUEST_COUNT_QUERY, window), "a request count")
+
+    def error_ratio(self, window: str) -> float | None:
+        """Share of ``window``'s requests that failed (0..1); None when there was no request."""
+        return self._scalar(render_query(ERROR_RATIO_QUERY, window), "an error ratio", upper=1.0)
+
+    def latency_quantile(self, q: float, window: str) -> float | None:
+        """The ``q``-quantile of request latency over ``window``, in seconds; None without requests."""
+        return self._scalar(render_query(LATENCY_QUANTILE_QUERY, window, q=q), "a latency quantile")
+
+    def agent_mix(self, window: str) -> dict[str, float]:
+        """Agent invocations in ``window`` by agent (empty without data)."""
+        return self._by_label(render_query(AGENT_MIX_QUERY, window), "agent", "the agent mix")
+
+    def tokens(self, window: str) -> dict[str, float]:
+        """LLM tokens in ``window`` by direction (``input``, ``output``); empty without data."""
+        return self._by_label(render_query(TOKENS_QUERY, window), "direction", "the token counts")
+
+    def cost_usd(self, window: str) -> float | None:
+        """Estimated LLM cost in ``window`` in US dollars; None without data."""
+        return self._scalar(render_query(COST_QUERY, window), "a cost")
+
+    def iterations(self, window: str) -> float | None:
+        """MCTS iterations run in ``window``; None without data."""
+        return self._scalar(render_query(ITERATIONS_QUERY, window), "an iteration count")

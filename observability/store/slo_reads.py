@@ -1,0 +1,167 @@
+"""The store's SLO reads: event counts of an SLO kind over windows ending at ``as_of``, by SQL
+aggregation over the ``requests`` rows (exact; nothing is fetched row by row).
+
+Events of each SLO kind (among served requests, :data:`~observability.store.reads.SERVED_SQL`):
+
+* ``availability``: every served request; bad when ``status = 'error'``;
+* ``latency``: served requests with a ``latency_ms``; bad when ``latency_ms > threshold_ms``.
+  A request exactly at the threshold is good, as in a Prometheus histogram, whose ``le``
+  bucket counts observations less than *or equal to* its bound;
+* ``quality``: served requests with verdict ``correct`` or ``incorrect``; bad when incorrect.
+
+A window of ``w`` seconds ending at ``as_of`` holds the rows with ``as_of - w < ts <= as_of``.
+The attribution dimensions are the request's task, its last agent (the last element of
+``agents_used``), provider, router and experiment variant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from observability.store.reads import SERVED_SQL, ReadModel
+
+__all__ = [
+    "ATTRIBUTION_DIMENSIONS",
+    "SLO_KINDS",
+    "bad_by_dimension",
+    "bucket_counts",
+    "window_counts",
+]
+
+#: The SLO kinds the store can count.
+SLO_KINDS: tuple[str, ...] = ("availability", "latency", "quality")
+
+#: Attribution dimension -> SQL expression over a ``requests`` row (NULL when it has no value).
+_DIMENSION_SQL: dict[str, str] = {
+    "task": "task",
+    "agent": (
+        "CASE WHEN json_valid(agents_used) AND json_type(agents_used) = 'array'"
+        " THEN json_extract(agents_used, '$[#-1]') END"
+    ),
+    "provider": "provider",
+    "router": "router",
+    "variant": "variant",
+}
+#: The attribution dimensions, in report order.
+ATTRIBUTION_DIMENSIONS: tuple[str, ...] = tuple(_DIMENSION_SQL)
+
+
+def _events(kind: str, threshold_ms: float | None) -> tuple[str, str, list[Any]]:
+    """(SQL condition selecting the kind's events, SQL condition for a bad one, its parameters)."""
+    if kind == "availability":
+        return SERVED_SQL, "status = 'error'", []
+    if kind == "latency":
+        if threshold_ms is None or not threshold_ms > 0:
+            raise ValueError(f"a latency SLO needs a positive threshold_ms, got {threshold_ms!r}")
+        return f"{SERVED_SQL} AND latency_ms IS NOT NULL", "latency_ms > ?", [float(threshold_ms)]
+    if kind == "quality":
+        return f"{SERVED_SQL} AND verdict IN ('correct', 'incorrect')", "verdict = 'incorrect'", []
+    raise ValueError(f"unknown SLO kind {kind!r}; kinds: {list(SLO_KINDS)}")
+
+
+def _check_windows(windows_s: Sequence[float]) -> None:
+    if not windows_s or any(not (w > 0) for w in windows_s):
+        raise ValueError(f"windows must be positive numbers of seconds, got {list(windows_s)!r}")
+
+
+def window_counts(
+    reads: ReadModel,
+    kind: str,
+    as_of: float,
+    windows_s: Sequence[float],
+    threshold_ms: float | None = None,
+) -> list[tuple[int, int]]:
+    """(total, bad) events of ``kind`` for each window (seconds) ending at ``as_of``, in the
+    order given. The longest window is counted alone (two sums over its rows, by the ``ts``
+    index) and the others in one more pass over the second longest's rows, so a 28-day period
+    with the 5m..3d burn windows reads the period once and the last 3 days once more.
+
+    Raises:
+        ValueError: unknown kind, a latency kind without a positive ``threshold_ms``, or a
+            window that is not positive.
+        sqlite3.Error: the store cannot be read.
+    """
+    eligible, bad, bad_params = _events(kind, threshold_ms)
+    _check_windows(windows_s)
+    longest = max(range(len(windows_s)), key=lambda i: windows_s[i])
+    rest = [i for i in range(len(windows_s)) if i != longest]
+    counts = {longest: _one_pass(reads, eligible, bad, bad_params, as_of, [windows_s[longest]])[0]}
+    if rest:
+        others = _one_pass(reads, eligible, bad, bad_params, as_of, [windows_s[i] for i in rest])
+        counts.update(zip(rest, others, strict=True))
+    return [counts[i] for i in range(len(windows_s))]
+
+
+def _one_pass(
+    reads: ReadModel, eligible: str, bad: str, bad_params: list[Any], as_of: float, windows_s: list[float]
+) -> list[tuple[int, int]]:
+    """(total, bad) for each window, in one query over the longest window's rows."""
+    columns: list[str] = []
+    params: list[Any] = []
+    for i, window in enumerate(windows_s):
+        columns.append(f"COALESCE(SUM(ts > ?), 0) AS t{i}, COALESCE(SUM(ts > ? AND {bad}), 0) AS b{i}")
+        params += [as_of - window, as_of - window, *bad_params]
+    sql = f"SELECT {', '.join(columns)} FROM requests WHERE ts > ? AND ts <= ? AND {eligible}"
+    row = reads.query(sql, [*params, as_of - max(windows_s), as_of])[0]
+    return [(int(row[f"t{i}"]), int(row[f"b{i}"])) for i in range(len(windows_s))]
+
+
+def bad_by_dimension(
+    reads: ReadModel,
+    kind: str,
+    as_of: float,
+    window_s: float,
+    threshold_ms: float | None = None,
+) -> dict[str, dict[str | None, int]]:
+    """Bad events of ``kind`` in the window ending at ``as_of``, counted by each attribution
+    dimension's value (None: the request has none), e.g. ``{"task": {"game24": 3}, ...}``.
+
+    Raises ValueError and sqlite3.Error like :func:`window_counts`.
+    """
+    eligible, bad, bad_params = _events(kind, threshold_ms)
+    _check_windows([window_s])
+    # One pass: the bad rows grouped by every dimension at once (few groups), summed per dimension.
+    columns = ", ".join(f"{expr} AS {name}" for name, expr in _DIMENSION_SQL.items())
+    groups = ", ".join(str(i + 1) for i in range(len(_DIMENSION_SQL)))
+    sql = (
+        f"SELECT {columns}, COUNT(*) AS n FROM requests"
+        f" WHERE ts > ? AND ts <= ? AND {eligible} AND {bad} GROUP BY {groups}"
+    )
+    out: dict[str, dict[str | None, int]] = {name: {} for name in _DIMENSION_SQL}
+    for row in reads.query(sql, [as_of - window_s, as_of, *bad_params]):
+        for name, counts in out.items():
+            value = None if row[name] is None else str(row[name])
+            counts[value] = counts.get(value, 0) + int(row["n"])
+    return out
+
+
+def bucket_counts(
+    reads: ReadModel,
+    kind: str,
+    as_of: float,
+    window_s: float,
+    bucket_s: float,
+    threshold_ms: float | None = None,
+) -> list[tuple[float, int, int]]:
+    """(bucket end, total, bad) for consecutive buckets of ``bucket_s`` seconds covering the
+    window ending at ``as_of``, oldest first, empty buckets included; bucket ``k`` holds
+    ``end - bucket_s < ts <= end`` with ``end = as_of - window_s + (k + 1) x bucket_s`` (the
+    last bucket ends at ``as_of`` and may be cut off at the window's start).
+
+    Raises ValueError (also for a non-positive bucket) and sqlite3.Error like :func:`window_counts`.
+    """
+    eligible, bad, bad_params = _events(kind, threshold_ms)
+    _check_windows([window_s, bucket_s])
+    count = max(1, int(-(-window_s // bucket_s)))  # ceil
+    start = as_of - count * bucket_s
+    # bucket index of a row: ceil(x) - 1 with x = (ts - start) / bucket_s > 0, so a row at a
+    # bucket's end is in it (ceil spelled with CAST: SQLite's math functions are optional).
+    sql = (
+        f"SELECT CAST(x AS INTEGER) + (x > CAST(x AS INTEGER)) - 1 AS k, COUNT(*) AS total,"
+        f" COALESCE(SUM(is_bad), 0) AS bad FROM (SELECT (ts - ?) / ? AS x, ({bad}) AS is_bad"
+        f" FROM requests WHERE ts > ? AND ts <= ? AND {eligible}) GROUP BY k"
+    )
+    rows = reads.query(sql, [start, bucket_s, *bad_params, as_of - window_s, as_of])
+    by_index = {int(r["k"]): (int(r["total"]), int(r["bad"])) for r in rows}
+    return [(start + (k + 1) * bucket_s, *by_index.get(k, (0, 0))) for k in range(count)]
