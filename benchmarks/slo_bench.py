@@ -117,8 +117,8 @@ def slo_from_rollups(reads: RollupReads, slo: dict[str, Any], since: float, unti
         err = w.get("error")
         return w.total().n, err.n if err else 0
     if kind == "latency":
-        total = reads.counts(since, until, (), {"status": SERVED}).total()
-        return total.n, total.n - total.histogram.count_le(slo["thresholdSeconds"] * 1000)
+        hist = reads.counts(since, until, (), {"status": SERVED}).total().histogram
+        return hist.count, hist.count - hist.count_le(slo["thresholdSeconds"] * 1000)
     w = reads.counts(since, until, ("verdict",), {"status": SERVED, "verdict": ("correct", "incorrect")})
     bad = w.get("incorrect")
     return w.total().n, bad.n if bad else 0
@@ -131,8 +131,8 @@ def slo_from_rows(
     served = "status IN ('ok', 'error')"
     if kind == "availability":
         bad_sql, extra = "status = 'error'", ""
-    elif kind == "latency":  # latency NULL counts as bad, as in the roll-up (not within the threshold)
-        bad_sql, extra = f"NOT COALESCE(latency_ms <= {slo['thresholdSeconds'] * 1000!r}, 0)", ""
+    elif kind == "latency":  # events: served requests with a latency (observability.store.slo_reads)
+        bad_sql, extra = f"latency_ms > {slo['thresholdSeconds'] * 1000!r}", " AND latency_ms IS NOT NULL"
     else:
         bad_sql, extra = "verdict = 'incorrect'", " AND verdict IN ('correct', 'incorrect')"
     sql = f"SELECT COUNT(*), SUM({bad_sql}) FROM requests WHERE ts > ? AND ts <= ? AND {served}{extra}"
