@@ -86,11 +86,11 @@ def _tiles(at: AppTest) -> list[dict[str, str]]:
 
 def test_tiles_hand_computed_and_sorted_by_budget(filled: Path) -> None:
     at = _open(filled, {"as_of": str(int(AS_OF))})
-    tiles = _tiles(at)
-    assert tiles == [
-        {"Objective": "98.000 %", "SLI": "90.000 %", "Budget remaining": "-400.00 %", "Events / bad": "100 / 10"},
-        {"Objective": "95.000 %", "SLI": "96.000 %", "Budget remaining": "20.00 %", "Events / bad": "1,000 / 40"},
-        {"Objective": "99.000 %", "SLI": "99.500 %", "Budget remaining": "50.00 %", "Events / bad": "1,000 / 5"},
+    keys = ("Objective", "SLI", "Budget remaining", "Events / bad")
+    assert _tiles(at) == [
+        dict(zip(keys, ("98.000 %", "90.000 %", "-400.00 %", "100 / 10"), strict=True)),
+        dict(zip(keys, ("95.000 %", "96.000 %", "20.00 %", "1,000 / 40"), strict=True)),
+        dict(zip(keys, ("99.000 %", "99.500 %", "50.00 %", "1,000 / 5"), strict=True)),
     ]
     headers = [m.value for m in at.markdown if "-badge[" in m.value]
     assert [h.split(":")[1].split("-")[0] for h in headers] == ["red", "orange", "green"]
@@ -155,7 +155,7 @@ def test_store_text_is_plain(filled: Path) -> None:
 
 def test_empty_store_says_no_served_requests(tmp_path: Path) -> None:
     at = _open(tmp_path / "arbor.db")
-    assert [shown(i.value) for i in at.info][0].startswith("No served requests in this window")
+    assert next(shown(i.value) for i in at.info).startswith("No served requests in this window")
     assert not at.get("plotly_chart") and not at.get("download_button")
     assert "nan" not in " ".join(m.value for m in at.metric).lower()
 
