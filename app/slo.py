@@ -106,9 +106,11 @@ def period_of(range_key: str, slo: SLO | None = None) -> timedelta | None:
 def bucket_plan(period_s: float) -> tuple[float, float]:
     """(bucket width, burn-rate window) in seconds for charts over ``period_s``: the smallest
     bucket giving at most 800 points; the burn window is 5 minutes for periods up to an hour,
-    else one hour or the bucket, whichever is longer (a whole number of buckets)."""
+    1 hour up to 7 days, else 6 hours (as the page alerts' long windows), and never shorter than
+    a bucket."""
     bucket = next((b for b in _BUCKETS_S if period_s / b <= _MAX_BUCKETS), _BUCKETS_S[-1])
-    window = 300.0 if period_s <= 3600 else max(3600.0, bucket)
+    window = 300.0 if period_s <= 3600 else 3600.0 if period_s <= 7 * 86400 else 6 * 3600.0
+    window = max(window, float(bucket))
     return float(bucket), window
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "budget_figure",
     "burn_figure",
     "pct",
+    "ratio",
     "sorted_by_budget",
     "span",
     "tile",
@@ -41,6 +42,14 @@ IDEAL_COLOUR = "#9ca3af"
 def pct(value: float | None, digits: int = 2) -> str:
     """``0.9912`` -> ``"99.12 %"``; None (no traffic) -> ``"n/a"``."""
     return "n/a" if value is None else f"{value * 100:.{digits}f} %"
+
+
+def ratio(value: float | None) -> str:
+    """An objective or SLI as a percentage with up to 3 decimals, trailing zeros dropped:
+    ``0.99`` -> ``"99 %"``, ``0.98133`` -> ``"98.133 %"``; None -> ``"n/a"``."""
+    if value is None:
+        return "n/a"
+    return f"{value * 100:.3f}".rstrip("0").rstrip(".") + " %"
 
 
 def span(seconds: float) -> str:
@@ -79,13 +88,13 @@ class SLOTile:
 
 
 def tile(f: SLOFigures) -> SLOTile:
-    """The tile of one SLO's figures (percentages to 2 decimals for the budget, 3 for ratios)."""
+    """The tile of one SLO's figures (the budget to 2 decimals, objective and SLI by :func:`ratio`)."""
     consumed = None if f.budget_remaining is None else 1 - f.budget_remaining
     return SLOTile(
         name=f.name,
         display_name=f.display_name,
-        objective=pct(f.objective, 3),
-        sli=pct(f.sli, 3),
+        objective=ratio(f.objective),
+        sli=ratio(f.sli),
         budget=pct(f.budget_remaining),
         consumed=pct(consumed),
         events=f"{f.total:,}",
@@ -163,7 +172,7 @@ def burn_figure(points: Sequence[BurnPoint], alerts: Sequence[AlertRow], window_
             y=a.factor,
             line={"color": SEVERITY_COLOURS.get(a.severity, "#6b7280"), "dash": "dash"},
             annotation_text=f"{a.severity} {a.long}/{a.short} × {a.factor:.4g}",
-            annotation_position="top left",
+            annotation_position="top right",
         )
     return _layout(fig, f"Burn rate over {window_label} windows, with the alert factors", "burn rate")
 
@@ -189,7 +198,7 @@ def attribution_figure(dimension: str, shares: Mapping[str, float], top: int = 1
             textposition="auto",
         )
     )
-    fig = _layout(fig, f"Bad events by {dimension}", "", height=max(180, 60 + 28 * len(labels)))
+    fig = _layout(fig, f"Bad events by {dimension}", "", height=240)
     fig.update_xaxes(title="share of the bad events (%)", range=[0, 100])
     fig.update_yaxes(type="category")
     return fig

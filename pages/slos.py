@@ -108,7 +108,7 @@ def _detail(f: slo.SLOFigures, series: slo.SLOSeries | str) -> None:
     threshold = f", threshold {f.threshold_s * 1000:g} ms" if f.threshold_s is not None else ""
     st.subheader(components.plain(f.display_name))
     st.caption(
-        f"`{f.name}`: {f.kind}{threshold}; objective {slo_charts.pct(f.objective, 3)} over its "
+        f"`{f.name}`: {f.kind}{threshold}; objective {slo_charts.ratio(f.objective)} over its "
         f"{slo_charts.span(f.window_s)} window; figures over the {slo_charts.span(f.period_s)} up to as_of."
     )
     t = slo_charts.tile(f)

@@ -88,9 +88,9 @@ def test_tiles_hand_computed_and_sorted_by_budget(filled: Path) -> None:
     at = _open(filled, {"as_of": str(int(AS_OF))})
     keys = ("Objective", "SLI", "Budget remaining", "Events / bad")
     assert _tiles(at) == [
-        dict(zip(keys, ("98.000 %", "90.000 %", "-400.00 %", "100 / 10"), strict=True)),
-        dict(zip(keys, ("95.000 %", "96.000 %", "20.00 %", "1,000 / 40"), strict=True)),
-        dict(zip(keys, ("99.000 %", "99.500 %", "50.00 %", "1,000 / 5"), strict=True)),
+        dict(zip(keys, ("98 %", "90 %", "-400.00 %", "100 / 10"), strict=True)),
+        dict(zip(keys, ("95 %", "96 %", "20.00 %", "1,000 / 40"), strict=True)),
+        dict(zip(keys, ("99 %", "99.5 %", "50.00 %", "1,000 / 5"), strict=True)),
     ]
     headers = [m.value for m in at.markdown if "-badge[" in m.value]
     assert [h.split(":")[1].split("-")[0] for h in headers] == ["red", "orange", "green"]
@@ -197,6 +197,18 @@ def test_burn_figure_has_one_line_per_factor_and_budget_pace() -> None:
     lines = sorted(s["y0"] for s in fig["layout"]["shapes"])
     assert lines == [0.9333333333, 1.0, 5.6, 13.44]
     assert list(fig["data"][0]["y"]) == [1.0, None]
+
+
+def test_ratio_and_bucket_plan() -> None:
+    from app.slo import bucket_plan
+
+    assert [slo_charts.ratio(v) for v in (0.99, 0.98133, 1.0, 0.9995, None)] == [
+        "99 %", "98.133 %", "100 %", "99.95 %", "n/a",
+    ]  # fmt: skip
+    # (bucket, burn window): 1h -> 60 buckets of 1 min, 5m burn; 28d -> 672 of 1 h, 6h burn
+    assert bucket_plan(3600) == (60.0, 300.0)
+    assert bucket_plan(86400) == (300.0, 3600.0)
+    assert bucket_plan(28 * 86400) == (3600.0, 21600.0)
 
 
 def test_budget_colour_thresholds() -> None:
