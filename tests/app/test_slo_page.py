@@ -223,3 +223,16 @@ def test_attribution_figure_top_and_other() -> None:
     assert list(fig["data"][0]["y"]) == ["(other)", "b", "a"]  # largest at the top
     assert [round(x, 9) for x in fig["data"][0]["x"]] == [20.0, 30.0, 50.0]
     assert len(slo_charts.attribution_figure("task", shares).to_dict()["data"][0]["y"]) == 11
+
+
+def test_as_of_defaults_to_the_latest_request_when_it_is_old(
+    filled: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import app.slo
+
+    monkeypatch.setattr(app.slo, "now", lambda: AS_OF + 7200.0)  # newest row is 2h01m old
+    at = _open(filled)
+    assert at.radio(key="slo_as_of").value == "latest"
+    latest = AS_OF - 60.0  # the newest row; the 28d windows end there and hold all 1000 rows
+    assert any(f"unix {latest:.0f}" in c.value for c in at.caption)
+    assert [t["Events / bad"] for t in _tiles(at)] == ["100 / 10", "1,000 / 40", "1,000 / 5"]
