@@ -13,6 +13,7 @@ from app import components, slo, slo_charts
 
 RANGE_LABELS = {"1h": "1h", "1d": "1d", "7d": "7d", "28d": "28d", "window": "SLO window"}
 AS_OF_LABELS = {"latest": "Latest request", "now": "Now", "custom": "Custom (UTC)"}
+LINK_KEYS = ("slo", "range", "as_of")
 STALE_S = 3600  # as_of defaults to the latest request when it is older than this
 LOAD_HINT = (
     "Run a query on the **Query console**, or generate load from a shell, e.g. "
@@ -24,15 +25,37 @@ def _when(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def _link_key(params: dict[str, str]) -> tuple[str | None, ...]:
+    return tuple(params.get(k) for k in LINK_KEYS)
+
+
+def _write_link(pick: str, range_key: str, as_of: float) -> None:
+    """Keep the URL a deep link to what is shown (``as_of`` only for a custom time)."""
+    params = {"slo": pick, "range": range_key}
+    if st.session_state["slo_as_of"] == "custom":
+        params["as_of"] = f"{as_of:.0f}"
+    elif "as_of" in st.query_params:
+        del st.query_params["as_of"]
+    st.query_params.update(params)
+    st.session_state["slo_link_seen"] = _link_key(params)
+
+
 def _defaults(names: list[str], latest_ts: float | None) -> None:
-    """Deep link values (``?slo=...&range=...&as_of=...``) into the widgets' state, then the
-    defaults for what is still unset."""
-    link = slo.parse_slo_link(dict(st.query_params), names)
-    values: dict[str, object] = {"slo_pick": link.slo, "slo_range": link.range}
-    if link.as_of is not None:
-        at = datetime.fromtimestamp(link.as_of, UTC)
-        values |= {"slo_as_of": "custom", "slo_day": at.date(), "slo_time": at.time().replace(microsecond=0)}
-    components.apply_link(values, link.problems)
+    """Deep link values (``?slo=...&range=...&as_of=...``) into the widgets' state when the
+    link is new (not the one this page wrote itself), then the defaults for what is unset."""
+    params = dict(st.query_params)
+    if st.session_state.get("slo_link_seen") != _link_key(params):
+        link = slo.parse_slo_link(params, names)
+        values: dict[str, object] = {"slo_pick": link.slo, "slo_range": link.range}
+        if link.as_of is not None:
+            at = datetime.fromtimestamp(link.as_of, UTC)
+            values |= {
+                "slo_as_of": "custom",
+                "slo_day": at.date(),
+                "slo_time": at.time().replace(microsecond=0),
+            }
+        components.apply_link(values, link.problems)
+        st.session_state["slo_link_seen"] = _link_key(params)
     stale = latest_ts is not None and latest_ts < slo.now() - STALE_S
     st.session_state.setdefault("slo_range", "window")
     st.session_state.setdefault("slo_as_of", "latest" if stale else "now")
@@ -164,9 +187,10 @@ if st.session_state["slo_as_of"] == "custom":
     d1, d2 = c.columns(2)
     d1.date_input("Day (UTC)", key="slo_day", min_value=date(1970, 1, 1))
     d2.time_input("Time (UTC)", key="slo_time", step=60)
-else:
-    c.caption("Source: **SQLite**, exact. Prometheus as this page's source comes later "
-              "(the store's simulated-clock history exists only in SQLite).")  # fmt: skip
+st.caption(
+    "Source: **SQLite** (exact). Prometheus as this page's source is not yet available "
+    "(and the store's simulated-clock history exists only in SQLite)."
+)
 as_of = _as_of(latest_ts)
 view = slo.slo_page(range_key or "window", as_of)
 if view.message is not None or view.report is None:
@@ -182,6 +206,7 @@ st.caption(" ".join(notes))
 
 if all(f.total == 0 for f in report.slos):
     latest = "" if latest_ts is None else f" The latest request was at {_when(latest_ts)}."
+    _write_link(st.session_state.get("slo_pick") or names[0], range_key or "window", as_of)
     st.info(f"No served requests in this window: no SLO can be judged.{latest} "
             + ("" if stored else LOAD_HINT))  # fmt: skip
     st.stop()
@@ -192,7 +217,7 @@ if st.session_state.get("slo_pick") not in ordered:
     st.session_state["slo_pick"] = ordered[0]
 by_name = {f.name: f for f in report.slos}
 pick = st.selectbox("SLO", ordered, format_func=lambda n: by_name[n].display_name, key="slo_pick")
-st.query_params.update({"slo": pick, "range": range_key or "window"})
+_write_link(pick, range_key or "window", as_of)
 figures = by_name[pick]
 _detail(figures, slo.slo_series(pick, range_key or "window", as_of))
 

@@ -236,3 +236,13 @@ def test_as_of_defaults_to_the_latest_request_when_it_is_old(
     latest = AS_OF - 60.0  # the newest row; the 28d windows end there and hold all 1000 rows
     assert any(f"unix {latest:.0f}" in c.value for c in at.caption)
     assert [t["Events / bad"] for t in _tiles(at)] == ["100 / 10", "1,000 / 40", "1,000 / 5"]
+
+
+def test_choices_after_a_deep_link_stick_and_rewrite_the_link(filled: Path) -> None:
+    at = _open(filled, {"slo": "availability", "range": "1h", "as_of": str(int(AS_OF))})
+    at.selectbox(key="slo_pick").set_value("latency").run()
+    assert not at.exception
+    assert at.selectbox(key="slo_pick").value == "latency"  # not reset by the link in the URL
+    assert at.query_params["slo"] == "latency" and at.query_params["as_of"] == str(int(AS_OF))
+    at.radio(key="slo_as_of").set_value("now").run()
+    assert at.radio(key="slo_as_of").value == "now" and "as_of" not in at.query_params
