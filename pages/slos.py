@@ -84,6 +84,10 @@ def _exhaustion(seconds: float | None) -> str:
     return f"{seconds / 86400:.1f} d" if seconds >= 86400 else f"{seconds / 3600:.1f} h"
 
 
+def _burn(value: float | None) -> str:
+    return "n/a (no traffic)" if value is None else f"{value:.2f}"
+
+
 def _alerts(f: slo.SLOFigures) -> None:
     st.markdown(
         "**Burn-rate alerts** (multi-window, multi-burn-rate: both windows burn faster than the factor)"
@@ -93,8 +97,8 @@ def _alerts(f: slo.SLOFigures) -> None:
             "severity": a.severity,
             "windows (long / short)": f"{a.long} / {a.short}",
             "factor": a.factor,
-            "long burn": a.long_burn,
-            "short burn": a.short_burn,
+            "long burn": _burn(a.long_burn),
+            "short burn": _burn(a.short_burn),
             "state": "firing" if a.firing else "inactive",
         }
         for a in f.alerts
@@ -104,8 +108,7 @@ def _alerts(f: slo.SLOFigures) -> None:
         pd.DataFrame(rows),
         hide_index=True,
         width="stretch",
-        column_config={"factor": number(format="%.4g"), "long burn": number(format="%.2f"),
-                       "short burn": number(format="%.2f")},
+        column_config={"factor": number(format="%.4g")},
     )  # fmt: skip
 
 

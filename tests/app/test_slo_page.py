@@ -115,6 +115,9 @@ def test_deep_link_selects_slo_and_range(filled: Path) -> None:
     table = at.dataframe[0].value
     assert list(table["factor"].round(4)) == [13.44, 5.6, 0.9333]
     assert list(table["state"]) == ["inactive", "inactive", "inactive"]
+    assert table["long burn"][0] == f"{(5 / 59) / 0.01:.2f}" == "8.47"
+    # 5m: i = 0..3 (i = 4 is exactly 5 minutes back), all errors -> burn 1 / 0.01 = 100
+    assert table["short burn"][0] == "100.00"
 
 
 def test_bad_deep_link_is_a_warning_not_an_error(filled: Path) -> None:
