@@ -38,6 +38,7 @@ page = st.navigation(
                 PAGES / "overview.py", title="Overview", icon=":material/monitoring:", url_path="overview"
             ),
             st.Page(PAGES / "traces.py", title="Traces", icon=":material/timeline:", url_path="traces"),
+            st.Page(PAGES / "slos.py", title="SLOs", icon=":material/speed:", url_path="slos"),
         ],
         "Explore": [
             st.Page(

@@ -1,0 +1,278 @@
+"""The SLO page's service (pages/slos.py): the SLO review and its series, exact from the SQLite
+store, read through short-lived caches.
+
+Figures come from :func:`engine.slo_report.build_report` over
+:class:`observability.slo.sqlite_source.SqliteSLOSource`; the series for the charts from the
+source's per-bucket counts and :mod:`observability.slo.math`. Reads never raise for a store that
+cannot be read, a bad SLO file or telemetry switched off: those come back as a message.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+
+import streamlit as st
+
+from app import runtime
+from engine.slo_report import AlertRow, Report, SLOFigures, build_report, render_markdown, report_json
+from observability.durations import format_duration, parse_duration
+from observability.slo.math import BudgetPoint, BurnPoint, budget_over_time, burn_rate_over_time
+from observability.slo.models import DEFAULT_SLOS_PATH, SLO, SLOConfigError, load_slos
+from observability.slo.sqlite_source import ATTRIBUTION_DIMENSIONS, SqliteSLOSource
+
+__all__ = [
+    "AS_OF_CHOICES",
+    "ATTRIBUTION_DIMENSIONS",
+    "RANGES",
+    "SLO_TTL_S",
+    "AlertRow",
+    "SLOFigures",
+    "SLOLink",
+    "SLOPage",
+    "SLOSeries",
+    "bucket_plan",
+    "now",
+    "parse_slo_link",
+    "period_of",
+    "resolve_as_of",
+    "slo_names",
+    "slo_page",
+    "slo_series",
+    "store_facts",
+]
+
+#: How long the page's figures are reused (s); "now" is rounded down to this many seconds.
+SLO_TTL_S = 10
+#: Time-range presets; "window" is each SLO's own window (data/slos.yaml ``timeWindow``).
+RANGES = ("1h", "1d", "7d", "28d", "window")
+#: ``latest``: the store's newest request (simulated or older data); ``now``: the wall clock;
+#: ``custom``: a chosen UTC time.
+AS_OF_CHOICES = ("latest", "now", "custom")
+_BUCKETS_S = (60, 300, 900, 1800, 3600, 4 * 3600, 86400)
+_MAX_BUCKETS = 800
+
+
+@dataclass(frozen=True)
+class SLOLink:
+    """A deep link's values (None: not in the link) and its problems, one line each."""
+
+    slo: str | None
+    range: str | None
+    as_of: float | None
+    problems: tuple[str, ...]
+
+
+def parse_slo_link(params: Mapping[str, str], names: list[str]) -> SLOLink:
+    """``/slos?slo=latency&range=7d&as_of=1800000000``: an SLO of ``names``, a preset of
+    :data:`RANGES` and a unix time; an unknown value is a problem naming it, and ignored."""
+    problems = []
+    slo = params.get("slo")
+    if slo is not None and slo not in names:
+        problems.append(f"The link names an unknown SLO {slo!r}; SLOs: {', '.join(names)}.")
+        slo = None
+    rng = params.get("range")
+    if rng is not None and rng not in RANGES:
+        problems.append(f"The link's range {rng!r} is not one of {', '.join(RANGES)}.")
+        rng = None
+    as_of = None
+    raw = params.get("as_of")
+    if raw is not None:
+        try:
+            as_of = float(raw)
+            if not (math.isfinite(as_of) and 0 <= as_of <= 1e11):
+                raise ValueError
+        except ValueError:
+            problems.append(f"The link's as_of {raw!r} is not a unix time in seconds.")
+            as_of = None
+    return SLOLink(slo, rng, as_of, tuple(problems))
+
+
+def period_of(range_key: str, slo: SLO | None = None) -> timedelta | None:
+    """The period of a preset: None for ``"window"`` without an SLO (each SLO's own window),
+    the SLO's window with one. Raises ValueError for an unknown preset."""
+    if range_key not in RANGES:
+        raise ValueError(f"unknown range {range_key!r}; ranges: {RANGES}")
+    if range_key == "window":
+        return None if slo is None else slo.period
+    return parse_duration(range_key)
+
+
+def bucket_plan(period_s: float) -> tuple[float, float]:
+    """(bucket width, burn-rate window) in seconds for charts over ``period_s``: the smallest
+    bucket giving at most 800 points; the burn window is 5 minutes for periods up to an hour,
+    1 hour up to 7 days, else 6 hours (as the page alerts' long windows), and never shorter than
+    a bucket."""
+    bucket = next((b for b in _BUCKETS_S if period_s / b <= _MAX_BUCKETS), _BUCKETS_S[-1])
+    window = 300.0 if period_s <= 3600 else 3600.0 if period_s <= 7 * 86400 else 6 * 3600.0
+    window = max(window, float(bucket))
+    return float(bucket), window
+
+
+@dataclass(frozen=True)
+class SLOPage:
+    """Everything the page shows above the per-SLO charts.
+
+    ``message`` (and no ``report``) when there is nothing to compute: telemetry off, a bad SLO
+    file, an unreadable store. ``stored`` counts every request in the store, ``latest_ts`` is the
+    newest one's time; ``simulated`` counts the simulated requests among those in the longest
+    period (any status)."""
+
+    report: Report | None
+    markdown: str = ""
+    json_text: str = ""
+    slo_names: tuple[str, ...] = ()
+    stored: int = 0
+    latest_ts: float | None = None
+    simulated: int = 0
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class SLOSeries:
+    """One SLO's chart series over the period ``(start_ts, start_ts + period_s]``: budget
+    remaining per ``bucket_s`` bucket (with the ideal line) and the burn rate over
+    ``burn_window`` (e.g. ``"1h"``) at each bucket end."""
+
+    start_ts: float
+    period_s: float
+    bucket_s: float
+    budget: tuple[BudgetPoint, ...]
+    burn: tuple[BurnPoint, ...]
+    burn_window: str
+
+
+def _slos() -> list[SLO]:
+    return load_slos(DEFAULT_SLOS_PATH)
+
+
+def _source() -> SqliteSLOSource | None:
+    store = runtime.get_store()
+    if store is None:
+        return None
+    store.wait(timeout_s=5.0)  # this console's pending telemetry first
+    return SqliteSLOSource(store.reads)
+
+
+def resolve_as_of(choice: str, custom_ts: float | None, latest_ts: float | None, now: float) -> float:
+    """The ``as_of`` (unix s) of an as-of choice: ``now`` rounded down to :data:`SLO_TTL_S`
+    seconds (so the cache serves repeated runs), the store's ``latest_ts`` (``now`` when it is
+    empty), or ``custom_ts``. Raises ValueError for an unknown choice or a missing custom time."""
+    if choice == "now" or (choice == "latest" and latest_ts is None):
+        return float(math.floor(now / SLO_TTL_S) * SLO_TTL_S)
+    if choice == "latest":
+        assert latest_ts is not None
+        return latest_ts
+    if choice == "custom" and custom_ts is not None:
+        return custom_ts
+    raise ValueError(f"as-of choice {choice!r} needs a time" if choice == "custom" else f"unknown {choice!r}")
+
+
+@st.cache_data(ttl=SLO_TTL_S, show_spinner=False)
+def _cached_page(db_path: str, committed: int, range_key: str, as_of: float) -> SLOPage:
+    """The page for one store file, range and as_of; ``committed`` drops the cache as soon as
+    this console records more."""
+    slos = _slos()
+    source = _source()
+    assert source is not None
+    report = build_report(slos, source, as_of, period_of(range_key))
+    longest = max(f.period_s for f in report.slos)
+    stored, latest = source.reads.request_facts()
+    totals = source.reads.status_totals(as_of - longest, math.nextafter(as_of, math.inf))
+    return SLOPage(
+        report=report,
+        markdown=render_markdown(report),
+        json_text=json.dumps(report_json(report), indent=2, allow_nan=False),
+        slo_names=tuple(s.name for s in slos),
+        stored=stored,
+        latest_ts=latest,
+        simulated=sum(int(r["sim"] or 0) for r in totals),
+    )
+
+
+@st.cache_data(ttl=SLO_TTL_S, show_spinner=False)
+def _cached_names() -> tuple[str, ...]:
+    return tuple(s.name for s in _slos())
+
+
+def slo_names() -> tuple[str, ...] | str:
+    """The SLO names of data/slos.yaml in file order, or the message of an invalid file."""
+    try:
+        return _cached_names()
+    except SLOConfigError as exc:
+        return _problem(exc)
+
+
+def _problem(exc: Exception) -> str:
+    if isinstance(exc, SLOConfigError):
+        return f"The SLO file {DEFAULT_SLOS_PATH} is invalid: {exc}"
+    return f"The store could not be read: {exc}"
+
+
+def store_facts() -> tuple[int, float | None] | str:
+    """(requests stored, newest request's time) of the console's store, or a message (telemetry
+    off, an unreadable store)."""
+    source = _source()
+    if source is None:
+        return "Telemetry is off (ARBOR_TELEMETRY=off): no requests are recorded, so no SLO can be computed."
+    try:
+        return source.reads.request_facts()
+    except sqlite3.Error as exc:
+        return _problem(exc)
+
+
+def slo_page(range_key: str, as_of: float) -> SLOPage:
+    """The SLO review over ``range_key`` (one of :data:`RANGES`) ending at ``as_of``, cached for
+    :data:`SLO_TTL_S` seconds. Never raises for telemetry off, a bad SLO file or an unreadable
+    store (a page with ``message``); raises ValueError for an unknown range."""
+    period_of(range_key)
+    store = runtime.get_store()
+    if store is None:
+        return SLOPage(None, message="Telemetry is off (ARBOR_TELEMETRY=off): no SLO can be computed.")
+    try:
+        return _cached_page(str(store.path), store.stats.committed_rows, range_key, as_of)
+    except (sqlite3.Error, SLOConfigError) as exc:
+        return SLOPage(None, message=_problem(exc))
+
+
+@st.cache_data(ttl=SLO_TTL_S, show_spinner=False)
+def _cached_series(db_path: str, committed: int, name: str, range_key: str, as_of: float) -> SLOSeries:
+    slo = next(s for s in _slos() if s.name == name)
+    source = _source()
+    assert source is not None
+    period = period_of(range_key, slo)
+    assert period is not None
+    period_s = period.total_seconds()
+    bucket_s, window_s = bucket_plan(period_s)
+    start = as_of - period_s
+    budget = budget_over_time(source.buckets(slo, as_of, period_s, bucket_s), slo.objective, start, period_s)
+    wide = source.buckets(slo, as_of, period_s + window_s, bucket_s)
+    burn = [p for p in burn_rate_over_time(wide, slo.objective, window_s) if p.ts > start]
+    return SLOSeries(
+        start, period_s, bucket_s, tuple(budget), tuple(burn), format_duration(timedelta(seconds=window_s))
+    )
+
+
+def slo_series(name: str, range_key: str, as_of: float) -> SLOSeries | str:
+    """The chart series of the SLO ``name`` over ``range_key`` ending at ``as_of`` (cached), or a
+    message when they cannot be read. Raises ValueError for an unknown range."""
+    period_of(range_key)
+    store = runtime.get_store()
+    if store is None:
+        return "Telemetry is off: no series."
+    try:
+        return _cached_series(str(store.path), store.stats.committed_rows, name, range_key, as_of)
+    except (sqlite3.Error, SLOConfigError) as exc:
+        return _problem(exc)
+    except StopIteration:
+        return f"No SLO named {name!r} in {DEFAULT_SLOS_PATH}."
+
+
+def now() -> float:
+    """The wall clock (unix s); a seam for tests."""
+    return time.time()
