@@ -6,6 +6,10 @@ period ending at ``as_of`` (default: now), from the telemetry store (``--db``, d
 ``ARBOR_DB_PATH``), read only. ``--source prometheus`` and ``--format html`` are not yet
 available: they exit with status 2 and say so. A bad SLO file, period or output file is one
 error message naming the problem (status 2); a missing or unreadable store is status 4.
+
+``slo alerts [--period 28d] [--as-of UNIX_TS] [--slos FILE] [--db FILE]`` replays the burn-rate
+alert rules over the period (every 5 minutes) into alert episodes and upserts them into the
+store's ``alerts`` table (re-running it updates the same rows); prints one line per episode.
 """
 
 from __future__ import annotations
@@ -19,11 +23,13 @@ from typing import Any
 from engine.cli_args import EXIT_STORE, Parser, fail, float_in
 from engine.slo_report import build_report, render_markdown, report_json
 from observability.durations import parse_duration
+from observability.slo.alert_store import episode_rows, replay_store
 from observability.slo.models import DEFAULT_SLOS_PATH, SLOConfigError, load_slos
 from observability.slo.sqlite_source import SqliteSLOSource
+from observability.store import Store
 from observability.store.reads import ReadModel
 
-__all__ = ["add_slo_parser", "slo_report"]
+__all__ = ["add_slo_parser", "slo_alerts", "slo_report"]
 
 _NOT_YET = "is not yet available (this release reports from SQLite as Markdown or JSON)"
 
@@ -50,6 +56,12 @@ def add_slo_parser(sub: Any) -> None:
     r.add_argument("--slos", default=str(DEFAULT_SLOS_PATH), help="SLO file (default: data/slos.yaml)")
     r.add_argument("--db", default=None, help="telemetry store (default: ARBOR_DB_PATH)")
     r.set_defaults(func=slo_report)
+    a = slo_sub.add_parser("alerts", help="replay the burn-rate alert rules into the alerts table")
+    a.add_argument("--period", type=_duration, default=None, help="e.g. 7d, 28d (default: each SLO's window)")
+    a.add_argument("--as-of", type=float_in(0.0, 1e11), default=None, help="unix seconds (default: now)")
+    a.add_argument("--slos", default=str(DEFAULT_SLOS_PATH), help="SLO file (default: data/slos.yaml)")
+    a.add_argument("--db", default=None, help="telemetry store (default: ARBOR_DB_PATH)")
+    a.set_defaults(func=slo_alerts)
 
 
 def _store_path(db: str | None) -> Path:
@@ -94,4 +106,35 @@ def slo_report(args: argparse.Namespace) -> int:
     except OSError as exc:
         fail(f"cannot write {args.out}: {exc.strerror or exc}")
     print(f"wrote the SLO review ({args.format}) to {args.out}")
+    return 0
+
+
+def slo_alerts(args: argparse.Namespace) -> int:
+    """Run ``slo alerts``: replay, upsert the episodes, print them; returns the exit status.
+
+    Raises sqlite3.Error / StoreError when the store cannot be read or written (status 4).
+    """
+    try:
+        slos = load_slos(args.slos)
+    except SLOConfigError as exc:
+        fail(str(exc))
+    path = _store_path(args.db)
+    if not path.is_file():
+        fail(f"no telemetry store at {path} (set ARBOR_DB_PATH or --db); nothing to replay", EXIT_STORE)
+    if args.period is not None and args.period.total_seconds() < 300:
+        fail(f"--period must be at least 5m, got {args.period}")
+    as_of = time.time() if args.as_of is None else args.as_of
+    episodes = replay_store(slos, SqliteSLOSource(ReadModel(path)), as_of, args.period)
+    with Store(path, threaded=False) as store:
+        if episodes:
+            store.submit("alerts", episode_rows(episodes))
+        store.flush()
+    for ep in episodes:
+        end = "firing" if ep.end_ts is None else f"resolved {ep.end_ts:.0f}"
+        print(
+            f"{ep.slo} {ep.severity} {ep.long_window}/{ep.short_window} factor {ep.factor:g}:"
+            f" from {ep.start_ts:.0f}, {end}, peak burn {ep.peak_burn:.3g}"
+        )
+    firing = sum(ep.firing for ep in episodes)
+    print(f"{len(episodes)} alert episode(s), {firing} firing, stored in {path}")
     return 0

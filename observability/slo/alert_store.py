@@ -1,0 +1,84 @@
+"""Alert episodes from the SQLite store: replay every SLO's burn-rate rules over a period and
+keep the episodes in the store's ``alerts`` table (upserted by a deterministic id, so replaying
+again updates the same rows instead of adding new ones), and read the firing ones back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from observability.slo.models import SLO
+from observability.slo.replay import MINUTE_S, AlertEpisode, lookback_s, replay_episodes
+from observability.slo.sqlite_source import SqliteSLOSource
+from observability.store.reads import ReadModel
+
+__all__ = ["ALERT_NAME", "REPLAY_SOURCE", "episode_rows", "firing_count", "replay_store", "stored_episodes"]
+
+#: The alert name of the generated Prometheus rules.
+ALERT_NAME = "SLOErrorBudgetBurn"
+#: ``alerts.source`` of the episodes the replay writes.
+REPLAY_SOURCE = "sqlite-replay"
+
+
+def replay_store(
+    slos: Sequence[SLO], source: SqliteSLOSource, as_of: float, period: timedelta | None = None
+) -> list[AlertEpisode]:
+    """Every SLO's alert episodes over ``period`` (default: the SLO's window) ending at ``as_of``,
+    from one grouped per-minute query per SLO. Raises sqlite3.Error for an unreadable store."""
+    episodes: list[AlertEpisode] = []
+    extra = lookback_s()
+    for slo in slos:
+        span = (period or slo.period).total_seconds()
+        buckets = source.buckets(slo, as_of, span + extra, MINUTE_S)
+        episodes += replay_episodes(
+            slo.name,
+            slo.objective,
+            slo.period,
+            as_of,
+            [b.total for b in buckets],
+            [b.bad for b in buckets],
+            eval_period_s=span,
+        )
+    return episodes
+
+
+def episode_rows(episodes: Sequence[AlertEpisode]) -> list[dict[str, Any]]:
+    """Rows of the ``alerts`` table for ``episodes`` (threshold = the factor, burn_rate = the peak)."""
+    return [
+        {
+            "alert_id": ep.alert_id,
+            "name": ALERT_NAME,
+            "slo": ep.slo,
+            "severity": ep.severity,
+            "state": "firing" if ep.firing else "resolved",
+            "ts": ep.start_ts,
+            "resolved_ts": ep.end_ts,
+            "burn_rate": ep.peak_burn,
+            "threshold": ep.factor,
+            "long_window": ep.long_window,
+            "short_window": ep.short_window,
+            "source": REPLAY_SOURCE,
+            "message": (
+                f"{ep.slo}: error budget burning over {ep.factor:g}x"
+                f" over {ep.long_window} and {ep.short_window}"
+            ),
+            "simulated": 0,
+        }
+        for ep in episodes
+    ]
+
+
+def stored_episodes(reads: ReadModel, limit: int = 200) -> list[dict[str, Any]]:
+    """The stored alert episodes, newest first (at most ``limit``). Raises sqlite3.Error."""
+    return reads.query(
+        "SELECT alert_id, slo, severity, state, ts, resolved_ts, burn_rate, threshold, long_window,"
+        " short_window, source FROM alerts ORDER BY ts DESC, alert_id LIMIT ?",
+        [int(limit)],
+    )
+
+
+def firing_count(reads: ReadModel) -> int:
+    """How many stored alerts are firing. Raises sqlite3.Error."""
+    return int(reads.query("SELECT COUNT(*) AS n FROM alerts WHERE state = 'firing'")[0]["n"])
