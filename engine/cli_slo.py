@@ -23,7 +23,7 @@ from typing import Any
 from engine.cli_args import EXIT_STORE, Parser, fail, float_in
 from engine.slo_report import build_report, render_markdown, report_json
 from observability.durations import parse_duration
-from observability.slo.alert_store import episode_rows, replay_store
+from observability.slo.alert_store import replay_store, save_episodes
 from observability.slo.models import DEFAULT_SLOS_PATH, SLOConfigError, load_slos
 from observability.slo.sqlite_source import SqliteSLOSource
 from observability.store import Store
@@ -126,9 +126,7 @@ def slo_alerts(args: argparse.Namespace) -> int:
     as_of = time.time() if args.as_of is None else args.as_of
     episodes = replay_store(slos, SqliteSLOSource(ReadModel(path)), as_of, args.period)
     with Store(path, threaded=False) as store:
-        if episodes:
-            store.submit("alerts", episode_rows(episodes))
-        store.flush()
+        save_episodes(store, episodes)
     for ep in episodes:
         end = "firing" if ep.end_ts is None else f"resolved {ep.end_ts:.0f}"
         print(

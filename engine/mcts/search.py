@@ -253,9 +253,7 @@ def search(
     )
 
 
-def _converged(
-    tree: Tree, cfg: SearchConfig, last_q: float | None
-) -> tuple[TerminationReason | None, float]:
+def _converged(tree: Tree, cfg: SearchConfig, last_q: float | None) -> tuple[TerminationReason | None, float]:
     """Early termination: the reason to stop (or None) and the root value to compare next time."""
     N = tree.N
     if (

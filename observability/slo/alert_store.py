@@ -12,9 +12,18 @@ from typing import Any
 from observability.slo.models import SLO
 from observability.slo.replay import MINUTE_S, AlertEpisode, lookback_s, replay_episodes
 from observability.slo.sqlite_source import SqliteSLOSource
+from observability.store import Store
 from observability.store.reads import ReadModel
 
-__all__ = ["ALERT_NAME", "REPLAY_SOURCE", "episode_rows", "firing_count", "replay_store", "stored_episodes"]
+__all__ = [
+    "ALERT_NAME",
+    "REPLAY_SOURCE",
+    "episode_rows",
+    "firing_count",
+    "replay_store",
+    "save_episodes",
+    "stored_episodes",
+]
 
 #: The alert name of the generated Prometheus rules.
 ALERT_NAME = "SLOErrorBudgetBurn"
@@ -82,3 +91,23 @@ def stored_episodes(reads: ReadModel, limit: int = 200) -> list[dict[str, Any]]:
 def firing_count(reads: ReadModel) -> int:
     """How many stored alerts are firing. Raises sqlite3.Error."""
     return int(reads.query("SELECT COUNT(*) AS n FROM alerts WHERE state = 'firing'")[0]["n"])
+
+
+def save_episodes(store: Store, episodes: Sequence[AlertEpisode], timeout_s: float = 10.0) -> int:
+    """Upsert ``episodes`` into the ``alerts`` table and wait for the commit; returns how many
+    rows were written. A stored episode already resolved is never turned back into a firing one
+    (a replay at an earlier ``as_of`` sees it still firing). Raises sqlite3.Error / StoreError."""
+    ids = [ep.alert_id for ep in episodes]
+    resolved: set[str] = set()
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        marks = ", ".join("?" * len(chunk))
+        rows = store.reads.query(
+            f"SELECT alert_id FROM alerts WHERE state = 'resolved' AND alert_id IN ({marks})", chunk
+        )
+        resolved |= {r["alert_id"] for r in rows}
+    keep = [ep for ep in episodes if not (ep.firing and ep.alert_id in resolved)]
+    if keep:
+        store.submit("alerts", episode_rows(keep))
+    store.flush(timeout_s)
+    return len(keep)

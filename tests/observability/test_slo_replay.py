@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 
 from observability.durations import parse_duration
-from observability.slo.alert_store import episode_rows, replay_store
+from observability.slo.alert_store import episode_rows, replay_store, save_episodes
 from observability.slo.burn import ERROR_RATIO_WINDOWS
 from observability.slo.math import alert_states, burn_rate
 from observability.slo.models import SLO, load_slos
@@ -174,5 +174,19 @@ def test_upsert_is_idempotent(tmp_path: Path, availability: SLO) -> None:
         assert len(rows) == 1  # the mid-incident row was updated, not duplicated
         assert rows[0]["state"] == "resolved" and rows[0]["resolved_ts"] == AS_OF - 32100
         assert s.count("alerts") == len(later)
+    finally:
+        s.close()
+
+
+def test_save_never_reopens_a_resolved_episode(tmp_path: Path, availability: SLO) -> None:
+    s = _build(tmp_path / "b.db")
+    try:
+        source = SqliteSLOSource(s.reads)
+        save_episodes(s, replay_store([availability], source, AS_OF, timedelta(days=1)))
+        past = replay_store([availability], source, AS_OF - 33000, timedelta(hours=6))
+        assert any(ep.firing and ep.long_window == "1h" for ep in past)
+        save_episodes(s, past)  # a look at an earlier as_of: the 1h/5m episode was firing then
+        (row,) = s.query("SELECT state, resolved_ts FROM alerts WHERE long_window = '1h'")
+        assert (row["state"], row["resolved_ts"]) == ("resolved", AS_OF - 32100)
     finally:
         s.close()
