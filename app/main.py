@@ -6,7 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from app import auth, components, runtime
+from app import alerts, auth, components, runtime
 from app.runtime import ConfigError
 
 PAGES = Path(__file__).resolve().parent.parent / "pages"
@@ -54,4 +54,5 @@ if not access.signed_in:
 components.exposure_banner(settings)
 components.settings_sidebar(settings)
 components.prometheus_sidebar(runtime.prometheus_status())
+alerts.alert_sidebar()
 page.run()

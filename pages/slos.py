@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 import pandas as pd
 import streamlit as st
 
-from app import components, slo, slo_charts
+from app import alerts, components, slo, slo_charts
 
 RANGE_LABELS = {"1h": "1h", "1d": "1d", "7d": "7d", "28d": "28d", "window": "SLO window"}
 AS_OF_LABELS = {"latest": "Latest request", "now": "Now", "custom": "Custom (UTC)"}
@@ -163,6 +163,34 @@ def _detail(f: slo.SLOFigures, series: slo.SLOSeries | str) -> None:
     _attribution(f)
 
 
+def _episodes(name: str, range_key: str, as_of: float) -> None:
+    st.markdown("**Alert episodes** (the burn-rate rules replayed every 5 minutes over the range)")
+    found = alerts.episodes(range_key, as_of)
+    if isinstance(found, str):
+        st.warning(components.plain(found))
+        return
+    rows = [
+        {
+            "severity": e.severity,
+            "windows (long / short)": e.windows,
+            "factor": e.factor,
+            "start": _when(e.start_ts),
+            "end": "firing" if e.end_ts is None else _when(e.end_ts),
+            "peak burn": e.peak_burn,
+            "runbook": e.runbook,
+        }
+        for e in found
+        if e.slo == name
+    ]
+    if not rows:
+        st.caption("No alert fired in this range.")
+        return
+    number = st.column_config.NumberColumn
+    formats = {"factor": number(format="%.4g"), "peak burn": number(format="%.3g")}
+    frame = pd.DataFrame(rows)
+    st.dataframe(frame, hide_index=True, width="stretch", key="slo_episodes", column_config=formats)
+
+
 def _as_of(latest_ts: float | None) -> float:
     choice = st.session_state["slo_as_of"]
     custom = None
@@ -223,6 +251,7 @@ pick = st.selectbox("SLO", ordered, format_func=lambda n: by_name[n].display_nam
 _write_link(pick, range_key or "window", as_of)
 figures = by_name[pick]
 _detail(figures, slo.slo_series(pick, range_key or "window", as_of))
+_episodes(pick, range_key or "window", as_of)
 
 st.divider()
 stamp = datetime.fromtimestamp(report.as_of, UTC).strftime("%Y%m%dT%H%M")
