@@ -66,7 +66,8 @@ def overview_from_store(
     """
     since, until = _window(window_s, now)
     reads = store.reads
-    by_status = reads.status_totals(since, until)
+    long_window = window_s > ROLLUP_AFTER_S  # most of the table: read it in order, not by the ts index
+    by_status = reads.status_totals(since, until, scan=long_window)
     counts = {r["status"]: int(r["n"]) for r in by_status}
     token_sums = [r["tokens"] for r in by_status if r["tokens"] is not None]
     cost_sums = [r["cost"] for r in by_status if r["cost"] is not None]
@@ -82,7 +83,7 @@ def overview_from_store(
     else:
         latencies = reads.served_latencies_ms(since, until)
         p50, p95, p99 = (quantile(latencies, q) for q in QUANTILES)
-    mix = reads.agent_mix(since, until)
+    mix = reads.agent_mix(since, until, scan=long_window)
     n_runs, iterations_sum = reads.mcts_totals(since, until)
     # The engine records every search: with requests and no run in the window, 0 iterations is known.
     iterations: float | None = iterations_sum if n_runs or sum(counts.values()) else None
