@@ -18,7 +18,7 @@ from observability.overview import from_store
 from observability.overview.from_store import overview_from_store, series_from_store
 from observability.overview.models import QUANTILES
 from observability.overview.view import tiles
-from observability.store import RequestRow, Store
+from observability.store import RequestRow, RoutingRow, Store
 
 D = 86_400
 BASE = 1_800_000_000.0
@@ -94,3 +94,27 @@ def test_a_day_or_less_stays_exact(store: Store) -> None:
     lat = store.reads.served_latencies_ms(NOW - D, NOW)
     assert stats.latency_bounds_ms == ()
     assert stats.p95_ms == pytest.approx(float(np.quantile(lat, 0.95)))
+
+
+def test_the_scans_count_as_the_index_does(tmp_path: Path) -> None:
+    # status totals and agent mix read by a table scan (long windows) equal the indexed reads,
+    # and the hand count: in [100, 200): r1 (ok, 2 steps: hrm, mcts), r2 (error, 1 step: hrm)
+    s = Store(tmp_path / "scan.db", threaded=False)
+    for rid, ts, status in (
+        ("r1", 100.0, "ok"),
+        ("r2", 150.0, "error"),
+        ("r3", 200.0, "ok"),
+        ("r0", 99.0, "ok"),
+    ):
+        s.submit("requests", RequestRow(request_id=rid, ts=ts, status=status)._asdict())
+    for rid, step, agent in (("r1", 0, "hrm"), ("r1", 1, "mcts"), ("r2", 0, "hrm"), ("r3", 0, "trm")):
+        s.submit("routing_decisions", RoutingRow(request_id=rid, step=step, agent=agent)._asdict())
+    s.flush()
+    try:
+        assert s.reads.agent_mix(100.0, 200.0, scan=True) == [("hrm", 2), ("mcts", 1)]
+        assert s.reads.agent_mix(100.0, 200.0) == [("hrm", 2), ("mcts", 1)]
+        scanned = {r["status"]: r["n"] for r in s.reads.status_totals(100.0, 200.0, scan=True)}
+        assert scanned == {"ok": 1, "error": 1}
+        assert scanned == {r["status"]: r["n"] for r in s.reads.status_totals(100.0, 200.0)}
+    finally:
+        s.close()
