@@ -86,7 +86,10 @@ def latency_figure(series: OverviewSeries) -> go.Figure:
             hovertemplate="%{x}<br>p95 %{y:,.1f} ms<extra></extra>",
         )
     )
-    return _layout(fig, f"latency p95 per {duration_label(series.bucket_s)}", "ms")
+    title = f"latency p95 per {duration_label(series.bucket_s)}"
+    if series.p95_from_buckets:
+        title += " (estimated from histogram buckets: within the bucket holding it)"
+    return _layout(fig, title, "ms")
 
 
 def agent_mix_figure(stats: OverviewStats) -> go.Figure:

@@ -14,9 +14,14 @@ window (5m 30m 1h 6h 1d 3d 28d) ending at the last request, times
 checking that both give the same (total, bad).  Also timed: the 28-day attribution (bad events
 grouped by every dimension) both ways, the p50/p95/p99 latency from the buckets vs fetching
 every latency into numpy, and the insert cost of request rows with and without the trigger.
+The pages' loads are timed as the application runs them (``pages``): ``build_report`` of each
+SLO of data/slos.yaml over 28 days (``SqliteSLOSource``: counts for the period and the six burn
+windows, and the attribution) and ``load_overview("sqlite", "28d")``; run the script with
+``PYTHONPATH`` at another checkout to time that checkout's code on the same store.
 Each figure is the median of ``--repeat`` runs.  Prints one JSON object.
 
     python benchmarks/slo_bench.py [--requests 1000000] [--days 28] [--repeat 3] [--db FILE]
+        [--pages-only] [--insert-rows 50000]
 """
 
 from __future__ import annotations
@@ -140,6 +145,33 @@ def slo_from_rows(
     return int(total), int(bad or 0)
 
 
+def page_loads(path: Path, as_of: float, repeat: int) -> dict[str, Any]:
+    """Seconds (median of ``repeat``) of ``build_report`` for each SLO over 28 d and of the
+    Overview's ``load_overview("sqlite", "28d")``, on the store at ``path``."""
+    from datetime import timedelta
+
+    from engine.slo_report import build_report
+    from observability.overview.view import load_overview
+    from observability.slo.models import load_slos
+    from observability.slo.sqlite_source import SqliteSLOSource
+
+    out: dict[str, Any] = {"build_report_28d_s": {}}
+    with Store(path, threaded=False) as store:
+        source = SqliteSLOSource(store.reads)
+        period = timedelta(days=28)
+        for slo in load_slos(ROOT / "data" / "slos.yaml"):
+            t, report = median_time(lambda s=slo: build_report([s], source, as_of, period), repeat)
+            fig = report.slos[0]
+            out["build_report_28d_s"][slo.name] = {"s": round(t, 4), "total": fig.total, "bad": fig.bad}
+        t, view = median_time(
+            lambda: load_overview("sqlite", "28d", store=store, prom=None, now=as_of + 1e-6), repeat
+        )
+        stats = view.stats
+        out["load_overview_sqlite_28d_s"] = round(t, 4)
+        out["overview_28d"] = None if stats is None else {"requests": stats.requests, "p95_ms": stats.p95_ms}
+    return out
+
+
 def insert_cost(tmp: Path, n: int, seed: int) -> dict[str, float]:
     """µs per request row committed through the store (500 rows a transaction), with the roll-up
     trigger and without it; the rows arrive in time order over one day, as a live service's do."""
@@ -169,12 +201,19 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--db", default=None, help="keep the store in this file (reused when it exists)")
     parser.add_argument("--insert-rows", type=int, default=50_000, help="rows for the insert-cost figure")
+    parser.add_argument("--pages-only", action="store_true", help="time only the pages' loads")
     args = parser.parse_args()
     slos = yaml.safe_load((ROOT / "data" / "slos.yaml").read_text())["slos"]
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         path = Path(args.db) if args.db else tmp / "slo.db"
         build_s = None if path.exists() else build(path, args.requests, args.days, args.seed)
+        if args.pages_only:
+            with sqlite3.connect(path) as c:
+                n_rows, as_of = c.execute("SELECT COUNT(*), MAX(ts) FROM requests").fetchone()
+            pages = {"requests": n_rows, "as_of": as_of, **page_loads(path, as_of, args.repeat)}
+            print(json.dumps(pages, indent=1))
+            return
         reads = RollupReads(path)
         conn = sqlite3.connect(path)
         n_rows, as_of = conn.execute("SELECT COUNT(*), MAX(ts) FROM requests").fetchone()
@@ -259,6 +298,7 @@ def main() -> None:
             "rows_s": round(t_q_rows, 4),
         }
         conn.close()
+        result["pages"] = page_loads(path, as_of, args.repeat)
         result["insert"] = insert_cost(tmp, args.insert_rows, args.seed)
     print(json.dumps(result, indent=1))
 

@@ -3,10 +3,21 @@ interpolation (numpy's default), and per-bucket series for the charts.
 
 The window is ``now - seconds <= ts < now`` on ``requests.ts``; see
 :mod:`observability.overview.models` for the definitions shared with Prometheus.
+
+Windows longer than :data:`ROLLUP_AFTER_S` (one day: the 7d and 28d presets) read the latency
+quantiles and the charts' per-bucket figures from the roll-ups
+(:mod:`observability.store.rollup_reads`: exact counts, the edge minutes from the rows) instead of
+fetching every request: requests and errors per bucket stay exact, and p50/p95/p99 (and the
+chart's p95) are estimated from the histogram buckets as Prometheus' ``histogram_quantile`` does,
+with the range the exact quantile lies in (:attr:`OverviewStats.latency_bounds_ms`).  The
+roll-up windows are ``(since, until]``; ``[since, until)`` is the same set of float timestamps as
+``(nextafter(since, -inf), nextafter(until, -inf)]``.  Windows of a day or less stay exact from
+the rows.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -14,7 +25,19 @@ import numpy as np
 from observability.overview.models import QUANTILES, OverviewSeries, OverviewStats
 from observability.store import SERVED_STATUSES, Store
 
-__all__ = ["overview_from_store", "quantile", "series_from_store"]
+__all__ = ["ROLLUP_AFTER_S", "overview_from_store", "quantile", "series_from_store"]
+
+#: Windows longer than this (seconds) read latencies and chart buckets from the roll-ups.
+ROLLUP_AFTER_S = 86_400
+
+
+def _half_open(since: float, until: float) -> tuple[float, float]:
+    """``(a, b]`` holding the same float timestamps as ``[since, until)``."""
+    return math.nextafter(since, -math.inf), math.nextafter(until, -math.inf)
+
+
+def _use_rollups(window_s: float, since: float) -> bool:
+    return window_s > ROLLUP_AFTER_S and math.nextafter(since, -math.inf) >= 0
 
 
 def quantile(values: Sequence[float], q: float) -> float | None:
@@ -43,15 +66,24 @@ def overview_from_store(
     """
     since, until = _window(window_s, now)
     reads = store.reads
-    by_status = reads.status_totals(since, until)
+    long_window = window_s > ROLLUP_AFTER_S  # most of the table: read it in order, not by the ts index
+    by_status = reads.status_totals(since, until, scan=long_window)
     counts = {r["status"]: int(r["n"]) for r in by_status}
     token_sums = [r["tokens"] for r in by_status if r["tokens"] is not None]
     cost_sums = [r["cost"] for r in by_status if r["cost"] is not None]
     errors = counts.get("error", 0)
     served = sum(counts.get(status, 0) for status in SERVED_STATUSES)
-    latencies = reads.served_latencies_ms(since, until)
-    p50, p95, p99 = (quantile(latencies, q) for q in QUANTILES)
-    mix = reads.agent_mix(since, until)
+    bounds: tuple[tuple[float, float | None], ...] = ()
+    if _use_rollups(window_s, since):
+        a, b = _half_open(since, until)
+        hist = reads.rollups.counts(a, b, (), {"status": SERVED_STATUSES}).total().histogram
+        estimates = [hist.quantile(q) for q in QUANTILES]
+        p50, p95, p99 = (None if e is None else e.value_ms for e in estimates)
+        bounds = tuple((e.lower_ms, e.upper_ms) for e in estimates if e is not None)
+    else:
+        latencies = reads.served_latencies_ms(since, until)
+        p50, p95, p99 = (quantile(latencies, q) for q in QUANTILES)
+    mix = reads.agent_mix(since, until, scan=long_window)
     n_runs, iterations_sum = reads.mcts_totals(since, until)
     # The engine records every search: with requests and no run in the window, 0 iterations is known.
     iterations: float | None = iterations_sum if n_runs or sum(counts.values()) else None
@@ -76,6 +108,7 @@ def overview_from_store(
         invalid=counts.get("invalid", 0),
         cancelled=counts.get("cancelled", 0),
         simulated=int(sum(r["sim"] or 0 for r in by_status)),
+        latency_bounds_ms=bounds,
     )
 
 
@@ -89,6 +122,9 @@ def series_from_store(store: Store, window_s: int, bucket_s: int, now: float) ->
     if bucket_s <= 0 or window_s % bucket_s:
         raise ValueError(f"window_s ({window_s}) must be a positive multiple of bucket_s ({bucket_s})")
     n = window_s // bucket_s
+    starts = tuple(since + i * bucket_s for i in range(n))
+    if _use_rollups(window_s, since):
+        return _series_from_rollups(store, bucket_s, until, starts)
     requests = [0] * n
     errors = [0] * n
     latencies: list[list[float]] = [[] for _ in range(n)]
@@ -101,8 +137,35 @@ def series_from_store(store: Store, window_s: int, bucket_s: int, now: float) ->
     return OverviewSeries(
         bucket_s=bucket_s,
         until_ts=until,
-        starts=tuple(since + i * bucket_s for i in range(n)),
+        starts=starts,
         requests=tuple(requests),
         errors=tuple(errors),
         p95_ms=tuple(quantile(values, 0.95) for values in latencies),
+    )
+
+
+def _series_from_rollups(
+    store: Store, bucket_s: int, until: float, starts: tuple[float, ...]
+) -> OverviewSeries:
+    """The series of :func:`series_from_store` with each bucket read from the roll-ups (exact
+    counts; p95 estimated from the histogram buckets)."""
+    requests, errors, p95s = [], [], []
+    for i, start in enumerate(starts):
+        end = starts[i + 1] if i + 1 < len(starts) else until
+        a, b = _half_open(start, end)
+        counts = store.reads.rollups.counts(a, b, ("status",), {"status": SERVED_STATUSES})
+        err = counts.get("error")
+        total = counts.total()
+        estimate = total.histogram.quantile(0.95)
+        requests.append(total.n)
+        errors.append(0 if err is None else err.n)
+        p95s.append(None if estimate is None else estimate.value_ms)
+    return OverviewSeries(
+        bucket_s=bucket_s,
+        until_ts=until,
+        starts=starts,
+        requests=tuple(requests),
+        errors=tuple(errors),
+        p95_ms=tuple(p95s),
+        p95_from_buckets=True,
     )

@@ -13,6 +13,9 @@ Definitions (both sources):
   default ``method="linear"``): for n sorted values x and quantile q, h = (n - 1)q and the
   quantile is x[floor(h)] + (h - floor(h)) (x[floor(h) + 1] - x[floor(h)]).  Prometheus gives
   ``histogram_quantile`` (interpolated within histogram buckets), so the two differ slightly.
+  Over windows longer than a day (7d, 28d) the store's quantiles are also estimated from its
+  histogram buckets (the roll-ups, see :mod:`~observability.overview.from_store`), and the tiles
+  state the range the exact value lies in (``OverviewStats.latency_bounds_ms``).
 * the SQLite window is ``now - seconds <= ts < now`` on ``requests.ts`` (request start, unix
   seconds); simulated requests (the load generator's 28-day timeline) sit at their simulated time.
   Prometheus counts every request when it is recorded, simulated ones included.
@@ -95,6 +98,9 @@ class OverviewStats:
     store); ``agent_mix`` is (agent, invocations) pairs sorted by agent.  ``errors``, ``invalid``,
     ``cancelled``, ``simulated`` and ``mcts_runs`` are counted by the store only (None from
     Prometheus).  ``simulated`` counts the window's rows (any status) from the simulated timeline.
+    ``latency_bounds_ms``: empty when p50/p95/p99 are exact (or from Prometheus); otherwise they
+    were estimated from the store's histogram buckets and the exact quantile lies in
+    ``[lower, upper]`` (ms; ``upper`` None: beyond the top bucket), one pair per quantile.
     """
 
     source: Source
@@ -117,6 +123,7 @@ class OverviewStats:
     invalid: int | None
     cancelled: int | None
     simulated: int | None
+    latency_bounds_ms: tuple[tuple[float, float | None], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +133,7 @@ class OverviewSeries:
     Bucket i covers ``[starts[i], starts[i] + bucket_s)`` (unix seconds); buckets tile the window
     exactly, ending at ``until_ts``.  ``requests`` and ``errors`` count ok+error and error requests
     (0 is a real zero: the store records every request); ``p95_ms`` is None for a bucket without
-    latencies.
+    latencies.  ``p95_from_buckets``: the p95s were estimated from histogram buckets (long windows).
     """
 
     bucket_s: int
@@ -135,6 +142,7 @@ class OverviewSeries:
     requests: tuple[int, ...]
     errors: tuple[int, ...]
     p95_ms: tuple[float | None, ...]
+    p95_from_buckets: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -109,6 +109,13 @@ def _cost(value: float | None) -> str:
     return f"${value:,.2f}" if value >= 1 or value == 0 else f"${value:,.4f}"
 
 
+def _bounds(lower: float, upper: float | None) -> str:
+    """``[250, 500] ms (off by at most 250 ms)``; ``> 10,000 ms`` beyond the top bucket."""
+    if upper is None:
+        return f"[{lower:,g}, +inf) ms (beyond the top bucket: unbounded error)"
+    return f"[{lower:,g}, {upper:,g}] ms (off by at most {upper - lower:,g} ms)"
+
+
 def tiles(stats: OverviewStats) -> tuple[Tile, ...]:
     """The page's metric tiles for ``stats``, formatted with units; ``"—"`` for what is unknown.
 
@@ -143,6 +150,13 @@ def tiles(stats: OverviewStats) -> tuple[Tile, ...]:
         if stats.source == "sqlite"
         else "histogram_quantile over mcts_request_duration_seconds"
     )
+    lat_helps = [lat_help] * 3
+    if stats.latency_bounds_ms:
+        lat_helps = [
+            f"estimated from the store's latency histogram buckets (as Prometheus' histogram_quantile) "
+            f"over {stats.window}; the exact value lies in {_bounds(lower, upper)}"
+            for lower, upper in stats.latency_bounds_ms
+        ]
     iter_help = (
         f"over {stats.mcts_runs:,} MCTS searches" if stats.mcts_runs is not None else "mcts_iterations_total"
     )
@@ -165,8 +179,8 @@ def tiles(stats: OverviewStats) -> tuple[Tile, ...]:
             if stats.cost_usd is not None
             else f"no cost recorded in the last {stats.window}",
         ),
-        Tile("Latency p50", _ms(stats.p50_ms), lat_help if stats.p50_ms is not None else no_data),
-        Tile("Latency p95", _ms(stats.p95_ms), lat_help if stats.p95_ms is not None else no_data),
-        Tile("Latency p99", _ms(stats.p99_ms), lat_help if stats.p99_ms is not None else no_data),
+        Tile("Latency p50", _ms(stats.p50_ms), lat_helps[0] if stats.p50_ms is not None else no_data),
+        Tile("Latency p95", _ms(stats.p95_ms), lat_helps[1] if stats.p95_ms is not None else no_data),
+        Tile("Latency p99", _ms(stats.p99_ms), lat_helps[2] if stats.p99_ms is not None else no_data),
         Tile("MCTS iterations", _count(stats.mcts_iterations), iter_help),
     )
