@@ -5,6 +5,7 @@ exact from the SQLite store, with the review document to download."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -67,15 +68,22 @@ def _defaults(names: list[str], latest_ts: float | None) -> None:
 def _tiles(view: slo.SLOPage) -> None:
     assert view.report is not None
     ordered = slo_charts.sorted_by_budget(view.report.slos)
-    for column, figures in zip(st.columns(len(ordered)), ordered, strict=True):
-        t = slo_charts.tile(figures)
-        box = column.container(border=True)
-        box.markdown(f"**{components.plain(t.display_name)}** :{t.colour}-badge[budget {t.budget}]")
-        a, b = box.columns(2)
-        a.metric("Objective", t.objective)
-        b.metric("SLI", t.sli)
-        a.metric("Budget remaining", t.budget)
-        b.metric("Events / bad", f"{t.events} / {t.bad}")
+    per_row = 2  # three tiles side by side cut figures such as "-86.67 %" short on a laptop screen
+    rows = [ordered[k : k + per_row] for k in range(0, len(ordered), per_row)]
+    for row in rows:
+        for column, figures in zip(st.columns(per_row), row, strict=False):
+            _tile(column, figures)
+
+
+def _tile(column: Any, figures: Any) -> None:
+    t = slo_charts.tile(figures)
+    box = column.container(border=True)
+    box.markdown(f"**{components.plain(t.display_name)}** :{t.colour}-badge[budget {t.budget}]")
+    a, b = box.columns(2)
+    a.metric("Objective", t.objective)
+    b.metric("SLI", t.sli)
+    a.metric("Budget remaining", t.budget)
+    b.metric("Events / bad", f"{t.events} / {t.bad}")
 
 
 def _exhaustion(seconds: float | None) -> str:
