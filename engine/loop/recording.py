@@ -16,7 +16,7 @@ from typing import Any
 from engine.events import RouteDecision
 from engine.llm import LLMProvider, LLMRequest, LLMResponse, ProviderFailure
 from engine.models import QueryRequest, QueryResult, StepRecord
-from engine.telemetry import RequestMeta, Telemetry
+from engine.telemetry import FailedRequest, RequestMeta, Telemetry
 
 __all__ = ["CallLog", "Progress", "RequestRecorder", "RunInfo"]
 
@@ -106,16 +106,18 @@ class RequestRecorder:
         """Record a request that ended ``status`` (``error``, ``invalid``, ``cancelled``) with
         ``error`` and the steps it got to."""
         self.telemetry.record_failure(
-            request_id=run.request_id,
-            trace_id=run.trace_id,
-            task=run.task_name,
-            query=run.request.query,
-            status=status,
-            error=error,
-            latency_ms=(self._clock() - t0) * 1000,
-            seed=seed,
-            router=run.request.router,
-            meta=run.meta,
-            steps=progress.steps,
-            unfinished=progress.unfinished,
+            FailedRequest(
+                request_id=run.request_id,
+                trace_id=run.trace_id,
+                task=run.task_name,
+                query=run.request.query,
+                status=status,
+                error=error,
+                latency_ms=(self._clock() - t0) * 1000,
+                seed=seed,
+                router=run.request.router,
+                meta=run.meta,
+                steps=progress.steps,
+                unfinished=progress.unfinished,
+            )
         )

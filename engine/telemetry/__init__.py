@@ -27,7 +27,14 @@ metrics counted from them).
 """
 
 from engine.telemetry.recorder import COMMIT_TIMEOUT_S, REQUEST_LOGGER, Telemetry
-from engine.telemetry.rows import RequestMeta
+from engine.telemetry.rows import FailedRequest, RequestMeta
 from engine.telemetry.traced_provider import fallback_note
 
-__all__ = ["COMMIT_TIMEOUT_S", "REQUEST_LOGGER", "RequestMeta", "Telemetry", "fallback_note"]
+__all__ = [
+    "COMMIT_TIMEOUT_S",
+    "REQUEST_LOGGER",
+    "FailedRequest",
+    "RequestMeta",
+    "Telemetry",
+    "fallback_note",
+]

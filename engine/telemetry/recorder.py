@@ -21,10 +21,10 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal
 
-from engine.events import RouteDecision
 from engine.llm import LLMProvider
 from engine.models import QueryResult, StepRecord
 from engine.telemetry.rows import (
+    FailedRequest,
     LogLine,
     RequestMeta,
     failure_request_row,
@@ -215,42 +215,17 @@ class Telemetry:
 
         self._submit(job, 2 + len(result.steps) + len(spans) + len(logs))
 
-    def record_failure(
-        self,
-        *,
-        request_id: str,
-        trace_id: str,
-        task: str,
-        query: str,
-        status: str,
-        error: str,
-        latency_ms: float,
-        seed: int | None,
-        router: str,
-        meta: RequestMeta,
-        steps: Sequence[StepRecord] = (),
-        unfinished: Sequence[RouteDecision] = (),
-    ) -> None:
+    def record_failure(self, failure: FailedRequest) -> None:
         """Record a request that failed (``error``), was rejected (``invalid``) or stopped
-        (``cancelled``) with its spans and the routing decisions it got to: ``steps`` finished,
-        ``unfinished`` decided but not finished (stored without confidence or latency)."""
+        (``cancelled``) with its spans and the routing decisions it got to (unfinished steps are
+        stored without confidence or latency)."""
+        f = failure
+        request_id, trace_id, task, status = f.request_id, f.trace_id, f.task, f.status
+        steps, unfinished, latency_ms = f.steps, f.unfinished, f.latency_ms
         spans = self._spans.take(trace_id)
         level = logging.ERROR if status == "error" else logging.WARNING
-        logs = self._take_logs(trace_id, level, f"request {status}: {error[:500]}", meta.correlation_id)
-        row = failure_request_row(
-            request_id=request_id,
-            trace_id=trace_id,
-            task=task,
-            query=query,
-            status=status,
-            error=error,
-            latency_ms=latency_ms,
-            seed=seed,
-            router=router,
-            meta=meta,
-            steps=steps,
-            unfinished=unfinished,
-        )
+        logs = self._take_logs(trace_id, level, f"request {status}: {f.error[:500]}", f.meta.correlation_id)
+        row = failure_request_row(f)
         secrets = self.secrets
 
         def job(metrics: Metrics | None) -> dict[str, Any]:

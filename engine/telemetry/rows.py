@@ -22,6 +22,7 @@ from observability.store import LogRow, MctsNodeRow, MctsRunRow, RequestRow, Rou
 from observability.tracing import SpanRecord
 
 __all__ = [
+    "FailedRequest",
     "LogLine",
     "RequestMeta",
     "failure_request_row",
@@ -172,37 +173,43 @@ def result_rows(
     return rows
 
 
-def failure_request_row(
-    *,
-    request_id: str,
-    trace_id: str,
-    task: str,
-    query: str,
-    status: str,
-    error: str,
-    latency_ms: float,
-    seed: int | None,
-    router: str,
-    meta: RequestMeta,
-    steps: Sequence[StepRecord] = (),
-    unfinished: Sequence[RouteDecision] = (),
-) -> dict[str, Any]:
-    """The ``requests`` row (not yet redacted) of a request that failed, was rejected or stopped
-    (``status``): error cut to 2000 characters, verdict ``unknown``, the agents of its finished and
-    unfinished steps in order of first use.  ``latency_ms`` in milliseconds."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class FailedRequest:
+    """A request that failed (``error``), was rejected (``invalid``) or stopped (``cancelled``),
+    with the routing decisions it got to: ``steps`` finished, ``unfinished`` decided but not
+    finished.  ``latency_ms`` in milliseconds."""
+
+    request_id: str
+    trace_id: str
+    task: str
+    query: str
+    status: str
+    error: str
+    latency_ms: float
+    seed: int | None
+    router: str
+    meta: RequestMeta
+    steps: Sequence[StepRecord] = ()
+    unfinished: Sequence[RouteDecision] = ()
+
+
+def failure_request_row(f: FailedRequest) -> dict[str, Any]:
+    """The ``requests`` row (not yet redacted) of a failed request: error cut to 2000 characters,
+    verdict ``unknown``, the agents of its finished and unfinished steps in order of first use."""
+    meta = f.meta
     return RequestRow(
-        request_id=request_id,
-        trace_id=trace_id,
+        request_id=f.request_id,
+        trace_id=f.trace_id,
         ts=meta.ts,
-        task=task,
-        query=query,
-        status=status,
-        error=error[:2000],
-        latency_ms=latency_ms,
-        seed=seed,
-        router=router,
+        task=f.task,
+        query=f.query,
+        status=f.status,
+        error=f.error[:2000],
+        latency_ms=f.latency_ms,
+        seed=f.seed,
+        router=f.router,
         verdict="unknown",
-        agents_used=list(dict.fromkeys([*(s.agent for s in steps), *(d.chosen for d in unfinished)])),
+        agents_used=list(dict.fromkeys([*(s.agent for s in f.steps), *(d.chosen for d in f.unfinished)])),
         user_id=meta.user_id,
         simulated=int(meta.simulated),
         experiment=meta.experiment,

@@ -13,7 +13,7 @@ from engine import Engine, QueryRequest
 from engine.config import load_settings
 from engine.faults import Faults
 from engine.llm import make_provider
-from engine.telemetry import RequestMeta
+from engine.telemetry import FailedRequest, RequestMeta
 from engine.wiring import build_runtime, build_telemetry, configured_secrets
 from observability.redaction import MASK
 from observability.tracing import Tracer
@@ -102,16 +102,18 @@ def test_library_warnings_inside_a_request_are_stored_with_it(tmp_path: Path) ->
             runtime.telemetry.log(logging.INFO, "opened")
             logging.getLogger("engine.llm.test").warning("provider %s failed over", "x")
         runtime.telemetry.record_failure(
-            request_id="r1",
-            trace_id="ab" * 16,
-            task="freeform",
-            query="q",
-            status="error",
-            error="boom",
-            latency_ms=1.0,
-            seed=None,
-            router="rules",
-            meta=RequestMeta(ts=1.0),
+            FailedRequest(
+                request_id="r1",
+                trace_id="ab" * 16,
+                task="freeform",
+                query="q",
+                status="error",
+                error="boom",
+                latency_ms=1.0,
+                seed=None,
+                router="rules",
+                meta=RequestMeta(ts=1.0),
+            )
         )
     messages = [r[0] for r in _stored(tmp_path / "arbor.db", "select message from logs order by seq")]
     assert messages == ["opened", "provider x failed over", "request error: boom"]
