@@ -24,7 +24,7 @@ from engine.cli_args import EXIT_STORE, Parser, fail, float_in
 from engine.slo_report import build_report, render_markdown, report_json
 from observability.durations import parse_duration
 from observability.slo.alert_store import replay_store, save_episodes
-from observability.slo.models import DEFAULT_SLOS_PATH, SLOConfigError, load_slos
+from observability.slo.models import DEFAULT_SLOS_PATH, SLO, SLOConfigError, load_slos
 from observability.slo.sqlite_source import SqliteSLOSource
 from observability.store import Store
 from observability.store.reads import ReadModel
@@ -75,6 +75,19 @@ def _store_path(db: str | None) -> Path:
         fail(str(exc).splitlines()[0])
 
 
+def _slos_and_store(args: argparse.Namespace, nothing: str) -> tuple[list[SLO], Path]:
+    """The SLOs of ``--slos`` and the existing store file of ``--db`` (or ARBOR_DB_PATH); a bad
+    SLO file exits 2, a missing store EXIT_STORE, saying ``nothing`` would be done."""
+    try:
+        slos = load_slos(args.slos)
+    except SLOConfigError as exc:
+        fail(str(exc))
+    path = _store_path(args.db)
+    if not path.is_file():
+        fail(f"no telemetry store at {path} (set ARBOR_DB_PATH or --db); {nothing}", EXIT_STORE)
+    return slos, path
+
+
 def slo_report(args: argparse.Namespace) -> int:
     """Run ``slo report``; returns the exit status (errors exit through :func:`fail`).
 
@@ -84,13 +97,7 @@ def slo_report(args: argparse.Namespace) -> int:
         fail(f"--source {args.source} {_NOT_YET}")
     if args.format == "html":
         fail(f"--format html {_NOT_YET}")
-    try:
-        slos = load_slos(args.slos)
-    except SLOConfigError as exc:
-        fail(str(exc))
-    path = _store_path(args.db)
-    if not path.is_file():
-        fail(f"no telemetry store at {path} (set ARBOR_DB_PATH or --db); nothing to report", EXIT_STORE)
+    slos, path = _slos_and_store(args, "nothing to report")
     as_of = time.time() if args.as_of is None else args.as_of
     report = build_report(slos, SqliteSLOSource(ReadModel(path)), as_of, args.period)
     text = (
@@ -114,13 +121,7 @@ def slo_alerts(args: argparse.Namespace) -> int:
 
     Raises sqlite3.Error / StoreError when the store cannot be read or written (status 4).
     """
-    try:
-        slos = load_slos(args.slos)
-    except SLOConfigError as exc:
-        fail(str(exc))
-    path = _store_path(args.db)
-    if not path.is_file():
-        fail(f"no telemetry store at {path} (set ARBOR_DB_PATH or --db); nothing to replay", EXIT_STORE)
+    slos, path = _slos_and_store(args, "nothing to replay")
     if args.period is not None and args.period.total_seconds() < 300:
         fail(f"--period must be at least 5m, got {args.period}")
     as_of = time.time() if args.as_of is None else args.as_of
