@@ -38,63 +38,83 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@contextmanager
-def running_console(
-    runtime: Path, extra_env: Mapping[str, str] = MappingProxyType({}), port: int | None = None
-) -> Iterator[str]:
-    """Run ``streamlit run app/main.py`` on a free port with its store in ``runtime`` and
-    ``extra_env`` (e.g. ``ARBOR_*`` settings) on ``port`` (default: a free one); yield its URL,
-    then stop it by its pid."""
+def start_console(
+    runtime: Path,
+    extra_env: Mapping[str, str] = MappingProxyType({}),
+    port: int | None = None,
+    base_env: Mapping[str, str] | None = None,
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start ``streamlit run app/main.py`` on ``port`` (default: a free one) with its store in
+    ``runtime`` (log: ``runtime/console.log``), the environment ``base_env`` (default: this
+    process's) plus ``extra_env``; return the process and its URL once it answers its health check.
+    The caller stops it (by its process group).  Raises RuntimeError with the log if it never answers."""
     port = port or _free_port()
     env = {
-        **os.environ,
+        **(os.environ if base_env is None else base_env),
         "ARBOR_DB_PATH": str(runtime / "arbor.db"),
         "ARBOR_METRICS_PORT": "0",
         **extra_env,
     }
-    log = open(runtime / "console.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(ROOT / "app" / "main.py"),
-            "--server.address",
-            "127.0.0.1",
-            "--server.port",
-            str(port),
-            "--server.headless",
-            "true",
-            "--browser.gatherUsageStats",
-            "false",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    log_path = runtime / "console.log"
+    with open(log_path, "w") as log:  # the child keeps its own handle
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                str(ROOT / "app" / "main.py"),
+                "--server.address",
+                "127.0.0.1",
+                "--server.port",
+                str(port),
+                "--server.headless",
+                "true",
+                "--browser.gatherUsageStats",
+                "false",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return proc, url
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                stop_console(proc)
+                raise RuntimeError(log_path.read_text()) from None
+            time.sleep(0.3)
+
+
+def stop_console(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the console's process group; SIGKILL it if it has not ended within 10 s."""
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError((runtime / "console.log").read_text()) from None
-                time.sleep(0.3)
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+@contextmanager
+def running_console(
+    runtime: Path, extra_env: Mapping[str, str] = MappingProxyType({}), port: int | None = None
+) -> Iterator[str]:
+    """:func:`start_console`, yielding its URL, then stop it by its pid."""
+    proc, url = start_console(runtime, extra_env, port)
+    try:
         yield url
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
+        stop_console(proc)
 
 
 @pytest.fixture(scope="session")

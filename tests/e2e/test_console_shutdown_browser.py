@@ -10,15 +10,11 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import ROOT, _free_port
+from tests.e2e.conftest import start_console
 from tests.e2e.console import run_query
 
 pytestmark = pytest.mark.e2e
@@ -26,29 +22,10 @@ pytestmark = pytest.mark.e2e
 
 def test_sigterm_stops_the_console_cleanly_with_every_answer_stored(browser, tmp_path: Path) -> None:
     db = tmp_path / "arbor.db"
-    port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ARBOR_")}
-    env.update({"ARBOR_DB_PATH": str(db), "ARBOR_METRICS_PORT": "0", "ARBOR_DURABILITY": "async"})
     log_path = tmp_path / "console.log"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "main.py"),
-             "--server.address", "127.0.0.1", "--server.port", str(port), "--server.headless", "true",
-             "--browser.gatherUsageStats", "false"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
+    proc, url = start_console(tmp_path, {"ARBOR_DURABILITY": "async"}, base_env=env)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(log_path.read_text())
-                time.sleep(0.3)
         context = browser.new_context(viewport={"width": 1400, "height": 1800})
         page = context.new_page()
         try:

@@ -12,14 +12,8 @@ a freeform query's generated answer is those replies joined (engine/agents/freef
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -29,17 +23,11 @@ import pytest
 from playwright.sync_api import expect
 
 from observability.store import Store
+from tests.e2e.conftest import running_console
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
 PNG = b"\x89PNG\r\n\x1a\n"  # a PNG signature: enough for the browser to ask for it
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class _Server:
@@ -148,43 +136,15 @@ def hostile_trace(tmp_path_factory, beacon) -> tuple[Path, str]:
 def console(tmp_path_factory, hostile_trace, fake_llm) -> Iterator[str]:
     """The console on a free loopback port, on the hostile store, with the fake LLM as its provider."""
     db, _ = hostile_trace
-    port = _free_port()
-    log_path = tmp_path_factory.mktemp("console") / "console.log"
     env = {
-        **os.environ,
         "ARBOR_DB_PATH": str(db),
-        "ARBOR_METRICS_PORT": "0",
         "ARBOR_LLM_PROVIDER": "lmstudio",
         "ARBOR_LMSTUDIO_BASE_URL": f"{fake_llm.url}/v1",
         "ARBOR_LLM_MAX_ATTEMPTS": "1",
+        "ARBOR_PROMETHEUS_URL": "",  # blank is unset: no Prometheus source
     }
-    env.pop("ARBOR_PROMETHEUS_URL", None)
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "main.py"),
-             "--server.address", "127.0.0.1", "--server.port", str(port), "--server.headless", "true",
-             "--browser.gatherUsageStats", "false"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                        if r.status == 200:
-                            break
-                except OSError:
-                    if proc.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError(log_path.read_text()) from None
-                    time.sleep(0.3)
-            yield url
-        finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+    with running_console(tmp_path_factory.mktemp("console"), env) as url:
+        yield url
 
 
 @pytest.fixture
