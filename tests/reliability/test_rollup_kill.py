@@ -4,47 +4,25 @@ without the other.  The writer is tests/reliability/store_writer.py in ``ack`` m
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
-import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 
 from observability.store.rollups import rebuild
-
-ROOT = Path(__file__).resolve().parents[2]
-WRITER = Path(__file__).with_name("store_writer.py")
+from tests.reliability.acked_writer import AckedWriter
 
 
 def test_kill_9_keeps_rows_and_rollups_consistent(tmp_path: Path) -> None:
     path = tmp_path / "killed.db"
-    proc = subprocess.Popen(
-        [sys.executable, str(WRITER), str(path), "ack", "--prefix", "k"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    acked: list[str] = []
-
-    def read() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            acked.append(line.strip())
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
+    writer = AckedWriter(path)
+    proc, acked = writer.proc, writer.acked
     deadline = time.monotonic() + 60
     while len(acked) < 50 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.01)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=30)
-    reader.join(timeout=30)
+    writer.kill()
     assert proc.returncode == -signal.SIGKILL
-    assert len(acked) >= 50, proc.stderr.read() if proc.stderr else ""
+    assert len(acked) >= 50, writer.stderr()
 
     conn = sqlite3.connect(path, isolation_level=None)
     try:

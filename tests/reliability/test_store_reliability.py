@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from observability.store import SCHEMA_VERSION, Store
+from tests.reliability.acked_writer import AckedWriter
 
 ROOT = Path(__file__).resolve().parents[2]
 WRITER = Path(__file__).with_name("store_writer.py")
@@ -136,35 +137,16 @@ def test_eight_writer_processes_store_exactly_what_they_issue(tmp_path: Path) ->
 
 def test_kill_9_keeps_the_file_sound_and_every_acknowledged_request(tmp_path: Path) -> None:
     path = tmp_path / "killed.db"
-    proc = subprocess.Popen(
-        [sys.executable, str(WRITER), str(path), "ack", "--prefix", "k"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    acked: list[str] = []
-
-    def read() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            acked.append(line.strip())
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
+    writer = AckedWriter(path)
+    proc, acked = writer.proc, writer.acked
     deadline = time.monotonic() + 30
     while not acked and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.01)  # wait until the writer is up and acknowledging
-    assert acked, (
-        proc.stderr.read() if proc.poll() is not None and proc.stderr else "no acknowledgement in 30 s"
-    )
+    assert acked, writer.stderr() if proc.poll() is not None else "no acknowledgement in 30 s"
     time.sleep(2.0)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=30)
-    reader.join(timeout=30)
+    writer.kill()
     assert proc.returncode == -signal.SIGKILL
-    assert proc.stderr is not None
-    err = proc.stderr.read()
+    err = writer.stderr()
     assert "locked" not in err.lower() and "Traceback" not in err, err
     assert len(acked) > 10
 
