@@ -21,8 +21,9 @@ import streamlit as st
 
 from app import runtime
 from engine.slo_report import AlertRow, Report, SLOFigures, build_report, render_markdown, report_json
-from observability.durations import format_duration, parse_duration
-from observability.slo.math import BudgetPoint, BurnPoint, budget_over_time, burn_rate_over_time
+from engine.slo_series import SLOSeries, bucket_plan
+from engine.slo_series import slo_series as _series
+from observability.durations import parse_duration
 from observability.slo.models import DEFAULT_SLOS_PATH, SLO, SLOConfigError, load_slos
 from observability.slo.sqlite_source import ATTRIBUTION_DIMENSIONS, SqliteSLOSource
 
@@ -54,8 +55,6 @@ RANGES = ("1h", "1d", "7d", "28d", "window")
 #: ``latest``: the store's newest request (simulated or older data); ``now``: the wall clock;
 #: ``custom``: a chosen UTC time.
 AS_OF_CHOICES = ("latest", "now", "custom")
-_BUCKETS_S = (60, 300, 900, 1800, 3600, 4 * 3600, 86400)
-_MAX_BUCKETS = 800
 
 
 @dataclass(frozen=True)
@@ -103,17 +102,6 @@ def period_of(range_key: str, slo: SLO | None = None) -> timedelta | None:
     return parse_duration(range_key)
 
 
-def bucket_plan(period_s: float) -> tuple[float, float]:
-    """(bucket width, burn-rate window) in seconds for charts over ``period_s``: the smallest
-    bucket giving at most 800 points; the burn window is 5 minutes for periods up to an hour,
-    1 hour up to 7 days, else 6 hours (as the page alerts' long windows), and never shorter than
-    a bucket."""
-    bucket = next((b for b in _BUCKETS_S if period_s / b <= _MAX_BUCKETS), _BUCKETS_S[-1])
-    window = 300.0 if period_s <= 3600 else 3600.0 if period_s <= 7 * 86400 else 6 * 3600.0
-    window = max(window, float(bucket))
-    return float(bucket), window
-
-
 @dataclass(frozen=True)
 class SLOPage:
     """Everything the page shows above the per-SLO charts.
@@ -131,20 +119,6 @@ class SLOPage:
     latest_ts: float | None = None
     simulated: int = 0
     message: str | None = None
-
-
-@dataclass(frozen=True)
-class SLOSeries:
-    """One SLO's chart series over the period ``(start_ts, start_ts + period_s]``: budget
-    remaining per ``bucket_s`` bucket (with the ideal line) and the burn rate over
-    ``burn_window`` (e.g. ``"1h"``) at each bucket end."""
-
-    start_ts: float
-    period_s: float
-    bucket_s: float
-    budget: tuple[BudgetPoint, ...]
-    burn: tuple[BurnPoint, ...]
-    burn_window: str
 
 
 def _slos() -> list[SLO]:
@@ -247,15 +221,7 @@ def _cached_series(db_path: str, committed: int, name: str, range_key: str, as_o
     assert source is not None
     period = period_of(range_key, slo)
     assert period is not None
-    period_s = period.total_seconds()
-    bucket_s, window_s = bucket_plan(period_s)
-    start = as_of - period_s
-    budget = budget_over_time(source.buckets(slo, as_of, period_s, bucket_s), slo.objective, start, period_s)
-    wide = source.buckets(slo, as_of, period_s + window_s, bucket_s)
-    burn = [p for p in burn_rate_over_time(wide, slo.objective, window_s) if p.ts > start]
-    return SLOSeries(
-        start, period_s, bucket_s, tuple(budget), tuple(burn), format_duration(timedelta(seconds=window_s))
-    )
+    return _series(slo, source, as_of, period.total_seconds())
 
 
 def slo_series(name: str, range_key: str, as_of: float) -> SLOSeries | str:
