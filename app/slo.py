@@ -9,6 +9,7 @@ cannot be read, a bad SLO file or telemetry switched off: those come back as a m
 
 from __future__ import annotations
 
+import html
 import json
 import math
 import sqlite3
@@ -16,16 +17,20 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 import streamlit as st
 
 from app import runtime
 from engine.slo_report import AlertRow, Report, SLOFigures, build_report, render_markdown, report_json
+from engine.slo_review_html import build_html_review, render_html
 from engine.slo_series import SLOSeries, bucket_plan
 from engine.slo_series import slo_series as _series
 from observability.durations import parse_duration
 from observability.slo.models import DEFAULT_SLOS_PATH, SLO, SLOConfigError, load_slos
 from observability.slo.sqlite_source import ATTRIBUTION_DIMENSIONS, SqliteSLOSource
+from observability.store.reads import ReadModel
+from observability.store.review_reads import latest_golden_run
 
 __all__ = [
     "AS_OF_CHOICES",
@@ -42,10 +47,12 @@ __all__ = [
     "parse_slo_link",
     "period_of",
     "resolve_as_of",
+    "review_html",
     "slo_names",
     "slo_page",
     "slo_series",
     "store_facts",
+    "store_path",
 ]
 
 #: How long the page's figures are reused (s); "now" is rounded down to this many seconds.
@@ -154,7 +161,7 @@ def _cached_page(db_path: str, committed: int, range_key: str, as_of: float) -> 
     slos = _slos()
     source = _source()
     assert source is not None
-    report = build_report(slos, source, as_of, period_of(range_key))
+    report = build_report(slos, source, as_of, period_of(range_key), golden=latest_golden_run(source.reads))
     longest = max(f.period_s for f in report.slos)
     stored, latest = source.reads.request_facts()
     totals = source.reads.status_totals(as_of - longest, math.nextafter(as_of, math.inf))
@@ -237,6 +244,29 @@ def slo_series(name: str, range_key: str, as_of: float) -> SLOSeries | str:
         return _problem(exc)
     except StopIteration:
         return f"No SLO named {name!r} in {DEFAULT_SLOS_PATH}."
+
+
+def review_html(report: Report, db_path: str) -> str:
+    """The review ``report`` (of the store at ``db_path``) as the self-contained HTML document of
+    ``python -m engine slo report --format html``, with the alert episodes the page stored. Runs
+    when the download button is clicked (no Streamlit calls: it may run outside a script run).
+
+    Never raises for an unreadable store or SLO file: the document then says what went wrong."""
+    try:
+        source = SqliteSLOSource(ReadModel(Path(db_path)))
+        return render_html(build_html_review(report, _slos(), source, source.reads), generated_ts=time.time())
+    except (sqlite3.Error, SLOConfigError, OSError) as exc:
+        message = html.escape(_problem(exc) if not isinstance(exc, OSError) else f"The store: {exc}")
+        return (
+            '<!DOCTYPE html><html><head><meta charset="utf-8"><title>SLO review</title></head>'
+            f"<body><p>The SLO review could not be built. {message}</p></body></html>"
+        )
+
+
+def store_path() -> str | None:
+    """The console's store file (None when telemetry is off)."""
+    store = runtime.get_store()
+    return None if store is None else str(store.path)
 
 
 def now() -> float:

@@ -317,7 +317,8 @@ def _overview(review: HtmlReview) -> str:
 
 def _golden(review: HtmlReview) -> str:
     run = review.report.golden
-    body = f'<p data-field="golden">{_esc(golden_summary(run)).capitalize()}.</p>'
+    summary = golden_summary(run)
+    body = f'<p data-field="golden">{_esc(summary[:1].upper() + summary[1:])}.</p>'
     if run is not None and run.results:
         rows = "".join(
             f'<tr><td>{_esc(r.name)}</td><td><span class="pill '
