@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import plotly.graph_objects as go
-from plotly.offline import get_plotlyjs
+import plotly.graph_objects as go  # type: ignore[import-untyped]
+from plotly.offline import get_plotlyjs  # type: ignore[import-untyped]
 
 from engine.slo_report import (
     Report,
@@ -161,7 +161,7 @@ def _layout(fig: go.Figure, title: str, y_title: str) -> go.Figure:
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
         title={"text": title, "font": {"size": 14}},
         yaxis={"title": y_title},
-        legend={"orientation": "h", "y": -0.12, "x": 0, "xanchor": "left", "yanchor": "top"},
+        legend={"orientation": "h", "y": -0.2, "x": 0, "xanchor": "left", "yanchor": "top"},
         plot_bgcolor="white",
         paper_bgcolor="white",
         font={"family": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", "size": 11},

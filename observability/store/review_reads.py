@@ -7,6 +7,7 @@ renderers escape it). Times are unix seconds. This module never imports ``engine
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -105,16 +106,32 @@ class RecordedEpisode:
 
 
 def _opt_float(value: object) -> float | None:
-    return None if value is None else float(value)  # type: ignore[arg-type]
+    """A stored number, or None for NULL and for anything that is not a finite number (the
+    table may hold what another writer put there)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _opt_text(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
 def recorded_episodes(
-    reads: ReadModel, since_ts: float, until_ts: float, slos: Sequence[str] | None = None, limit: int = 500
+    reads: ReadModel,
+    since_ts: float,
+    until_ts: float,
+    slos: Sequence[str] | None = None,
+    limit: int = 100_000,
 ) -> list[RecordedEpisode]:
     """The alert episodes of the ``alerts`` table that overlap ``(since_ts, until_ts]``: started
     at or before ``until_ts`` and not resolved by ``since_ts``; only those of the SLO names
     ``slos`` when given; newest start first, at most ``limit``. Raises sqlite3.Error."""
-    where = "ts <= ? AND (resolved_ts IS NULL OR resolved_ts > ?)"
+    where = "typeof(ts) IN ('real', 'integer') AND ts <= ? AND (resolved_ts IS NULL OR resolved_ts > ?)"
     params: list[object] = [until_ts, since_ts]
     if slos is not None:
         if not slos:
@@ -130,14 +147,14 @@ def recorded_episodes(
         RecordedEpisode(
             alert_id=str(r["alert_id"]),
             slo=str(r["slo"]),
-            severity=r["severity"],
-            long_window=r["long_window"],
-            short_window=r["short_window"],
+            severity=_opt_text(r["severity"]),
+            long_window=_opt_text(r["long_window"]),
+            short_window=_opt_text(r["short_window"]),
             factor=_opt_float(r["threshold"]),
             start_ts=float(r["ts"]),
             end_ts=_opt_float(r["resolved_ts"]),
             peak_burn=_opt_float(r["burn_rate"]),
-            source=r["source"],
+            source=_opt_text(r["source"]),
         )
         for r in rows
     ]

@@ -3,6 +3,7 @@ run and the alert episodes overlapping a period, on stores whose rows are writte
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from observability.store import ReadModel, Store
@@ -99,3 +100,27 @@ def test_episodes_overlapping_the_period(tmp_path: Path) -> None:
         "other-slo",
     }
     assert recorded_episodes(reads, since, until, []) == []
+
+
+def test_garbage_in_the_alerts_table_is_no_number(tmp_path: Path) -> None:
+    with Store(tmp_path / "a.db", threaded=False) as s:
+        s.flush()
+    with sqlite3.connect(tmp_path / "a.db") as conn:  # another writer, bypassing the row checks
+        conn.execute(
+            "INSERT INTO alerts (alert_id, slo, severity, state, ts, resolved_ts, burn_rate, threshold)"
+            " VALUES ('g', 'availability', 'page', 'firing', ?, 'soon', 'hot', 'NaN')",
+            [T - 10],
+        )
+        conn.execute(
+            "INSERT INTO alerts (alert_id, slo, severity, state, ts)"
+            " VALUES ('t', 'availability', 'page', 'firing', 'x')"
+        )
+    (found,) = recorded_episodes(ReadModel(tmp_path / "a.db"), T - 100, T)
+    # a text start time is no time: that row is left out; the others' unreadable numbers are None
+    assert (found.alert_id, found.start_ts, found.end_ts, found.peak_burn, found.factor) == (
+        "g",
+        T - 10,
+        None,
+        None,
+        None,
+    )
