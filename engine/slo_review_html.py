@@ -335,7 +335,10 @@ def _golden(review: HtmlReview) -> str:
 
 def _tiles(f: SLOFigures) -> str:
     colour = _colour(f.budget_remaining)
-    tte = "—" if f.time_to_exhaustion_s is None else _span(f.time_to_exhaustion_s)
+    if f.time_to_exhaustion_s is not None:
+        tte = _span(f.time_to_exhaustion_s)
+    else:  # none: the budget is already spent, or the 1h burn is 0 or unknown
+        tte = "spent" if f.budget_remaining is not None and f.budget_remaining <= 0 else "—"
     tiles = [
         ("Objective", _ratio(f.objective), ""),
         ("SLI", _ratio(f.sli), ""),
