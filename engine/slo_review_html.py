@@ -530,6 +530,7 @@ table.grid th,table.grid td{border-bottom:1px solid var(--line);padding:5px 8px;
  vertical-align:top}
 table.grid th{background:#f3f4f6;font-weight:600;font-size:12px;color:#374151}
 .num{text-align:right!important;font-variant-numeric:tabular-nums;white-space:nowrap}
+th.num{white-space:normal}
 td.green{color:var(--green);font-weight:600}td.amber{color:var(--amber);font-weight:600}
 td.red{color:var(--red);font-weight:600}
 tr.firing td,td.firing{background:#fef2f2}
@@ -556,7 +557,9 @@ code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12px;back
  border-radius:3px}
 footer{margin-top:32px;color:var(--muted);font-size:12px;border-top:1px solid var(--line);padding-top:8px}
 @media (max-width:900px){.two{grid-template-columns:1fr}}
-@media print{body{background:#fff}main{padding:0;max-width:none}section.slo{break-before:page}
+@page{margin:12mm}
+@media print{body{background:#fff;font-size:12px}main{padding:0;max-width:none}section.slo{break-before:page}
+ table.grid{font-size:11px}table.grid th,table.grid td{padding:3px 5px}.two{grid-template-columns:1fr}
  .chart,table,.tiles{break-inside:avoid}a{color:inherit}}
 """
 
