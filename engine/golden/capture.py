@@ -231,6 +231,8 @@ def capture(
         sqlite3.Error: the store cannot be read.
     """
     settings = settings if settings is not None else load_settings()
+    if not Path(settings.db_path).is_file():
+        raise CaptureRefused(f"no telemetry store at {settings.db_path}: there is no request to capture")
     row = ReadModel(settings.db_path).request(request_id)
     if row is None:
         raise CaptureRefused(f"no request {request_id[:64]!r} in the store {settings.db_path}")

@@ -40,12 +40,16 @@ class _SharedRetriever:
     def __init__(self) -> None:
         self._inner: Any = None
 
-    def search(self, query: str, k: int = 4) -> Any:
+    def prepare(self) -> Any:
+        """The retriever, built now if it was not yet."""
         if self._inner is None:
             from engine.rag import Retriever
 
             self._inner = Retriever.from_corpus()
-        return self._inner.search(query, k=k)
+        return self._inner
+
+    def search(self, query: str, k: int = 4) -> Any:
+        return self.prepare().search(query, k=k)
 
     def close(self) -> None:
         if self._inner is not None:
@@ -122,9 +126,16 @@ class Replayer:
         except ValidationError as exc:
             first = exc.errors()[0]
             raise ReplayError(f"the request is not valid: {first['msg']}") from None
+        engine = self.engine(request.settings)
+        try:  # one-time loads (GRU weights, the corpus index) happen here, outside the timed run
+            engine.router(query)
+            if query.use_rag and query.resolved_task() == "freeform":
+                self._retriever.prepare()
+        except Exception as exc:  # RouterUnavailable, a corpus that cannot be indexed ...
+            raise ReplayError(f"the engine cannot be prepared: {type(exc).__name__}: {exc}") from exc
         self._exporter.clear()
         try:
-            result = self.engine(request.settings).run(query)
+            result = engine.run(query)
         except Exception as exc:  # QueryError, RouterUnavailable, ProviderNotConfigured, a bug ...
             raise ReplayError(f"the engine failed the request: {type(exc).__name__}: {exc}") from exc
         records = [r for r in self._exporter.records if r.trace_id == result.trace_id]
