@@ -16,7 +16,6 @@ import datetime as dt
 import json
 import os
 import re
-import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import metadata
@@ -36,7 +35,7 @@ from engine.golden.format import (
     Rebaseline,
     dumps,
 )
-from engine.golden.replay import Replayer, ReplayError
+from engine.golden.replay import Replayer, ReplayError, latency_medians
 from engine.models import QueryRequest
 from observability.store.reads import ReadModel
 
@@ -102,9 +101,10 @@ def _check_provider(request: GoldenRequest) -> None:
 def _observe(
     replayer: Replayer, request: GoldenRequest, repeat: int, correlation_id: str
 ) -> list[Observation]:
-    """``repeat`` replays of ``request``, refused unless they all behave identically."""
+    """``repeat`` timed replays of ``request`` after one warm-up replay, refused unless all
+    ``1 + repeat`` behave identically."""
     runs: list[Observation] = []
-    for i in range(repeat):
+    for i in range(1 + repeat):  # the first replay warms caches (see run_golden): compared, not timed
         try:
             obs = replayer.replay(request, correlation_id)
         except ReplayError as exc:
@@ -119,7 +119,7 @@ def _observe(
                     + diffs[0].message
                 )
         runs.append(obs)
-    return runs
+    return runs[1:]
 
 
 def _golden(
@@ -130,11 +130,7 @@ def _golden(
     history: Sequence[Rebaseline] = (),
 ) -> GoldenFile:
     first = runs[0]
-    samples = [o.latency_ms for o in runs]
-    spans = {
-        path: statistics.median(o.span_latency_ms.get(path, 0.0) for o in runs)
-        for path in first.span_latency_ms
-    }
+    total, spans = latency_medians(runs)
     return GoldenFile(
         request=request,
         answer=first.answer,
@@ -142,7 +138,7 @@ def _golden(
         quality=first.quality,
         routing=list(first.routing),
         spans=list(first.spans),
-        latency_ms=GoldenLatency(total=statistics.median(samples), samples=samples, spans=spans),
+        latency_ms=GoldenLatency(total=total, samples=[o.latency_ms for o in runs], spans=spans),
         engine_version=version,
         captured_at=_now(),
         repetitions=len(runs),

@@ -9,6 +9,7 @@ the MCTS agent then searches on the calling thread, so nothing depends on thread
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,7 +28,7 @@ from engine.telemetry import Telemetry
 from observability.exporters import InMemoryExporter
 from observability.tracing import SpanRecord, Tracer
 
-__all__ = ["ReplayError", "Replayer", "span_tree"]
+__all__ = ["ReplayError", "Replayer", "latency_medians", "span_tree"]
 
 
 class ReplayError(RuntimeError):
@@ -80,6 +81,22 @@ def span_tree(records: Sequence[SpanRecord]) -> tuple[list[GoldenSpan], dict[str
     roots = [build(r) for r in children.get(None, [])]
     durations = {path: r.duration_ms for (path, _), r in zip(span_paths(roots), order, strict=True)}
     return roots, durations
+
+
+def latency_medians(runs: Sequence[Observation]) -> tuple[float, dict[str, float]]:
+    """The median total latency of ``runs`` (ms) and the median duration of each span of the first
+    run by its path (ms; a run without that span counts 0).
+
+    Raises:
+        ValueError: ``runs`` is empty.
+    """
+    if not runs:
+        raise ValueError("no replays to take latencies from")
+    spans = {
+        path: statistics.median(o.span_latency_ms.get(path, 0.0) for o in runs)
+        for path in runs[0].span_latency_ms
+    }
+    return statistics.median(o.latency_ms for o in runs), spans
 
 
 class Replayer:

@@ -31,7 +31,7 @@ from engine.config import Settings, load_settings
 from engine.golden.compare import Divergence, Observation, compare
 from engine.golden.format import GoldenError, GoldenFile, GoldenSpan, GoldenStep, read_golden
 from engine.golden.history import record_run
-from engine.golden.replay import Replayer, ReplayError
+from engine.golden.replay import Replayer, ReplayError, latency_medians
 
 __all__ = [
     "LatencyVerdict",
@@ -339,12 +339,13 @@ def run_golden(
     repeat: int = 1,
     correlation_id: str | None = None,
 ) -> TraceResult:
-    """Replay one golden ``repeat`` times and compare every replay; the first diverging replay
-    (else the last) is reported, its latency the median over all replays."""
+    """Replay one golden ``1 + repeat`` times and compare every replay; the first diverging replay
+    (else the last) is reported.  The first replay warms the process's caches (the task solvers'
+    memo tables, lazy imports), so the latency is the median of the other ``repeat``."""
     g = loaded.golden
     observations: list[Observation] = []
     chosen: tuple[Observation, tuple[Divergence, ...]] | None = None
-    for _ in range(repeat):
+    for _ in range(1 + repeat):  # the first replay warms caches: compared, its latency not used
         try:
             obs = replayer.replay(g.request, correlation_id)
         except ReplayError as exc:
@@ -359,11 +360,8 @@ def run_golden(
         if diffs and chosen is None:
             chosen = (obs, diffs)
     obs, diffs = chosen if chosen is not None else (observations[-1], ())
-    samples = tuple(o.latency_ms for o in observations)
-    span_latency = {
-        path: statistics.median(o.span_latency_ms[path] for o in observations if path in o.span_latency_ms)
-        for path in obs.span_latency_ms
-    }
+    median_ms, span_latency = latency_medians(observations[1:])
+    samples = tuple(o.latency_ms for o in observations[1:])
     return TraceResult(
         name=loaded.name,
         path=loaded.path,
@@ -378,7 +376,7 @@ def run_golden(
         quality=obs.quality,
         routing=obs.routing,
         spans=obs.spans,
-        latency_ms=statistics.median(samples),
+        latency_ms=median_ms,
         latency_samples=samples,
         span_latency_ms=span_latency,
     )
