@@ -73,13 +73,17 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _prob(value: float | None) -> str:
+    return "none" if value is None else f"{value:.6f}"
+
+
 def _routing(golden: list[GoldenStep], got: tuple[GoldenStep, ...], tol: float) -> list[Divergence]:
     out: list[Divergence] = []
     for g, o in zip(golden, got, strict=False):
         where = f"routing step {g.step}"
         if g.agent != o.agent:
             gp, op = g.probabilities.get(g.agent), o.probabilities.get(g.agent)
-            detail = f" (p_{g.agent} {_fmt(gp)} -> {_fmt(op)})" if gp is not None and op is not None else ""
+            detail = f" (p_{g.agent} {gp:.2f} -> {op:.2f})" if gp is not None and op is not None else ""
             out.append(
                 Divergence(
                     "routing", where, g.agent, o.agent, f"{where}: expected {g.agent}, got {o.agent}{detail}"
@@ -95,7 +99,7 @@ def _routing(golden: list[GoldenStep], got: tuple[GoldenStep, ...], tol: float) 
                         where,
                         gp,
                         op,
-                        f"{where}: p_{agent} {_fmt(gp)} -> {_fmt(op)} (tolerance {tol:g})",
+                        f"{where}: p_{agent} {_prob(gp)} -> {_prob(op)} (tolerance {tol:g})",
                     )
                 )
                 break
