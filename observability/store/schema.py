@@ -18,7 +18,10 @@ The chain as first built (issue 4):
 5. LLM fallback: request columns ``fallback_from`` (the LLM providers that failed before a
    fallback answered, comma-separated; ``provider`` is the one that answered) and
    ``fallback_error`` (how the first of them failed);
-6. ``request_rollups``: per-minute request counts and latency buckets, kept by a trigger (:mod:`.rollups`).
+6. ``request_rollups``: per-minute request counts and latency buckets, kept by a trigger (:mod:`.rollups`);
+7. experiment exposures per unit: ``exposures`` keyed by (experiment, unit), one row per unit at its
+   first request (``request_id``, ``ts``), with its ``variant`` and ``bucket``; older rows keep the
+   first per (experiment, user_id or request_id); index ``requests(experiment, variant, user_id)``.
 
 This module never imports ``engine`` or streamlit.
 """
@@ -40,7 +43,7 @@ __all__ = [
     "ROW_TYPES",
     "SCHEMA_VERSION",
     "SERVED_STATUSES",
-    *("LogRow", "MctsNodeRow", "MctsRunRow", "RequestRow", "RoutingRow"),
+    *("ExposureRow", "LogRow", "MctsNodeRow", "MctsRunRow", "RequestRow", "RoutingRow"),
     "SchemaError",
     "SpanRow",
     "StoreOpenError",
@@ -124,7 +127,8 @@ POLICIES: dict[str, TablePolicy] = {
         choices={"status": _set("draft", "running", "stopped", "decided")},
         auto_ts=("updated_ts",),
     ),
-    "exposures": TablePolicy(pk=("experiment", "request_id"), auto_ts=("ts",)),
+    # One exposure per (experiment, unit): the first submitted wins (a resumed run re-submits it).
+    "exposures": TablePolicy(pk=("experiment", "unit"), auto_ts=("ts",)),
     "flags": TablePolicy(
         pk=("flag",),
         conflict="upsert",
@@ -292,6 +296,27 @@ def _v5_llm_fallback(db: Database) -> None:
     db.table("requests").add_column("fallback_error", str)
 
 
+def _v7_exposures_per_unit(db: Database) -> None:
+    """exposures keyed by (experiment, unit) instead of (experiment, request_id): a unit (the
+    request's user_id) is exposed once, at its first request.  Existing rows are carried over,
+    the earliest per (experiment, user_id, or request_id when there is no user_id)."""
+    conn = db.conn
+    conn.execute(
+        """CREATE TABLE exposures_v7 (
+            experiment TEXT NOT NULL, unit TEXT NOT NULL, variant TEXT NOT NULL, bucket INTEGER,
+            request_id TEXT, ts FLOAT NOT NULL, PRIMARY KEY (experiment, unit))"""
+    )
+    conn.execute(
+        """INSERT OR IGNORE INTO exposures_v7 (experiment, unit, variant, bucket, request_id, ts)
+           SELECT experiment, COALESCE(user_id, request_id), variant, bucket, request_id, ts
+           FROM exposures ORDER BY ts, request_id"""
+    )
+    conn.execute("DROP TABLE exposures")
+    conn.execute("ALTER TABLE exposures_v7 RENAME TO exposures")
+    conn.execute("CREATE INDEX idx_exposures_variant ON exposures (experiment, variant)")
+    conn.execute("CREATE INDEX idx_requests_experiment_unit ON requests (experiment, variant, user_id)")
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("core request telemetry", _v1_core),
     ("mcts runs, nodes and snapshots", _v2_mcts),
@@ -299,6 +324,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("request log lines and correlation ids", _v4_logs),
     ("llm fallback provenance on requests", _v5_llm_fallback),
     ("per-minute request roll-ups", lambda db: rollups.create(db.conn)),
+    ("experiment exposures per unit", _v7_exposures_per_unit),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -488,6 +514,17 @@ class MctsNodeRow(NamedTuple):
     prior: float | None = None
 
 
+class ExposureRow(NamedTuple):
+    """One ``exposures`` row: a unit's assignment, recorded at its first request (ts in unix s)."""
+
+    experiment: str
+    unit: str
+    variant: str
+    bucket: int | None = None
+    request_id: str | None = None
+    ts: float | None = None
+
+
 #: The row type of each table the engine writes, by table name.
 ROW_TYPES: dict[str, type[tuple[Any, ...]]] = {
     "requests": RequestRow,
@@ -496,4 +533,5 @@ ROW_TYPES: dict[str, type[tuple[Any, ...]]] = {
     "logs": LogRow,
     "mcts_runs": MctsRunRow,
     "mcts_nodes": MctsNodeRow,
+    "exposures": ExposureRow,
 }
