@@ -266,8 +266,10 @@ def _semantic(spec: ExperimentSpec, slo_names: frozenset[str] | None) -> list[tu
         seen.setdefault(v.name, i)
     if spec.baseline is not None and spec.baseline not in seen:
         problems.append((("baseline",), f"no variant is called {spec.baseline!r} (variants: {sorted(seen)})"))
-    if all(not v.overrides.changes() for v in spec.variants):
-        problems.append((("variants",), "no variant changes any engine setting: there is nothing to compare"))
+    if len({tuple(sorted(v.overrides.changes().items())) for v in spec.variants}) == 1:
+        problems.append(
+            (("variants",), "every variant has the same engine settings: there is nothing to compare")
+        )
     if spec.primary_metric in spec.secondary_metrics:
         i = spec.secondary_metrics.index(spec.primary_metric)
         problems.append((("secondary_metrics", i), f"{spec.primary_metric} is already the primary metric"))
