@@ -44,6 +44,7 @@ __all__ = [
     "Variant",
     "VariantOverrides",
     "Workload",
+    "id_line",
     "load_spec",
     "load_specs",
     "parse_spec",
@@ -398,10 +399,10 @@ def load_specs(directory: str | Path = DEFAULT_SPECS_DIR) -> list[ExperimentSpec
     first: dict[str, Path] = {}
     for file, spec in specs:
         if spec.id in first:
-            line = _id_line(file)
+            line = id_line(file)
             problems.append(
                 SpecProblem(str(file), line, "id", f"duplicate experiment id {spec.id!r}: "
-                            f"{first[spec.id]}:{_id_line(first[spec.id])} uses it too")
+                            f"{first[spec.id]}:{id_line(first[spec.id])} uses it too")
             )  # fmt: skip
         first.setdefault(spec.id, file)
     if problems:
@@ -409,7 +410,8 @@ def load_specs(directory: str | Path = DEFAULT_SPECS_DIR) -> list[ExperimentSpec
     return [spec for _, spec in specs]
 
 
-def _id_line(file: Path) -> int | None:
+def id_line(file: Path) -> int | None:
+    """The line of the top-level ``id:`` key in ``file`` (None when there is none)."""
     for i, text in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
         if re.match(r"^id\s*:", text):
             return i
