@@ -200,6 +200,58 @@ def test_sequential_relative_uses_the_delta_standard_error() -> None:
     assert r.ci is not None and r.ci[1] - 0.1 == pytest.approx(half, rel=1e-9)
 
 
+# The values GrowthBook's gbstats publishes in its own test suite (packages/stats/tests/frequentist/
+# test_tests.py of growthbook/growthbook), rounded there to 5 decimals: inputs as (n, Σy, Σy²)
+# or counts, expected (estimate, ci low, ci high, se, p).  gbstats' default lift is relative.
+GB_A = (3407, 1396.87, 52377.9767)
+GB_B = (3461, 2422.7, 134698.29)
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "kwargs", "expected"),
+    [
+        (GB_A, GB_B, {"relative": True}, (0.70732, -0.03526, 1.44989, 0.37879, 0.06191)),
+        (GB_A, GB_B, {"relative": False}, (0.29, 0.04538, 0.53462, 0.12478, 0.02016)),
+        ((3000, *GB_A[1:]), GB_B, {"relative": True, "sequential": True, "tuning": 1000},
+         (0.50336, -0.55844, 1.56516, 0.33341, 1.0)),
+    ],
+)  # fmt: skip
+def test_matches_growthbook_published_values(
+    a: tuple[int, float, float],
+    b: tuple[int, float, float],
+    kwargs: dict[str, object],
+    expected: tuple[float, ...],
+) -> None:
+    r = stats.mean_test(Summary.from_sums(*a), Summary.from_sums(*b), **kwargs)  # type: ignore[arg-type]
+    assert r.ci is not None
+    got = (r.estimate, r.ci[0], r.ci[1], r.se, r.p_value)
+    assert got == pytest.approx(expected, abs=5e-6)
+
+
+def test_matches_growthbook_published_proportion_values() -> None:
+    fixed = stats.proportion_test(14, 28, 16, 30, relative=True)
+    assert fixed.ci is not None
+    assert (fixed.estimate, *fixed.ci, fixed.se, fixed.p_value) == pytest.approx(
+        (0.06667, -0.47767, 0.61101, 0.2717, 0.80707), abs=5e-6
+    )
+    seq = stats.proportion_test(1396, 3000, 2422, 3461, relative=True, sequential=True)  # N* = 5000
+    assert seq.ci is not None
+    assert (seq.estimate, *seq.ci, seq.se, seq.p_value) == pytest.approx(
+        (0.50386, 0.40098, 0.60675, 0.03386, 0.0), abs=5e-6
+    )
+
+
+def test_sequential_tuning_near_n_is_tightest() -> None:
+    # as in gbstats' tuning test: N* far below or above N = 6461 gives a wider sequence
+    a, b = Summary.from_sums(3000, *GB_A[1:]), Summary.from_sums(*GB_B)
+    width = {}
+    for tuning in (10, 6461, 10_000):
+        r = stats.mean_test(a, b, relative=True, sequential=True, tuning=tuning)
+        assert r.ci is not None
+        width[tuning] = r.ci[1] - r.ci[0]
+    assert width[6461] < width[10_000] < width[10]
+
+
 # --------------------------------------------------------------------------- proportions
 
 
