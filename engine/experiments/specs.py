@@ -62,6 +62,9 @@ MetricName = Literal["correctness", "latency", "cost", "tokens", "errors"]
 GuardrailMetric = Literal["correctness", "latency", "cost", "tokens", "errors", "slo_burn"]
 
 _NAME = r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,63}$"
+#: A spec is a page of YAML: longer texts, or ones built from many aliases, are refused unread.
+MAX_SPEC_BYTES = 256 * 1024
+MAX_ALIASES = 50
 _OVERRIDE_FIELDS = frozenset(Overrides.model_fields)
 
 
@@ -254,10 +257,9 @@ def _duplicate_keys(node: yaml.Node | None, path: tuple[Any, ...] = ()) -> list[
 def _semantic(spec: ExperimentSpec, slo_names: frozenset[str] | None) -> list[tuple[tuple[Any, ...], str]]:
     """Cross-field problems pydantic's per-field checks do not see, with the field path of each."""
     problems: list[tuple[tuple[Any, ...], str]] = []
-    total = math.fsum(spec.weights)
-    if abs(total - 1.0) > 1e-9:
-        shown = " + ".join(f"{w:g}" for w in spec.weights)
-        problems.append((("variants",), f"variant weights must sum to 1; they sum to {total:.6g} ({shown})"))
+    weights = _weights_message(spec.weights)
+    if weights is not None:
+        problems.append((("variants",), weights))
     seen: dict[str, int] = {}
     for i, v in enumerate(spec.variants):
         if v.name in seen:
@@ -299,6 +301,26 @@ def _semantic(spec: ExperimentSpec, slo_names: frozenset[str] | None) -> list[tu
     return problems
 
 
+def _weights_message(weights: Sequence[float]) -> str | None:
+    total = math.fsum(weights)
+    if abs(total - 1.0) <= 1e-9:
+        return None
+    shown = " + ".join(f"{w:g}" for w in weights)
+    return f"variant weights must sum to 1; they sum to {total:.6g} ({shown})"
+
+
+def _raw_weight_problem(document: dict[str, Any]) -> str | None:
+    """The weight-sum problem of a document that failed validation elsewhere (so that it is
+    reported with the others), when its weights are all numbers."""
+    variants = document.get("variants")
+    if not isinstance(variants, list) or not variants:
+        return None
+    weights = [v.get("weight") if isinstance(v, dict) else None for v in variants]
+    if not all(isinstance(w, int | float) and not isinstance(w, bool) and math.isfinite(w) for w in weights):
+        return None
+    return _weights_message(weights)  # type: ignore[arg-type]
+
+
 def _pydantic_message(err: Any) -> str:
     msg = str(err["msg"])
     if err["type"] == "extra_forbidden":
@@ -323,7 +345,22 @@ def parse_spec(text: str, source: str = "<spec>", slo_names: Iterable[str] | Non
         SpecError: the text is not YAML, not a mapping, or not a valid spec; every problem is listed
             with its line and field.
     """
+    if len(text.encode("utf-8", "replace")) > MAX_SPEC_BYTES:
+        raise SpecError(
+            [SpecProblem(source, None, "", f"the spec is larger than {MAX_SPEC_BYTES // 1024} KiB")]
+        )
     try:
+        aliases = sum(
+            isinstance(event, yaml.AliasEvent) for event in yaml.parse(text, Loader=yaml.SafeLoader)
+        )
+        if aliases > MAX_ALIASES:
+            raise SpecError(
+                [
+                    SpecProblem(
+                        source, None, "", f"the spec uses {aliases} YAML aliases (at most {MAX_ALIASES})"
+                    )
+                ]
+            )
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -342,6 +379,9 @@ def parse_spec(text: str, source: str = "<spec>", slo_names: Iterable[str] | Non
         for err in exc.errors():
             loc = tuple(err["loc"])
             problems.append(SpecProblem(source, _line(root, loc), _field(loc), _pydantic_message(err)))
+        weights = _raw_weight_problem(document)
+        if weights is not None:
+            problems.append(SpecProblem(source, _line(root, ("variants",)), "variants", weights))
         raise SpecError(problems) from None
     names = frozenset(slo_names) if slo_names is not None else None
     problems += [SpecProblem(source, _line(root, loc), _field(loc), m) for loc, m in _semantic(spec, names)]

@@ -155,3 +155,20 @@ def test_unreadable_file(tmp_path: Path) -> None:
     (tmp_path / "bin.yaml").write_bytes(b"\xff\xfe\x00garbage")
     with pytest.raises(SpecError, match="cannot read the spec"):
         load_spec(tmp_path / "bin.yaml")
+
+
+def test_weights_are_reported_beside_other_field_problems() -> None:
+    a_arm = "weight: 0.5\n    overrides:\n      mcts_iterations: 200"
+    text = GOOD.replace(a_arm, a_arm.replace("0.5", "0.7")).replace("mcts_c: 2.0", "mcts_cc: 2.0")
+    problems = _problems(text)
+    assert len(problems) == 2
+    assert problems[0].startswith("spec.yaml:12: variants.1.overrides.mcts_cc: unknown override")
+    assert problems[1] == "spec.yaml:3: variants: variant weights must sum to 1; they sum to 1.2 (0.7 + 0.5)"
+
+
+def test_hostile_yaml_is_refused_unread() -> None:
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8)
+    )
+    assert _problems(bomb) == ["spec.yaml: (document): the spec uses 72 YAML aliases (at most 50)"]
+    assert _problems("x" * (300 * 1024)) == ["spec.yaml: (document): the spec is larger than 256 KiB"]
