@@ -15,6 +15,8 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from observability.store.schema import ExposureRow
+
 __all__ = ["BUCKETS", "Assignment", "assign", "bucket", "bucket_bounds", "variant_for_bucket"]
 
 #: Number of buckets; weights are resolved to 1/10,000 (0.01 %).
@@ -79,6 +81,14 @@ class Assignment:
     unit: str
     bucket: int
     variant: str
+
+    def exposure_row(self, request_id: str, ts: float | None = None) -> ExposureRow:
+        """The ``exposures`` row to submit at the unit's first request (``ts`` None: the store's clock).
+
+        The store keeps the first row per (experiment, unit), so submitting it again (a resumed
+        run) changes nothing.
+        """
+        return ExposureRow(self.experiment, self.unit, self.variant, self.bucket, request_id, ts)
 
 
 def assign(

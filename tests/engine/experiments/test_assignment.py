@@ -93,3 +93,16 @@ def test_assignment_is_sticky_across_processes() -> None:
         ]
     }
     assert results[0] == here
+
+
+def test_exposure_row(tmp_path: Path) -> None:
+    from observability.store import Store
+
+    a = assignment.assign("s", "exp", "u1", ["a", "b"], [0.5, 0.5])
+    with Store(tmp_path / "x.db", threaded=False) as store:
+        store.submit("exposures", a.exposure_row("r1", 5.0)._asdict())
+        store.submit("exposures", a.exposure_row("r2", 6.0)._asdict())  # a resumed run: ignored
+        store.flush()
+        rows = store.query("SELECT experiment, unit, variant, bucket, request_id, ts FROM exposures")
+    assert rows == [{"experiment": "exp", "unit": "u1", "variant": a.variant, "bucket": a.bucket,
+                     "request_id": "r1", "ts": 5.0}]  # fmt: skip
