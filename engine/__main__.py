@@ -40,6 +40,7 @@ from engine.cli_args import (
     int_in,
     problems,
 )
+from engine.cli_experiment import add_experiment_parser
 from engine.cli_golden import add_golden_parser
 from engine.cli_signals import Interrupted, Signals, signal_name
 from engine.cli_slo import add_slo_parser
@@ -441,6 +442,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_slo_parser(sub)
     add_golden_parser(sub)
     add_store_parser(sub, Parser)
+    add_experiment_parser(sub)
     return parser
 
 
