@@ -32,7 +32,7 @@ from typing import Any, Literal, NamedTuple
 
 from sqlite_utils import Database
 
-from observability.store import rollups
+from observability.store import incidents, rollups
 
 __all__ = [
     "MIGRATIONS",
@@ -143,6 +143,7 @@ POLICIES: dict[str, TablePolicy] = {
         },
         auto_ts=("updated_ts",),
     ),
+    "incidents": TablePolicy(pk=("id",), choices={"simulated": _set(0, 1)}),
 }
 
 
@@ -299,6 +300,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("request log lines and correlation ids", _v4_logs),
     ("llm fallback provenance on requests", _v5_llm_fallback),
     ("per-minute request roll-ups", lambda db: rollups.create(db.conn)),
+    incidents.MIGRATION,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
