@@ -45,6 +45,7 @@ from observability.store.incidents import incident_row
 
 __all__ = [
     "DAY_S",
+    "DEMO_FAULTS",
     "MAX_LOAD_REQUESTS",
     "STOP_POLL_S",
     "Incident",
@@ -67,6 +68,9 @@ STOP_POLL_S = 0.1
 
 
 HOUR_S = 3600.0
+#: ``make demo``'s faults outside the incidents: a rare error and a rare slow request, so the SLO
+#: charts have a baseline (the Makefile passes the same text; a test checks they agree).
+DEMO_FAULTS = "error=0.0005,latency_ms=650@0.005"
 _ROUTERS = ("rules", "gru", "hybrid")
 
 
@@ -140,7 +144,7 @@ class TrafficPattern:
             counts[np.argsort(-(exact - counts), kind="stable")[:short]] += 1
         lows = np.repeat([lo for lo, _, _ in bins], counts)
         widths = np.repeat([hi - lo for lo, hi, _ in bins], counts)
-        return np.asarray(lows + rng.random(n) * widths - start_ts)
+        return np.sort(lows + rng.random(n) * widths - start_ts)
 
 
 @dataclass(frozen=True, slots=True)

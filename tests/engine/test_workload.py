@@ -88,7 +88,7 @@ def test_simulated_timeline_is_stamped_marked_and_has_incidents(engine, tmp_path
         if status == "error":
             assert any(lo <= t < hi for lo, hi in windows), t
     # ... and those windows are what the store recorded
-    stored = _count(tmp_path / "arbor.db", "select start_ts, end_ts, simulated from incidents order by start_ts")
+    stored = _count(tmp_path / "arbor.db", "select start_ts, end_ts, simulated from incidents order by 1")
     assert stored == [(lo, hi, 1) for lo, hi in sorted(windows)] and report.incidents_recorded == 4
 
 
