@@ -43,8 +43,10 @@ def test_replayed_alerts_start_inside_the_incidents(tmp_path: Path) -> None:
             faults=FaultPlan.parse(DEMO_FAULTS),
         )  # fmt: skip
         rows = read_workload(ROOT / "data" / "workloads" / "demo.jsonl")
-        report = run_load(engine, rows, cfg, wall=lambda: END, store=engine.telemetry.store)
-        engine.telemetry.flush()
+        store = engine.telemetry.store
+        assert store is not None
+        report = run_load(engine, rows, cfg, wall=lambda: END, store=store)
+        store.flush(timeout_s=240)  # a generous deadline: the machine is shared
     finally:
         engine.close()
     assert report.sent == 8000 and report.start_ts == END - DAYS * DAY_S
