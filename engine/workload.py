@@ -422,11 +422,11 @@ def run_load(
     correlation_id = cfg.correlation_id or f"load-{cfg.seed}-{uuid.uuid4().hex[:8]}"
 
     def one(p: Planned, seed: int) -> None:
+        options = {k: p.row[k] for k in ("router", "mcts_iterations") if k in p.row}
         request = QueryRequest(
             query=p.row["query"],
             task=p.row.get("task", "auto"),
-            router=p.row.get("router", "rules"),
-            mcts_iterations=p.row.get("mcts_iterations", 1000),
+            **options,
             seed=seed,
             user_id=p.row.get("user_id"),
             correlation_id=correlation_id,
