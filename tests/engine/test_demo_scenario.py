@@ -8,7 +8,11 @@ the 28-day demo's 30,000) keep the run short while the slow burn still spans 48 
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -88,3 +92,22 @@ def test_replayed_alerts_start_inside_the_incidents(tmp_path: Path) -> None:
     assert not any(
         (slo, sev) == ("availability", "page") and inside(t, "slow_burn") for slo, sev, t in starts
     ), starts
+
+
+def test_empty_store_refuses_a_store_that_holds_requests(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "ARBOR_METRICS_PORT": "0",
+        "ARBOR_DB_PATH": str(tmp_path / "a.db"),
+    }
+    args = [sys.executable, "-m", "engine", "load", "--clock", "simulated", "--days", "1", "--requests", "3",
+            "--workload", str(ROOT / "data" / "workloads" / "demo.jsonl"), "--empty-store"]  # fmt: skip
+    first = subprocess.run(args, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert first.returncode == 0, first.stderr
+    summary = json.loads(first.stdout.splitlines()[-1])
+    assert summary["sent"] == 3
+    second = subprocess.run(args, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert second.returncode == 2 and "Traceback" not in second.stderr
+    assert "already holds 3 requests" in second.stderr and "ARBOR_DB_PATH" in second.stderr
+    assert ReadModel(tmp_path / "a.db").count("requests") == 3  # nothing added, nothing lost
