@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import streamlit as st
 
-from app import components, telemetry, telemetry_charts
+from app import components, incidents, telemetry, telemetry_charts
 from app.telemetry import PRESETS, OverviewView, Tile, tiles
 
 SOURCES = {"sqlite": "SQLite", "prometheus": "Prometheus"}
@@ -72,12 +72,12 @@ def _render(source: str, preset: str) -> None:
         )
     left, right = st.columns(2)
     if view.series is not None:
-        left.plotly_chart(
-            telemetry_charts.traffic_figure(view.series), width="stretch", key="overview_traffic"
-        )
-        right.plotly_chart(
-            telemetry_charts.latency_figure(view.series), width="stretch", key="overview_latency"
-        )
+        span = (stats.until_ts - stats.window_s, stats.until_ts)
+        marks = incidents.between(*span)
+        traffic = incidents.mark_incidents(telemetry_charts.traffic_figure(view.series), marks, span)
+        left.plotly_chart(traffic, width="stretch", key="overview_traffic")
+        latency = incidents.mark_incidents(telemetry_charts.latency_figure(view.series), marks, span)
+        right.plotly_chart(latency, width="stretch", key="overview_latency")
     if stats.agent_mix:
         left.plotly_chart(telemetry_charts.agent_mix_figure(stats), width="stretch", key="overview_agents")
     else:

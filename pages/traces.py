@@ -91,8 +91,10 @@ def _table(traces: Sequence[TraceSummary]) -> pd.DataFrame:
 
 def _list(traces: Sequence[TraceSummary], total: int, limit: int) -> None:
     more = " (the newest shown; narrow the filters to see older ones)" if len(traces) == limit else ""
+    simulated = sum(bool(t.request.simulated) for t in traces)
+    sim = f" {simulated:,} of them are simulated (load generator, simulated clock)." if simulated else ""
     st.caption(
-        f"{len(traces):,} matching trace(s){more} · {total:,} request(s) recorded in all. "
+        f"{len(traces):,} matching trace(s){more} · {total:,} request(s) recorded in all.{sim} "
         "Select a row to open its trace."
     )
     st.session_state.traces_rows = [

@@ -23,6 +23,7 @@ The chain as first built (issue 4):
 8. experiment exposures per unit: ``exposures`` keyed by (experiment, unit), one row per unit at its
    first request (``request_id``, ``ts``), with its ``variant`` and ``bucket``; older rows keep the
    first per (experiment, user_id or request_id) (:mod:`.exposures_per_unit`).
+9. ``incidents``: injected or declared incidents (kind, title, start and end, simulated) (:mod:`.incidents`).
 
 This module never imports ``engine`` or streamlit.
 """
@@ -36,7 +37,7 @@ from typing import Any, Literal, NamedTuple
 
 from sqlite_utils import Database
 
-from observability.store import exposures_per_unit, request_json, rollups
+from observability.store import exposures_per_unit, incidents, request_json, rollups
 
 __all__ = [
     "MIGRATIONS",
@@ -148,6 +149,7 @@ POLICIES: dict[str, TablePolicy] = {
         },
         auto_ts=("updated_ts",),
     ),
+    "incidents": TablePolicy(pk=("id",), choices={"simulated": _set(0, 1)}),
 }
 
 
@@ -306,6 +308,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("per-minute request roll-ups", lambda db: rollups.create(db.conn)),
     (request_json.NAME, request_json.add_request_json),
     (exposures_per_unit.NAME, exposures_per_unit.migrate),
+    incidents.MIGRATION,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
