@@ -78,13 +78,11 @@ __all__ = [
     "capture_disabled_reason",
     "capture_golden",
     "default_golden_name",
-    "golden_url",
     "parse_golden_link",
     "run_disabled_reason",
     "run_suite_now",
     "suite_status",
     "trace_diff",
-    "trace_url",
 ]
 
 #: The status of a golden in the suite directory that the last run did not include.
@@ -121,20 +119,6 @@ def parse_golden_link(params: Mapping[str, str], names: Sequence[str]) -> Golden
     if name not in names:
         return GoldenLink(None, (f"The link names no golden trace {name[:100]!r} in this suite.",))
     return GoldenLink(name)
-
-
-def golden_url(name: str) -> str:
-    """A relative URL opening the Golden traces page on the golden ``name`` (URL-encoded)."""
-    from urllib.parse import quote
-
-    return f"golden?trace={quote(name, safe='')}"
-
-
-def trace_url(trace_id: str) -> str:
-    """A relative URL opening the Traces page on ``trace_id`` (URL-encoded)."""
-    from urllib.parse import quote
-
-    return f"traces?trace={quote(trace_id, safe='')}"
 
 
 # -- suite status ---------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ Every text that came from a golden file or the store (agent names, span paths) g
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import plotly.graph_objects as go
 
@@ -60,6 +60,10 @@ def pass_rate_figure(history: Sequence[SuiteRunSummary]) -> go.Figure:
     )
     fig = _layout(fig, "Pass rate of each suite run", "pass rate (%)")
     fig.update_yaxes(range=[-2, 102])
+    fig.update_xaxes(tickformat="%Y-%m-%d %H:%M")
+    if len(runs) == 1:  # a lone point would get a sub-millisecond axis: show the hour around it
+        at = datetime.fromtimestamp(runs[0].ts, UTC).replace(tzinfo=None)
+        fig.update_xaxes(range=[at - timedelta(minutes=30), at + timedelta(minutes=30)])
     return fig
 
 
@@ -92,8 +96,11 @@ def routing_figure(rows: Sequence[RoutingRow], agents: Sequence[str]) -> go.Figu
                 hovertemplate=f"now p({name}) %{{y:.4f}}<extra></extra>",
             )
         )
-    fig = _layout(fig, "Routing probabilities: golden (hatched) and now (solid)", "probability")
-    fig.update_layout(barmode="group")
+    fig = _layout(fig, "Routing probabilities: golden (hatched) and now (solid)", "probability", height=340)
+    fig.update_layout(
+        barmode="group",
+        legend={"orientation": "h", "y": -0.12, "x": 0.5, "xanchor": "center", "yanchor": "top"},
+    )
     fig.update_yaxes(range=[0, 1.02])
     return fig
 

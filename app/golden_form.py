@@ -29,10 +29,13 @@ def _show(outcome: golden.CaptureOutcome) -> None:
         ),
         icon=":material/check_circle:",
     )
-    st.markdown(
-        f"[Open {plain(outcome.name)} in Golden traces]({golden.golden_url(outcome.name)}) — review the "
-        "file and commit it with the change it guards."
+    st.page_link(
+        "../pages/golden.py",
+        label=f"Open {plain(outcome.name)} in Golden traces",
+        icon=":material/verified:",
+        query_params={"trace": outcome.name},
     )
+    st.caption("Review the file and commit it with the change it guards.")
 
 
 def capture_form(
@@ -49,12 +52,12 @@ def capture_form(
     the button was not clicked)."""
     reason = golden.capture_disabled_reason(status)
     if request_id is None:
-        left, mid, right = st.columns([3, 2, 1], vertical_alignment="bottom")
+        left, mid, right = st.columns([3, 3, 2], vertical_alignment="bottom")
         rid = left.text_input(
             "Request id", key=f"{key}_request", placeholder="a request id from the Traces page"
         )
     else:
-        mid, right = st.columns([3, 1], vertical_alignment="bottom")
+        mid, right = st.columns([3, 2], vertical_alignment="bottom")
         rid = request_id
     st.session_state.setdefault(f"{key}_name", default_name)
     name = mid.text_input(

@@ -112,16 +112,24 @@ def _run_controls() -> None:
 
 def _status(status: golden.SuiteStatus) -> None:
     in_run = [r for r in status.rows if r.status != golden.NOT_RUN]
-    cols = st.columns(6)
+    cols = st.columns(5)
     cols[0].metric("Goldens", f"{len(status.names):,}", help=plain(f"Suite directory {status.directory}"))
-    cols[1].metric("Last run", _when(status.ts).replace(" UTC", ""), help="UTC")
-    cols[2].metric("Passed", f"{status.count('pass'):,}")
-    cols[3].metric("Regressions", f"{status.count('regression'):,}")
-    cols[4].metric("Errors", f"{status.count('error'):,}")
+    cols[1].metric("Passed", f"{status.count('pass'):,}")
+    cols[2].metric("Regressions", f"{status.count('regression'):,}")
+    cols[3].metric("Errors", f"{status.count('error'):,}")
     lat = status.latency or {}
-    verdict = UNKNOWN if not lat else ("regression" if lat.get("regression") else "no regression")
-    cols[5].metric("Latency", verdict, help=plain(str(lat.get("detail") or "No run yet.")))
-    if not in_run:
+    change = lat.get("median_change")
+    cols[4].metric(
+        "Latency (median change)",
+        f"{change:+.1%}" if isinstance(change, int | float) else UNKNOWN,
+        delta=None if not lat else ("regression" if lat.get("regression") else "no regression"),
+        delta_color="inverse" if lat.get("regression") else "off",
+        delta_arrow="off",
+        help=plain(str(lat.get("detail") or "No run yet.")),
+    )
+    if in_run:
+        st.caption(plain(f"Last run {_when(status.ts)} · run {status.run_id}"))
+    else:
         st.info(
             "No suite run is recorded yet: run the suite above, or from a shell "
             "`python -m engine golden run` (it records its runs in the same store)."
@@ -151,6 +159,7 @@ def _status(status: golden.SuiteStatus) -> None:
         height=min(38 + 35 * len(status.rows), 460),
         column_config={
             "golden": st.column_config.TextColumn(width="medium"),
+            "status": st.column_config.TextColumn(width=90),
             "first divergence": st.column_config.TextColumn(width="large"),
             "latency (ms)": st.column_config.NumberColumn(format="%.2f"),
             "golden (ms)": st.column_config.NumberColumn(format="%.2f"),
@@ -272,7 +281,7 @@ def _spans(diff: golden.TraceDiff) -> None:
         else:
             st.caption("No golden spans.")
     with right:
-        st.caption("Now (the replay's spans, as the store recorded them)")
+        st.caption("Now (the replay's spans as recorded; its trace is linked above)")
         if diff.now_spans is not None:
             st.dataframe(
                 _marked(_span_frame(diff.now_spans)),
@@ -384,7 +393,10 @@ def _latency(diff: golden.TraceDiff, suite_latency: dict[str, object] | None) ->
                     "now (ms)": st.column_config.NumberColumn(format="%.3f"),
                 },
             )
-            st.caption("Golden: median of the captured repetitions. Now: the replay whose trace is shown.")
+            st.caption(
+                "Golden: median of the captured repetitions. Now: the replay whose trace is linked above (on "
+                "a regression, the first replay that diverged, which may be the run's untimed warm-up)."
+            )
 
 
 def _golden_facts(g: golden.GoldenFile) -> None:
@@ -428,7 +440,13 @@ def _diff(name: str, status: golden.SuiteStatus) -> None:
     for note in diff.notes:
         st.warning(plain(note))
     if diff.trace_id:
-        st.markdown(f"[Open the replay's trace]({golden.trace_url(diff.trace_id)}) on the Traces page.")
+        st.page_link(
+            "../pages/traces.py",
+            label="Open the replay's trace",
+            icon=":material/timeline:",
+            query_params={"trace": diff.trace_id},
+            help="The replay's waterfall, span tree, log lines and routing decisions on the Traces page",
+        )
     if diff.golden is None:
         st.warning(plain(diff.golden_problem or "The golden file cannot be read."))
         return

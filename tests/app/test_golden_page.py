@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import pandas as pd
 import pytest
@@ -76,7 +76,8 @@ def texts(elements) -> list[str]:
 
 def status_table(at: AppTest) -> dict[str, tuple[str, str]]:
     frame = next(d.value for d in at.main.dataframe if "first divergence" in d.value.columns)
-    return {g: (s, f) for g, s, f in zip(frame["golden"], frame["status"], frame["first divergence"], strict=True)}
+    columns = (frame["golden"], frame["status"], frame["first divergence"])
+    return {g: (s, f) for g, s, f in zip(*columns, strict=True)}
 
 
 def frames_with(at: AppTest, column: str) -> list[Any]:
@@ -104,19 +105,40 @@ def test_status_and_history_are_the_golden_runs_rows(suite, tmp_path):
     c_error = f"{suite / 'c.json'}: invalid JSON at line 1 column 2: Expecting value"
 
     def row(run: str, ts: float, golden: str, status: str, first: str | None, change: float | None) -> dict:
-        return {"run_id": run, "golden_id": golden, "ts": ts, "status": status, "request_id": f"rq-{run}-{golden}",
-                "trace_id": f"tr-{run}-{golden}", "first_divergence": first,
-                "diff": {"divergences": [], "latency_change": change, "latency_samples_ms": [5.0],
-                         "suite_latency": {"detail": f"latency verdict of {run}", "regression": False}},
-                "quality": 1.0, "golden_quality": 1.0, "latency_ms": 5.0, "golden_latency_ms": 4.0}  # fmt: skip
+        return {
+            "run_id": run,
+            "golden_id": golden,
+            "ts": ts,
+            "status": status,
+            "request_id": f"rq-{run}-{golden}",
+            "trace_id": f"tr-{run}-{golden}",
+            "first_divergence": first,
+            "diff": {
+                "divergences": [],
+                "latency_change": change,
+                "latency_samples_ms": [5.0],
+                "suite_latency": {"detail": f"latency verdict of {run}", "regression": False},
+            },
+            "quality": 1.0,
+            "golden_quality": 1.0,
+            "latency_ms": 5.0,
+            "golden_latency_ms": 4.0,
+        }
 
     store = Store(tmp_path / "arbor.db", threaded=False)
     try:
-        store.submit("golden_runs", [row("r1", 1000.0, "a", "pass", None, 0.5),
-                                     row("r1", 1000.0, "b", "pass", None, 0.0)])  # fmt: skip
-        store.submit("golden_runs", [row("r2", 2000.0, "a", "pass", None, 0.25),
-                                     row("r2", 2000.0, "b", "regression", b_divergence, -0.5),
-                                     row("r2", 2000.0, "c", "error", c_error, None)])  # fmt: skip
+        store.submit(
+            "golden_runs",
+            [row("r1", 1000.0, "a", "pass", None, 0.5), row("r1", 1000.0, "b", "pass", None, 0.0)],
+        )
+        store.submit(
+            "golden_runs",
+            [
+                row("r2", 2000.0, "a", "pass", None, 0.25),
+                row("r2", 2000.0, "b", "regression", b_divergence, -0.5),
+                row("r2", 2000.0, "c", "error", c_error, None),
+            ],
+        )
     finally:
         store.close()
 
@@ -132,8 +154,8 @@ def test_status_and_history_are_the_golden_runs_rows(suite, tmp_path):
     assert [None if pd.isna(v) else v for v in frame["change"]] == [25.0, -50.0, None, None]
     m = metrics(at)
     assert (m["Goldens"], m["Passed"], m["Regressions"], m["Errors"]) == ("4", "1", "1", "1")
-    assert m["Last run"] == "1970-01-01 00:33:20"  # ts 2000 s
-    assert m["Latency"] == "no regression"
+    assert "Last run 1970-01-01 00:33:20 UTC · run r2" in texts(at.caption)  # ts 2000 s
+    assert m["Latency (median change)"] == "—"  # the hand-written rows carry no median change
     # history: newest first, pass rates 1/3 and 2/2
     history = next(d.value for d in at.main.dataframe if "pass rate" in d.value.columns)
     assert list(history["run id"]) == ["r2", "r1"]
@@ -181,8 +203,12 @@ def tampered(suite) -> dict[str, Any]:
     span_message = f"span tree at span #{index}: expected {renamed[index]}, got {original[index]}"
 
     (suite / "broken.json").write_text("{not json", encoding="utf-8")
-    return {"routing": routing_message, "span": span_message, "span_index": index,
-            "broken": f"{suite / 'broken.json'}: invalid JSON at line 1 column 2"}  # fmt: skip
+    return {
+        "routing": routing_message,
+        "span": span_message,
+        "span_index": index,
+        "broken": f"{suite / 'broken.json'}: invalid JSON at line 1 column 2",
+    }
 
 
 def test_a_run_from_the_page_names_each_regression_and_marks_its_first_divergence(tampered):
@@ -219,6 +245,18 @@ def test_a_run_from_the_page_names_each_regression_and_marks_its_first_divergenc
     assert any("matched its golden" in s for s in texts(at.success))
     assert not any(v for f in frames_with(at, "attributes") for v in f["≠"])
     assert metrics(at)["Answer"] == "same"
+    (link,) = [p for p in at.page_link if p.value == "Open the replay's trace"]
+    trace_id = parse_qs(link.proto.query_string)["trace"][0]
+    store = Store(Path(load_settings().db_path), threaded=False)
+    try:  # the link is to the replay the run recorded: the clean golden's request, same seed
+        (request,) = store.reads.requests_for_trace(trace_id)
+    finally:
+        store.close()
+    golden_request = json.loads((SHIPPED / "game24-solvable-rules.json").read_text())["request"]
+    assert (json.loads(request["request_json"])["query"], request["seed"]) == (
+        golden_request["query"],
+        golden_request["seed"],
+    )
 
     # a deep link opens a trace on a fresh page; its run is read back from the store
     again = open_page({"trace": "span-renamed"})
@@ -240,8 +278,9 @@ def test_with_telemetry_off_a_run_is_shown_for_the_session(suite, monkeypatch):
     at = run_suite(open_page())
     assert any("not recorded in the store (telemetry is off)" in w for w in texts(at.warning))
     assert status_table(at) == {"only": ("pass", "")}
-    golden_tree, now_tree = frames_with(at, "attributes")
-    assert list(now_tree["span"].str.strip("\u2003└ ")) == [p.rsplit("/", 1)[-1] for p in preorder(data["spans"])]
+    _, now_tree = frames_with(at, "attributes")
+    names = [p.rsplit("/", 1)[-1] for p in preorder(data["spans"])]
+    assert list(now_tree["span"].str.strip("\u2003└ ")) == names
 
 
 # ------------------------------------------------------------------------------------ hostile text
@@ -255,14 +294,15 @@ def markdown_values(at: AppTest) -> list[str]:
     """The source of every element Streamlit renders as Markdown (and of metric labels and values)."""
     kinds = ("markdown", "caption", "error", "warning", "info", "success", "title", "header", "subheader")
     values = [e.value for kind in kinds for e in at.get(kind)]
-    values += [m.label for m in at.metric] + [m.value for m in at.metric]
+    values += [m.label for m in at.metric] + [m.value for m in at.metric] + [p.value for p in at.page_link]
     return values
 
 
 def test_hostile_text_from_goldens_and_the_store_stays_plain(suite):
     name = "![b](x.png) **n**"
     data = add(suite, "game24-solvable-rules", name, answer=HOSTILE)
-    data["history"] = [{"at": "2026-01-01T00:00:00+00:00", "reason": HOSTILE, "previous_engine_version": "arbor 0"}]
+    rebaseline = {"at": "2026-01-01T00:00:00+00:00", "reason": HOSTILE, "previous_engine_version": "arbor 0"}
+    data["history"] = [rebaseline]
     (suite / f"{name}.json").write_text(json.dumps(data), encoding="utf-8")
     at = run_suite(open_page())
     assert at.selectbox(key="golden_trace").value == name
@@ -270,7 +310,8 @@ def test_hostile_text_from_goldens_and_the_store_stays_plain(suite):
     assert status_table(at)[name] == ("regression", first)
     shown_texts = [shown(v) for v in markdown_values(at)]
     assert f"First divergence: {first}" in shown_texts  # shown literally ...
-    assert any(name in t for t in shown_texts) and any(HOSTILE in t for t in shown_texts if "Re-baselined" in t)
+    assert any(name in t for t in shown_texts)
+    assert any(HOSTILE in t for t in shown_texts if "Re-baselined" in t)
     for value in markdown_values(at):  # ... and never as Markdown that could load anything
         assert not UNESCAPED.search(value), value
 
@@ -330,11 +371,13 @@ def test_capture_as_golden_on_the_traces_page(suite, tmp_path):
     assert not at.exception and not at.error
     name = f"game24-{result.request_id[:8]}"
     assert any(s.startswith(f"Captured {name}") for s in texts(at.success))
-    assert any(f"](golden?trace={name})" in m.value for m in at.markdown)
+    assert {"trace": [name]} in [parse_qs(link.proto.query_string) for link in at.page_link]
     saved = json.loads((suite / f"{name}.json").read_text(encoding="utf-8"))
     assert (saved["answer"], saved["verdict"], saved["source_request_id"]) == (
-        result.answer, result.verdict, result.request_id
-    )  # fmt: skip
+        result.answer,
+        result.verdict,
+        result.request_id,
+    )
     # capturing it again under the same name is refused, with the way to re-baseline
     at.button(key=f"{key}_capture").click().run()
     assert any("already exists" in e and "--update" in e for e in texts(at.error))
@@ -343,12 +386,28 @@ def test_capture_as_golden_on_the_traces_page(suite, tmp_path):
 def test_capture_is_disabled_for_a_request_that_did_not_answer(suite, tmp_path):
     store = Store(tmp_path / "arbor.db", threaded=False)
     try:
-        store.submit("requests", [{"request_id": "failed1", "trace_id": "trace-failed1", "ts": 100.0,
-                                   "task": "game24", "query": "24: 1 1 1 1", "status": "error",
-                                   "latency_ms": 3.0, "seed": 1, "router": "rules", "error": "boom"}])  # fmt: skip
+        store.submit(
+            "requests",
+            [
+                {
+                    "request_id": "failed1",
+                    "trace_id": "trace-failed1",
+                    "ts": 100.0,
+                    "task": "game24",
+                    "query": "24: 1 1 1 1",
+                    "status": "error",
+                    "latency_ms": 3.0,
+                    "seed": 1,
+                    "router": "rules",
+                    "error": "boom",
+                }
+            ],
+        )
     finally:
         store.close()
     at = open_page({"trace": "trace-failed1"}, page=TRACES)
     assert at.button(key="traces_golden_failed1_capture").disabled
-    assert any("Only answered requests (status ok) can be captured; this one is error." in shown(c.value)
-               for c in at.caption)  # fmt: skip
+    assert any(
+        "Only answered requests (status ok) can be captured; this one is error." in shown(c.value)
+        for c in at.caption
+    )
