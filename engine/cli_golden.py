@@ -125,6 +125,8 @@ def golden_run(args: argparse.Namespace) -> int:
         print(f"latency: {result.latency.detail}")
         if result.recorded:
             print(f"recorded as golden run {result.run_id}")
+        elif not settings.telemetry_enabled:
+            print("not recorded: ARBOR_TELEMETRY=off (no store)")
     if result.record_error:
         print(f"python -m engine: warning: the run was not recorded: {result.record_error}", file=sys.stderr)
     return 0 if result.ok else 1

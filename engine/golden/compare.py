@@ -45,8 +45,10 @@ class Observation:
 
 @dataclass(frozen=True, slots=True)
 class Divergence:
-    """One difference between golden and replay: its ``section``, where exactly (``where``, e.g.
-    ``routing step 2`` or ``span query/agent.mcts``), the two values and the full message."""
+    """One difference between golden and replay: its ``section``, where exactly, the two values
+    and the full message.  ``where`` is ``routing step N`` (N the step's index), ``routing`` (the
+    number of steps), ``span PATH`` (PATH as :func:`~engine.golden.format.span_paths` names it: in
+    the golden's tree, or the replay's for an unexpected span), ``answer``, ``verdict`` or ``quality``."""
 
     section: Section
     where: str
@@ -155,14 +157,14 @@ def _spans(golden: list[GoldenSpan], got: tuple[GoldenSpan, ...]) -> list[Diverg
     if gnames != onames:
         for i, (a, b) in enumerate(zip(gnames, onames, strict=False)):
             if a != b:
-                return [
-                    Divergence("spans", f"span #{i}", a, b, f"span tree at span #{i}: expected {a}, got {b}")
-                ]
+                message = f"span tree at span #{i}: expected {a}, got {b}"
+                return [Divergence("spans", f"span {a}", a, b, message)]
         if len(gnames) > len(onames):
             missing = gnames[len(onames)]
-            return [Divergence("spans", missing, missing, None, f"span tree: expected {missing}, missing")]
+            message = f"span tree: expected {missing}, missing"
+            return [Divergence("spans", f"span {missing}", missing, None, message)]
         extra = onames[len(gnames)]
-        return [Divergence("spans", extra, None, extra, f"span tree: unexpected span {extra}")]
+        return [Divergence("spans", f"span {extra}", None, extra, f"span tree: unexpected span {extra}")]
     out: list[Divergence] = []
     for (path, gs), (_, os_) in zip(gp, op, strict=True):
         for key in sorted(set(gs.attributes) | set(os_.attributes)):

@@ -35,6 +35,7 @@ from engine.names import AgentName, ProviderName, RouterName, TaskName
 
 __all__ = [
     "FORMAT_VERSION",
+    "MAX_FILE_BYTES",
     "VOLATILE_ATTRIBUTES",
     "GoldenError",
     "GoldenFile",
@@ -52,6 +53,9 @@ __all__ = [
 ]
 
 FORMAT_VERSION = 1
+
+#: Largest golden file read (bytes): the shipped ones are 2-7 kB.
+MAX_FILE_BYTES = 5_000_000
 
 #: Span attributes that are not behaviour: ids that change on every run.  Attributes whose name ends
 #: in ``_ms`` or ``_s`` (timings) are left out as well; latency is compared separately and never
@@ -223,10 +227,15 @@ def read_golden(path: Path) -> GoldenFile:
     """Read and validate the golden file at ``path``.
 
     Raises:
-        GoldenError: the file cannot be read (named with the OS error), is not UTF-8, or is invalid
-            (see :func:`parse_golden`).
+        GoldenError: the file cannot be read (named with the OS error), is larger than
+            MAX_FILE_BYTES, is not UTF-8, or is invalid (see :func:`parse_golden`).
     """
     try:
+        size = Path(path).stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise GoldenError(
+                f"{path}: {size:,} bytes, more than a golden file may have ({MAX_FILE_BYTES:,})"
+            )
         text = Path(path).read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise GoldenError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None

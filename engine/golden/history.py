@@ -2,6 +2,8 @@
 
 One row per golden per run; the columns keep the meaning documented in :mod:`engine.golden.suite`
 (the SLO review reads them).  Reads open their own read-only connection (:class:`ReadModel`).
+A past run's replay is an ordinary recorded request: its spans (``spans`` by ``trace_id``) and
+routing (``routing_decisions`` by ``request_id``) are in the store beside the row.
 """
 
 from __future__ import annotations

@@ -135,6 +135,7 @@ def test_span_structure_then_attributes() -> None:
     )
     msg = _cmp(dataclasses.replace(SAME, spans=(renamed,)))[0].message
     assert msg == "span tree at span #1: expected query/agent.hrm, got query/agent.mcts"
+    assert _cmp(dataclasses.replace(SAME, spans=(renamed,)))[0].where == "span query/agent.hrm"
     changed = GoldenSpan(
         name="query",
         attributes=SPANS[0].attributes,

@@ -115,3 +115,15 @@ def test_golden_models_are_frozen() -> None:
     assert isinstance(g, GoldenFile)
     with pytest.raises(Exception, match="frozen"):
         g.answer = "x"  # type: ignore[misc]
+
+
+def test_an_oversized_file_is_refused_before_it_is_read(tmp_path: Path, monkeypatch) -> None:
+    import engine.golden.format as fmt
+
+    monkeypatch.setattr(fmt, "MAX_FILE_BYTES", 100)
+    big = tmp_path / "big.json"
+    big.write_text(ONE.read_text(encoding="utf-8"), encoding="utf-8")
+    with pytest.raises(
+        GoldenError, match=r"big\.json: [0-9,]+ bytes, more than a golden file may have \(100\)"
+    ):
+        read_golden(big)

@@ -15,7 +15,9 @@ GOLDEN = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
 
 
 def _verdict(replayed, golden=GOLDEN, tolerance=0.25, gated=True):
-    return latency_verdict(list(zip(replayed, golden, strict=True)), tolerance=tolerance, alpha=0.05, gated=gated)
+    return latency_verdict(
+        list(zip(replayed, golden, strict=True)), tolerance=tolerance, alpha=0.05, gated=gated
+    )
 
 
 def test_every_trace_much_slower_is_a_regression() -> None:
