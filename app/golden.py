@@ -458,18 +458,19 @@ def _span_marks(
     divergences: Sequence[Divergence], golden_paths: set[str], now_paths: set[str]
 ) -> tuple[str | None, str | None]:
     """The span path to mark in the golden tree and in the replay's, from the first ``spans``
-    divergence (structure: the two paths that differ, or the missing / unexpected one; attributes:
-    the span in both)."""
+    divergence: for the structure, the two paths that differ (``expected`` / ``got``), or the
+    missing or unexpected one; for an attribute, the span ``where`` names (``span PATH``), in both."""
     d = next((d for d in divergences if d.section == "spans"), None)
     if d is None:
         return None, None
-    if d.where.startswith("span ") and not d.where.startswith("span #"):
-        path = d.where[len("span ") :]
-        if path in golden_paths or path in now_paths:
-            return path, path
-    golden = d.expected if isinstance(d.expected, str) else None
-    now = d.got if isinstance(d.got, str) else None
-    return golden, now
+    path = d.where[len("span ") :] if d.where.startswith("span ") else None
+
+    def mark(value: Any, paths: set[str]) -> str | None:
+        if isinstance(value, str) and value in paths:
+            return value
+        return path if path in paths else None
+
+    return mark(d.expected, golden_paths), mark(d.got, now_paths)
 
 
 def _routing_mark(
