@@ -411,3 +411,64 @@ def test_capture_is_disabled_for_a_request_that_did_not_answer(suite, tmp_path):
         "Only answered requests (status ok) can be captured; this one is error." in shown(c.value)
         for c in at.caption
     )
+
+
+# ------------------------------------------------------------------------------------ access
+
+
+@pytest.fixture
+def viewer(monkeypatch, tmp_path) -> None:
+    """ARBOR_AUTH=password with one viewer, vic."""
+    from argon2 import PasswordHasher
+
+    from engine import auth
+
+    path = tmp_path / "users.yaml"
+    fast = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    auth.save_users(path, auth.UsersFile(users=(auth.User(name="vic", password_hash=fast.hash("v-pass"),
+                                                          role="viewer"),)))  # fmt: skip
+    monkeypatch.setenv("ARBOR_AUTH", "password")
+    monkeypatch.setenv("ARBOR_AUTH_USERS_FILE", str(path))
+
+
+def test_a_viewer_reads_the_page_but_cannot_run_or_capture(suite, viewer):
+    add(suite, "game24-solvable-rules", "one")
+    at = AppTest.from_file(MAIN, default_timeout=180)
+    at.run()
+    at.text_input(key="auth_name").set_value("vic")
+    at.text_input(key="auth_password").set_value("v-pass")
+    next(b for b in at.button if b.label == "Sign in").click().run()
+    at.switch_page(PAGE).run()
+    assert not at.exception
+    assert status_table(at) == {"one": ("not run", "")}
+    assert at.button(key="golden_run").disabled and at.button(key="golden_capture_capture").disabled
+    captions = texts(at.caption)
+    assert "Only an operator may run queries: you are signed in as a viewer (read-only)." in " ".join(
+        captions
+    )
+    assert "Only an operator may capture golden traces" in " ".join(captions)
+
+
+def _viewer_script() -> None:
+    import streamlit as st
+
+    from app import auth, golden
+
+    st.session_state[auth.ACCESS_KEY] = auth.Access("password", "vic", "viewer")
+    if st.session_state.action == "capture":
+        golden.capture_golden("0123abcd", "by-a-viewer")
+    else:
+        golden.run_suite_now(1, False)
+    st.write("done")
+
+
+@pytest.mark.parametrize("action", ["capture", "run"])
+def test_the_services_refuse_a_viewer(suite, action):
+    add(suite, "game24-solvable-rules", "one")
+    at = AppTest.from_function(_viewer_script, default_timeout=120)
+    at.session_state.action = action
+    at.run()
+    assert not at.exception
+    assert [e.value for e in at.error] and all("Only an operator may" in e.value for e in at.error)
+    assert not any(m.value == "done" for m in at.markdown)
+    assert sorted(p.name for p in suite.iterdir()) == ["one.json"]
