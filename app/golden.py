@@ -23,7 +23,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import streamlit as st
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -51,6 +51,7 @@ from engine.golden import (
     suite_history,
 )
 from engine.golden.capture import NAME_PATTERN
+from engine.golden.compare import Section
 from engine.golden.replay import span_tree
 from observability.span_record import SpanRecord
 from observability.store import StoreError, StoreOpenError
@@ -444,7 +445,7 @@ def _as_divergence(value: Divergence | Mapping[str, Any]) -> Divergence | None:
         return value
     try:
         return Divergence(
-            str(value["section"]),
+            cast(Section, str(value["section"])),  # shown as text, whatever the store holds
             str(value["where"]),
             value.get("expected"),
             value.get("got"),
@@ -607,6 +608,7 @@ def trace_diff(name: str, unrecorded: SuiteResult | None = None) -> TraceDiff:
         else _golden_file(directory, name, suite_names)
     )
     run_id = ts = None
+    status: str
     if result is not None:
         assert unrecorded is not None
         run_id, ts = unrecorded.run_id, unrecorded.ts

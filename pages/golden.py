@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -256,7 +257,7 @@ def _span_frame(lines: Sequence[golden.SpanLine]) -> pd.DataFrame:
     )
 
 
-def _span_config() -> dict[str, object]:
+def _span_config() -> dict[str, Any]:
     return {
         "span": st.column_config.TextColumn(width="medium"),
         "≠": st.column_config.TextColumn(width="small"),
