@@ -9,7 +9,8 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from app import auth, components, telemetry, telemetry_charts
+from app import auth, components, golden, telemetry, telemetry_charts
+from app.golden_form import capture_form
 from app.telemetry import STATUSES, RequestInfo, RoutingStep, TraceDetail, TraceSummary
 
 TASKS: dict[str | None, str] = {None: "any", **telemetry.TASK_LABELS}
@@ -173,6 +174,23 @@ def _request(request: RequestInfo | None, replay_url: str | None) -> None:
             st.caption(f":material/lock: The link opens the request; running it needs an operator. {denied}")
 
 
+def _capture(request: RequestInfo | None) -> None:
+    """The "Capture as golden" control: make the request a golden trace (Golden traces page)."""
+    if request is None:
+        return
+    with st.expander("Capture as golden", icon=":material/verified:"):
+        st.caption(
+            "Replays the request with its seed and settings and writes it to the golden suite, where every "
+            "suite run compares the engine against it."
+        )
+        capture_form(
+            f"traces_golden_{request.request_id}",
+            request_id=request.request_id,
+            default_name=golden.default_golden_name(request.task, request.request_id),
+            status=request.status,
+        )
+
+
 def _spans(detail: TraceDetail) -> None:
     st.subheader("Waterfall")
     if not detail.spans:
@@ -321,6 +339,7 @@ def _detail(trace_id_or_request: tuple[str, str]) -> None:
     for note in detail.notes:
         st.warning(components.plain(note))
     _request(detail.request, lookup.replay_url)
+    _capture(detail.request)
     _spans(detail)
     _logs(detail)
     _routing(detail)
