@@ -20,6 +20,7 @@ from datetime import timedelta
 import streamlit as st
 
 from app import runtime
+from app.links import bad_events_url, runbook_link
 from engine.slo_report import AlertRow, Report, SLOFigures, build_report, render_markdown, report_json
 from observability.durations import format_duration, parse_duration
 from observability.slo.math import BudgetPoint, BurnPoint, budget_over_time, burn_rate_over_time
@@ -32,6 +33,7 @@ __all__ = [
     "RANGES",
     "SLO_TTL_S",
     "AlertRow",
+    "Offender",
     "SLOFigures",
     "SLOLink",
     "SLOPage",
@@ -41,10 +43,12 @@ __all__ = [
     "parse_slo_link",
     "period_of",
     "resolve_as_of",
+    "runbook_link",
     "slo_names",
     "slo_page",
     "slo_series",
     "store_facts",
+    "top_offenders",
 ]
 
 #: How long the page's figures are reused (s); "now" is rounded down to this many seconds.
@@ -271,6 +275,29 @@ def slo_series(name: str, range_key: str, as_of: float) -> SLOSeries | str:
         return _problem(exc)
     except StopIteration:
         return f"No SLO named {name!r} in {DEFAULT_SLOS_PATH}."
+
+
+@dataclass(frozen=True)
+class Offender:
+    """One of an SLO's top offenders: an attribution ``dimension``'s ``value`` (``"(none)"``: the
+    requests without one), its ``share`` of the period's bad events, and ``traces_url``, the
+    Traces page listing those bad events (None when a link cannot select them)."""
+
+    dimension: str
+    value: str
+    share: float
+    traces_url: str | None
+
+
+def top_offenders(figures: SLOFigures, as_of: float, top: int = 3) -> tuple[Offender, ...]:
+    """The ``top`` largest shares of each attribution dimension of ``figures`` (the period
+    ``as_of - period_s < ts <= as_of``), each with the link to its bad events' traces."""
+    since, kind, threshold = as_of - figures.period_s, figures.kind, figures.threshold_s
+    return tuple(
+        Offender(dim, value, share, bad_events_url(kind, threshold, dim, value, since, as_of))
+        for dim in ATTRIBUTION_DIMENSIONS
+        for value, share in list(figures.attribution.get(dim, {}).items())[:top]
+    )
 
 
 def now() -> float:

@@ -32,7 +32,7 @@ from typing import Any, Literal, NamedTuple
 
 from sqlite_utils import Database
 
-from observability.store import rollups
+from observability.store import rollups, rollups_daily
 
 __all__ = [
     "MIGRATIONS",
@@ -299,6 +299,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("request log lines and correlation ids", _v4_logs),
     ("llm fallback provenance on requests", _v5_llm_fallback),
     ("per-minute request roll-ups", lambda db: rollups.create(db.conn)),
+    ("daily request roll-ups by every dimension", lambda db: rollups_daily.create_daily(db.conn)),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

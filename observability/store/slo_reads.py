@@ -59,8 +59,6 @@ _DIMENSION_SQL: dict[str, str] = {
 _ROLLUP_DIMENSION: dict[str, str] = {
     "task": "task", "agent": "last_agent", "provider": "provider", "router": "router", "variant": "variant",
 }  # fmt: skip
-#: Latency attributions over windows longer than this (s) scan the rows (see bad_by_dimension).
-_SCAN_AFTER_S = 86_400.0
 #: The attribution dimensions, in report order.
 ATTRIBUTION_DIMENSIONS: tuple[str, ...] = tuple(_DIMENSION_SQL)
 
@@ -180,11 +178,10 @@ def bad_by_dimension(
     eligible, bad, bad_params = _events(kind, threshold_ms)
     _check_windows([window_s])
     out: dict[str, dict[str | None, int]] = {name: {} for name in _DIMENSION_SQL}
-    # A latency attribution over the roll-ups reads every minute group (the bad count is inside
-    # each group's histogram): over a day, one sequential scan of the rows selecting the bad ones
-    # is faster (0.3 s against 1.8 s for 28 days of 1M requests, benchmarks/slo_bench.py).
-    scan = kind == "latency" and window_s > _SCAN_AFTER_S
-    if use_rollups and not scan and _rollup_answers(kind, as_of - window_s, threshold_ms):
+    # Whole days come from the daily roll-up (a few thousand groups a day), the rest of the whole
+    # minutes from the minute roll-up, the edges from the rows (benchmarks/slo_bench.py: 28 days
+    # of 1M requests by every dimension in ~0.1 s, the bad rows alone 0.3-2 s).
+    if use_rollups and _rollup_answers(kind, as_of - window_s, threshold_ms):
         where = _rollup_where(kind)
         if kind == "availability":
             where["status"] = ("error",)
@@ -203,7 +200,7 @@ def bad_by_dimension(
     columns = ", ".join(f"{expr} AS {name}" for name, expr in _DIMENSION_SQL.items())
     groups = ", ".join(str(i + 1) for i in range(len(_DIMENSION_SQL)))
     sql = (
-        f"SELECT {columns}, COUNT(*) AS n FROM requests{' NOT INDEXED' if scan else ''}"
+        f"SELECT {columns}, COUNT(*) AS n FROM requests"
         f" WHERE ts > ? AND ts <= ? AND {eligible} AND {bad} GROUP BY {groups}"
     )
     for row in reads.query(sql, [as_of - window_s, as_of, *bad_params]):

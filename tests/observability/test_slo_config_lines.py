@@ -59,7 +59,8 @@ def test_objective_out_of_range_in_the_second_slo_names_its_line(tmp_path: Path)
 
 
 def test_unknown_key_and_bad_selector_each_get_their_line(tmp_path: Path) -> None:
-    text = HEAD + AVAILABILITY.replace("    kind: availability\n", "    kind: availability\n    colour: red\n")
+    kind = "    kind: availability\n"
+    text = HEAD + AVAILABILITY.replace(kind, kind + "    colour: red\n")
     text = text.replace("bad: 'mcts_requests_total{status=\"error\"}'", "bad: mcts_nope_total")
     path = _write(tmp_path, text)  # colour on line 9; the ratioMetric moved down one: bad on line 14
     message = _error(path)
