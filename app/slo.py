@@ -187,7 +187,8 @@ def _cached_page(db_path: str, committed: int, range_key: str, as_of: float) -> 
     report = build_report(slos, source, as_of, period_of(range_key))
     longest = max(f.period_s for f in report.slos)
     stored, latest = source.reads.request_facts()
-    totals = source.reads.status_totals(as_of - longest, math.nextafter(as_of, math.inf))
+    # simulated requests of any status in (as_of - longest, as_of], from the hourly roll-up
+    simulated = source.reads.rollups.counts(max(as_of - longest, 0.0), as_of, ("simulated",)).get(1)
     return SLOPage(
         report=report,
         markdown=render_markdown(report),
@@ -195,7 +196,7 @@ def _cached_page(db_path: str, committed: int, range_key: str, as_of: float) -> 
         slo_names=tuple(s.name for s in slos),
         stored=stored,
         latest_ts=latest,
-        simulated=sum(int(r["sim"] or 0) for r in totals),
+        simulated=0 if simulated is None else simulated.n,
     )
 
 
