@@ -64,9 +64,10 @@ def _title(path: Path) -> str:
     return match.group(1) if match else path.stem
 
 
-def list_runbooks(directory: Path = CORPUS_DIR) -> tuple[RunbookInfo, ...]:
-    """The runbooks in ``directory`` (``runbook-*.md`` files with a well-formed stem), by name;
-    empty when the directory cannot be read."""
+def list_runbooks(directory: Path | None = None) -> tuple[RunbookInfo, ...]:
+    """The runbooks in ``directory`` (default :data:`CORPUS_DIR`: ``runbook-*.md`` files with a
+    well-formed stem), by name; empty when the directory cannot be read."""
+    directory = CORPUS_DIR if directory is None else directory
     try:
         paths = sorted(p for p in directory.glob("runbook-*.md") if p.is_file() and _NAME.match(p.stem))
     except OSError:
@@ -74,10 +75,12 @@ def list_runbooks(directory: Path = CORPUS_DIR) -> tuple[RunbookInfo, ...]:
     return tuple(RunbookInfo(p.stem, _title(p), runbook_url(p.stem)) for p in paths)
 
 
-def find_runbook(name: str, directory: Path = CORPUS_DIR) -> Runbook | str:
-    """The runbook called ``name`` (a stem such as ``runbook-high-latency-p95``), or a message
-    saying why there is none: a name that is not a runbook name, no such runbook (listing the
-    ones there are), a file too large, or not readable as UTF-8 text."""
+def find_runbook(name: str, directory: Path | None = None) -> Runbook | str:
+    """The runbook called ``name`` (a stem such as ``runbook-high-latency-p95``) in ``directory``
+    (default :data:`CORPUS_DIR`), or a message saying why there is none: a name that is not a
+    runbook name, no such runbook (listing the ones there are), a file too large, or not
+    readable as UTF-8 text."""
+    directory = CORPUS_DIR if directory is None else directory
     known = {info.name: info for info in list_runbooks(directory)}
     if not _NAME.match(name):
         return f"{name[:120]!r} is not a runbook name (runbook-<words>, lowercase). Choose one below."
