@@ -51,9 +51,12 @@ def _filter_link() -> telemetry.TracesLink:
     if params and seen != st.session_state.get("traces_filter_seen"):
         st.session_state.traces_filter_seen = seen
         st.session_state.traces_status = list(link.statuses)  # a new link sets both: none is "any"
-        st.session_state.traces_task = link.task
+        if link.task is not None:
+            st.session_state.traces_task = link.task
+        else:
+            st.session_state.pop("traces_task", None)  # back to its default, "any"
         if link.since is not None or link.until is not None:
-            st.session_state.traces_window = None  # the link's range, not the last N minutes
+            st.session_state.pop("traces_window", None)  # "all time": the link's range applies
         st.session_state.pop("traces_selected", None)
     for problem in link.problems:
         st.warning(components.plain(problem))
@@ -70,9 +73,9 @@ def _link_filters(link: telemetry.TracesLink) -> None:
     text = telemetry.link_filter_text(link)
     if text is None:
         return
-    left, right = st.columns([5, 1], vertical_alignment="center")
+    left, right = st.columns([4, 1], vertical_alignment="center")
     left.info(f"Filtered by the link: {components.plain(text)}.", icon=":material/link:")
-    right.button("Clear the link's filters", on_click=_clear_filter_link, key="traces_clear_link")
+    right.button("Clear link filters", on_click=_clear_filter_link, key="traces_clear_link", width="stretch")
 
 
 def _pick() -> None:
