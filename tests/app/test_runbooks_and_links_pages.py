@@ -206,3 +206,29 @@ def test_slo_page_links_alerts_to_runbooks_and_offenders_to_their_traces(tmp_pat
         "mcts": 75.0,
         "hrm": 25.0,
     }
+
+
+def test_slo_series_budget_equals_its_own_read_of_the_period(tmp_path: Path) -> None:
+    """The budget series is cut from the wider burn-rate read (one scan of the rows): the same
+    buckets as reading the period alone."""
+    from app import slo
+    from observability.slo.math import budget_over_time
+    from observability.slo.models import load_slos
+    from observability.slo.sqlite_source import SqliteSLOSource
+    from observability.store import ReadModel
+
+    _write(tmp_path / "arbor.db")
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    source = SqliteSLOSource(ReadModel(tmp_path / "arbor.db"))
+    for name, range_key, period_s, bucket_s in (
+        ("availability", "1h", 3600.0, 60.0),
+        ("latency", "1d", 86400.0, 300.0),
+    ):
+        series = slo.slo_series(name, range_key, AS_OF)
+        assert not isinstance(series, str), series
+        target = next(s for s in load_slos() if s.name == name)
+        alone = source.buckets(target, AS_OF, period_s, bucket_s)
+        want = budget_over_time(alone, target.objective, AS_OF - period_s, period_s)
+        assert series.budget == tuple(want)
+        assert sum(b.bad for b in alone) > 0  # the period holds bad events to follow
