@@ -38,6 +38,7 @@ __all__ = [
     "SLO_KINDS",
     "bad_by_dimension",
     "bucket_counts",
+    "bucket_counts_many",
     "window_counts",
 ]
 
@@ -241,19 +242,47 @@ def bucket_counts(
 
     Raises ValueError (also for a non-positive bucket) and sqlite3.Error like :func:`window_counts`.
     """
-    eligible, bad, bad_params = _events(kind, threshold_ms)
+    return bucket_counts_many(reads, [(kind, threshold_ms)], as_of, window_s, bucket_s)[0]
+
+
+def bucket_counts_many(
+    reads: ReadModel,
+    events: Sequence[tuple[str, float | None]],
+    as_of: float,
+    window_s: float,
+    bucket_s: float,
+) -> list[list[tuple[float, int, int]]]:
+    """:func:`bucket_counts` of several SLO kinds at once, ``events`` being ``(kind,
+    threshold_ms)`` pairs: one read of the window's rows for all of them (the alert replay of
+    every SLO), the lists in the order of ``events``.
+
+    Raises ValueError and sqlite3.Error like :func:`bucket_counts`.
+    """
     _check_windows([window_s, bucket_s])
+    if not events:
+        return []
+    columns: list[str] = []
+    params: list[Any] = []
+    for i, (kind, threshold_ms) in enumerate(events):
+        eligible, bad, bad_params = _events(kind, threshold_ms)
+        columns.append(f"({eligible}) AS e{i}, ({eligible} AND {bad}) AS b{i}")
+        params += bad_params
+    sums = ", ".join(
+        f"COALESCE(SUM(e{i}), 0) AS t{i}, COALESCE(SUM(b{i}), 0) AS b{i}" for i in range(len(events))
+    )
     count = max(1, int(-(-window_s // bucket_s)))  # ceil
     start = as_of - count * bucket_s
+    hint = _scan_hint(reads, as_of - window_s, as_of)  # sequential for a window holding most rows
     # bucket index of a row: ceil(x) - 1 with x = (ts - start) / bucket_s > 0, so a row at a
     # bucket's end is in it (ceil spelled with CAST: SQLite's math functions are optional).
     sql = (
-        f"SELECT CAST(x AS INTEGER) + (x > CAST(x AS INTEGER)) - 1 AS k, COUNT(*) AS total,"
-        f" COALESCE(SUM(is_bad), 0) AS bad FROM (SELECT (ts - ?) / ? AS x, ({bad}) AS is_bad"
-        f" FROM requests WHERE ts > ? AND ts <= ? AND {eligible}) GROUP BY k"
+        f"SELECT CAST(x AS INTEGER) + (x > CAST(x AS INTEGER)) - 1 AS k, {sums}"
+        f" FROM (SELECT (ts - ?) / ? AS x, {', '.join(columns)}"
+        f" FROM requests{hint} WHERE ts > ? AND ts <= ? AND {SERVED_SQL}) GROUP BY k"
     )
-    hint = _scan_hint(reads, as_of - window_s, as_of)  # sequential for a window holding most rows
-    sql = sql.replace("FROM requests WHERE", f"FROM requests{hint} WHERE")
-    rows = reads.query(sql, [start, bucket_s, *bad_params, as_of - window_s, as_of])
-    by_index = {int(r["k"]): (int(r["total"]), int(r["bad"])) for r in rows}
-    return [(start + (k + 1) * bucket_s, *by_index.get(k, (0, 0))) for k in range(count)]
+    rows = reads.query(sql, [start, bucket_s, *params, as_of - window_s, as_of])
+    out = []
+    for i in range(len(events)):
+        by_index = {int(r["k"]): (int(r[f"t{i}"]), int(r[f"b{i}"])) for r in rows}
+        out.append([(start + (k + 1) * bucket_s, *by_index.get(k, (0, 0))) for k in range(count)])
+    return out

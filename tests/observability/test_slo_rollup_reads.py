@@ -175,3 +175,19 @@ def test_whole_days_come_from_the_daily_rollup(placed: Store, tmp_path: Path) ->
     assert bad_by_dimension(placed.reads, "availability", DAY_AS_OF, 3 * D) == before
     rows_only = bad_by_dimension(placed.reads, "availability", DAY_AS_OF, 3 * D, use_rollups=False)
     assert rows_only["task"] == {"game24": 2, "tictactoe": 2}  # e4 and e5 were in the deleted days
+
+
+@pytest.mark.parametrize(("window", "bucket"), [(3 * D, 3600.0), (6 * H + 30.0, 60.0), (45.0, 60.0)])
+def test_buckets_of_several_kinds_from_one_read_equal_each_alone(
+    store: Store, window: float, bucket: float
+) -> None:
+    from observability.store.slo_reads import bucket_counts, bucket_counts_many
+
+    events = [("availability", None), ("latency", 500.0), ("quality", None), ("latency", 300.0)]
+    as_of = AS_OFS[2]
+    together = bucket_counts_many(store.reads, events, as_of, window, bucket)
+    alone = [bucket_counts(store.reads, kind, as_of, window, bucket, th) for kind, th in events]
+    assert together == alone
+    assert sum(b for _, _, b in together[0]) > 0 or window < H  # something to compare
+    with pytest.raises(ValueError, match="unknown SLO kind"):
+        bucket_counts_many(store.reads, [("freshness", None)], as_of, window, bucket)
