@@ -1,11 +1,16 @@
 """``python -m engine slo ...``: the SLO review from the command line.
 
-``slo report [--period 28d] [--as-of UNIX_TS] [--source sqlite] [--format md|json] [--out FILE]
-[--slos FILE] [--db FILE]`` prints (or writes) the review of every SLO in the SLO file over the
-period ending at ``as_of`` (default: now), from the telemetry store (``--db``, default
-``ARBOR_DB_PATH``), read only. ``--source prometheus`` and ``--format html`` are not yet
-available: they exit with status 2 and say so. A bad SLO file, period or output file is one
-error message naming the problem (status 2); a missing or unreadable store is status 4.
+``slo report [--period 28d] [--as-of UNIX_TS] [--source sqlite|prometheus] [--format md|json]
+[--out FILE] [--slos FILE] [--db FILE]`` prints (or writes) the review of every SLO in the SLO
+file over the period ending at ``as_of`` (default: now), from the telemetry store (``--db``,
+default ``ARBOR_DB_PATH``), read only, or with ``--source prometheus`` from the Prometheus at
+``ARBOR_PROMETHEUS_URL`` (with ``ARBOR_PROMETHEUS_TIMEOUT_S`` per query, three times that for
+the whole report, and the ``ARBOR_PROMETHEUS_*`` credentials; see
+:mod:`observability.slo.prometheus_source` for what it counts). ``--format html`` is not yet
+available: it exits with status 2 and says so. A bad SLO file, period or output file, or no
+``ARBOR_PROMETHEUS_URL``, is one error message naming the problem (status 2); a missing or
+unreadable store is status 4; Prometheus unreachable, too slow or answering something unusable
+is status 5 (:data:`EXIT_SOURCE`), with the reason.
 
 ``slo alerts [--period 28d] [--as-of UNIX_TS] [--slos FILE] [--db FILE]`` replays the burn-rate
 alert rules over the period (every 5 minutes) into alert episodes and upserts them into the
@@ -21,17 +26,25 @@ from pathlib import Path
 from typing import Any
 
 from engine.cli_args import EXIT_STORE, Parser, fail, float_in
+from engine.config import ConfigError, Settings, load_settings
 from engine.slo_report import build_report, render_markdown, report_json
 from observability.durations import parse_duration
+from observability.promql.client import QueryClient
+from observability.promql.reply import PromSourceError
 from observability.slo.alert_store import replay_store, save_episodes
 from observability.slo.models import DEFAULT_SLOS_PATH, SLO, SLOConfigError, load_slos
+from observability.slo.prometheus_source import PrometheusSLOSource
 from observability.slo.sqlite_source import SqliteSLOSource
 from observability.store import Store
 from observability.store.reads import ReadModel
 
-__all__ = ["add_slo_parser", "slo_alerts", "slo_report"]
+__all__ = ["EXIT_SOURCE", "add_slo_parser", "prometheus_slo_source", "slo_alerts", "slo_report"]
 
-_NOT_YET = "is not yet available (this release reports from SQLite as Markdown or JSON)"
+_NOT_YET = "is not yet available (this release reports as Markdown or JSON)"
+EXIT_SOURCE = 5
+"""Prometheus (``--source prometheus``) is unreachable, too slow or answers something unusable."""
+#: The whole report's Prometheus queries share a deadline of this many per-query deadlines.
+TOTAL_DEADLINES = 3
 
 
 def _duration(text: str) -> Any:
@@ -49,7 +62,10 @@ def add_slo_parser(sub: Any) -> None:
     r.add_argument("--period", type=_duration, default=None, help="e.g. 7d, 28d (default: each SLO's window)")
     r.add_argument("--as-of", type=float_in(0.0, 1e11), default=None, help="unix seconds (default: now)")
     r.add_argument(
-        "--source", choices=("sqlite", "prometheus"), default="sqlite", help="prometheus: not yet available"
+        "--source",
+        choices=("sqlite", "prometheus"),
+        default="sqlite",
+        help="sqlite (exact, the store) or prometheus (ARBOR_PROMETHEUS_URL; no simulated-clock data)",
     )
     r.add_argument("--format", choices=("md", "json", "html"), default="md", help="html: not yet available")
     r.add_argument("--out", default=None, help="write the document here instead of stdout")
@@ -64,15 +80,33 @@ def add_slo_parser(sub: Any) -> None:
     a.set_defaults(func=slo_alerts)
 
 
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        fail(str(exc).splitlines()[0])
+
+
 def _store_path(db: str | None) -> Path:
     if db is not None:
         return Path(db)
-    from engine.config import ConfigError, load_settings
+    return _settings().db_path
 
-    try:
-        return load_settings().db_path
-    except ConfigError as exc:
-        fail(str(exc).splitlines()[0])
+
+def prometheus_slo_source(settings: Settings) -> PrometheusSLOSource | None:
+    """The SLO source at ``ARBOR_PROMETHEUS_URL`` with its timeout and credentials (None when the
+    URL is unset); its queries share a deadline of :data:`TOTAL_DEADLINES` per-query deadlines,
+    counted from now. Sends nothing. Raises ValueError for a URL the client cannot use."""
+    if not settings.prometheus_url:
+        return None
+    client = QueryClient(
+        settings.prometheus_url,
+        settings.prometheus_timeout_s,
+        username=settings.prometheus_username,
+        password=settings.prometheus_password,
+        bearer_token=settings.prometheus_bearer_token,
+    )
+    return PrometheusSLOSource(client, total_timeout_s=TOTAL_DEADLINES * settings.prometheus_timeout_s)
 
 
 def _slos_and_store(args: argparse.Namespace, nothing: str) -> tuple[list[SLO], Path]:
@@ -93,13 +127,31 @@ def slo_report(args: argparse.Namespace) -> int:
 
     Raises sqlite3.Error when the store cannot be read (the CLI turns it into status 4).
     """
-    if args.source != "sqlite":
-        fail(f"--source {args.source} {_NOT_YET}")
     if args.format == "html":
         fail(f"--format html {_NOT_YET}")
-    slos, path = _slos_and_store(args, "nothing to report")
     as_of = time.time() if args.as_of is None else args.as_of
-    report = build_report(slos, SqliteSLOSource(ReadModel(path)), as_of, args.period)
+    source: SqliteSLOSource | PrometheusSLOSource | None
+    if args.source == "prometheus":
+        try:
+            slos = load_slos(args.slos)
+        except SLOConfigError as exc:
+            fail(str(exc))
+        try:
+            source = prometheus_slo_source(_settings())
+        except ValueError as exc:
+            fail(f"ARBOR_PROMETHEUS_URL cannot be used: {exc}")
+        if source is None:
+            fail(
+                "--source prometheus needs ARBOR_PROMETHEUS_URL (e.g. http://127.0.0.1:9090);"
+                " nothing to report"
+            )
+    else:
+        slos, path = _slos_and_store(args, "nothing to report")
+        source = SqliteSLOSource(ReadModel(path))
+    try:
+        report = build_report(slos, source, as_of, args.period)
+    except PromSourceError as exc:
+        fail(f"{exc}; nothing to report", EXIT_SOURCE)
     text = (
         json.dumps(report_json(report), indent=2, allow_nan=False)
         if args.format == "json"
