@@ -28,6 +28,9 @@ __all__ = [
     "parse_trace_link",
     "query_link_params",
     "replay_url",
+    "runbook_link",
+    "runbook_name",
+    "runbook_url",
 ]
 
 #: Which trace a Traces link names: ("trace", trace id) or ("request", request id).
@@ -196,3 +199,42 @@ def parse_trace_link(params: Mapping[str, str]) -> TraceLink | None:
     if params.get("request"):
         return ("request", params["request"])
     return None
+
+
+# -- runbooks ---------------------------------------------------------------------------------------
+
+#: The runbook (stem of a ``data/corpus/runbook-*.md`` file) of each burn-rate alert severity: the
+#: SLOErrorBudgetBurn rules of observability/slo/rules.py page on a fast burn (1h/5m, 6h/30m) and
+#: open a ticket on a slow one (3d/6h).
+RUNBOOK_BY_SEVERITY: dict[str, str] = {
+    "page": "runbook-error-budget-fast-burn",
+    "ticket": "runbook-error-budget-slow-burn",
+}
+#: The runbook of each operational alert of observability/slo/rules.py that has one (by alert name).
+RUNBOOK_BY_ALERT: dict[str, str] = {
+    "ArborRequestLatencyP95High": "runbook-high-latency-p95",
+    "ArborLLMErrorRatioHigh": "runbook-llm-provider-errors",
+    "ArborLLMLatencyP95High": "runbook-llm-provider-errors",
+}
+#: The alert name of the SLO burn-rate alerts (as the rules and Prometheus' ALERTS series name them).
+SLO_BURN_ALERT = "SLOErrorBudgetBurn"
+
+
+def runbook_url(name: str) -> str:
+    """A relative URL opening the Runbooks page on the runbook ``name`` (a file stem)."""
+    return _url("runbooks", {"name": name})
+
+
+def runbook_name(severity: str | None, alertname: str = SLO_BURN_ALERT) -> str | None:
+    """The runbook stem of an alert: a burn-rate alert's by its severity (``page`` -> fast burn,
+    ``ticket`` -> slow burn), an operational alert's by its name; None when it has none."""
+    if alertname == SLO_BURN_ALERT:
+        return RUNBOOK_BY_SEVERITY.get(severity or "")
+    return RUNBOOK_BY_ALERT.get(alertname)
+
+
+def runbook_link(severity: str | None, alertname: str = SLO_BURN_ALERT) -> str | None:
+    """The Runbooks page URL of an alert (an SLO's burn-rate alert episode by its severity, or a
+    Prometheus ``ALERTS`` series by its ``alertname`` and ``severity`` labels); None without one."""
+    name = runbook_name(severity, alertname)
+    return None if name is None else runbook_url(name)

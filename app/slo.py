@@ -1,10 +1,13 @@
 """The SLO page's service (pages/slos.py): the SLO review and its series, exact from the SQLite
-store, read through short-lived caches.
+store or from Prometheus, read through short-lived caches.
 
 Figures come from :func:`engine.slo_report.build_report` over
-:class:`observability.slo.sqlite_source.SqliteSLOSource`; the series for the charts from the
-source's per-bucket counts and :mod:`observability.slo.math`. Reads never raise for a store that
-cannot be read, a bad SLO file or telemetry switched off: those come back as a message.
+:class:`observability.slo.sqlite_source.SqliteSLOSource` (``source="sqlite"``) or
+:class:`observability.slo.prometheus_source.PrometheusSLOSource` (``source="prometheus"``, at
+``ARBOR_PROMETHEUS_URL``); the series for the charts from the source's per-bucket counts and
+:mod:`observability.slo.math`. Reads never raise for a store that cannot be read, a bad SLO
+file, telemetry switched off, or Prometheus unset, unreachable, slow or answering garbage: those
+come back as a message.
 """
 
 from __future__ import annotations
@@ -21,9 +24,12 @@ import streamlit as st
 
 from app import runtime
 from engine.slo_report import AlertRow, Report, SLOFigures, build_report, render_markdown, report_json
+from engine.slo_sources import prometheus_slo_source
 from observability.durations import format_duration, parse_duration
+from observability.promql.reply import PromSourceError
 from observability.slo.math import BudgetPoint, BurnPoint, budget_over_time, burn_rate_over_time
-from observability.slo.models import DEFAULT_SLOS_PATH, SLO, SLOConfigError, load_slos
+from observability.slo.models import DEFAULT_SLOS_PATH, SLO, SLOConfigError, load_slo_set, load_slos
+from observability.slo.prometheus_source import PrometheusSLOSource, ScrapeStatus
 from observability.slo.sqlite_source import ATTRIBUTION_DIMENSIONS, SqliteSLOSource
 
 __all__ = [
@@ -31,6 +37,7 @@ __all__ = [
     "ATTRIBUTION_DIMENSIONS",
     "RANGES",
     "SLO_TTL_S",
+    "SOURCES",
     "AlertRow",
     "SLOFigures",
     "SLOLink",
@@ -40,6 +47,8 @@ __all__ = [
     "now",
     "parse_slo_link",
     "period_of",
+    "prometheus_scrape",
+    "prometheus_source",
     "resolve_as_of",
     "slo_names",
     "slo_page",
@@ -54,6 +63,8 @@ RANGES = ("1h", "1d", "7d", "28d", "window")
 #: ``latest``: the store's newest request (simulated or older data); ``now``: the wall clock;
 #: ``custom``: a chosen UTC time.
 AS_OF_CHOICES = ("latest", "now", "custom")
+#: Where the page's figures come from: the store (exact) or Prometheus (ARBOR_PROMETHEUS_URL).
+SOURCES = ("sqlite", "prometheus")
 _BUCKETS_S = (60, 300, 900, 1800, 3600, 4 * 3600, 86400)
 _MAX_BUCKETS = 800
 
@@ -119,9 +130,10 @@ class SLOPage:
     """Everything the page shows above the per-SLO charts.
 
     ``message`` (and no ``report``) when there is nothing to compute: telemetry off, a bad SLO
-    file, an unreadable store. ``stored`` counts every request in the store, ``latest_ts`` is the
-    newest one's time; ``simulated`` counts the simulated requests among those in the longest
-    period (any status)."""
+    file, an unreadable store, Prometheus unset or unable to answer. ``stored`` counts every
+    request in the store, ``latest_ts`` is the newest one's time; ``simulated`` counts the
+    store's simulated requests among those in the longest period (any status), also with the
+    Prometheus ``source``, which never sees them."""
 
     report: Report | None
     markdown: str = ""
@@ -131,6 +143,7 @@ class SLOPage:
     latest_ts: float | None = None
     simulated: int = 0
     message: str | None = None
+    source: str = "sqlite"
 
 
 @dataclass(frozen=True)
@@ -195,6 +208,79 @@ def _cached_page(db_path: str, committed: int, range_key: str, as_of: float) -> 
     )
 
 
+def prometheus_source() -> PrometheusSLOSource | str:
+    """A Prometheus SLO source for one page load (its queries share a total deadline), or why
+    there is none: ``ARBOR_PROMETHEUS_URL`` unset, or a URL the client cannot use."""
+    try:
+        source = prometheus_slo_source(runtime.get_settings())
+    except ValueError as exc:
+        return f"ARBOR_PROMETHEUS_URL cannot be used: {exc}"
+    if source is None:
+        return "Prometheus is not configured (ARBOR_PROMETHEUS_URL is unset): choose SQLite."
+    return source
+
+
+def _prometheus() -> PrometheusSLOSource:
+    source = prometheus_source()
+    if isinstance(source, str):
+        raise PromSourceError(source, reachable=False)
+    return source
+
+
+@st.cache_data(ttl=SLO_TTL_S, show_spinner=False)
+def _cached_prom_report(url: str, range_key: str, as_of: float) -> Report:
+    """The review from Prometheus (errors are raised, so never cached)."""
+    return build_report(_slos(), _prometheus(), as_of, period_of(range_key))
+
+
+def _prometheus_page(range_key: str, as_of: float) -> SLOPage:
+    source = prometheus_source()
+    if isinstance(source, str):
+        return SLOPage(None, message=source, source="prometheus")
+    try:
+        report = _cached_prom_report(source.url, range_key, as_of)
+    except PromSourceError as exc:
+        return SLOPage(
+            None, message=f"{exc}. Choose SQLite for the store's exact figures.", source="prometheus"
+        )
+    stored, latest, simulated = 0, None, 0
+    store_source = _source()
+    if store_source is not None:  # the store's facts: the as-of default and its simulated requests
+        longest = max(f.period_s for f in report.slos)
+        stored, latest = store_source.reads.request_facts()
+        totals = store_source.reads.status_totals(as_of - longest, math.nextafter(as_of, math.inf))
+        simulated = sum(int(r["sim"] or 0) for r in totals)
+    return SLOPage(
+        report=report,
+        markdown=render_markdown(report),
+        json_text=json.dumps(report_json(report), indent=2, allow_nan=False),
+        slo_names=tuple(s.name for s in report.slos),
+        stored=stored,
+        latest_ts=latest,
+        simulated=simulated,
+        source="prometheus",
+    )
+
+
+@st.cache_data(ttl=15, show_spinner=False)
+def _cached_scrape(url: str, job: str) -> ScrapeStatus:
+    return _prometheus().scrape_status(job, now())
+
+
+def prometheus_scrape() -> ScrapeStatus | str:
+    """When Prometheus last scraped the console's scrape job (``metadata.scrapeJob`` of
+    data/slos.yaml) and whether that scrape succeeded, re-asked at most every 15 s; or why it
+    cannot tell (a message)."""
+    source = prometheus_source()
+    if isinstance(source, str):
+        return source
+    try:
+        job = load_slo_set(DEFAULT_SLOS_PATH).metadata.scrape_job
+        return _cached_scrape(source.url, job)
+    except (PromSourceError, SLOConfigError, ValueError) as exc:
+        return str(exc)
+
+
 @st.cache_data(ttl=SLO_TTL_S, show_spinner=False)
 def _cached_names() -> tuple[str, ...]:
     return tuple(s.name for s in _slos())
@@ -226,11 +312,19 @@ def store_facts() -> tuple[int, float | None] | str:
         return _problem(exc)
 
 
-def slo_page(range_key: str, as_of: float) -> SLOPage:
-    """The SLO review over ``range_key`` (one of :data:`RANGES`) ending at ``as_of``, cached for
-    :data:`SLO_TTL_S` seconds. Never raises for telemetry off, a bad SLO file or an unreadable
-    store (a page with ``message``); raises ValueError for an unknown range."""
+def slo_page(range_key: str, as_of: float, source: str = "sqlite") -> SLOPage:
+    """The SLO review over ``range_key`` (one of :data:`RANGES`) ending at ``as_of`` from
+    ``source`` (one of :data:`SOURCES`), cached for :data:`SLO_TTL_S` seconds. Never raises for
+    telemetry off, a bad SLO file, an unreadable store or Prometheus unset or unable to answer
+    (a page with ``message``); raises ValueError for an unknown range or source."""
     period_of(range_key)
+    if source not in SOURCES:
+        raise ValueError(f"unknown source {source!r}; sources: {SOURCES}")
+    if source == "prometheus":
+        try:
+            return _prometheus_page(range_key, as_of)
+        except (sqlite3.Error, SLOConfigError) as exc:
+            return SLOPage(None, message=_problem(exc), source="prometheus")
     store = runtime.get_store()
     if store is None:
         return SLOPage(None, message="Telemetry is off (ARBOR_TELEMETRY=off): no SLO can be computed.")
@@ -242,9 +336,20 @@ def slo_page(range_key: str, as_of: float) -> SLOPage:
 
 @st.cache_data(ttl=SLO_TTL_S, show_spinner=False)
 def _cached_series(db_path: str, committed: int, name: str, range_key: str, as_of: float) -> SLOSeries:
-    slo = next(s for s in _slos() if s.name == name)
     source = _source()
     assert source is not None
+    return _series(source, name, range_key, as_of)
+
+
+@st.cache_data(ttl=SLO_TTL_S, show_spinner=False)
+def _cached_prom_series(url: str, name: str, range_key: str, as_of: float) -> SLOSeries:
+    return _series(_prometheus(), name, range_key, as_of)
+
+
+def _series(
+    source: SqliteSLOSource | PrometheusSLOSource, name: str, range_key: str, as_of: float
+) -> SLOSeries:
+    slo = next(s for s in _slos() if s.name == name)
     period = period_of(range_key, slo)
     assert period is not None
     period_s = period.total_seconds()
@@ -258,10 +363,21 @@ def _cached_series(db_path: str, committed: int, name: str, range_key: str, as_o
     )
 
 
-def slo_series(name: str, range_key: str, as_of: float) -> SLOSeries | str:
-    """The chart series of the SLO ``name`` over ``range_key`` ending at ``as_of`` (cached), or a
-    message when they cannot be read. Raises ValueError for an unknown range."""
+def slo_series(name: str, range_key: str, as_of: float, source: str = "sqlite") -> SLOSeries | str:
+    """The chart series of the SLO ``name`` over ``range_key`` ending at ``as_of`` from
+    ``source`` (cached), or a message when they cannot be read. Raises ValueError for an
+    unknown range."""
     period_of(range_key)
+    if source == "prometheus":
+        prom = prometheus_source()
+        if isinstance(prom, str):
+            return prom
+        try:
+            return _cached_prom_series(prom.url, name, range_key, as_of)
+        except (PromSourceError, SLOConfigError) as exc:
+            return str(exc)
+        except StopIteration:
+            return f"No SLO named {name!r} in {DEFAULT_SLOS_PATH}."
     store = runtime.get_store()
     if store is None:
         return "Telemetry is off: no series."

@@ -28,8 +28,8 @@ from typing import Any
 from engine.cli_args import EXIT_STORE, Parser, fail, float_in
 from engine.config import ConfigError, Settings, load_settings
 from engine.slo_report import build_report, render_markdown, report_json
+from engine.slo_sources import prometheus_slo_source
 from observability.durations import parse_duration
-from observability.promql.client import QueryClient
 from observability.promql.reply import PromSourceError
 from observability.slo.alert_store import replay_store, save_episodes
 from observability.slo.models import DEFAULT_SLOS_PATH, SLO, SLOConfigError, load_slos
@@ -38,13 +38,11 @@ from observability.slo.sqlite_source import SqliteSLOSource
 from observability.store import Store
 from observability.store.reads import ReadModel
 
-__all__ = ["EXIT_SOURCE", "add_slo_parser", "prometheus_slo_source", "slo_alerts", "slo_report"]
+__all__ = ["EXIT_SOURCE", "add_slo_parser", "slo_alerts", "slo_report"]
 
 _NOT_YET = "is not yet available (this release reports as Markdown or JSON)"
 EXIT_SOURCE = 5
 """Prometheus (``--source prometheus``) is unreachable, too slow or answers something unusable."""
-#: The whole report's Prometheus queries share a deadline of this many per-query deadlines.
-TOTAL_DEADLINES = 3
 
 
 def _duration(text: str) -> Any:
@@ -91,22 +89,6 @@ def _store_path(db: str | None) -> Path:
     if db is not None:
         return Path(db)
     return _settings().db_path
-
-
-def prometheus_slo_source(settings: Settings) -> PrometheusSLOSource | None:
-    """The SLO source at ``ARBOR_PROMETHEUS_URL`` with its timeout and credentials (None when the
-    URL is unset); its queries share a deadline of :data:`TOTAL_DEADLINES` per-query deadlines,
-    counted from now. Sends nothing. Raises ValueError for a URL the client cannot use."""
-    if not settings.prometheus_url:
-        return None
-    client = QueryClient(
-        settings.prometheus_url,
-        settings.prometheus_timeout_s,
-        username=settings.prometheus_username,
-        password=settings.prometheus_password,
-        bearer_token=settings.prometheus_bearer_token,
-    )
-    return PrometheusSLOSource(client, total_timeout_s=TOTAL_DEADLINES * settings.prometheus_timeout_s)
 
 
 def _slos_and_store(args: argparse.Namespace, nothing: str) -> tuple[list[SLO], Path]:

@@ -1,7 +1,9 @@
 """One Prometheus query endpoint over HTTP: the URL and credentials, and an exchange bounded by a
 total deadline and a maximum reply size.
 
-* *A total deadline per query.*  A query is one ``GET /api/v1/query`` through httpx's asyncio
+* *A total deadline per query.*  A query is one ``GET /api/v1/query`` (an instant query, at the
+  server's now or at a given ``time``) or ``GET /api/v1/query_range`` (a range query, ``start``,
+  ``end`` and ``step``) through httpx's asyncio
   client inside ``asyncio.timeout(timeout_s)``: the deadline covers the whole exchange (connect,
   send, headers, every byte of the body), and when it passes the pending read is cancelled.  A
   server that drips its reply one byte at a time cannot stretch it.  (prometheus-api-client,
@@ -63,13 +65,6 @@ def _connect_reason(exc: BaseException) -> str:
     return reason or str(exc) or "connection failed"
 
 
-def _unix(ts: float) -> str:
-    """A unix time as the API takes it (seconds, millisecond precision); ValueError if not finite."""
-    if isinstance(ts, bool) or not isinstance(ts, int | float) or not math.isfinite(ts):
-        raise ValueError(f"a query time must be a finite unix time in seconds, got {ts!r}")
-    return f"{float(ts):.3f}"
-
-
 def _run(coro: Coroutine[Any, Any, _T]) -> _T:
     """Run ``coro`` to completion from synchronous code (in a worker thread if this thread
     already runs an event loop)."""
@@ -82,7 +77,7 @@ def _run(coro: Coroutine[Any, Any, _T]) -> _T:
 
 
 class QueryClient:
-    """The instant-query endpoint of one Prometheus server.
+    """The query endpoints (instant and range) of one Prometheus server.
 
     ``timeout_s`` is the total deadline of one query in seconds (connect, send, read the whole
     reply).  Credentials: ``username``/``password`` (basic auth; a ``user:password@`` in the URL
@@ -138,7 +133,7 @@ class QueryClient:
         self.url = redact_url(url.strip().rstrip("/"))
         self.timeout_s = float(timeout_s)
         self.max_bytes = max_bytes
-        self._api = f"{parts.scheme}://{netloc}{parts.path.rstrip('/')}/api/v1/"
+        self._api = f"{parts.scheme}://{netloc}{parts.path.rstrip('/')}/api/v1"
         self._params = parse_qsl(parts.query, keep_blank_values=True)
         self._auth = httpx.BasicAuth(user, secret or "") if user else None
         self._headers = {"Accept": "application/json", "Accept-Encoding": "identity"}
@@ -154,48 +149,33 @@ class QueryClient:
         """An exception's text for a message: credentials masked, shortened, no markup."""
         return excerpt(redact_text(str(exc), self._secrets))
 
-    def fetch(
-        self, query: str, *, time: float | None = None, timeout_s: float | None = None
-    ) -> tuple[int, str, bytes]:
-        """Send ``query`` (PromQL), evaluated at ``time`` (unix s; None: Prometheus' now); the
-        HTTP status code, content type and body, all within the deadline (``timeout_s`` when
-        given and shorter than the client's).  Callable from any thread, with or without a
-        running event loop.
+    def fetch(self, query: str, *, at: float | None = None) -> tuple[int, str, bytes]:
+        """Send the instant query ``query`` (PromQL), evaluated at ``at`` (unix s; None: the
+        server's now); the HTTP status code, content type and body, all within the deadline.
+        Callable from any thread, with or without a running event loop.
 
         Raises PromSourceError (``reachable`` False) when no connection could be made in time,
         and UnusableReply when the connection gave no complete reply of at most ``max_bytes``
         within the deadline, broke, or spoke malformed HTTP.
         """
-        params = [("query", query)]
-        if time is not None:
-            params.append(("time", _unix(time)))
-        return _run(self._exchange("query", params, self._deadline(timeout_s)))
+        params = [("query", query)] if at is None else [("query", query), ("time", f"{at:.3f}")]
+        return _run(self._exchange("query", params))
 
-    def fetch_range(
-        self, query: str, start: float, end: float, step_s: float, *, timeout_s: float | None = None
-    ) -> tuple[int, str, bytes]:
+    def fetch_range(self, query: str, *, start: float, end: float, step_s: int) -> tuple[int, str, bytes]:
         """Send the range query ``query`` evaluated at ``start``, ``start + step_s``, ... up to
-        ``end`` (unix s; ``/api/v1/query_range``, a matrix reply); like :meth:`fetch` otherwise.
+        ``end`` (unix s, sent to the millisecond; ``step_s`` whole seconds); as :meth:`fetch`.
 
-        Raises ValueError for ``end < start`` or a step that is not a positive number; otherwise
-        like :meth:`fetch`.
+        Raises ValueError for a step that is not a positive integer or an end before the start;
+        otherwise as :meth:`fetch`.
         """
-        if not (math.isfinite(start) and math.isfinite(end) and end >= start):
-            raise ValueError(f"a range query needs start <= end, got {start!r}, {end!r}")
-        if not (math.isfinite(step_s) and step_s > 0):
-            raise ValueError(f"step_s must be a positive number of seconds, got {step_s!r}")
-        params = [("query", query), ("start", _unix(start)), ("end", _unix(end)), ("step", f"{step_s:.3f}")]
-        return _run(self._exchange("query_range", params, self._deadline(timeout_s)))
+        if isinstance(step_s, bool) or not isinstance(step_s, int) or step_s < 1:
+            raise ValueError(f"step_s must be a positive whole number of seconds, got {step_s!r}")
+        if not (math.isfinite(start) and math.isfinite(end) and start <= end):
+            raise ValueError(f"a range query needs finite start <= end, got {start!r}, {end!r}")
+        params = [("query", query), ("start", f"{start:.3f}"), ("end", f"{end:.3f}"), ("step", str(step_s))]
+        return _run(self._exchange("query_range", params))
 
-    def _deadline(self, timeout_s: float | None) -> float:
-        """The deadline of one exchange: the client's, or ``timeout_s`` when that is shorter."""
-        if timeout_s is None:
-            return self.timeout_s
-        return max(0.001, min(self.timeout_s, float(timeout_s)))
-
-    async def _exchange(
-        self, endpoint: str, query_params: list[tuple[str, str]], timeout_s: float
-    ) -> tuple[int, str, bytes]:
+    async def _exchange(self, path: str, query: list[tuple[str, str]]) -> tuple[int, str, bytes]:
         connected = False
 
         async def trace(event: str, info: dict[str, Any]) -> None:
@@ -203,20 +183,21 @@ class QueryClient:
             if event.endswith("connect_tcp.complete"):
                 connected = True
 
-        params: list[tuple[str, str | int | float | bool | None]] = [*self._params, *query_params]
-        url = self._api + endpoint
+        params: list[tuple[str, str | int | float | bool | None]] = [*self._params, *query]
         client = httpx.AsyncClient(
             auth=self._auth,
             headers=self._headers,
-            timeout=timeout_s,
+            timeout=self.timeout_s,
             follow_redirects=False,
             verify=self._tls,
         )
         try:
             async with (
-                asyncio.timeout(timeout_s),
+                asyncio.timeout(self.timeout_s),
                 client,
-                client.stream("GET", url, params=params, extensions={"trace": trace}) as response,
+                client.stream(
+                    "GET", f"{self._api}/{path}", params=params, extensions={"trace": trace}
+                ) as response,
             ):
                 size = response.headers.get("content-length", "")
                 if size.isdigit() and int(size) > self.max_bytes:
@@ -229,9 +210,9 @@ class QueryClient:
                 return response.status_code, response.headers.get("content-type", ""), bytes(body)
         except (TimeoutError, httpx.TimeoutException):  # the deadline, or httpx's own (same length)
             if connected:
-                raise UnusableReply(f"no complete reply within the {timeout_s:g}s deadline") from None
+                raise UnusableReply(f"no complete reply within the {self.timeout_s:g}s deadline") from None
             raise PromSourceError(
-                f"Prometheus at {self.url} is unreachable: no connection within {timeout_s:g}s",
+                f"Prometheus at {self.url} is unreachable: no connection within {self.timeout_s:g}s",
                 reachable=False,
             ) from None
         except (httpx.ConnectError, httpx.UnsupportedProtocol) as exc:

@@ -19,11 +19,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictFloat, 
 __all__ = [
     "PromNumber",
     "PromSourceError",
-    "RangeSeries",
     "Sample",
     "UnusableReply",
     "excerpt",
-    "parse_range",
     "parse_samples",
 ]
 
@@ -72,29 +70,6 @@ class Sample(BaseModel):
     value: tuple[StrictFloat, PromNumber]
 
 
-class RangeSeries(BaseModel):
-    """One series of a range query's matrix: its labels and ``(unix seconds, value text)`` points."""
-
-    model_config = ConfigDict(strict=True, frozen=True, extra="ignore")
-
-    metric: dict[_Label, _Label]
-    values: list[tuple[StrictFloat, PromNumber]]
-
-
-class _MatrixData(BaseModel):
-    model_config = ConfigDict(strict=True, frozen=True, extra="ignore")
-
-    resultType: Literal["matrix"]
-    result: list[RangeSeries]
-
-
-class _MatrixSuccess(BaseModel):
-    model_config = ConfigDict(strict=True, frozen=True, extra="ignore")
-
-    status: Literal["success"]
-    data: _MatrixData
-
-
 class _VectorData(BaseModel):
     model_config = ConfigDict(strict=True, frozen=True, extra="ignore")
 
@@ -126,10 +101,6 @@ class _Failure(BaseModel):
 
 _REPLY: TypeAdapter[_Success | _Failure] = TypeAdapter(
     Annotated[_Success | _Failure, Field(discriminator="status")]
-)
-
-_RANGE_REPLY: TypeAdapter[_MatrixSuccess | _Failure] = TypeAdapter(
-    Annotated[_MatrixSuccess | _Failure, Field(discriminator="status")]
 )
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9 _.,:;'\"=(){}+\-/%@?&^]")
@@ -173,24 +144,4 @@ def parse_samples(code: int, content_type: str, body: bytes) -> list[Sample]:
         raise UnusableReply(f"HTTP {code} with a success reply")
     if isinstance(reply.data, _ScalarData):
         return [Sample(metric={}, value=reply.data.result)]
-    return list(reply.data.result)
-
-
-def parse_range(code: int, content_type: str, body: bytes) -> list[RangeSeries]:
-    """The series of a range query's reply (``resultType`` ``"matrix"``).
-
-    Raises :class:`UnusableReply` like :func:`parse_samples` for anything but a successful matrix.
-    """
-    kind = excerpt(content_type.split(";")[0].strip() or "no content type", 60)
-    try:
-        reply = _RANGE_REPLY.validate_json(body)
-    except ValidationError as exc:
-        problem = _first_problem(exc)
-        if exc.errors()[0]["type"] == "json_invalid":
-            raise UnusableReply(f"HTTP {code} with {kind}, not JSON ({problem})") from None
-        raise UnusableReply(f"HTTP {code} JSON that is not a range-query reply ({problem})") from None
-    if isinstance(reply, _Failure):
-        raise UnusableReply(f"HTTP {code} error {excerpt(reply.errorType, 40)}: {excerpt(reply.error)}")
-    if not 200 <= code < 300:
-        raise UnusableReply(f"HTTP {code} with a success reply")
     return list(reply.data.result)

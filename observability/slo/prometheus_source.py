@@ -39,8 +39,9 @@ condition, with its SLO, severity, windows and factor from the rule's labels.
 **Faults.** Every query goes through :class:`observability.promql.client.QueryClient` (a
 deadline per query, a bounded reply) and its reply is validated; the source also bounds all the
 queries of one source object by a total deadline (``total_timeout_s``, counted from its
-creation: make one per page load or report). Unreachable, slow, garbage, an HTTP or Prometheus
-error, or values that cannot be counts (negative, infinite, ``bad > total``, several series
+creation: make one per page load or report; no query starts after it has passed, so the whole
+takes at most ``total_timeout_s`` plus one query's deadline). Unreachable, slow, garbage, an
+HTTP or Prometheus error, or values that cannot be counts (negative, infinite, ``bad > total``, several series
 where one is expected) raise :class:`observability.promql.reply.PromSourceError` with a message
 for the page.
 """
@@ -58,22 +59,15 @@ from typing import Literal
 from observability.durations import format_duration
 from observability.metrics.catalogue import spec
 from observability.promql.client import QueryClient
+from observability.promql.matrix import RangeGrid, RangeSeries, parse_matrix
 from observability.promql.queries import window_count
-from observability.promql.reply import (
-    PromSourceError,
-    RangeSeries,
-    Sample,
-    UnusableReply,
-    excerpt,
-    parse_range,
-    parse_samples,
-)
+from observability.promql.reply import PromSourceError, Sample, UnusableReply, excerpt, parse_samples
 from observability.slo.math import BucketCount, attribution_shares
 from observability.slo.models import SLO
 from observability.slo.selectors import parse_selector
 from observability.slo.sqlite_source import ATTRIBUTION_DIMENSIONS, Counts
 
-__all__ = ["ALERT_NAME", "PromAlert", "PrometheusSLOSource", "window_text"]
+__all__ = ["ALERT_NAME", "PromAlert", "PrometheusSLOSource", "ScrapeStatus", "window_text"]
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +113,18 @@ class PromAlert:
     def firing(self) -> bool:
         """Whether the condition is firing (not just pending)."""
         return self.state == "firing"
+
+
+@dataclass(frozen=True)
+class ScrapeStatus:
+    """How Prometheus last scraped the scrape ``job`` by ``as_of``: ``last_scrape_ts`` (unix s;
+    None: no scrape of the job in Prometheus' 5-minute lookback) and ``up`` (whether that scrape
+    succeeded; None without one)."""
+
+    job: str
+    last_scrape_ts: float | None
+    up: bool | None
+    as_of: float
 
 
 class PrometheusSLOSource:
@@ -169,16 +175,22 @@ class PrometheusSLOSource:
         return left
 
     def _instant(self, query: str, at: float) -> list[Sample]:
+        self._left()
         try:
-            return parse_samples(*self.client.fetch(query, time=at, timeout_s=self._left()))
+            return parse_samples(*self.client.fetch(query, at=at))
         except UnusableReply as exc:
             raise self._unusable(str(exc)) from None
 
-    def _range(self, query: str, start: float, end: float, step_s: float) -> list[RangeSeries]:
+    def _range(self, query: str, grid: RangeGrid, what: str) -> list[tuple[str, tuple[str | None, ...]]]:
+        """(part label, values on the grid) of each series of a combined range query."""
+        self._left()
         try:
-            return parse_range(*self.client.fetch_range(query, start, end, step_s, timeout_s=self._left()))
+            series: list[RangeSeries] = parse_matrix(
+                *self.client.fetch_range(query, start=grid.start, end=grid.end, step_s=grid.step_s)
+            )
+            return [(s.metric.get(_PART, ""), s.on_grid(grid)) for s in series]
         except UnusableReply as exc:
-            raise self._unusable(str(exc)) from None
+            raise self._unusable(f"{exc} for {what}") from None
 
     def _count(self, text: str, what: str) -> float:
         """A sample value that must be a count: finite and >= 0 (NaN is unusable too)."""
@@ -253,6 +265,8 @@ class PrometheusSLOSource:
         window cuts short counts whole here (the store counts only its part in the window)."""
         step = window_text(bucket_s)
         window_text(window_s)
+        if bucket_s != int(bucket_s):
+            raise ValueError(f"a bucket must be a whole number of seconds, got {bucket_s!r}")
         count = max(1, math.ceil(window_s / bucket_s - 1e-9))
         start = as_of - count * bucket_s
         ends = [start + (k + 1) * bucket_s for k in range(count)]
@@ -261,19 +275,15 @@ class PrometheusSLOSource:
             [_tag(self._growth(total_sel, step), "t"), _tag(self._growth(other_sel, step), "o")]
         )
         what = f"the {slo.name} SLO's buckets"
-        series = self._range(query, ends[0], ends[-1], bucket_s)
+        try:
+            grid = RangeGrid(start=ends[0], step_s=int(bucket_s), points=count)
+        except ValueError as exc:
+            raise ValueError(f"{window_s:g} s in buckets of {bucket_s:g} s: {exc}") from None
         by_part: dict[str, dict[int, float]] = {}
-        for s in series:
-            part = s.metric.get(_PART)
+        for part, values in self._range(query, grid, what):
             if part not in ("t", "o") or part in by_part:
-                raise self._unusable(f"an unexpected series {excerpt(dict(s.metric), 80)} for {what}")
-            points: dict[int, float] = {}
-            for ts, text in s.values:
-                k = round((ts - ends[0]) / bucket_s)
-                if not 0 <= k < count or abs(ends[0] + k * bucket_s - ts) > 0.01:
-                    raise self._unusable(f"a point at {ts!r} outside the requested steps for {what}")
-                points[k] = self._count(text, what)
-            by_part[part] = points
+                raise self._unusable(f"an unexpected series (part {excerpt(part, 30)!r}) for {what}")
+            by_part[part] = {k: self._count(v, what) for k, v in enumerate(values) if v is not None}
         out = []
         for k, end in enumerate(ends):
             total, bad = self._pair(
@@ -373,3 +383,21 @@ class PrometheusSLOSource:
                 )
             )
         return sorted(found, key=lambda a: (not a.firing, a.slo, a.severity, a.long_window, a.short_window))
+
+    def scrape_status(self, job: str, as_of: float) -> ScrapeStatus:
+        """When Prometheus last scraped ``job`` (a scrape job name, ``[a-zA-Z0-9_.:-]+``) by
+        ``as_of`` and whether that scrape succeeded (``up``). Raises ValueError for a job name
+        that is not one, PromSourceError like every query."""
+        if not job or not all(c.isalnum() or c in "_.:-" for c in job) or not job.isascii():
+            raise ValueError(f"not a scrape job name: {job!r}")
+        up = f'up{{job="{job}"}}'
+        query = f"{_tag(f'max(timestamp({up}))', 'ts')}\nor\n{_tag(f'max({up})', 'up')}"
+        values = self._parts(self._instant(query, as_of), f"the scrapes of job {job!r}")
+        if "up" in values and values["up"] not in (0.0, 1.0):
+            raise self._unusable(f"up of {values['up']!r} for job {job!r}")
+        return ScrapeStatus(
+            job=job,
+            last_scrape_ts=values.get("ts"),
+            up=None if "up" not in values else values["up"] == 1.0,
+            as_of=as_of,
+        )
