@@ -127,8 +127,10 @@ def _attribution(f: slo.SLOFigures) -> None:
         st.info("No bad events in this window: no budget was burned.")
         return
     dims = [d for d in slo.ATTRIBUTION_DIMENSIONS if d not in f.attribution_unavailable]
-    for dim, reason in f.attribution_unavailable.items():
-        st.caption(f"No attribution by {dim} from this source: {components.plain(reason)}.")
+    if f.attribution_unavailable:
+        missing = ", ".join(f.attribution_unavailable)
+        reasons = "; ".join(sorted(set(f.attribution_unavailable.values())))
+        st.caption(f"No attribution by {missing} from this source: {components.plain(reasons)}.")
     columns = [*st.columns(3), *st.columns(3)]
     for column, dim in zip(columns, dims, strict=False):
         figure = slo_charts.attribution_figure(dim, f.attribution.get(dim, {}))
@@ -246,7 +248,8 @@ def _source_status(source: str) -> None:
     else:
         state = "up" if status.up else "**down** (the last scrape failed)"
         scrape = f"last scrape of job `{status.job}` at {_when(status.last_scrape_ts)}, {state}"
-    st.caption(f"Source: **Prometheus** at `{components.plain(url)}`: reachable; {scrape}.")
+    code = "`" + url.replace("`", "%60") + "`"  # a masked URL, shown literally in a code span
+    st.caption(f"Source: **Prometheus** at {code}: reachable; {scrape}.")
 
 
 def _as_of(latest_ts: float | None) -> float:

@@ -327,19 +327,14 @@ class PrometheusSLOSource:
 
     def unattributable(self, slo: SLO) -> dict[str, str]:
         """The attribution dimensions Prometheus cannot answer for ``slo``, each with the reason
-        (the SLO's metrics carry no such label)."""
+        (the SLO's metrics carry no such label: "the SLO's metrics (mcts_requests_total) carry
+        only the labels status, task")."""
         total_sel, other_sel = self._selectors(slo)
         names = sorted({parse_selector(total_sel).family, parse_selector(other_sel).family})
         labels = sorted(self._labels(slo))
         have = ", ".join(labels) or "none"
-        return {
-            dim: (
-                f"the SLO's metrics ({', '.join(names)}) carry no {dim} label (labels: {have});"
-                " the SQLite source attributes it"
-            )
-            for dim in ATTRIBUTION_DIMENSIONS
-            if dim not in labels
-        }
+        reason = f"the SLO's metrics ({', '.join(names)}) carry only the labels {have}"
+        return {dim: reason for dim in ATTRIBUTION_DIMENSIONS if dim not in labels}
 
     @staticmethod
     def _labels(slo: SLO) -> set[str]:

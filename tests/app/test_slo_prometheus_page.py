@@ -111,7 +111,9 @@ def test_prometheus_source_tiles_alerts_and_badge(tmp_path: Path, monkeypatch: p
     )
     assert "Every figure comes from Prometheus" in captions
     assert "10 simulated requests" in captions and "simulated data exists only in SQLite" in captions
-    assert "No attribution by agent from this source" in captions
+    assert (
+        "No attribution by agent, provider, router, variant from this source: the SLO's metrics" in captions
+    )
     # the Prometheus alerts of the chosen SLO, each with its runbook link
     table = next(d.value for d in at.dataframe if "state" in d.value.columns and "runbook" in d.value.columns)
     fast, slow = (

@@ -158,7 +158,9 @@ def test_attribution_by_task_only_and_says_why() -> None:
     assert "sum by (task)" in fake.seen[0]["params"]["query"][0]
     reasons = src.unattributable(SLOS["latency"])
     assert set(reasons) == {"agent", "provider", "router", "variant"}
-    assert "carry no agent label (labels: task)" in reasons["agent"]
+    assert reasons["agent"] == (
+        "the SLO's metrics (mcts_request_duration_seconds) carry only the labels task"
+    )
     with fake_prometheus(vector_reply()) as fake:
         assert _source(fake.url).attribution(SLOS["quality"], AS_OF, 3600.0) == {"task": {}}
 
@@ -227,3 +229,17 @@ def test_cli_prometheus_down_is_one_line(tmp_path: Path) -> None:
     assert out.returncode == 5
     assert "is unreachable" in out.stderr and "nothing to report" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_scrape_status() -> None:
+    with fake_prometheus(_parts(ts="1800000001.5", up="0")) as fake:
+        status = _source(fake.url).scrape_status("arbor", AS_OF)
+    assert (status.job, status.last_scrape_ts, status.up) == ("arbor", 1800000001.5, False)
+    assert 'timestamp(up{job="arbor"})' in fake.seen[0]["params"]["query"][0]
+    with fake_prometheus(vector_reply()) as fake:  # never scraped (in the lookback)
+        status = _source(fake.url).scrape_status("arbor", AS_OF)
+    assert (status.last_scrape_ts, status.up) == (None, None)
+    with fake_prometheus(_parts(up="2")) as fake, pytest.raises(PromSourceError, match=r"up of 2\.0"):
+        _source(fake.url).scrape_status("arbor", AS_OF)
+    with pytest.raises(ValueError, match="not a scrape job name"):
+        _source("http://127.0.0.1:9").scrape_status('arbor"} or vector(1) or {x="', AS_OF)
