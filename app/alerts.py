@@ -23,7 +23,7 @@ import streamlit as st
 
 from app import runtime
 from app.links import runbook_link
-from app.slo import period_of, prometheus_source
+from app.slo import period_of, prometheus_key, prometheus_source
 from observability.promql.reply import PromSourceError
 from observability.slo.alert_store import firing_count, replay_store, save_episodes
 from observability.slo.models import DEFAULT_SLOS_PATH, SLOConfigError, load_slos
@@ -172,11 +172,11 @@ def prometheus_alerts(as_of: float) -> tuple[PromAlertRow, ...] | str:
     """The ``SLOErrorBudgetBurn`` alerts pending or firing in Prometheus at ``as_of``, firing
     first (cached :data:`BADGE_TTL_S` s); a message when Prometheus is not configured or cannot
     answer."""
-    source = prometheus_source()
-    if isinstance(source, str):
-        return source
+    key = prometheus_key()
+    if key is None:
+        return "Prometheus is not configured (ARBOR_PROMETHEUS_URL is unset)."
     try:
-        return _cached_prom_alerts(source.url, as_of)
+        return _cached_prom_alerts(key, as_of)
     except PromSourceError as exc:
         return str(exc)
 

@@ -47,6 +47,7 @@ __all__ = [
     "now",
     "parse_slo_link",
     "period_of",
+    "prometheus_key",
     "prometheus_scrape",
     "prometheus_source",
     "resolve_as_of",
@@ -208,6 +209,9 @@ def _cached_page(db_path: str, committed: int, range_key: str, as_of: float) -> 
     )
 
 
+_NOT_CONFIGURED = "Prometheus is not configured (ARBOR_PROMETHEUS_URL is unset): choose SQLite."
+
+
 def prometheus_source() -> PrometheusSLOSource | str:
     """A Prometheus SLO source for one page load (its queries share a total deadline), or why
     there is none: ``ARBOR_PROMETHEUS_URL`` unset, or a URL the client cannot use."""
@@ -216,11 +220,17 @@ def prometheus_source() -> PrometheusSLOSource | str:
     except ValueError as exc:
         return f"ARBOR_PROMETHEUS_URL cannot be used: {exc}"
     if source is None:
-        return "Prometheus is not configured (ARBOR_PROMETHEUS_URL is unset): choose SQLite."
+        return _NOT_CONFIGURED
     return source
 
 
+def prometheus_key() -> str | None:
+    """``ARBOR_PROMETHEUS_URL`` as the caches' key (None: unset); cheap, sends nothing."""
+    return runtime.get_settings().prometheus_url or None
+
+
 def _prometheus() -> PrometheusSLOSource:
+    """A fresh source (its total deadline starts now); PromSourceError when there is none."""
     source = prometheus_source()
     if isinstance(source, str):
         raise PromSourceError(source, reachable=False)
@@ -234,11 +244,11 @@ def _cached_prom_report(url: str, range_key: str, as_of: float) -> Report:
 
 
 def _prometheus_page(range_key: str, as_of: float) -> SLOPage:
-    source = prometheus_source()
-    if isinstance(source, str):
-        return SLOPage(None, message=source, source="prometheus")
+    key = prometheus_key()
+    if key is None:
+        return SLOPage(None, message=_NOT_CONFIGURED, source="prometheus")
     try:
-        report = _cached_prom_report(source.url, range_key, as_of)
+        report = _cached_prom_report(key, range_key, as_of)
     except PromSourceError as exc:
         return SLOPage(
             None, message=f"{exc}. Choose SQLite for the store's exact figures.", source="prometheus"
@@ -271,12 +281,12 @@ def prometheus_scrape() -> ScrapeStatus | str:
     """When Prometheus last scraped the console's scrape job (``metadata.scrapeJob`` of
     data/slos.yaml) and whether that scrape succeeded, re-asked at most every 15 s; or why it
     cannot tell (a message)."""
-    source = prometheus_source()
-    if isinstance(source, str):
-        return source
+    key = prometheus_key()
+    if key is None:
+        return _NOT_CONFIGURED
     try:
         job = load_slo_set(DEFAULT_SLOS_PATH).metadata.scrape_job
-        return _cached_scrape(source.url, job)
+        return _cached_scrape(key, job)
     except (PromSourceError, SLOConfigError, ValueError) as exc:
         return str(exc)
 
@@ -369,11 +379,11 @@ def slo_series(name: str, range_key: str, as_of: float, source: str = "sqlite") 
     unknown range."""
     period_of(range_key)
     if source == "prometheus":
-        prom = prometheus_source()
-        if isinstance(prom, str):
-            return prom
+        key = prometheus_key()
+        if key is None:
+            return _NOT_CONFIGURED
         try:
-            return _cached_prom_series(prom.url, name, range_key, as_of)
+            return _cached_prom_series(key, name, range_key, as_of)
         except (PromSourceError, SLOConfigError) as exc:
             return str(exc)
         except StopIteration:
