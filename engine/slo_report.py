@@ -1,8 +1,9 @@
 """The SLO review document: typed figures for every SLO over a period, its stable JSON and Markdown.
 
-The figures come from an SLO source (today :class:`observability.slo.sqlite_source.SqliteSLOSource`,
-exact from the store) and the math of :mod:`observability.slo.math`; this module only assembles
-them (it will also read the golden suite's status, which is why it lives in ``engine``).
+The figures come from an SLO source (:class:`observability.slo.sqlite_source.SqliteSLOSource`,
+exact from the store, or :class:`observability.slo.prometheus_source.PrometheusSLOSource`) and
+the math of :mod:`observability.slo.math`; this module only assembles them (it will also read
+the golden suite's status, which is why it lives in ``engine``).
 
 Per SLO, over the period ending at ``as_of`` (the period defaults to the SLO's own window):
 total and bad events, SLI, budget remaining; burn rates over 5m, 30m, 1h, 6h, 1d and 3d ending
@@ -54,7 +55,7 @@ _WINDOW_S: dict[str, float] = {w: duration_seconds(w) for w in ERROR_RATIO_WINDO
 
 
 class SLOSource(Protocol):
-    """Where SLO figures come from (the SQLite store today, Prometheus later)."""
+    """Where SLO figures come from: the SQLite store or Prometheus (``observability.slo.*_source``)."""
 
     name: str
 
