@@ -18,7 +18,7 @@ from observability.promql.reply import PromSourceError
 from observability.slo.models import load_slos
 from observability.slo.prometheus_source import PrometheusSLOSource, window_text
 from tests.observability.conftest import free_port
-from tests.observability.fake_prometheus import Reply, fake_prometheus, vector_reply
+from tests.observability.fake_prometheus import Reply, fake_prometheus, matrix_reply, vector_reply
 
 ROOT = Path(__file__).resolve().parents[2]
 AS_OF = 1_800_000_000.25
@@ -222,6 +222,29 @@ def test_cli_report_from_prometheus(tmp_path: Path) -> None:
     assert list(a["burn_rates"].values()) == pytest.approx([2.0] * 6)
     assert a["attribution"] == {"task": {"game24": 1.0}}
     assert set(a["attribution_unavailable"]) == {"agent", "provider", "router", "variant"}
+
+
+def test_cli_html_from_prometheus_draws_its_charts_from_prometheus(tmp_path: Path) -> None:
+    def route(path: str, params: dict[str, list[str]]) -> Reply:
+        query = params["query"][0]
+        if path.endswith("/query_range"):
+            start, end, step = (float(params[k][0]) for k in ("start", "end", "step"))
+            times = [round(start + k * step, 3) for k in range(round((end - start) / step) + 1)]
+            return matrix_reply(({"arbor_part": "t"}, [(t, "10") for t in times]))
+        if "sum by (task)" in query:
+            return vector_reply(({"arbor_part": "t", "task": "game24"}, "200"))
+        return _parts(**{f"t{i}": "200" for i in range(7)})
+
+    with fake_prometheus() as fake:
+        fake.route = route
+        out = _cli("--as-of", str(AS_OF), "--format", "html", url=fake.url, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert sum(s["path"] == "/api/v1/query_range" for s in fake.seen) >= 3  # each SLO's charts
+    start = out.stdout.index('<script type="application/json" id="review-data">')
+    data = out.stdout[start:].split(">", 1)[1].split("</script>", 1)[0]
+    doc = json.loads(data)
+    assert doc["source"] == "prometheus" and doc["golden"] is None  # no store here: no golden status
+    assert [s["total"] for s in doc["slos"]] == [200, 200, 200]
 
 
 def test_cli_prometheus_down_is_one_line(tmp_path: Path) -> None:
