@@ -1,30 +1,49 @@
-"""Burn-rate alert episodes for the console: the SLO page's replay (persisted into the store's
-``alerts`` table) and every page's sidebar badge while an alert is firing.
+"""Burn-rate alerts for the console: the SLO page's replay (persisted into the store's
+``alerts`` table), the alerts Prometheus reports (its ``ALERTS`` series), and every page's
+sidebar badge while an alert is firing.
 
 The replay (:func:`observability.slo.alert_store.replay_store`) runs when the SLO page loads,
-once per store contents, range and ``as_of`` (cached); the badge reads the ``alerts`` table,
-cached for :data:`BADGE_TTL_S` seconds. Neither raises for an unreadable store or a bad SLO
-file: the episodes come back as a message, the badge is left out.
+once per store contents, range and ``as_of`` (cached). The badge counts the firing
+``SLOErrorBudgetBurn`` alerts of Prometheus when ``ARBOR_PROMETHEUS_URL`` is set and Prometheus
+answers, else the firing episodes of the ``alerts`` table, and says which; cached for
+:data:`BADGE_TTL_S` seconds. Nothing here raises for an unreadable store, a bad SLO file or a
+Prometheus that cannot answer: the alerts come back as a message, the badge falls back or is
+left out.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import sqlite3
+import time
 from dataclasses import dataclass
 
 import streamlit as st
 
 from app import runtime
 from app.links import runbook_link
-from app.slo import period_of
+from app.slo import period_of, prometheus_key, prometheus_source
+from observability.promql.reply import PromSourceError
 from observability.slo.alert_store import firing_count, replay_store, save_episodes
 from observability.slo.models import DEFAULT_SLOS_PATH, SLOConfigError, load_slos
+from observability.slo.prometheus_source import ALERT_NAME
 from observability.slo.replay import AlertEpisode
 from observability.slo.sqlite_source import SqliteSLOSource
 from observability.store import StoreError
 
-__all__ = ["BADGE_TTL_S", "RUNBOOKS", "EpisodeRow", "alert_sidebar", "badge_text", "episodes", "firing_now"]
+__all__ = [
+    "BADGE_TTL_S",
+    "RUNBOOKS",
+    "EpisodeRow",
+    "PromAlertRow",
+    "alert_sidebar",
+    "badge_text",
+    "episodes",
+    "firing_badge",
+    "firing_now",
+    "prometheus_alerts",
+]
 
 log = logging.getLogger(__name__)
 
@@ -114,16 +133,78 @@ def firing_now() -> int:
         return 0
 
 
-def badge_text(count: int) -> str | None:
-    """The sidebar badge for ``count`` firing alerts ("2 alerts firing", shown with a 🔴 icon),
-    None for none."""
+@dataclass(frozen=True)
+class PromAlertRow:
+    """One burn-rate alert Prometheus reports pending or firing at ``as_of`` (its ``ALERTS``
+    series), as the SLO page lists it; ``runbook`` is the Runbooks page URL (None: none)."""
+
+    slo: str
+    severity: str
+    windows: str
+    factor: float | None
+    state: str
+    runbook: str | None
+    as_of: float
+
+
+@st.cache_data(ttl=BADGE_TTL_S, show_spinner=False)
+def _cached_prom_alerts(url: str, as_of: float) -> tuple[PromAlertRow, ...]:
+    source = prometheus_source()
+    if isinstance(source, str):
+        raise PromSourceError(source, reachable=False)
+    return tuple(
+        PromAlertRow(
+            a.slo,
+            a.severity,
+            f"{a.long_window} / {a.short_window}",
+            a.factor,
+            a.state,
+            runbook_link(a.severity, ALERT_NAME),
+            a.as_of,
+        )
+        for a in source.alerts(as_of)
+    )
+
+
+def prometheus_alerts(as_of: float) -> tuple[PromAlertRow, ...] | str:
+    """The ``SLOErrorBudgetBurn`` alerts pending or firing in Prometheus at ``as_of``, firing
+    first (cached :data:`BADGE_TTL_S` s); a message when Prometheus is not configured or cannot
+    answer."""
+    key = prometheus_key()
+    if key is None:
+        return "Prometheus is not configured (ARBOR_PROMETHEUS_URL is unset)."
+    try:
+        return _cached_prom_alerts(key, as_of)
+    except PromSourceError as exc:
+        return str(exc)
+
+
+def firing_badge() -> tuple[int, str]:
+    """(firing alerts, where they come from): Prometheus' firing burn-rate alerts when it is
+    configured and answers, else the store's firing replayed episodes (``"SQLite"``)."""
+    status = runtime.prometheus_status()
+    if status is not None and status.ok:
+        now = math.floor(time.time() / BADGE_TTL_S) * BADGE_TTL_S
+        found = prometheus_alerts(float(now))
+        if not isinstance(found, str):
+            return sum(a.state == "firing" for a in found), "Prometheus"
+        log.warning("alert badge: %s; counting the store's replayed episodes", found)
+    return firing_now(), "SQLite"
+
+
+def badge_text(count: int, source: str | None = None) -> str | None:
+    """The sidebar badge for ``count`` firing alerts ("2 alerts firing", "... in Prometheus";
+    shown with a 🔴 icon), None for none."""
     if count <= 0:
         return None
-    return f"{count} alert{'s' if count != 1 else ''} firing"
+    where = f" in {source}" if source == "Prometheus" else " (replayed from SQLite)" if source else ""
+    return f"{count} alert{'s' if count != 1 else ''} firing{where}"
 
 
 def alert_sidebar() -> None:
-    """Every page's sidebar badge while an alert is firing (its episodes are on the SLO page)."""
-    text = badge_text(firing_now())
+    """Every page's sidebar badge while an alert is firing (its details are on the SLO page)."""
+    count, source = firing_badge()
+    text = badge_text(count, source)
     if text is not None:
-        st.sidebar.error(f"{text}: see the alert episodes on the SLOs page.", icon="🔴")
+        where = "the alerts" if source == "Prometheus" else "the alert episodes"
+        st.sidebar.error(f"{text}: see {where} on the SLOs page.", icon="🔴")

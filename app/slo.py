@@ -1,10 +1,13 @@
 """The SLO page's service (pages/slos.py): the SLO review and its series, exact from the SQLite
-store, read through short-lived caches.
+store or from Prometheus, read through short-lived caches.
 
 Figures come from :func:`engine.slo_report.build_report` over
-:class:`observability.slo.sqlite_source.SqliteSLOSource`; the series for the charts from the
-source's per-bucket counts and :mod:`observability.slo.math`. Reads never raise for a store that
-cannot be read, a bad SLO file or telemetry switched off: those come back as a message.
+:class:`observability.slo.sqlite_source.SqliteSLOSource` (``source="sqlite"``) or
+:class:`observability.slo.prometheus_source.PrometheusSLOSource` (``source="prometheus"``, at
+``ARBOR_PROMETHEUS_URL``); the series for the charts from the source's per-bucket counts and
+:mod:`observability.slo.math`. Reads never raise for a store that cannot be read, a bad SLO
+file, telemetry switched off, or Prometheus unset, unreachable, slow or answering garbage: those
+come back as a message.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import json
 import math
 import sqlite3
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -27,8 +30,11 @@ from engine.slo_report import AlertRow, Report, SLOFigures, build_report, render
 from engine.slo_review_html import build_html_review, render_html
 from engine.slo_series import SLOSeries, bucket_plan
 from engine.slo_series import slo_series as _series
+from engine.slo_sources import prometheus_slo_source
 from observability.durations import parse_duration
-from observability.slo.models import DEFAULT_SLOS_PATH, SLO, SLOConfigError, load_slos
+from observability.promql.reply import PromSourceError
+from observability.slo.models import DEFAULT_SLOS_PATH, SLO, SLOConfigError, load_slo_set, load_slos
+from observability.slo.prometheus_source import PrometheusSLOSource, ScrapeStatus
 from observability.slo.sqlite_source import ATTRIBUTION_DIMENSIONS, SqliteSLOSource
 from observability.store.reads import ReadModel
 from observability.store.review_reads import latest_golden_run
@@ -38,6 +44,7 @@ __all__ = [
     "ATTRIBUTION_DIMENSIONS",
     "RANGES",
     "SLO_TTL_S",
+    "SOURCES",
     "AlertRow",
     "Offender",
     "SLOFigures",
@@ -48,8 +55,12 @@ __all__ = [
     "now",
     "parse_slo_link",
     "period_of",
+    "prometheus_key",
+    "prometheus_scrape",
+    "prometheus_source",
     "resolve_as_of",
     "review_html",
+    "review_html_download",
     "runbook_link",
     "slo_names",
     "slo_page",
@@ -66,6 +77,8 @@ RANGES = ("1h", "1d", "7d", "28d", "window")
 #: ``latest``: the store's newest request (simulated or older data); ``now``: the wall clock;
 #: ``custom``: a chosen UTC time.
 AS_OF_CHOICES = ("latest", "now", "custom")
+#: Where the page's figures come from: the store (exact) or Prometheus (ARBOR_PROMETHEUS_URL).
+SOURCES = ("sqlite", "prometheus")
 
 
 @dataclass(frozen=True)
@@ -118,9 +131,10 @@ class SLOPage:
     """Everything the page shows above the per-SLO charts.
 
     ``message`` (and no ``report``) when there is nothing to compute: telemetry off, a bad SLO
-    file, an unreadable store. ``stored`` counts every request in the store, ``latest_ts`` is the
-    newest one's time; ``simulated`` counts the simulated requests among those in the longest
-    period (any status)."""
+    file, an unreadable store, Prometheus unset or unable to answer. ``stored`` counts every
+    request in the store, ``latest_ts`` is the newest one's time; ``simulated`` counts the
+    store's simulated requests among those in the longest period (any status), also with the
+    Prometheus ``source``, which never sees them."""
 
     report: Report | None
     markdown: str = ""
@@ -130,6 +144,7 @@ class SLOPage:
     latest_ts: float | None = None
     simulated: int = 0
     message: str | None = None
+    source: str = "sqlite"
 
 
 def _slos() -> list[SLO]:
@@ -181,6 +196,91 @@ def _cached_page(db_path: str, committed: int, range_key: str, as_of: float) -> 
     )
 
 
+_NOT_CONFIGURED = "Prometheus is not configured (ARBOR_PROMETHEUS_URL is unset): choose SQLite."
+
+
+def prometheus_source() -> PrometheusSLOSource | str:
+    """A Prometheus SLO source for one page load (its queries share a total deadline), or why
+    there is none: ``ARBOR_PROMETHEUS_URL`` unset, or a URL the client cannot use."""
+    try:
+        source = prometheus_slo_source(runtime.get_settings())
+    except ValueError as exc:
+        return f"ARBOR_PROMETHEUS_URL cannot be used: {exc}"
+    if source is None:
+        return _NOT_CONFIGURED
+    return source
+
+
+def prometheus_key() -> str | None:
+    """``ARBOR_PROMETHEUS_URL`` as the caches' key (None: unset); cheap, sends nothing."""
+    return runtime.get_settings().prometheus_url or None
+
+
+def _prometheus() -> PrometheusSLOSource:
+    """A fresh source (its total deadline starts now); PromSourceError when there is none."""
+    source = prometheus_source()
+    if isinstance(source, str):
+        raise PromSourceError(source, reachable=False)
+    return source
+
+
+@st.cache_data(ttl=SLO_TTL_S, show_spinner=False)
+def _cached_prom_report(url: str, range_key: str, as_of: float) -> Report:
+    """The review from Prometheus, with the store's golden-suite status when there is a store
+    (errors are raised, so never cached)."""
+    store_source = _source()
+    golden = latest_golden_run(store_source.reads) if store_source is not None else None
+    return build_report(_slos(), _prometheus(), as_of, period_of(range_key), golden=golden)
+
+
+def _prometheus_page(range_key: str, as_of: float) -> SLOPage:
+    key = prometheus_key()
+    if key is None:
+        return SLOPage(None, message=_NOT_CONFIGURED, source="prometheus")
+    try:
+        report = _cached_prom_report(key, range_key, as_of)
+    except PromSourceError as exc:
+        return SLOPage(
+            None, message=f"{exc}. Choose SQLite for the store's exact figures.", source="prometheus"
+        )
+    stored, latest, simulated = 0, None, 0
+    store_source = _source()
+    if store_source is not None:  # the store's facts: the as-of default and its simulated requests
+        longest = max(f.period_s for f in report.slos)
+        stored, latest = store_source.reads.request_facts()
+        totals = store_source.reads.status_totals(as_of - longest, math.nextafter(as_of, math.inf))
+        simulated = sum(int(r["sim"] or 0) for r in totals)
+    return SLOPage(
+        report=report,
+        markdown=render_markdown(report),
+        json_text=json.dumps(report_json(report), indent=2, allow_nan=False),
+        slo_names=tuple(s.name for s in report.slos),
+        stored=stored,
+        latest_ts=latest,
+        simulated=simulated,
+        source="prometheus",
+    )
+
+
+@st.cache_data(ttl=15, show_spinner=False)
+def _cached_scrape(url: str, job: str) -> ScrapeStatus:
+    return _prometheus().scrape_status(job, now())
+
+
+def prometheus_scrape() -> ScrapeStatus | str:
+    """When Prometheus last scraped the console's scrape job (``metadata.scrapeJob`` of
+    data/slos.yaml) and whether that scrape succeeded, re-asked at most every 15 s; or why it
+    cannot tell (a message)."""
+    key = prometheus_key()
+    if key is None:
+        return _NOT_CONFIGURED
+    try:
+        job = load_slo_set(DEFAULT_SLOS_PATH).metadata.scrape_job
+        return _cached_scrape(key, job)
+    except (PromSourceError, SLOConfigError, ValueError) as exc:
+        return str(exc)
+
+
 @st.cache_data(ttl=SLO_TTL_S, show_spinner=False)
 def _cached_names() -> tuple[str, ...]:
     return tuple(s.name for s in _slos())
@@ -212,11 +312,19 @@ def store_facts() -> tuple[int, float | None] | str:
         return _problem(exc)
 
 
-def slo_page(range_key: str, as_of: float) -> SLOPage:
-    """The SLO review over ``range_key`` (one of :data:`RANGES`) ending at ``as_of``, cached for
-    :data:`SLO_TTL_S` seconds. Never raises for telemetry off, a bad SLO file or an unreadable
-    store (a page with ``message``); raises ValueError for an unknown range."""
+def slo_page(range_key: str, as_of: float, source: str = "sqlite") -> SLOPage:
+    """The SLO review over ``range_key`` (one of :data:`RANGES`) ending at ``as_of`` from
+    ``source`` (one of :data:`SOURCES`), cached for :data:`SLO_TTL_S` seconds. Never raises for
+    telemetry off, a bad SLO file, an unreadable store or Prometheus unset or unable to answer
+    (a page with ``message``); raises ValueError for an unknown range or source."""
     period_of(range_key)
+    if source not in SOURCES:
+        raise ValueError(f"unknown source {source!r}; sources: {SOURCES}")
+    if source == "prometheus":
+        try:
+            return _prometheus_page(range_key, as_of)
+        except (sqlite3.Error, SLOConfigError) as exc:
+            return SLOPage(None, message=_problem(exc), source="prometheus")
     store = runtime.get_store()
     if store is None:
         return SLOPage(None, message="Telemetry is off (ARBOR_TELEMETRY=off): no SLO can be computed.")
@@ -228,18 +336,40 @@ def slo_page(range_key: str, as_of: float) -> SLOPage:
 
 @st.cache_data(ttl=SLO_TTL_S, show_spinner=False)
 def _cached_series(db_path: str, committed: int, name: str, range_key: str, as_of: float) -> SLOSeries:
-    slo = next(s for s in _slos() if s.name == name)
     source = _source()
     assert source is not None
+    return _named_series(source, name, range_key, as_of)
+
+
+@st.cache_data(ttl=SLO_TTL_S, show_spinner=False)
+def _cached_prom_series(url: str, name: str, range_key: str, as_of: float) -> SLOSeries:
+    return _named_series(_prometheus(), name, range_key, as_of)
+
+
+def _named_series(
+    source: SqliteSLOSource | PrometheusSLOSource, name: str, range_key: str, as_of: float
+) -> SLOSeries:
+    slo = next(s for s in _slos() if s.name == name)
     period = period_of(range_key, slo)
     assert period is not None
     return _series(slo, source, as_of, period.total_seconds())
 
 
-def slo_series(name: str, range_key: str, as_of: float) -> SLOSeries | str:
-    """The chart series of the SLO ``name`` over ``range_key`` ending at ``as_of`` (cached), or a
-    message when they cannot be read. Raises ValueError for an unknown range."""
+def slo_series(name: str, range_key: str, as_of: float, source: str = "sqlite") -> SLOSeries | str:
+    """The chart series of the SLO ``name`` over ``range_key`` ending at ``as_of`` from
+    ``source`` (cached), or a message when they cannot be read. Raises ValueError for an
+    unknown range."""
     period_of(range_key)
+    if source == "prometheus":
+        key = prometheus_key()
+        if key is None:
+            return _NOT_CONFIGURED
+        try:
+            return _cached_prom_series(key, name, range_key, as_of)
+        except (PromSourceError, SLOConfigError) as exc:
+            return str(exc)
+        except StopIteration:
+            return f"No SLO named {name!r} in {DEFAULT_SLOS_PATH}."
     store = runtime.get_store()
     if store is None:
         return "Telemetry is off: no series."
@@ -251,21 +381,39 @@ def slo_series(name: str, range_key: str, as_of: float) -> SLOSeries | str:
         return f"No SLO named {name!r} in {DEFAULT_SLOS_PATH}."
 
 
-def review_html(report: Report, db_path: str) -> str:
+def review_html(report: Report, db_path: str, settings: runtime.Settings | None = None) -> str:
     """The review ``report`` (of the store at ``db_path``) as the self-contained HTML document of
-    ``python -m engine slo report --format html``, with the alert episodes the page stored. Runs
+    ``python -m engine slo report --format html``, with the alert episodes the page stored; its
+    charts from the report's source (for ``"prometheus"``, the one ``settings`` configure). Runs
     when the download button is clicked (no Streamlit calls: it may run outside a script run).
 
-    Never raises for an unreadable store or SLO file: the document then says what went wrong."""
+    Never raises for an unreadable store or SLO file or a Prometheus that cannot answer: the
+    document then says what went wrong."""
     try:
-        source = SqliteSLOSource(ReadModel(Path(db_path)))
-        return render_html(build_html_review(report, _slos(), source, source.reads), generated_ts=time.time())
-    except (sqlite3.Error, SLOConfigError, OSError) as exc:
-        message = html.escape(_problem(exc) if not isinstance(exc, OSError) else f"The store: {exc}")
+        reads = ReadModel(Path(db_path))
+        prometheus = None
+        if report.source == "prometheus":
+            prometheus = prometheus_slo_source(settings) if settings is not None else None
+            if prometheus is None:
+                raise PromSourceError("Prometheus is not configured (ARBOR_PROMETHEUS_URL is unset)")
+        source = prometheus if prometheus is not None else SqliteSLOSource(reads)
+        return render_html(build_html_review(report, _slos(), source, reads), generated_ts=time.time())
+    except (sqlite3.Error, SLOConfigError, OSError, PromSourceError, ValueError) as exc:
+        if isinstance(exc, PromSourceError | ValueError):
+            message = html.escape(str(exc))
+        else:
+            message = html.escape(_problem(exc) if not isinstance(exc, OSError) else f"The store: {exc}")
         return (
             '<!DOCTYPE html><html><head><meta charset="utf-8"><title>SLO review</title></head>'
             f"<body><p>The SLO review could not be built. {message}</p></body></html>"
         )
+
+
+def review_html_download(report: Report, db_path: str) -> Callable[[], str]:
+    """What the HTML download button calls when clicked: :func:`review_html` of ``report`` with
+    this console's settings (for a report from Prometheus)."""
+    settings = runtime.get_settings()
+    return lambda: review_html(report, db_path, settings)
 
 
 def store_path() -> str | None:

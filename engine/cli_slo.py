@@ -1,12 +1,17 @@
 """``python -m engine slo ...``: the SLO review from the command line.
 
-``slo report [--period 28d] [--as-of UNIX_TS] [--source sqlite] [--format md|json|html] [--out
-FILE] [--slos FILE] [--db FILE]`` prints (or writes) the review of every SLO in the SLO file over
-the period ending at ``as_of`` (default: now), from the telemetry store (``--db``, default
-``ARBOR_DB_PATH``), read only; ``html`` is one self-contained document (charts embedded,
-opens offline; :mod:`engine.slo_review_html`). ``--source prometheus`` is not yet available:
-it exits with status 2 and says so. A bad SLO file, period or output file is one
-error message naming the problem (status 2); a missing or unreadable store is status 4.
+``slo report [--period 28d] [--as-of UNIX_TS] [--source sqlite|prometheus] [--format md|json|html]
+[--out FILE] [--slos FILE] [--db FILE]`` prints (or writes) the review of every SLO in the SLO
+file over the period ending at ``as_of`` (default: now), from the telemetry store (``--db``,
+default ``ARBOR_DB_PATH``), read only, or with ``--source prometheus`` from the Prometheus at
+``ARBOR_PROMETHEUS_URL`` (with ``ARBOR_PROMETHEUS_TIMEOUT_S`` per query, three times that for
+the whole report, and the ``ARBOR_PROMETHEUS_*`` credentials; see
+:mod:`observability.slo.prometheus_source` for what it counts; the store, when there is one,
+still gives the golden-suite status and the HTML's alert episodes); ``html`` is one
+self-contained document (charts embedded, opens offline; :mod:`engine.slo_review_html`). A bad
+SLO file, period or output file, or no ``ARBOR_PROMETHEUS_URL``, is one error message naming the
+problem (status 2); a missing or unreadable store is status 4; Prometheus unreachable, too slow
+or answering something unusable is status 5 (:data:`EXIT_SOURCE`), with the reason.
 
 ``slo alerts [--period 28d] [--as-of UNIX_TS] [--slos FILE] [--db FILE]`` replays the burn-rate
 alert rules over the period (every 5 minutes) into alert episodes and upserts them into the
@@ -22,19 +27,24 @@ from pathlib import Path
 from typing import Any
 
 from engine.cli_args import EXIT_STORE, Parser, fail, float_in
+from engine.config import ConfigError, Settings, load_settings
 from engine.slo_report import build_report, render_markdown, report_json
 from engine.slo_review_html import build_html_review, render_html
+from engine.slo_sources import prometheus_slo_source
 from observability.durations import parse_duration
+from observability.promql.reply import PromSourceError
 from observability.slo.alert_store import replay_store, save_episodes
 from observability.slo.models import DEFAULT_SLOS_PATH, SLO, SLOConfigError, load_slos
+from observability.slo.prometheus_source import PrometheusSLOSource
 from observability.slo.sqlite_source import SqliteSLOSource
 from observability.store import Store
 from observability.store.reads import ReadModel
 from observability.store.review_reads import latest_golden_run
 
-__all__ = ["add_slo_parser", "slo_alerts", "slo_report"]
+__all__ = ["EXIT_SOURCE", "add_slo_parser", "slo_alerts", "slo_report"]
 
-_NOT_YET = "is not yet available (this release reports from SQLite)"
+EXIT_SOURCE = 5
+"""Prometheus (``--source prometheus``) is unreachable, too slow or answers something unusable."""
 
 
 def _duration(text: str) -> Any:
@@ -52,7 +62,10 @@ def add_slo_parser(sub: Any) -> None:
     r.add_argument("--period", type=_duration, default=None, help="e.g. 7d, 28d (default: each SLO's window)")
     r.add_argument("--as-of", type=float_in(0.0, 1e11), default=None, help="unix seconds (default: now)")
     r.add_argument(
-        "--source", choices=("sqlite", "prometheus"), default="sqlite", help="prometheus: not yet available"
+        "--source",
+        choices=("sqlite", "prometheus"),
+        default="sqlite",
+        help="sqlite (exact, the store) or prometheus (ARBOR_PROMETHEUS_URL; no simulated-clock data)",
     )
     r.add_argument(
         "--format", choices=("md", "json", "html"), default="md", help="html: one self-contained file"
@@ -69,15 +82,17 @@ def add_slo_parser(sub: Any) -> None:
     a.set_defaults(func=slo_alerts)
 
 
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        fail(str(exc).splitlines()[0])
+
+
 def _store_path(db: str | None) -> Path:
     if db is not None:
         return Path(db)
-    from engine.config import ConfigError, load_settings
-
-    try:
-        return load_settings().db_path
-    except ConfigError as exc:
-        fail(str(exc).splitlines()[0])
+    return _settings().db_path
 
 
 def _slos_and_store(args: argparse.Namespace, nothing: str) -> tuple[list[SLO], Path]:
@@ -98,19 +113,40 @@ def slo_report(args: argparse.Namespace) -> int:
 
     Raises sqlite3.Error when the store cannot be read (the CLI turns it into status 4).
     """
-    if args.source != "sqlite":
-        fail(f"--source {args.source} {_NOT_YET}")
-    slos, path = _slos_and_store(args, "nothing to report")
     as_of = time.time() if args.as_of is None else args.as_of
-    reads = ReadModel(path)
-    source = SqliteSLOSource(reads)
-    report = build_report(slos, source, as_of, args.period, golden=latest_golden_run(reads))
-    if args.format == "json":
-        text = json.dumps(report_json(report), indent=2, allow_nan=False)
-    elif args.format == "html":
-        text = render_html(build_html_review(report, slos, source, reads), generated_ts=time.time())
+    source: SqliteSLOSource | PrometheusSLOSource | None
+    reads: ReadModel | None
+    if args.source == "prometheus":
+        try:
+            slos = load_slos(args.slos)
+        except SLOConfigError as exc:
+            fail(str(exc))
+        try:
+            source = prometheus_slo_source(_settings())
+        except ValueError as exc:
+            fail(f"ARBOR_PROMETHEUS_URL cannot be used: {exc}")
+        if source is None:
+            fail(
+                "--source prometheus needs ARBOR_PROMETHEUS_URL (e.g. http://127.0.0.1:9090);"
+                " nothing to report"
+            )
+        path = _store_path(args.db)
+        reads = ReadModel(path) if path.is_file() else None  # golden status, HTML episodes
     else:
-        text = render_markdown(report)
+        slos, path = _slos_and_store(args, "nothing to report")
+        reads = ReadModel(path)
+        source = SqliteSLOSource(reads)
+    try:
+        golden = latest_golden_run(reads) if reads is not None else None
+        report = build_report(slos, source, as_of, args.period, golden=golden)
+        if args.format == "json":
+            text = json.dumps(report_json(report), indent=2, allow_nan=False)
+        elif args.format == "html":
+            text = render_html(build_html_review(report, slos, source, reads), generated_ts=time.time())
+        else:
+            text = render_markdown(report)
+    except PromSourceError as exc:
+        fail(f"{exc}; nothing to report", EXIT_SOURCE)
     if args.out is None:
         print(text)
         return 0

@@ -1,9 +1,10 @@
 """The SLO review document: typed figures for every SLO over a period, its stable JSON and Markdown.
 
-The figures come from an SLO source (today :class:`observability.slo.sqlite_source.SqliteSLOSource`,
-exact from the store) and the math of :mod:`observability.slo.math`; this module only assembles
-them, with the latest golden-suite run's status (read from the store's ``golden_runs`` table by
-the caller, :func:`observability.store.review_reads.latest_golden_run`).
+The figures come from an SLO source (:class:`observability.slo.sqlite_source.SqliteSLOSource`,
+exact from the store, or :class:`observability.slo.prometheus_source.PrometheusSLOSource`) and
+the math of :mod:`observability.slo.math`; this module only assembles them, with the latest
+golden-suite run's status (read from the store's ``golden_runs`` table by the caller,
+:func:`observability.store.review_reads.latest_golden_run`).
 
 Per SLO, over the period ending at ``as_of`` (the period defaults to the SLO's own window):
 total and bad events, SLI, budget remaining; burn rates over 5m, 30m, 1h, 6h, 1d and 3d ending
@@ -13,23 +14,27 @@ events by task, last agent, provider, router and variant.
 
 The JSON (:func:`report_json`) is a stable interface (README, "SLOs")::
 
-    {"as_of": unix s, "period_s": s | null, "source": "sqlite",
+    {"as_of": unix s, "period_s": s | null, "source": "sqlite" | "prometheus",
      "golden": null | {"run_id", "ts", "passed", "failed", "errors",
                        "results": [{"name", "status", "first_divergence"}]},
      "slos": [{"name", "kind", "objective", "window_s", "threshold_s", "total", "bad", "sli",
                "budget_remaining", "burn_rates": {"5m", "30m", "1h", "6h", "1d", "3d"},
                "alerts": [{"severity", "long", "short", "factor", "firing"}],
-               "time_to_exhaustion_s", "attribution": {dimension: {value: share}}}]}
+               "time_to_exhaustion_s", "attribution": {dimension: {value: share}},
+               "attribution_unavailable": {dimension: reason}}]}
 
 ``period_s`` is null when no period was given and the SLOs' windows differ (each SLO is then
 over its own ``window_s``). Ratios are null where their window has no traffic.
+``attribution`` holds the dimensions the source can attribute (the store: all five; Prometheus:
+``task``, the only label its SLO counters carry); ``attribution_unavailable`` names each one left
+out with the reason (empty from the store).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -56,7 +61,7 @@ _WINDOW_S: dict[str, float] = {w: duration_seconds(w) for w in ERROR_RATIO_WINDO
 
 
 class SLOSource(Protocol):
-    """Where SLO figures come from (the SQLite store today, Prometheus later)."""
+    """Where SLO figures come from: the SQLite store or Prometheus (``observability.slo.*_source``)."""
 
     name: str
 
@@ -103,6 +108,8 @@ class SLOFigures:
     time_to_exhaustion_s: float | None
     attribution: Mapping[str, Mapping[str, float]]
     previous_budget_remaining: float | None = None  # the period before (Markdown only, not in the JSON)
+    #: dimensions the source cannot attribute, with the reason (Prometheus: all but task)
+    attribution_unavailable: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -130,6 +137,7 @@ def _figures(slo: SLO, source: SLOSource, as_of: float, period_s: float) -> SLOF
     remaining = budget_remaining(period.bad, period.total, slo.objective)
     (before,) = source.counts(slo, as_of - period_s, [period_s])
     states = alert_states(slo.period, burns, BURN_RATE_POLICY)
+    unattributable = getattr(source, "unattributable", None)  # sources that cannot attribute everything
     return SLOFigures(
         name=slo.name,
         display_name=slo.display_name,
@@ -150,6 +158,7 @@ def _figures(slo: SLO, source: SLOSource, as_of: float, period_s: float) -> SLOF
         time_to_exhaustion_s=time_to_exhaustion_s(remaining, burns["1h"], period_s),
         attribution=source.attribution(slo, as_of, period_s),
         previous_budget_remaining=budget_remaining(before.bad, before.total, slo.objective),
+        attribution_unavailable=dict(unattributable(slo)) if unattributable is not None else {},
     )
 
 
@@ -228,6 +237,7 @@ def report_json(report: Report) -> dict[str, Any]:
                 ],
                 "time_to_exhaustion_s": f.time_to_exhaustion_s,
                 "attribution": {dim: dict(shares) for dim, shares in f.attribution.items()},
+                "attribution_unavailable": dict(f.attribution_unavailable),
             }
             for f in report.slos
         ],
@@ -323,6 +333,8 @@ def _slo_section(f: SLOFigures, top: int) -> list[str]:
         for dim in ATTRIBUTION_DIMENSIONS:
             shares = list(f.attribution.get(dim, {}).items())[:top]
             text = ", ".join(f"{_cell(v)} {_pct(s, 1)}" for v, s in shares) or "-"
+            if dim in f.attribution_unavailable:
+                text = f"not available: {_cell(f.attribution_unavailable[dim])}"
             lines.append(f"| {dim} | {text} |")
     return [*lines, ""]
 

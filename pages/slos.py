@@ -1,6 +1,6 @@
 """SLOs: every SLO's objective, SLI and error budget (sorted by budget remaining), and per SLO
 its budget and burn rate over time, burn-rate alerts and the attribution of its bad events;
-exact from the SQLite store, with the review document to download."""
+exact from the SQLite store or from Prometheus, with the review document to download."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from app import alerts, components, incidents, slo, slo_charts
 
 RANGE_LABELS = {"1h": "1h", "1d": "1d", "7d": "7d", "28d": "28d", "window": "SLO window"}
 AS_OF_LABELS = {"latest": "Latest request", "now": "Now", "custom": "Custom (UTC)"}
+SOURCE_LABELS = {"sqlite": "SQLite", "prometheus": "Prometheus"}
 LINK_KEYS = ("slo", "range", "as_of")
 #: Alert tables show each alert's runbook link by the runbook's name.
 RUNBOOK_COLUMN = st.column_config.LinkColumn(display_text=r"name=runbook-([a-z0-9-]+)")
@@ -146,7 +147,11 @@ def _attribution(f: slo.SLOFigures, as_of: float) -> None:
     if f.bad == 0:
         st.info("No bad events in this window: no budget was burned.")
         return
-    dims = list(slo.ATTRIBUTION_DIMENSIONS)
+    dims = [d for d in slo.ATTRIBUTION_DIMENSIONS if d not in f.attribution_unavailable]
+    if f.attribution_unavailable:
+        missing = ", ".join(f.attribution_unavailable)
+        reasons = "; ".join(sorted(set(f.attribution_unavailable.values())))
+        st.caption(f"No attribution by {missing} from this source: {components.plain(reasons)}.")
     columns = [*st.columns(3), *st.columns(3)]
     for column, dim in zip(columns, dims, strict=False):
         figure = slo_charts.attribution_figure(dim, f.attribution.get(dim, {}))
@@ -223,6 +228,54 @@ def _episodes(name: str, range_key: str, as_of: float) -> None:
     st.dataframe(frame, hide_index=True, width="stretch", key="slo_episodes", column_config=formats)
 
 
+def _prom_alerts(name: str, as_of: float) -> None:
+    st.markdown(f"**Alerts in Prometheus** (its `ALERTS` series at {_when(as_of)}, pending or firing)")
+    found = alerts.prometheus_alerts(as_of)
+    if isinstance(found, str):
+        st.warning(components.plain(found))
+        return
+    rows = [
+        {
+            "severity": a.severity,
+            "windows (long / short)": a.windows,
+            "factor": a.factor,
+            "state": a.state,
+            "runbook": a.runbook,
+        }
+        for a in found
+        if a.slo == name
+    ]
+    if not rows:
+        st.caption("No burn-rate alert of this SLO is pending or firing in Prometheus at this time.")
+        return
+    formats = {
+        "factor": st.column_config.NumberColumn(format="%.4g"),
+        "runbook": st.column_config.LinkColumn(display_text=r"name=runbook-([a-z0-9-]+)"),
+    }
+    frame = pd.DataFrame(rows)
+    st.dataframe(frame, hide_index=True, width="stretch", key="slo_prom_alerts", column_config=formats)
+
+
+def _source_status(source: str) -> None:
+    """Where the figures come from; for Prometheus its URL, whether it answers and its last scrape."""
+    if source == "sqlite":
+        st.caption("Source: **SQLite** (exact, from the store's rows and roll-ups).")
+        return
+    status = slo.prometheus_scrape()
+    if isinstance(status, str):
+        st.warning(components.plain(status))
+        return
+    prom = slo.prometheus_source()
+    url = prom if isinstance(prom, str) else prom.url
+    if status.last_scrape_ts is None:
+        scrape = f"no scrape of job `{status.job}` in the last 5 minutes"
+    else:
+        state = "up" if status.up else "**down** (the last scrape failed)"
+        scrape = f"last scrape of job `{status.job}` at {_when(status.last_scrape_ts)}, {state}"
+    code = "`" + url.replace("`", "%60") + "`"  # a masked URL, shown literally in a code span
+    st.caption(f"Source: **Prometheus** at {code}: reachable; {scrape}.")
+
+
 def _as_of(latest_ts: float | None) -> float:
     choice = st.session_state["slo_as_of"]
     custom = None
@@ -250,20 +303,33 @@ if st.session_state["slo_as_of"] == "custom":
     d1, d2 = c.columns(2)
     d1.date_input("Day (UTC)", key="slo_day", min_value=date(1970, 1, 1))
     d2.time_input("Time (UTC)", key="slo_time", step=60)
-st.caption(
-    "Source: **SQLite** (exact). Prometheus as this page's source is not yet available "
-    "(and the store's simulated-clock history exists only in SQLite)."
+st.session_state.setdefault("slo_source", "sqlite")
+source = st.radio(
+    "Source", list(slo.SOURCES), format_func=SOURCE_LABELS.get, key="slo_source", horizontal=True
 )
+_source_status(source)
 as_of = _as_of(latest_ts)
-view = slo.slo_page(range_key or "window", as_of)
+view = slo.slo_page(range_key or "window", as_of, source)
 if view.message is not None or view.report is None:
     st.warning(components.plain(view.message or "No SLO figures."))
     st.stop()
 report = view.report
 notes = [
-    f"As of **{_when(as_of)}** (unix {as_of:.0f}). Every figure is computed exactly from the SQLite store."
+    f"As of **{_when(as_of)}** (unix {as_of:.0f}). "
+    + (
+        "Every figure is computed exactly from the SQLite store."
+        if view.source == "sqlite"
+        else "Every figure comes from Prometheus: the counters' growth over each window as scraped"
+        " by as_of (a request within a scrape interval of a window's edge may count on the other"
+        " side); attribution by task only."
+    )
 ]
-if view.simulated:
+if view.simulated and view.source == "prometheus":
+    notes.append(
+        f"The store holds {view.simulated:,} **simulated** requests (simulated clock) in this period:"
+        " simulated data exists only in SQLite, so these figures leave them out. Choose SQLite to see them."
+    )
+elif view.simulated:
     notes.append(f"{view.simulated:,} of the period's requests are **simulated** (simulated clock).")
 st.caption(" ".join(notes))
 
@@ -282,8 +348,11 @@ by_name = {f.name: f for f in report.slos}
 pick = st.selectbox("SLO", ordered, format_func=lambda n: by_name[n].display_name, key="slo_pick")
 _write_link(pick, range_key or "window", as_of)
 figures = by_name[pick]
-_detail(figures, slo.slo_series(pick, range_key or "window", as_of), report.as_of)
-_episodes(pick, range_key or "window", as_of)
+_detail(figures, slo.slo_series(pick, range_key or "window", as_of, source), report.as_of)
+if source == "prometheus":
+    _prom_alerts(pick, as_of)
+else:
+    _episodes(pick, range_key or "window", as_of)
 
 st.divider()
 stamp = datetime.fromtimestamp(report.as_of, UTC).strftime("%Y%m%dT%H%M")
@@ -292,7 +361,7 @@ left.download_button("Download review (Markdown)", view.markdown, file_name=f"sl
                      mime="text/markdown", key="slo_download_md")  # fmt: skip
 store_path = slo.store_path()
 if store_path is not None:  # the HTML is built when clicked (it carries ~5 MB of inlined plotly.js)
-    middle.download_button("Download review (HTML)", lambda: slo.review_html(report, store_path),
+    middle.download_button("Download review (HTML)", slo.review_html_download(report, store_path),
                            file_name=f"slo-review-{stamp}.html", mime="text/html", key="slo_download_html",
                            help="One self-contained file with the charts; opens offline")  # fmt: skip
 right.download_button("Download review (JSON)", view.json_text, file_name=f"slo-review-{stamp}.json",

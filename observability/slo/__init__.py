@@ -9,8 +9,10 @@
   alert states, time to exhaustion, ideal line, budget over time, attribution shares) and its
   edge cases (no traffic, objective 1.0).
 * :mod:`~observability.slo.sqlite_source`: exact event counts, budget buckets and attribution
-  from the SQLite store (the SQL is in :mod:`observability.store.slo_reads`). Import these two
-  modules directly; this package's namespace keeps the SLO file and rules only.
+  from the SQLite store (the SQL is in :mod:`observability.store.slo_reads`).
+* :mod:`~observability.slo.prometheus_source`: the same from Prometheus (the counters' growth at
+  ``as_of``; attribution by task), and its ``ALERTS``. Import these modules directly; this
+  package's namespace keeps the SLO file and rules only.
 * :mod:`~observability.slo.rules`: rule generation and the deterministic YAML of
   ``observability/rules/*.yml``.
 * :mod:`~observability.slo.cli`: ``python -m observability.slo`` (``--check`` verifies the

@@ -66,7 +66,9 @@ def test_firing_episode_table_and_badge(tmp_path: Path) -> None:
     assert not at.exception, at.exception
     firing = sum(1 for r in rows if r["end"] == "firing")
     assert firing >= 2
-    assert _badges(at) == [f"🔴 {firing} alerts firing: see the alert episodes on the SLOs page."]
+    assert _badges(at) == [
+        f"🔴 {firing} alerts firing (replayed from SQLite): see the alert episodes on the SLOs page."
+    ]
 
 
 def test_resolved_episodes_and_no_badge(tmp_path: Path) -> None:

@@ -30,7 +30,7 @@ AS_OF = 1_800_000_000.0
 D = 86400.0
 SLO_KEYS = {
     "name", "kind", "objective", "window_s", "threshold_s", "total", "bad", "sli", "budget_remaining",
-    "burn_rates", "alerts", "time_to_exhaustion_s", "attribution",
+    "burn_rates", "alerts", "time_to_exhaustion_s", "attribution", "attribution_unavailable",
 }  # fmt: skip
 DIMENSIONS = {"task", "agent", "provider", "router", "variant"}
 
@@ -145,7 +145,7 @@ def test_markdown(db: Path) -> None:
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "ARBOR_METRICS_PORT": "0"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "ARBOR_METRICS_PORT": "0", "ARBOR_PROMETHEUS_URL": ""}
     return subprocess.run(
         [sys.executable, "-m", "engine", "slo", "report", *args],
         capture_output=True,
@@ -169,6 +169,7 @@ def test_cli_json_shape(db: Path, tmp_path: Path) -> None:
         assert list(slo["burn_rates"]) == ["5m", "30m", "1h", "6h", "1d", "3d"]
         assert all(set(a) == {"severity", "long", "short", "factor", "firing"} for a in slo["alerts"])
         assert set(slo["attribution"]) == DIMENSIONS
+        assert slo["attribution_unavailable"] == {}
     assert _availability(doc)["bad"] == 2
     # --period and --out: the file gets the document, stdout says where it went.
     target = tmp_path / "review.json"
@@ -200,7 +201,7 @@ def test_cli_markdown(db: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "status", "message"),
     [
-        (["--source", "prometheus"], 2, "--source prometheus is not yet available"),
+        (["--source", "prometheus"], 2, "--source prometheus needs ARBOR_PROMETHEUS_URL"),
         (["--period", "4x"], 2, "argument --period: not a Prometheus duration"),
         (["--as-of", "soon"], 2, "argument --as-of"),
         (["--db", "missing.db"], 4, "no telemetry store at missing.db"),
