@@ -19,7 +19,7 @@ from app.links import explorer_url, parse_trace_link, replay_url
 from app.messages import fallback_note
 from app.names import TASK_LABELS
 from observability import traces as tracelib
-from observability.overview import PRESETS, OverviewView, Tile, load_overview, tiles
+from observability.overview import PRESETS, OverviewView, Tile, load_overview, span_label, tiles
 from observability.store import Store
 from observability.traces import STATUSES, RequestInfo, RoutingStep, TraceDetail, TraceSummary
 
@@ -41,6 +41,7 @@ __all__ = [
     "fallback_note",
     "overview",
     "parse_trace_link",
+    "span_label",
     "tiles",
     "trace_list",
     "trace_lookup",
@@ -57,8 +58,9 @@ def overview(source: str, preset: str) -> OverviewView:
     """The Overview's figures for ``source`` (``"sqlite"`` or ``"prometheus"``) over the time-range
     preset ``preset`` (``"15m"`` ... ``"28d"``), ending now; cached for OVERVIEW_TTL_S seconds.
 
-    Prometheus not configured or unreachable comes back as a view with ``status_ok`` False, a
-    message, and the SQLite figures.  Raises ValueError for an unknown source or preset.
+    Tiles and charts come from the same source.  Prometheus not configured, unreachable, slow or
+    answering garbage comes back as a view with ``status_ok`` False, a message, and the SQLite
+    figures.  Raises ValueError for an unknown source or preset.
     """
     return load_overview(
         source, preset, store=runtime.get_store(), prom=runtime.get_prom_source(), now=time.time()

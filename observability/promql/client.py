@@ -1,7 +1,9 @@
 """One Prometheus query endpoint over HTTP: the URL and credentials, and an exchange bounded by a
 total deadline and a maximum reply size.
 
-* *A total deadline per query.*  A query is one ``GET /api/v1/query`` through httpx's asyncio
+* *A total deadline per query.*  A query is one ``GET /api/v1/query`` (an instant query, at the
+  server's now or at a given ``time``) or ``GET /api/v1/query_range`` (a range query, ``start``,
+  ``end`` and ``step``) through httpx's asyncio
   client inside ``asyncio.timeout(timeout_s)``: the deadline covers the whole exchange (connect,
   send, headers, every byte of the body), and when it passes the pending read is cancelled.  A
   server that drips its reply one byte at a time cannot stretch it.  (prometheus-api-client,
@@ -75,7 +77,7 @@ def _run(coro: Coroutine[Any, Any, _T]) -> _T:
 
 
 class QueryClient:
-    """The instant-query endpoint of one Prometheus server.
+    """The query endpoints (instant and range) of one Prometheus server.
 
     ``timeout_s`` is the total deadline of one query in seconds (connect, send, read the whole
     reply).  Credentials: ``username``/``password`` (basic auth; a ``user:password@`` in the URL
@@ -131,7 +133,7 @@ class QueryClient:
         self.url = redact_url(url.strip().rstrip("/"))
         self.timeout_s = float(timeout_s)
         self.max_bytes = max_bytes
-        self._endpoint = f"{parts.scheme}://{netloc}{parts.path.rstrip('/')}/api/v1/query"
+        self._api = f"{parts.scheme}://{netloc}{parts.path.rstrip('/')}/api/v1"
         self._params = parse_qsl(parts.query, keep_blank_values=True)
         self._auth = httpx.BasicAuth(user, secret or "") if user else None
         self._headers = {"Accept": "application/json", "Accept-Encoding": "identity"}
@@ -147,17 +149,33 @@ class QueryClient:
         """An exception's text for a message: credentials masked, shortened, no markup."""
         return excerpt(redact_text(str(exc), self._secrets))
 
-    def fetch(self, query: str) -> tuple[int, str, bytes]:
-        """Send ``query`` (PromQL); the HTTP status code, content type and body, all within the
-        deadline.  Callable from any thread, with or without a running event loop.
+    def fetch(self, query: str, *, at: float | None = None) -> tuple[int, str, bytes]:
+        """Send the instant query ``query`` (PromQL), evaluated at ``at`` (unix s; None: the
+        server's now); the HTTP status code, content type and body, all within the deadline.
+        Callable from any thread, with or without a running event loop.
 
         Raises PromSourceError (``reachable`` False) when no connection could be made in time,
         and UnusableReply when the connection gave no complete reply of at most ``max_bytes``
         within the deadline, broke, or spoke malformed HTTP.
         """
-        return _run(self._exchange(query))
+        params = [("query", query)] if at is None else [("query", query), ("time", f"{at:.3f}")]
+        return _run(self._exchange("query", params))
 
-    async def _exchange(self, query: str) -> tuple[int, str, bytes]:
+    def fetch_range(self, query: str, *, start: float, end: float, step_s: int) -> tuple[int, str, bytes]:
+        """Send the range query ``query`` evaluated at ``start``, ``start + step_s``, ... up to
+        ``end`` (unix s, sent to the millisecond; ``step_s`` whole seconds); as :meth:`fetch`.
+
+        Raises ValueError for a step that is not a positive integer or an end before the start;
+        otherwise as :meth:`fetch`.
+        """
+        if isinstance(step_s, bool) or not isinstance(step_s, int) or step_s < 1:
+            raise ValueError(f"step_s must be a positive whole number of seconds, got {step_s!r}")
+        if not (math.isfinite(start) and math.isfinite(end) and start <= end):
+            raise ValueError(f"a range query needs finite start <= end, got {start!r}, {end!r}")
+        params = [("query", query), ("start", f"{start:.3f}"), ("end", f"{end:.3f}"), ("step", str(step_s))]
+        return _run(self._exchange("query_range", params))
+
+    async def _exchange(self, path: str, query: list[tuple[str, str]]) -> tuple[int, str, bytes]:
         connected = False
 
         async def trace(event: str, info: dict[str, Any]) -> None:
@@ -165,7 +183,7 @@ class QueryClient:
             if event.endswith("connect_tcp.complete"):
                 connected = True
 
-        params: list[tuple[str, str | int | float | bool | None]] = [*self._params, ("query", query)]
+        params: list[tuple[str, str | int | float | bool | None]] = [*self._params, *query]
         client = httpx.AsyncClient(
             auth=self._auth,
             headers=self._headers,
@@ -177,7 +195,9 @@ class QueryClient:
             async with (
                 asyncio.timeout(self.timeout_s),
                 client,
-                client.stream("GET", self._endpoint, params=params, extensions={"trace": trace}) as response,
+                client.stream(
+                    "GET", f"{self._api}/{path}", params=params, extensions={"trace": trace}
+                ) as response,
             ):
                 size = response.headers.get("content-length", "")
                 if size.isdigit() and int(size) > self.max_bytes:

@@ -9,8 +9,11 @@ Counts over a window ("how many requests in the last hour") use an exact form in
 not exist yet), falling back to ``increase()`` for series whose counter reset inside the window
 (a restarted process). ``increase()`` extrapolates to the window's edges and misses the first
 value of a series born inside the window, so it never equals the store's exact count; the
-exact form does, as long as Prometheus scraped the series from its start. Rates and quantiles
-are Prometheus' usual ``rate()`` and ``histogram_quantile()`` (interpolated within buckets).
+exact form does, as long as Prometheus scraped the series from its start. The rate is
+Prometheus' usual ``rate()``; latency quantiles are ``histogram_quantile()`` (interpolated within
+buckets) over the same exact growth of each bucket, so a series born inside the window counts.
+Evaluated with ``$window`` set to a range query's step, the count queries give the growth over
+each step, which sums to the growth over the whole range (the Overview's charts).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ __all__ = [
     "AGENT_MIX_QUERY",
     "ALL_QUERIES",
     "COST_QUERY",
+    "ERROR_COUNT_QUERY",
     "ERROR_RATIO_QUERY",
     "ITERATIONS_QUERY",
     "LATENCY_QUANTILE_QUERY",
@@ -54,9 +58,13 @@ REQUEST_COUNT_QUERY = f"sum(\n  {window_count('mcts_requests_total')}\n)"
 #: Share of the window's requests with status="error" (0 when none failed; no data without requests).
 _ERRORS = window_count('mcts_requests_total{status="error"}')
 ERROR_RATIO_QUERY = f"(\n  sum(\n  {_ERRORS}\n  )\n  or vector(0)\n)\n/\n{REQUEST_COUNT_QUERY}"
-#: The q-quantile of request latency in seconds over the window.
+#: Failed requests (status="error") in the window (exact count; no data when no request failed yet).
+ERROR_COUNT_QUERY = f"sum(\n  {_ERRORS}\n)"
+#: The q-quantile of request latency in seconds over the window (from each bucket's exact growth).
 LATENCY_QUANTILE_QUERY = (
-    "histogram_quantile($q, sum by (le) (rate(mcts_request_duration_seconds_bucket[$window])))"
+    "histogram_quantile(\n  $q,\n  sum by (le) (\n  "
+    + window_count("mcts_request_duration_seconds_bucket")
+    + "\n  )\n)"
 )
 #: Agent invocations in the window, by agent.
 AGENT_MIX_QUERY = f"sum by (agent) (\n  {window_count('mcts_agent_requests_total')}\n)"
@@ -72,6 +80,7 @@ ALL_QUERIES: dict[str, str] = {
     "REQUEST_RATE_QUERY": REQUEST_RATE_QUERY,
     "REQUEST_COUNT_QUERY": REQUEST_COUNT_QUERY,
     "ERROR_RATIO_QUERY": ERROR_RATIO_QUERY,
+    "ERROR_COUNT_QUERY": ERROR_COUNT_QUERY,
     "LATENCY_QUANTILE_QUERY": LATENCY_QUANTILE_QUERY,
     "AGENT_MIX_QUERY": AGENT_MIX_QUERY,
     "TOKENS_QUERY": TOKENS_QUERY,
