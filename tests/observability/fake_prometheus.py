@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-__all__ = ["FakePrometheus", "Reply", "fake_prometheus", "vector_reply"]
+__all__ = ["FakePrometheus", "Reply", "fake_prometheus", "matrix_reply", "vector_reply"]
 
 
 @dataclass(frozen=True)
@@ -48,14 +48,25 @@ def vector_reply(*samples: tuple[dict[str, str], Any], ts: float = 1_700_000_000
     return Reply(json.dumps(body).encode())
 
 
+def matrix_reply(*series: tuple[dict[str, str], list[tuple[float, Any]]]) -> Reply:
+    """A well-formed range-query (matrix) reply with ``(labels, [(ts, value), ...])`` series."""
+    result = [
+        {"metric": labels, "values": [[ts, value] for ts, value in values]} for labels, values in series
+    ]
+    body = {"status": "success", "data": {"resultType": "matrix", "result": result}}
+    return Reply(json.dumps(body).encode())
+
+
 @dataclass
 class FakePrometheus:
     """The running fake: its base URL, the reply it gives now (a Reply, or a function of the
     request's ``query`` parameter), the requests it saw, the most it served at once and how many
-    replies it wrote out whole."""
+    replies it wrote out whole.  ``route``, when set, answers instead of ``reply``: a function of
+    the request's path (``/api/v1/query``, ``/api/v1/query_range``) and its query parameters."""
 
     url: str
     reply: Reply | Callable[[str], Reply]
+    route: Callable[[str, dict[str, list[str]]], Reply] | None = None
     seen: list[dict[str, Any]] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
     in_flight: int = 0
@@ -77,13 +88,18 @@ def _handler(fake: FakePrometheus) -> type[BaseHTTPRequestHandler]:
                 fake.in_flight += 1
                 fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
             try:
-                self._answer(params)
+                self._answer(parts.path, params)
             finally:
                 with fake.lock:
                     fake.in_flight -= 1
 
-        def _answer(self, params: dict[str, list[str]]) -> None:
-            reply = fake.reply if isinstance(fake.reply, Reply) else fake.reply(params.get("query", [""])[0])
+        def _answer(self, path: str, params: dict[str, list[str]]) -> None:
+            if fake.route is not None:
+                reply = fake.route(path, params)
+            elif isinstance(fake.reply, Reply):
+                reply = fake.reply
+            else:
+                reply = fake.reply(params.get("query", [""])[0])
             raw = reply.raw()
             if reply.delay_s > 0 and fake.stop.wait(reply.delay_s):
                 return
