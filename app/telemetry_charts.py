@@ -37,7 +37,9 @@ UNKNOWN = "unknown"
 LOG_SPREAD = 20  # latency: log scale when the highest point exceeds the lowest this many times
 #: Latency lines, lightest to darkest: p50, p95, p99.
 QUANTILE_COLOURS = {"p50": "#5eead4", "p95": "#0f766e", "p99": "#134e4a"}
-MARKERS_UP_TO = 60  # points: markers on every point of a line up to this many, lines only beyond
+#: Lines have markers up to this many points, smaller ones beyond (never none: a point alone
+#: between gaps, such as all of a day's data in one bucket of 28 days, must still show).
+MARKERS_UP_TO = 60
 SOURCE_NAMES = {"sqlite": "SQLite", "prometheus": "Prometheus"}
 
 
@@ -80,10 +82,10 @@ def _line(
     return go.Scatter(
         x=_times(series),
         y=list(y),
-        mode="lines+markers" if len(y) <= MARKERS_UP_TO else "lines",
+        mode="lines+markers",
         connectgaps=False,
         line={"color": colour, "width": 2},
-        marker={"size": 6},
+        marker={"size": 6 if len(y) <= MARKERS_UP_TO else 3},
         name=name,
         hovertemplate=f"{name} {hover}<extra></extra>",
     )
@@ -127,8 +129,10 @@ def latency_figure(series: OverviewSeries) -> go.Figure:
     if series.quantiles_from_buckets:
         title += "<br><sup>estimated from histogram buckets: each within the bucket holding it</sup>"
     fig = _layout(fig, title, "ms")
+    # the legend on the right: above the plot it would run into the second title line
+    fig.update_layout(legend={"orientation": "v", "x": 1.02, "xanchor": "left", "y": 1, "yanchor": "top"})
     if log:
-        fig.update_yaxes(type="log", rangemode="normal")
+        fig.update_yaxes(type="log", rangemode="normal", dtick=1)  # ticks at 1, 10, 100, ... ms
     if series.quantiles_from_buckets:
         fig.update_layout(margin={"t": 60})
     return fig

@@ -61,9 +61,10 @@ def _render(source: str, preset: str) -> None:
     notes = [f"Last **{stats.window}** up to {at}: tiles and charts from **{SOURCES[stats.source]}**."]
     if stats.rate_span_s is not None and stats.rate_span_s < stats.window_s:
         since = datetime.fromtimestamp(stats.until_ts - stats.rate_span_s, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        within = f", to within {span_label(stats.data_since_res_s)}" if stats.data_since_res_s else ""
         notes.append(
             f"{SOURCES[stats.source]} has data for the last {span_label(stats.rate_span_s)} of this range "
-            f"only (from {since}): the request rate is over that span."
+            f"only (from {since}{within}): the request rate is over that span."
         )
     if stats.simulated:
         notes.append(f"{stats.simulated:,} of the window's requests are from the simulated timeline.")

@@ -26,7 +26,7 @@ from observability.promql import (
     render_query,
 )
 
-__all__ = ["overview_from_prometheus", "prometheus_grid", "unusable"]
+__all__ = ["first_sample_res", "overview_from_prometheus", "prometheus_grid", "unusable"]
 
 
 def unusable(source: PromSource, what: str) -> PromSourceError:
@@ -79,13 +79,19 @@ def _call(method: str, *args: object, **kwargs: object) -> Callable[[PromSource]
     return lambda source: getattr(source, method)(*args, **kwargs)
 
 
+def first_sample_res(step_s: int) -> int:
+    """The resolution (s) at which Prometheus' first sample in a range is looked for: a tenth of
+    the chart step, 5 s at least (so at most ten subquery steps per chart point)."""
+    return max(step_s // 10, 5)
+
+
 def overview_from_prometheus(
     source: PromSource, preset: TimeRange, now: float
 ) -> tuple[OverviewStats, OverviewSeries]:
     """Tiles and chart series from Prometheus over ``preset`` ending at ``now`` (unix s).
 
-    The fourteen queries run concurrently (one thread each, each within the source's deadline),
-    so a slow Prometheus holds the page for about one query's deadline, not fourteen.  Latencies
+    The fifteen queries run concurrently (one thread each, each within the source's deadline),
+    so a slow Prometheus holds the page for about one query's deadline, not fifteen.  Latencies
     come back from Prometheus in seconds and are converted to milliseconds.  The stats' rate is
     left as the count over the whole window (see :func:`observability.overview.view.load_overview`
     for the rate over the data that exists).  Raises PromSourceError when Prometheus cannot answer
@@ -95,8 +101,10 @@ def overview_from_prometheus(
     window = preset.prom_window
     until, grid = prometheus_grid(preset, now)
     step = f"{grid.step_s}s"
+    res = first_sample_res(grid.step_s)
     calls: dict[str, Callable[[PromSource], object]] = {
         "count": _call("request_count", window, at=until),
+        "first": _call("first_sample", window, f"{res}s", at=until),
         **{f"p{q}": _call("latency_quantile", q, window, at=until) for q in QUANTILES},
         "tokens": _call("tokens", window, at=until),
         "errors": _call("error_ratio", window, at=until),
@@ -118,6 +126,11 @@ def overview_from_prometheus(
         futures = {name: pool.submit(call, source) for name, call in calls.items()}
     got = {name: future.result() for name, future in futures.items()}  # re-raises a query's error
     count = _figure(source, got["count"], "a request count")
+    first = _figure(source, got["first"], "a first-sample time")
+    if first is None and count is not None:
+        # Subquery steps sit at multiples of ``res``: data younger than the last one is not seen.
+        first = until - res
+    since = until - preset.seconds
     latency = [_figure(source, got[f"p{q}"], f"a p{q * 100:g} latency") for q in QUANTILES]
     tokens = _figures(source, got["tokens"], "a token count")
     stats = OverviewStats(
@@ -141,6 +154,8 @@ def overview_from_prometheus(
         invalid=None,
         cancelled=None,
         simulated=None,
+        data_since_ts=None if first is None else max(first, since),
+        data_since_res_s=float(res),
     )
     requests = _series(source, got["chart requests"], "a request count", grid.points)
     failed = _series(source, got["chart errors"], "an error count", grid.points)

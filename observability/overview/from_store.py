@@ -88,6 +88,7 @@ def overview_from_store(
     n_runs, iterations_sum = reads.mcts_totals(since, until)
     # The engine records every search: with requests and no run in the window, 0 iterations is known.
     iterations: float | None = iterations_sum if n_runs or sum(counts.values()) else None
+    first = _first_ts(store)
     return OverviewStats(
         source="sqlite",
         window=label or f"{window_s:g}s",
@@ -110,6 +111,7 @@ def overview_from_store(
         cancelled=counts.get("cancelled", 0),
         simulated=int(sum(r["sim"] or 0 for r in by_status)),
         latency_bounds_ms=bounds,
+        data_since_ts=None if first is None or first >= until else max(first, since),
     )
 
 

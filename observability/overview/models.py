@@ -26,10 +26,13 @@ Definitions (both sources):
 * **MCTS iterations**: the sum of ``mcts_runs.iterations`` with ``ts`` in the window.
 * **request rate** is over the part of the range that has data, in requests per minute (one unit
   for every range, on the tile and the chart's axis): the requests divided by the time from the
-  start of the first chart bucket with data to the range's end.  A 28-day range over two days of
-  data is a rate over (about) two days, and the tile says so.  A bucket has data when the source
-  knew anything by then: for the store, when it holds a request at or before the bucket's end;
-  for Prometheus, when ``mcts_requests_total`` has a series at the bucket's evaluation time.
+  source's first data in the range (:attr:`OverviewStats.data_since_ts`; at least one chart
+  bucket) to the range's end.  A 28-day range over two days of data is a rate over two days, and
+  the tile says so.  The store's first data is its earliest request (exact); Prometheus' the
+  first sample of ``mcts_requests_total`` in the range, to within a tenth of a chart bucket.
+  A chart bucket has data when the source knew anything by its end: for the store, when it holds
+  a request at or before the bucket's end; for Prometheus, when ``mcts_requests_total`` has a
+  series at the bucket's evaluation time.
 * **charts** (both sources, one set of builders): per chart bucket of :func:`chart_step` seconds,
   requests and errors (as req/min), the error ratio and latency p50/p95/p99; a bucket before the
   source's first data is None (no data), not 0.
@@ -132,8 +135,10 @@ class OverviewStats:
     ``latency_bounds_ms``: empty when p50/p95/p99 are exact (or from Prometheus); otherwise they
     were estimated from the store's histogram buckets and the exact quantile lies in
     ``[lower, upper]`` (ms; ``upper`` None: beyond the top bucket), one pair per quantile.
-    ``rate_span_s``: the seconds ``rate_per_s`` is averaged over, the part of the window with
-    data (``window_s`` when all of it has; None when the source has no data in the window).
+    ``data_since_ts``: the source's first data in the window (unix s, at least the window's start;
+    None: no data), and ``data_since_res_s`` how precise it is (0: exact).  ``rate_span_s``: the
+    seconds ``rate_per_s`` is averaged over, from ``data_since_ts`` to the end (``window_s`` when
+    all of the window has data; None without data).
     """
 
     source: Source
@@ -157,6 +162,8 @@ class OverviewStats:
     cancelled: int | None
     simulated: int | None
     latency_bounds_ms: tuple[tuple[float, float | None], ...] = ()
+    data_since_ts: float | None = None
+    data_since_res_s: float = 0.0
     rate_span_s: float | None = None
 
 

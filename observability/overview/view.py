@@ -35,14 +35,14 @@ def _store_facts(store: Store) -> tuple[int, float | None]:
     return store.reads.request_facts()
 
 
-def rate_over_data(stats: OverviewStats, series: OverviewSeries) -> OverviewStats:
-    """``stats`` with its request rate averaged over the part of the window that has data: from the
-    start of ``series``' first bucket with data to the window's end (``rate_span_s``).  No data
-    at all (no bucket with data, or no request count) leaves the rate unknown (None)."""
-    first = series.data_from_ts
-    if stats.requests is None or first is None:
+def rate_over_data(stats: OverviewStats, bucket_s: int) -> OverviewStats:
+    """``stats`` with its request rate averaged over the part of the window that has data: from
+    ``stats.data_since_ts`` to the window's end, one chart bucket (``bucket_s``) at least
+    (``rate_span_s``).  No data at all (no first data, or no request count) leaves the rate
+    unknown (None)."""
+    if stats.requests is None or stats.data_since_ts is None:
         return replace(stats, rate_per_s=None, rate_span_s=None)
-    span = stats.until_ts - first
+    span = max(stats.until_ts - stats.data_since_ts, min(bucket_s, stats.window_s))
     return replace(stats, rate_per_s=stats.requests / span, rate_span_s=span)
 
 
@@ -85,7 +85,9 @@ def load_overview(
         message: str,
         figures: tuple[OverviewStats, OverviewSeries] | None,
     ) -> OverviewView:
-        stats, series = (None, None) if figures is None else (rate_over_data(*figures), figures[1])
+        stats, series = (
+            (None, None) if figures is None else (rate_over_data(figures[0], preset.bucket_s), figures[1])
+        )
         return OverviewView(requested, source, ok, message, stats, series, store_requests, latest)
 
     def from_store(message: str, ok: bool = False) -> OverviewView:
@@ -167,9 +169,10 @@ def _rate_help(stats: OverviewStats, src: str) -> str:
     if stats.rate_span_s >= stats.window_s:
         return head + f"the whole {stats.window} (in {RATE_UNIT} for every range)"
     since = _at(stats.until_ts - stats.rate_span_s)
+    within = f", to within {span_label(stats.data_since_res_s)}" if stats.data_since_res_s else ""
     return head + (
         f"the last {span_label(stats.rate_span_s)}, the part of the {stats.window} range with data in "
-        f"{src} (from the chart bucket starting {since}); in {RATE_UNIT} for every range"
+        f"{src} (from {since}{within}); in {RATE_UNIT} for every range"
     )
 
 

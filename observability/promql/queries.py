@@ -28,6 +28,7 @@ __all__ = [
     "COST_QUERY",
     "ERROR_COUNT_QUERY",
     "ERROR_RATIO_QUERY",
+    "FIRST_SAMPLE_QUERY",
     "ITERATIONS_QUERY",
     "LATENCY_QUANTILE_QUERY",
     "REQUEST_COUNT_QUERY",
@@ -66,6 +67,10 @@ LATENCY_QUANTILE_QUERY = (
     + window_count("mcts_request_duration_seconds_bucket")
     + "\n  )\n)"
 )
+#: The time (unix s) of the first sample of ``mcts_requests_total`` seen in the window, to within
+#: ``$res``: the earliest sample timestamp at subquery steps ``$res`` apart (at multiples of
+#: ``$res``, so data younger than the last such step is not seen; no data: no series).
+FIRST_SAMPLE_QUERY = "min(min_over_time(timestamp(mcts_requests_total)[$window:$res]))"
 #: Agent invocations in the window, by agent.
 AGENT_MIX_QUERY = f"sum by (agent) (\n  {window_count('mcts_agent_requests_total')}\n)"
 #: LLM tokens in the window, by direction (input, output).
@@ -81,6 +86,7 @@ ALL_QUERIES: dict[str, str] = {
     "REQUEST_COUNT_QUERY": REQUEST_COUNT_QUERY,
     "ERROR_RATIO_QUERY": ERROR_RATIO_QUERY,
     "ERROR_COUNT_QUERY": ERROR_COUNT_QUERY,
+    "FIRST_SAMPLE_QUERY": FIRST_SAMPLE_QUERY,
     "LATENCY_QUANTILE_QUERY": LATENCY_QUANTILE_QUERY,
     "AGENT_MIX_QUERY": AGENT_MIX_QUERY,
     "TOKENS_QUERY": TOKENS_QUERY,
@@ -89,19 +95,23 @@ ALL_QUERIES: dict[str, str] = {
 }
 
 
-def render_query(query: str, window: str, q: float | None = None) -> str:
-    """Fill a query constant's ``$window`` (a Prometheus duration such as ``5m`` or ``1h30m``) and ``$q``.
+def render_query(query: str, window: str, q: float | None = None, res: str | None = None) -> str:
+    """Fill a query constant's ``$window`` (a Prometheus duration such as ``5m`` or ``1h30m``),
+    ``$q`` and ``$res`` (a subquery's resolution, a duration too).
 
-    Raises ValueError for a malformed window or a quantile outside (0, 1), so that user input
-    never reaches PromQL unchecked.
+    Raises ValueError for a malformed window or resolution or a quantile outside (0, 1), so that
+    user input never reaches PromQL unchecked.
     """
-    try:
-        parse_duration(window)
-    except ValueError:
-        raise ValueError(
-            f"window must be a Prometheus duration such as 5m, 1h or 7d, got {window!r}"
-        ) from None
+    for name, value in (("window", window), ("res", res if "$res" in query else "1s")):
+        try:
+            parse_duration(value)  # type: ignore[arg-type]
+        except (ValueError, TypeError):
+            raise ValueError(
+                f"{name} must be a Prometheus duration such as 5m, 1h or 7d, got {value!r}"
+            ) from None
     params = {"window": window}
+    if res is not None and "$res" in query:
+        params["res"] = res
     if "$q" in query:
         if q is None or isinstance(q, bool) or not 0.0 < float(q) < 1.0:
             raise ValueError(f"quantile must be strictly between 0 and 1, got {q!r}")

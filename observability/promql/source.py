@@ -32,6 +32,7 @@ from observability.promql.queries import (
     AGENT_MIX_QUERY,
     COST_QUERY,
     ERROR_RATIO_QUERY,
+    FIRST_SAMPLE_QUERY,
     ITERATIONS_QUERY,
     LATENCY_QUANTILE_QUERY,
     REQUEST_COUNT_QUERY,
@@ -205,6 +206,15 @@ class PromSource:
     def iterations(self, window: str, *, at: float | None = None) -> float | None:
         """MCTS iterations run in ``window``; None without data."""
         return self._scalar(render_query(ITERATIONS_QUERY, window), "an iteration count", at=at)
+
+    def first_sample(self, window: str, res: str, *, at: float | None = None) -> float | None:
+        """When (unix s) ``mcts_requests_total`` has its first sample in ``window`` ending at
+        ``at``, to within ``res`` (a duration: the subquery's step); None when it has none.  A time
+        after ``at`` is unusable."""
+        value = self._scalar(render_query(FIRST_SAMPLE_QUERY, window, res=res), "a first-sample time", at=at)
+        if value is not None and at is not None and value > at + 1e-3:
+            raise self._unusable(f"a first-sample time of {value!r}, after the window's end {at!r}")
+        return value
 
     def range_values(
         self, query: str, grid: RangeGrid, what: str, upper: float | None = None

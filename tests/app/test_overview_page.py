@@ -205,6 +205,8 @@ def _fake_prometheus_route(path: str, params: dict[str, list[str]]) -> Reply:
             render_query(promql.COST_QUERY, "1h"): "0.02",
             render_query(promql.ITERATIONS_QUERY, "1h"): "900",
         }
+        if query == render_query(promql.FIRST_SAMPLE_QUERY, "1h", res="5s"):
+            return vector_reply(({}, repr(float(params["time"][0]) - 300)))
         by_label = {
             render_query(promql.AGENT_MIX_QUERY, "1h"): [({"agent": "hrm"}, "2"), ({"agent": "trm"}, "1")],
             render_query(promql.TOKENS_QUERY, "1h"): [

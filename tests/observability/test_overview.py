@@ -217,10 +217,7 @@ class _BrokenMidway:
 def _store_stats(store: Store, label: str) -> OverviewStats:
     """What the page shows from the store for a preset: its stats with the rate over the data."""
     preset = time_range(label)
-    return rate_over_data(
-        overview_from_store(store, preset.seconds, NOW, label=label),
-        series_from_store(store, preset.seconds, preset.bucket_s, NOW),
-    )
+    return rate_over_data(overview_from_store(store, preset.seconds, NOW, label=label), preset.bucket_s)
 
 
 def test_sqlite_choice(filled: Store) -> None:
@@ -320,7 +317,7 @@ def test_prometheus_figures_agree_with_the_store(prometheus, tmp_path: Path) -> 
             assert expected.requests == 3
             got = _wait(
                 lambda: (
-                    (s := overview_from_prometheus(prom, time_range("15m"), time.time())).requests == 3
+                    (s := overview_from_prometheus(prom, time_range("15m"), time.time())[0]).requests == 3
                     and s.p95_ms is not None
                     and s
                 ),
@@ -330,7 +327,7 @@ def test_prometheus_figures_agree_with_the_store(prometheus, tmp_path: Path) -> 
         assert got.error_ratio == 0.0 and got.rate_per_s is not None and got.rate_per_s > 0
         assert view.status_ok and view.source == "prometheus" and view.message.startswith("Connected")
         assert view.stats is not None and view.stats.requests == 3
-        assert view.series is not None and sum(view.series.requests) == 3
+        assert view.series is not None and sum(n for n in view.series.requests if n is not None) == 3
     finally:
         stop_exporter(prometheus.exporter_port)
         engine.close()
@@ -358,7 +355,8 @@ class _Odd:
         self.values = {
             "request_count": 5.0, "latency_quantile": 0.1, "tokens": {"input": 3.0}, "request_rate": 0.1,
             "error_ratio": 0.2, "cost_usd": 0.5, "agent_mix": {"hrm": 1.0}, "iterations": 7.0,
-            "range_values": (0.25,) * 120, **values,  # 1h: 120 buckets of 30 s
+            "range_values": (0.25,) * 120, "first_sample": NOW - 7200,  # 1h: 120 buckets of 30 s
+            **values,
         }  # fmt: skip
 
     def status(self) -> SourceStatus:
@@ -422,7 +420,8 @@ def test_the_queries_run_at_once_and_each_figure_comes_from_its_own_query() -> N
 
     1h ending at NOW: 120 buckets of 30 s, bucket i evaluated at its end NOW - 3600 + 30 (i + 1).
     Prometheus has request data from bucket 100 on (2 per bucket: 20 x 2 = 40, the instant count),
-    so the rate is 40 requests over the last 20 buckets (600 s): 4 req/min.
+    and its first sample 600 s before NOW (looked for every 5 s, a tenth of the step), so the rate
+    is 40 requests over the last 600 s: 4 req/min.
     """
     preset = time_range("1h")
     start = NOW - 3600 + 30
@@ -440,6 +439,7 @@ def test_the_queries_run_at_once_and_each_figure_comes_from_its_own_query() -> N
         render_query(promql.COST_QUERY, "1h"): [({}, "1.25")],
         render_query(promql.AGENT_MIX_QUERY, "1h"): [({"agent": "mcts"}, "1"), ({"agent": "hrm"}, "3")],
         render_query(promql.ITERATIONS_QUERY, "1h"): [({}, "900")],
+        render_query(promql.FIRST_SAMPLE_QUERY, "1h", res="5s"): [({}, repr(NOW - 600))],
     }
     ranged = {
         render_query(promql.REQUEST_COUNT_QUERY, "30s"): [(t, "2") for t in grid[100:]],
@@ -491,3 +491,4 @@ def test_the_queries_run_at_once_and_each_figure_comes_from_its_own_query() -> N
     assert (
         "the last 10 min, the part of the 1h range with data in Prometheus" in by_label["Request rate"].help
     )
+    assert by_label["Request rate"].help.endswith("to within 5 s); in req/min for every range")

@@ -287,7 +287,12 @@ def test_tiles_equal_independent_instant_queries_and_charts_sum_to_them(promethe
         ):
             assert time.monotonic() < deadline, "Prometheus never scraped the whole workload"
             time.sleep(0.2)
-        time.sleep(1.5)  # one more scrape of every family (agents, iterations ...) after the last request
+        # one more scrape of every family (agents, iterations ...) after the last request, and the
+        # first sample at least 7 s old: the first-sample query looks every 5 s, at multiples of 5 s
+        time.sleep(1.5)
+        raw = _api(prometheus.url, "mcts_requests_total[15m]", time.time())
+        first = min(float(v[0]) for s in raw for v in s["values"])
+        time.sleep(max(0.0, first + 7 - time.time()))
         now = time.time()
         with PromSource(prometheus.url) as prom:
             view = load_overview("prometheus", "15m", store=engine.telemetry.store, prom=prom, now=now)
@@ -321,14 +326,16 @@ def test_tiles_equal_independent_instant_queries_and_charts_sum_to_them(promethe
     assert sum(n for n in series.requests if n is not None) == pytest.approx(count, abs=1e-9)
     assert sum(e for e in series.errors if e is not None) == pytest.approx(errors, abs=1e-9)
     assert any(p is not None for p in series.p95_ms)
-    # the rate is over the data: from the bucket holding Prometheus' first sample of the counter
-    raw = _api(url, "mcts_requests_total[15m]", at)
-    first = min(float(v[0]) for s in raw for v in s["values"])
+    # the rate is over the data: from Prometheus' first sample of the counter (the raw samples say
+    # when), looked for every 5 s (a tenth of the 30 s step), so found within 5 s after it
+    assert stats.data_since_ts is not None and first <= stats.data_since_ts < first + 5
+    assert stats.data_since_res_s == 5
+    assert stats.rate_span_s == pytest.approx(max(at - stats.data_since_ts, 30)) and stats.rate_span_s < 900
+    assert stats.rate_per_s == pytest.approx(count / stats.rate_span_s)
+    # the charts' gaps: buckets before the one holding the first sample have no data
     since = at - 900
     bucket = math.ceil((first - since) / 30) - 1  # bucket i is evaluated at since + 30 (i + 1)
     assert series.data_from_ts == pytest.approx(since + 30 * bucket)
-    assert stats.rate_span_s == pytest.approx(at - (since + 30 * bucket)) and stats.rate_span_s < 900
-    assert stats.rate_per_s == pytest.approx(count / stats.rate_span_s)
     rate_tile = next(t for t in tiles(stats) if t.label == "Request rate")
     assert rate_tile.value.endswith(" req/min") and "the part of the 15m range with data in Prometheus" in (
         rate_tile.help
