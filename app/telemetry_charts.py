@@ -35,8 +35,8 @@ ERROR_COLOUR = "#dc2626"
 SPAN_COLOUR = "#64748b"
 UNKNOWN = "unknown"
 LOG_SPREAD = 20  # latency: log scale when the highest point exceeds the lowest this many times
-#: Latency lines, lightest to darkest: p50, p95, p99.
-QUANTILE_COLOURS = {"p50": "#5eead4", "p95": "#0f766e", "p99": "#134e4a"}
+#: Latency lines: p50, p95, p99 in hues told apart at a glance (none is the errors' red).
+QUANTILE_COLOURS = {"p50": "#0ea5e9", "p95": "#d97706", "p99": "#7c3aed"}
 #: Lines have markers up to this many points, smaller ones beyond (never none: a point alone
 #: between gaps, such as all of a day's data in one bucket of 28 days, must still show).
 MARKERS_UP_TO = 60

@@ -59,7 +59,7 @@ def _render(source: str, preset: str) -> None:
         column.metric(tile.label, tile.value, help=tile.help)
     at = datetime.fromtimestamp(stats.until_ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     notes = [f"Last **{stats.window}** up to {at}: tiles and charts from **{SOURCES[stats.source]}**."]
-    if stats.rate_span_s is not None and stats.rate_span_s < stats.window_s:
+    if stats.rate_span_s is not None and stats.rate_span_s < stats.window_s - series.bucket_s:
         since = datetime.fromtimestamp(stats.until_ts - stats.rate_span_s, UTC).strftime("%Y-%m-%d %H:%M UTC")
         within = f", to within {span_label(stats.data_since_res_s)}" if stats.data_since_res_s else ""
         notes.append(
