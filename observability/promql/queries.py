@@ -95,6 +95,19 @@ ALL_QUERIES: dict[str, str] = {
 }
 
 
+def _duration(name: str, value: object) -> str:
+    """``value`` if it is a Prometheus duration; ValueError naming ``name`` otherwise."""
+    try:
+        if not isinstance(value, str):
+            raise ValueError
+        parse_duration(value)
+    except ValueError:
+        raise ValueError(
+            f"{name} must be a Prometheus duration such as 5m, 1h or 7d, got {value!r}"
+        ) from None
+    return value
+
+
 def render_query(query: str, window: str, q: float | None = None, res: str | None = None) -> str:
     """Fill a query constant's ``$window`` (a Prometheus duration such as ``5m`` or ``1h30m``),
     ``$q`` and ``$res`` (a subquery's resolution, a duration too).
@@ -102,16 +115,9 @@ def render_query(query: str, window: str, q: float | None = None, res: str | Non
     Raises ValueError for a malformed window or resolution or a quantile outside (0, 1), so that
     user input never reaches PromQL unchecked.
     """
-    for name, value in (("window", window), ("res", res if "$res" in query else "1s")):
-        try:
-            parse_duration(value)  # type: ignore[arg-type]
-        except (ValueError, TypeError):
-            raise ValueError(
-                f"{name} must be a Prometheus duration such as 5m, 1h or 7d, got {value!r}"
-            ) from None
-    params = {"window": window}
-    if res is not None and "$res" in query:
-        params["res"] = res
+    params = {"window": _duration("window", window)}
+    if "$res" in query:
+        params["res"] = _duration("res", res)
     if "$q" in query:
         if q is None or isinstance(q, bool) or not 0.0 < float(q) < 1.0:
             raise ValueError(f"quantile must be strictly between 0 and 1, got {q!r}")

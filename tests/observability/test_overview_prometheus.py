@@ -340,3 +340,21 @@ def test_tiles_equal_independent_instant_queries_and_charts_sum_to_them(promethe
     assert rate_tile.value.endswith(" req/min") and "the part of the 15m range with data in Prometheus" in (
         rate_tile.help
     )
+
+
+def test_the_first_sample_query_is_checked() -> None:
+    assert promql.render_query(promql.FIRST_SAMPLE_QUERY, "28d", res="1080s") == (
+        "min(min_over_time(timestamp(mcts_requests_total)[28d:1080s]))"
+    )
+    with pytest.raises(ValueError, match="res must be a Prometheus duration"):
+        promql.render_query(promql.FIRST_SAMPLE_QUERY, "28d")
+    with pytest.raises(ValueError, match="res must be a Prometheus duration"):
+        promql.render_query(promql.FIRST_SAMPLE_QUERY, "28d", res="1080")
+    with fake_prometheus(vector_reply(({}, "2000.5"))) as fake:
+        source = PromSource(fake.url)
+        assert source.first_sample("1h", "5s", at=2000.5) == 2000.5
+        with pytest.raises(
+            PromSourceError, match=r"a first-sample time of 2000.5, after the window's end 1999.0"
+        ):
+            source.first_sample("1h", "5s", at=1999.0)
+    assert fake.seen[0]["params"]["query"] == ["min(min_over_time(timestamp(mcts_requests_total)[1h:5s]))"]
