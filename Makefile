@@ -2,7 +2,7 @@
 #   make run    set up .venv and start the console on http://127.0.0.1:$(PORT)
 #               (make prometheus / make load in other shells feed it real metrics and traffic)
 #   make test   set up .venv, install Debian's prometheus + chromium if missing, lint (ruff,
-#               lint-imports, mypy), pytest
+#               lint-imports, mypy), pytest, the golden-trace suite (latency verdict printed, not gated)
 
 PYTHON ?= python3
 PORT   ?= 8501
@@ -34,7 +34,7 @@ help:
 	@echo "make run        start the console on http://127.0.0.1:$(PORT) (PORT=... to change)"
 	@echo "make load       run a workload against the console's store and metrics (LOAD_ARGS=...)"
 	@echo "make prometheus start Debian's Prometheus on :$(PROM_PORT), scraping the console (deploy/)"
-	@echo "make test       lint + full test suite (installs prometheus/chromium via apt if missing)"
+	@echo "make test       lint + full test suite + golden traces (installs prometheus/chromium if missing)"
 	@echo "make lint       ruff check, lint-imports (layer contracts in pyproject.toml), mypy"
 	@echo "make bench      run benchmarks/mcts_bench.py"
 	@echo "make clean      remove caches and build artefacts (distclean also removes .venv)"
@@ -79,6 +79,7 @@ lint: $(STAMP)
 
 test: lint system-deps
 	$(PY) -m pytest
+	$(PY) -m engine golden run --no-latency-gate
 
 bench: $(STAMP)
 	$(PY) benchmarks/mcts_bench.py

@@ -9,6 +9,7 @@ cannot be read, a bad SLO file or telemetry switched off: those come back as a m
 
 from __future__ import annotations
 
+import html
 import json
 import math
 import sqlite3
@@ -16,15 +17,20 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 import streamlit as st
 
 from app import runtime
 from engine.slo_report import AlertRow, Report, SLOFigures, build_report, render_markdown, report_json
-from observability.durations import format_duration, parse_duration
-from observability.slo.math import BudgetPoint, BurnPoint, budget_over_time, burn_rate_over_time
+from engine.slo_review_html import build_html_review, render_html
+from engine.slo_series import SLOSeries, bucket_plan
+from engine.slo_series import slo_series as _series
+from observability.durations import parse_duration
 from observability.slo.models import DEFAULT_SLOS_PATH, SLO, SLOConfigError, load_slos
 from observability.slo.sqlite_source import ATTRIBUTION_DIMENSIONS, SqliteSLOSource
+from observability.store.reads import ReadModel
+from observability.store.review_reads import latest_golden_run
 
 __all__ = [
     "AS_OF_CHOICES",
@@ -41,10 +47,12 @@ __all__ = [
     "parse_slo_link",
     "period_of",
     "resolve_as_of",
+    "review_html",
     "slo_names",
     "slo_page",
     "slo_series",
     "store_facts",
+    "store_path",
 ]
 
 #: How long the page's figures are reused (s); "now" is rounded down to this many seconds.
@@ -54,8 +62,6 @@ RANGES = ("1h", "1d", "7d", "28d", "window")
 #: ``latest``: the store's newest request (simulated or older data); ``now``: the wall clock;
 #: ``custom``: a chosen UTC time.
 AS_OF_CHOICES = ("latest", "now", "custom")
-_BUCKETS_S = (60, 300, 900, 1800, 3600, 4 * 3600, 86400)
-_MAX_BUCKETS = 800
 
 
 @dataclass(frozen=True)
@@ -103,17 +109,6 @@ def period_of(range_key: str, slo: SLO | None = None) -> timedelta | None:
     return parse_duration(range_key)
 
 
-def bucket_plan(period_s: float) -> tuple[float, float]:
-    """(bucket width, burn-rate window) in seconds for charts over ``period_s``: the smallest
-    bucket giving at most 800 points; the burn window is 5 minutes for periods up to an hour,
-    1 hour up to 7 days, else 6 hours (as the page alerts' long windows), and never shorter than
-    a bucket."""
-    bucket = next((b for b in _BUCKETS_S if period_s / b <= _MAX_BUCKETS), _BUCKETS_S[-1])
-    window = 300.0 if period_s <= 3600 else 3600.0 if period_s <= 7 * 86400 else 6 * 3600.0
-    window = max(window, float(bucket))
-    return float(bucket), window
-
-
 @dataclass(frozen=True)
 class SLOPage:
     """Everything the page shows above the per-SLO charts.
@@ -131,20 +126,6 @@ class SLOPage:
     latest_ts: float | None = None
     simulated: int = 0
     message: str | None = None
-
-
-@dataclass(frozen=True)
-class SLOSeries:
-    """One SLO's chart series over the period ``(start_ts, start_ts + period_s]``: budget
-    remaining per ``bucket_s`` bucket (with the ideal line) and the burn rate over
-    ``burn_window`` (e.g. ``"1h"``) at each bucket end."""
-
-    start_ts: float
-    period_s: float
-    bucket_s: float
-    budget: tuple[BudgetPoint, ...]
-    burn: tuple[BurnPoint, ...]
-    burn_window: str
 
 
 def _slos() -> list[SLO]:
@@ -180,7 +161,7 @@ def _cached_page(db_path: str, committed: int, range_key: str, as_of: float) -> 
     slos = _slos()
     source = _source()
     assert source is not None
-    report = build_report(slos, source, as_of, period_of(range_key))
+    report = build_report(slos, source, as_of, period_of(range_key), golden=latest_golden_run(source.reads))
     longest = max(f.period_s for f in report.slos)
     stored, latest = source.reads.request_facts()
     totals = source.reads.status_totals(as_of - longest, math.nextafter(as_of, math.inf))
@@ -247,15 +228,7 @@ def _cached_series(db_path: str, committed: int, name: str, range_key: str, as_o
     assert source is not None
     period = period_of(range_key, slo)
     assert period is not None
-    period_s = period.total_seconds()
-    bucket_s, window_s = bucket_plan(period_s)
-    start = as_of - period_s
-    budget = budget_over_time(source.buckets(slo, as_of, period_s, bucket_s), slo.objective, start, period_s)
-    wide = source.buckets(slo, as_of, period_s + window_s, bucket_s)
-    burn = [p for p in burn_rate_over_time(wide, slo.objective, window_s) if p.ts > start]
-    return SLOSeries(
-        start, period_s, bucket_s, tuple(budget), tuple(burn), format_duration(timedelta(seconds=window_s))
-    )
+    return _series(slo, source, as_of, period.total_seconds())
 
 
 def slo_series(name: str, range_key: str, as_of: float) -> SLOSeries | str:
@@ -271,6 +244,29 @@ def slo_series(name: str, range_key: str, as_of: float) -> SLOSeries | str:
         return _problem(exc)
     except StopIteration:
         return f"No SLO named {name!r} in {DEFAULT_SLOS_PATH}."
+
+
+def review_html(report: Report, db_path: str) -> str:
+    """The review ``report`` (of the store at ``db_path``) as the self-contained HTML document of
+    ``python -m engine slo report --format html``, with the alert episodes the page stored. Runs
+    when the download button is clicked (no Streamlit calls: it may run outside a script run).
+
+    Never raises for an unreadable store or SLO file: the document then says what went wrong."""
+    try:
+        source = SqliteSLOSource(ReadModel(Path(db_path)))
+        return render_html(build_html_review(report, _slos(), source, source.reads), generated_ts=time.time())
+    except (sqlite3.Error, SLOConfigError, OSError) as exc:
+        message = html.escape(_problem(exc) if not isinstance(exc, OSError) else f"The store: {exc}")
+        return (
+            '<!DOCTYPE html><html><head><meta charset="utf-8"><title>SLO review</title></head>'
+            f"<body><p>The SLO review could not be built. {message}</p></body></html>"
+        )
+
+
+def store_path() -> str | None:
+    """The console's store file (None when telemetry is off)."""
+    store = runtime.get_store()
+    return None if store is None else str(store.path)
 
 
 def now() -> float:

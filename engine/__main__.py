@@ -40,6 +40,7 @@ from engine.cli_args import (
     int_in,
     problems,
 )
+from engine.cli_golden import add_golden_parser
 from engine.cli_signals import Interrupted, Signals, signal_name
 from engine.cli_slo import add_slo_parser
 from engine.cli_store import add_store_parser
@@ -438,6 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--users-file", default=None, help="default: ARBOR_AUTH_USERS_FILE")
     add.set_defaults(func=_auth_add_user)
     add_slo_parser(sub)
+    add_golden_parser(sub)
     add_store_parser(sub, Parser)
     return parser
 

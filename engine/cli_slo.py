@@ -1,10 +1,11 @@
 """``python -m engine slo ...``: the SLO review from the command line.
 
-``slo report [--period 28d] [--as-of UNIX_TS] [--source sqlite] [--format md|json] [--out FILE]
-[--slos FILE] [--db FILE]`` prints (or writes) the review of every SLO in the SLO file over the
-period ending at ``as_of`` (default: now), from the telemetry store (``--db``, default
-``ARBOR_DB_PATH``), read only. ``--source prometheus`` and ``--format html`` are not yet
-available: they exit with status 2 and say so. A bad SLO file, period or output file is one
+``slo report [--period 28d] [--as-of UNIX_TS] [--source sqlite] [--format md|json|html] [--out
+FILE] [--slos FILE] [--db FILE]`` prints (or writes) the review of every SLO in the SLO file over
+the period ending at ``as_of`` (default: now), from the telemetry store (``--db``, default
+``ARBOR_DB_PATH``), read only; ``html`` is one self-contained document (charts embedded,
+opens offline; :mod:`engine.slo_review_html`). ``--source prometheus`` is not yet available:
+it exits with status 2 and says so. A bad SLO file, period or output file is one
 error message naming the problem (status 2); a missing or unreadable store is status 4.
 
 ``slo alerts [--period 28d] [--as-of UNIX_TS] [--slos FILE] [--db FILE]`` replays the burn-rate
@@ -22,16 +23,18 @@ from typing import Any
 
 from engine.cli_args import EXIT_STORE, Parser, fail, float_in
 from engine.slo_report import build_report, render_markdown, report_json
+from engine.slo_review_html import build_html_review, render_html
 from observability.durations import parse_duration
 from observability.slo.alert_store import replay_store, save_episodes
 from observability.slo.models import DEFAULT_SLOS_PATH, SLO, SLOConfigError, load_slos
 from observability.slo.sqlite_source import SqliteSLOSource
 from observability.store import Store
 from observability.store.reads import ReadModel
+from observability.store.review_reads import latest_golden_run
 
 __all__ = ["add_slo_parser", "slo_alerts", "slo_report"]
 
-_NOT_YET = "is not yet available (this release reports from SQLite as Markdown or JSON)"
+_NOT_YET = "is not yet available (this release reports from SQLite)"
 
 
 def _duration(text: str) -> Any:
@@ -45,13 +48,15 @@ def add_slo_parser(sub: Any) -> None:
     """Add the ``slo`` command (with ``report``) to the subparsers ``sub`` of ``python -m engine``."""
     slo = sub.add_parser("slo", help="SLO status, error budgets, burn-rate alerts and the review document")
     slo_sub = slo.add_subparsers(dest="slo_command", required=True, parser_class=Parser)
-    r = slo_sub.add_parser("report", help="the SLO review over a period, as Markdown or JSON")
+    r = slo_sub.add_parser("report", help="the SLO review over a period, as Markdown, JSON or HTML")
     r.add_argument("--period", type=_duration, default=None, help="e.g. 7d, 28d (default: each SLO's window)")
     r.add_argument("--as-of", type=float_in(0.0, 1e11), default=None, help="unix seconds (default: now)")
     r.add_argument(
         "--source", choices=("sqlite", "prometheus"), default="sqlite", help="prometheus: not yet available"
     )
-    r.add_argument("--format", choices=("md", "json", "html"), default="md", help="html: not yet available")
+    r.add_argument(
+        "--format", choices=("md", "json", "html"), default="md", help="html: one self-contained file"
+    )
     r.add_argument("--out", default=None, help="write the document here instead of stdout")
     r.add_argument("--slos", default=str(DEFAULT_SLOS_PATH), help="SLO file (default: data/slos.yaml)")
     r.add_argument("--db", default=None, help="telemetry store (default: ARBOR_DB_PATH)")
@@ -95,16 +100,17 @@ def slo_report(args: argparse.Namespace) -> int:
     """
     if args.source != "sqlite":
         fail(f"--source {args.source} {_NOT_YET}")
-    if args.format == "html":
-        fail(f"--format html {_NOT_YET}")
     slos, path = _slos_and_store(args, "nothing to report")
     as_of = time.time() if args.as_of is None else args.as_of
-    report = build_report(slos, SqliteSLOSource(ReadModel(path)), as_of, args.period)
-    text = (
-        json.dumps(report_json(report), indent=2, allow_nan=False)
-        if args.format == "json"
-        else render_markdown(report)
-    )
+    reads = ReadModel(path)
+    source = SqliteSLOSource(reads)
+    report = build_report(slos, source, as_of, args.period, golden=latest_golden_run(reads))
+    if args.format == "json":
+        text = json.dumps(report_json(report), indent=2, allow_nan=False)
+    elif args.format == "html":
+        text = render_html(build_html_review(report, slos, source, reads), generated_ts=time.time())
+    else:
+        text = render_markdown(report)
     if args.out is None:
         print(text)
         return 0

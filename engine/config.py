@@ -179,6 +179,24 @@ class Settings(BaseSettings):
         default=50, ge=1, le=10000, description="Emit a tree snapshot every N iterations."
     )
 
+    # Golden traces (engine/golden; README "Golden traces")
+    golden_dir: Path = Field(default=Path("data/golden"), description="The golden-trace suite directory.")
+    golden_repeat: int = Field(
+        default=5, ge=1, le=50, description="Replays of a request at capture (latency: their median)."
+    )
+    golden_prob_tolerance: float = Field(
+        default=1e-6, ge=0, le=1, description="Routing probability difference that is not a divergence."
+    )
+    golden_quality_tolerance: float = Field(
+        default=0.0, ge=0, le=1, description="A trace regresses when quality < golden quality - this."
+    )
+    golden_latency_tolerance: float = Field(
+        default=0.25, ge=0, le=10, description="Suite latency: median relative slow-down that may regress."
+    )
+    golden_latency_alpha: float = Field(
+        default=0.05, gt=0, lt=1, description="Suite latency: significance level of the Wilcoxon test."
+    )
+
     # Console access control (README "Security"; ARBOR_AUTH and ARBOR_ALLOW_ANONYMOUS are above)
     auth_users_file: Path | None = Field(
         default=None,

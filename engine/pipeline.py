@@ -169,7 +169,13 @@ class Engine:
         request_id = uuid.uuid4().hex
         correlation_id = request.correlation_id or get_correlation_id() or request_id
         meta = RequestMeta(
-            tel.clock() if ts is None else ts, request.user_id, simulated, experiment, variant, correlation_id
+            tel.clock() if ts is None else ts,
+            request.user_id,
+            simulated,
+            experiment,
+            variant,
+            correlation_id,
+            request.model_dump_json(),
         )
         run = RunInfo(request, request.resolved_task(), request_id, uuid.uuid4().hex, meta)
         progress = Progress()

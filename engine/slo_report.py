@@ -2,7 +2,8 @@
 
 The figures come from an SLO source (today :class:`observability.slo.sqlite_source.SqliteSLOSource`,
 exact from the store) and the math of :mod:`observability.slo.math`; this module only assembles
-them (it will also read the golden suite's status, which is why it lives in ``engine``).
+them, with the latest golden-suite run's status (read from the store's ``golden_runs`` table by
+the caller, :func:`observability.store.review_reads.latest_golden_run`).
 
 Per SLO, over the period ending at ``as_of`` (the period defaults to the SLO's own window):
 total and bad events, SLI, budget remaining; burn rates over 5m, 30m, 1h, 6h, 1d and 3d ending
@@ -13,6 +14,8 @@ events by task, last agent, provider, router and variant.
 The JSON (:func:`report_json`) is a stable interface (README, "SLOs")::
 
     {"as_of": unix s, "period_s": s | null, "source": "sqlite",
+     "golden": null | {"run_id", "ts", "passed", "failed", "errors",
+                       "results": [{"name", "status", "first_divergence"}]},
      "slos": [{"name", "kind", "objective", "window_s", "threshold_s", "total", "bad", "sli",
                "budget_remaining", "burn_rates": {"5m", "30m", "1h", "6h", "1d", "3d"},
                "alerts": [{"severity", "long", "short", "factor", "firing"}],
@@ -35,6 +38,7 @@ from observability.slo.burn import BURN_RATE_POLICY, ERROR_RATIO_WINDOWS
 from observability.slo.math import alert_states, budget_remaining, burn_rate, sli, time_to_exhaustion_s
 from observability.slo.models import SLO
 from observability.slo.sqlite_source import ATTRIBUTION_DIMENSIONS, Counts
+from observability.store.review_reads import GoldenRun
 
 __all__ = [
     "AlertRow",
@@ -42,6 +46,8 @@ __all__ = [
     "SLOFigures",
     "SLOSource",
     "build_report",
+    "golden_json",
+    "golden_summary",
     "render_markdown",
     "report_json",
 ]
@@ -102,12 +108,14 @@ class SLOFigures:
 @dataclass(frozen=True)
 class Report:
     """The SLO review: ``as_of`` (unix s), the requested ``period_s`` (None: each SLO's window),
-    the ``source`` name and each SLO's figures, in the SLO file's order."""
+    the ``source`` name, each SLO's figures, in the SLO file's order, and the latest golden-suite
+    run (None: none recorded)."""
 
     as_of: float
     period_s: float | None
     source: str
     slos: tuple[SLOFigures, ...]
+    golden: GoldenRun | None = None
 
 
 def _figures(slo: SLO, source: SLOSource, as_of: float, period_s: float) -> SLOFigures:
@@ -146,9 +154,14 @@ def _figures(slo: SLO, source: SLOSource, as_of: float, period_s: float) -> SLOF
 
 
 def build_report(
-    slos: Sequence[SLO], source: SLOSource, as_of: float, period: timedelta | None = None
+    slos: Sequence[SLO],
+    source: SLOSource,
+    as_of: float,
+    period: timedelta | None = None,
+    golden: GoldenRun | None = None,
 ) -> Report:
-    """The review of ``slos`` over ``period`` (None: each SLO's own window) ending at ``as_of``.
+    """The review of ``slos`` over ``period`` (None: each SLO's own window) ending at ``as_of``,
+    with the latest golden-suite run ``golden`` (None: none recorded).
 
     Raises:
         ValueError: ``as_of`` is not a finite number, or ``period`` is not positive.
@@ -164,7 +177,24 @@ def build_report(
     else:
         windows = {f.window_s for f in figures}
         period_s = windows.pop() if len(windows) == 1 else None
-    return Report(as_of=as_of, period_s=period_s, source=source.name, slos=figures)
+    return Report(as_of=as_of, period_s=period_s, source=source.name, slos=figures, golden=golden)
+
+
+def golden_json(run: GoldenRun | None) -> dict[str, Any] | None:
+    """The JSON of a golden-suite run (the shape of ``python -m engine golden run --json`` plus
+    ``run_id`` and ``ts``); None for no run."""
+    if run is None:
+        return None
+    return {
+        "run_id": run.run_id,
+        "ts": run.ts,
+        "passed": run.passed,
+        "failed": run.failed,
+        "errors": run.errors,
+        "results": [
+            {"name": r.name, "status": r.status, "first_divergence": r.first_divergence} for r in run.results
+        ],
+    }
 
 
 def report_json(report: Report) -> dict[str, Any]:
@@ -173,6 +203,7 @@ def report_json(report: Report) -> dict[str, Any]:
         "as_of": report.as_of,
         "period_s": report.period_s,
         "source": report.source,
+        "golden": golden_json(report.golden),
         "slos": [
             {
                 "name": f.name,
@@ -315,7 +346,32 @@ def render_markdown(report: Report, top: int = 3) -> str:
             f"| {_cell(f.display_name)} | {_pct(f.objective, 3)} | {_pct(f.sli, 3)} | {f.total:,} | "
             f"{f.bad:,} | {_pct(f.budget_remaining, 1)} | {_status(f)} | {firing} |"
         )
-    lines.append("")
+    lines += ["", *_golden_lines(report.golden)]
     for f in report.slos:
         lines += _slo_section(f, top)
     return "\n".join(lines)
+
+
+def golden_summary(run: GoldenRun | None) -> str:
+    """One sentence on the golden suite: ``"no golden suite run recorded"`` or, e.g.,
+    ``"run r1 at 2027-01-15 08:00 UTC: 11 passed, 1 regression, 0 errors"``."""
+    if run is None:
+        return "no golden suite run recorded"
+    regressions = "regression" if run.failed == 1 else "regressions"
+    errors = "error" if run.errors == 1 else "errors"
+    return (
+        f"run {run.run_id} at {_when(run.ts)}: {run.passed} passed, {run.failed} {regressions}, "
+        f"{run.errors} {errors}"
+    )
+
+
+def _golden_lines(run: GoldenRun | None) -> list[str]:
+    lines = [f"Golden suite: {_cell(golden_summary(run))}.", ""]
+    failing = [] if run is None else [r for r in run.results if r.status != "pass"]
+    if failing:
+        lines += ["| golden | status | first divergence |", "|---|---|---|"]
+        lines += [
+            f"| {_cell(r.name)} | {_cell(r.status)} | {_cell(r.first_divergence or '-')} |" for r in failing
+        ]
+        lines.append("")
+    return lines

@@ -263,8 +263,13 @@ _episodes(pick, range_key or "window", as_of)
 
 st.divider()
 stamp = datetime.fromtimestamp(report.as_of, UTC).strftime("%Y%m%dT%H%M")
-left, right = st.columns(2)
+left, middle, right = st.columns(3)
 left.download_button("Download review (Markdown)", view.markdown, file_name=f"slo-review-{stamp}.md",
                      mime="text/markdown", key="slo_download_md")  # fmt: skip
+store_path = slo.store_path()
+if store_path is not None:  # the HTML is built when clicked (it carries ~5 MB of inlined plotly.js)
+    middle.download_button("Download review (HTML)", lambda: slo.review_html(report, store_path),
+                           file_name=f"slo-review-{stamp}.html", mime="text/html", key="slo_download_html",
+                           help="One self-contained file with the charts; opens offline")  # fmt: skip
 right.download_button("Download review (JSON)", view.json_text, file_name=f"slo-review-{stamp}.json",
                       mime="application/json", key="slo_download_json")  # fmt: skip

@@ -57,6 +57,8 @@ class RequestMeta:
     experiment: str | None = None
     variant: str | None = None
     correlation_id: str | None = None
+    #: The validated request as JSON (``QueryRequest.model_dump_json()``), stored for replay.
+    request_json: str | None = None
 
 
 def log_rows(trace_id: str, lines: list[LogLine], secrets: tuple[str, ...] = ()) -> list[dict[str, Any]]:
@@ -82,10 +84,10 @@ def log_rows(trace_id: str, lines: list[LogLine], secrets: tuple[str, ...] = ())
 
 def redacted_request(row: dict[str, Any], secrets: tuple[str, ...] = ()) -> dict[str, Any]:
     """``row`` (a ``requests`` row as a dict) with its free text (query, answer, error,
-    fallback_error) redacted."""
+    fallback_error, request_json) redacted."""
     return {
         k: redact_text(v, secrets)
-        if k in ("query", "answer", "error", "fallback_error") and isinstance(v, str)
+        if k in ("query", "answer", "error", "fallback_error", "request_json") and isinstance(v, str)
         else v
         for k, v in row.items()
     }
@@ -128,6 +130,7 @@ def result_rows(
                 cost_usd=result.cost_usd,
                 fallback_from=result.fallback_from,
                 fallback_error=result.fallback_error,
+                request_json=meta.request_json,
             )._asdict(),
             secrets,
         ),
@@ -215,6 +218,7 @@ def failure_request_row(f: FailedRequest) -> dict[str, Any]:
         experiment=meta.experiment,
         variant=meta.variant,
         correlation_id=meta.correlation_id,
+        request_json=meta.request_json,
     )._asdict()
 
 

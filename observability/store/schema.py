@@ -18,7 +18,8 @@ The chain as first built (issue 4):
 5. LLM fallback: request columns ``fallback_from`` (the LLM providers that failed before a
    fallback answered, comma-separated; ``provider`` is the one that answered) and
    ``fallback_error`` (how the first of them failed);
-6. ``request_rollups``: per-minute request counts and latency buckets, kept by a trigger (:mod:`.rollups`).
+6. ``request_rollups``: per-minute request counts and latency buckets, kept by a trigger (:mod:`.rollups`);
+7. ``requests.request_json``: the full validated request, for replay (:mod:`.request_json`).
 
 This module never imports ``engine`` or streamlit.
 """
@@ -32,7 +33,7 @@ from typing import Any, Literal, NamedTuple
 
 from sqlite_utils import Database
 
-from observability.store import rollups
+from observability.store import request_json, rollups
 
 __all__ = [
     "MIGRATIONS",
@@ -299,6 +300,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("request log lines and correlation ids", _v4_logs),
     ("llm fallback provenance on requests", _v5_llm_fallback),
     ("per-minute request roll-ups", lambda db: rollups.create(db.conn)),
+    (request_json.NAME, request_json.add_request_json),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -412,6 +414,7 @@ class RequestRow(NamedTuple):
     correlation_id: str | None = None
     fallback_from: str | None = None
     fallback_error: str | None = None
+    request_json: str | None = None  # the validated QueryRequest as JSON (see .request_json)
 
 
 class SpanRow(NamedTuple):

@@ -139,7 +139,7 @@ def test_download_equals_render_markdown_and_json(filled: Path, monkeypatch: pyt
     monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", recording)
     at = _open(filled, {"as_of": str(int(AS_OF))})
     labels = [b.proto.label for b in at.get("download_button")]
-    assert labels == ["Download review (Markdown)", "Download review (JSON)"]
+    assert labels == ["Download review (Markdown)", "Download review (HTML)", "Download review (JSON)"]
     report = build_report(load_slos(), SqliteSLOSource(ReadModel(filled)), AS_OF)
     md = files["slo-review-20270115T0800.md"].decode()
     assert md == render_markdown(report) and md.startswith("# SLO review")

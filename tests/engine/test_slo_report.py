@@ -160,7 +160,8 @@ def test_cli_json_shape(db: Path, tmp_path: Path) -> None:
     out = _cli("--db", str(db), "--as-of", str(AS_OF), "--format", "json", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
-    assert set(doc) == {"as_of", "period_s", "source", "slos"}
+    assert set(doc) == {"as_of", "period_s", "source", "golden", "slos"}
+    assert doc["golden"] is None  # no golden-suite run recorded in this store
     assert (doc["as_of"], doc["period_s"], doc["source"]) == (AS_OF, 28 * D, "sqlite")
     assert [s["name"] for s in doc["slos"]] == ["availability", "latency", "quality"]
     for slo in doc["slos"]:
@@ -200,7 +201,6 @@ def test_cli_markdown(db: Path, tmp_path: Path) -> None:
     ("args", "status", "message"),
     [
         (["--source", "prometheus"], 2, "--source prometheus is not yet available"),
-        (["--format", "html"], 2, "--format html is not yet available"),
         (["--period", "4x"], 2, "argument --period: not a Prometheus duration"),
         (["--as-of", "soon"], 2, "argument --as-of"),
         (["--db", "missing.db"], 4, "no telemetry store at missing.db"),

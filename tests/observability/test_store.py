@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from observability.store import SCHEMA_VERSION, SchemaError, Store, StoreError
+from observability.store.schema import MIGRATIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -55,14 +56,14 @@ def store(db_path: Path):
 
 
 def test_new_file_gets_the_current_schema_wal_and_indexes(store: Store, db_path: Path) -> None:
-    assert SCHEMA_VERSION == 6
+    assert SCHEMA_VERSION == len(MIGRATIONS) >= 6  # later issues append migrations
     conn = raw(db_path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 6
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert tables >= ALL_TABLES
     meta = [tuple(r)[:2] for r in conn.execute("SELECT version, name FROM schema_meta ORDER BY version")]
-    assert [v for v, _ in meta] == [1, 2, 3, 4, 5, 6]
+    assert [v for v, _ in meta] == list(range(1, SCHEMA_VERSION + 1))
     assert "request_rollups" in tables
 
     def indexed(table: str) -> list[list[str]]:
@@ -79,7 +80,7 @@ def test_new_file_gets_the_current_schema_wal_and_indexes(store: Store, db_path:
         request_cols
     )
     conn.close()
-    assert store.schema_version == 6
+    assert store.schema_version == SCHEMA_VERSION
 
 
 def test_migrates_a_version_1_file_and_keeps_its_rows(tmp_path: Path) -> None:
@@ -114,9 +115,9 @@ def test_migrates_a_version_1_file_and_keeps_its_rows(tmp_path: Path) -> None:
         store.flush()
 
     conn = raw(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 6
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     versions = [r[0] for r in conn.execute("SELECT version FROM schema_meta ORDER BY version")]
-    assert versions == [1, 2, 3, 4, 5, 6]
+    assert versions == list(range(1, SCHEMA_VERSION + 1))
     old = dict(conn.execute("SELECT * FROM requests WHERE request_id = 'old-1'").fetchone())
     assert old["answer"] == "8/(3-8/3)" and old["simulated"] == 0 and old["experiment"] is None
     new = dict(conn.execute("SELECT * FROM requests WHERE request_id = 'new-1'").fetchone())
@@ -166,6 +167,7 @@ REQUEST = {
     "user_id": "u-7", "experiment": "router-test", "variant": "gru", "simulated": 1, "tokens": 0,
     "cost_usd": 0.0, "correlation_id": "load-1", "fallback_from": "openai",
     "fallback_error": "ProviderUnavailable: openai: HTTP 500 from POST http://127.0.0.1:9/v1/chat/completions",
+    "request_json": '{"query": "24: 4 7 8 8", "seed": 0}',
 }  # fmt: skip
 
 

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from sqlite_utils import Database
 
 from observability.span_record import SpanRecord
 from observability.store import (
@@ -23,7 +24,7 @@ from observability.store import (
     SpanRow,
     Store,
 )
-from observability.store.schema import POLICIES
+from observability.store.schema import MIGRATIONS, POLICIES
 from observability.store.transactions import LockRetry
 
 
@@ -144,3 +145,26 @@ def test_store_write_waits_out_a_lock_held_beyond_its_busy_timeout(tmp_path: Pat
     assert errors == [] and not writer.is_alive()
     assert store.request("r1") is not None
     store.close()
+
+
+def test_request_json_migration_adds_the_column_and_keeps_older_rows_null(tmp_path: Path) -> None:
+    """The request_json migration (issue 13): a file migrated from before it keeps its rows, their
+    request_json is NULL, and new rows can carry the JSON."""
+    from observability.store.request_json import NAME
+
+    number = [name for name, _ in MIGRATIONS].index(NAME) + 1
+    path = tmp_path / "before.db"
+    db = Database(sqlite3.connect(path, isolation_level=None))
+    db.conn.execute("BEGIN")
+    for _, apply in MIGRATIONS[: number - 1]:
+        apply(db)
+    db.conn.execute(f"PRAGMA user_version = {number - 1}")
+    db.conn.execute("COMMIT")
+    db.conn.execute("INSERT INTO requests (request_id, ts, status) VALUES ('old', 1.0, 'ok')")
+    db.conn.close()
+    with Store(path) as store:
+        row = RequestRow(request_id="new", ts=2.0, request_json='{"query": "q"}')
+        store.submit("requests", row._asdict())
+    with sqlite3.connect(path) as con:
+        rows = dict(con.execute("SELECT request_id, request_json FROM requests").fetchall())
+    assert rows == {"old": None, "new": '{"query": "q"}'}
