@@ -19,7 +19,7 @@ from app.links import explorer_url, parse_trace_link, replay_url
 from app.messages import fallback_note
 from app.names import TASK_LABELS
 from observability import traces as tracelib
-from observability.overview import PRESETS, OverviewView, Tile, load_overview, span_label, tiles
+from observability.overview import PRESETS, OverviewView, Tile, load_overview, tiles
 from observability.store import Store
 from observability.traces import STATUSES, RequestInfo, RoutingStep, TraceDetail, TraceSummary
 
@@ -41,7 +41,6 @@ __all__ = [
     "fallback_note",
     "overview",
     "parse_trace_link",
-    "span_label",
     "tiles",
     "trace_list",
     "trace_lookup",

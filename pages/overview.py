@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import streamlit as st
 
 from app import components, telemetry, telemetry_charts
-from app.telemetry import PRESETS, OverviewView, Tile, span_label, tiles
+from app.telemetry import PRESETS, OverviewView, Tile, tiles
 
 SOURCES = {"sqlite": "SQLite", "prometheus": "Prometheus"}
 INTERVALS_S = (5, 10, 30, 60)
@@ -59,13 +59,8 @@ def _render(source: str, preset: str) -> None:
         column.metric(tile.label, tile.value, help=tile.help)
     at = datetime.fromtimestamp(stats.until_ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     notes = [f"Last **{stats.window}** up to {at}: tiles and charts from **{SOURCES[stats.source]}**."]
-    if stats.rate_span_s is not None and stats.rate_span_s < stats.window_s - series.bucket_s:
-        since = datetime.fromtimestamp(stats.until_ts - stats.rate_span_s, UTC).strftime("%Y-%m-%d %H:%M UTC")
-        within = f", to within {span_label(stats.data_since_res_s)}" if stats.data_since_res_s else ""
-        notes.append(
-            f"{SOURCES[stats.source]} has data for the last {span_label(stats.rate_span_s)} of this range "
-            f"only (from {since}{within}): the request rate is over that span."
-        )
+    if view.rate_note:
+        notes.append(view.rate_note)
     if stats.simulated:
         notes.append(f"{stats.simulated:,} of the window's requests are from the simulated timeline.")
     if stats.source == "prometheus":

@@ -186,10 +186,9 @@ def _series_from_rollups(
     counts; quantiles estimated from the histogram buckets)."""
     requests, errors = [], []
     quantiles: list[list[float | None]] = [[] for _ in QUANTILES]
-    for i, start in enumerate(starts):
-        end = starts[i + 1] if i + 1 < len(starts) else until
-        a, b = _half_open(start, end)
-        counts = store.reads.rollups.counts(a, b, ("status",), {"status": SERVED_STATUSES})
+    ends = (*starts[1:], until)
+    windows = [_half_open(start, end) for start, end in zip(starts, ends, strict=True)]
+    for counts in store.reads.rollups.counts_each(windows, ("status",), {"status": SERVED_STATUSES}):
         err = counts.get("error")
         total = counts.total()
         requests.append(total.n)

@@ -222,6 +222,8 @@ class OverviewView:
     can answer (telemetry off and Prometheus not chosen or failing).  ``status_ok`` False means
     the page shows ``message`` as a warning.  ``store_requests`` is the store's total row count
     in ``requests`` (None without a store) and ``latest_ts`` the newest request's ``ts``.
+    ``rate_note`` says, when the source's data misses more than one chart bucket of the range,
+    over which part of it the rate is (None otherwise).
     """
 
     requested: Source
@@ -232,6 +234,7 @@ class OverviewView:
     series: OverviewSeries | None
     store_requests: int | None
     latest_ts: float | None
+    rate_note: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,16 @@ from observability.overview.models import (
 from observability.promql import PromSource, PromSourceError
 from observability.store import Store
 
-__all__ = ["RATE_UNIT", "UNKNOWN", "load_overview", "per_minute", "rate_over_data", "span_label", "tiles"]
+__all__ = [
+    "RATE_UNIT",
+    "UNKNOWN",
+    "load_overview",
+    "per_minute",
+    "rate_note",
+    "rate_over_data",
+    "span_label",
+    "tiles",
+]
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +53,20 @@ def rate_over_data(stats: OverviewStats, bucket_s: int) -> OverviewStats:
         return replace(stats, rate_per_s=None, rate_span_s=None)
     span = max(stats.until_ts - stats.data_since_ts, min(bucket_s, stats.window_s))
     return replace(stats, rate_per_s=stats.requests / span, rate_span_s=span)
+
+
+def rate_note(stats: OverviewStats, bucket_s: int) -> str | None:
+    """A sentence for the page when the source's data misses more than one chart bucket
+    (``bucket_s``) of the range: over which span the rate is, from when (and how precisely);
+    None otherwise."""
+    if stats.rate_span_s is None or stats.rate_span_s >= stats.window_s - bucket_s:
+        return None
+    src = "SQLite" if stats.source == "sqlite" else "Prometheus"
+    within = f", to within {span_label(stats.data_since_res_s)}" if stats.data_since_res_s else ""
+    return (
+        f"{src} has data for the last {span_label(stats.rate_span_s)} of this range only "
+        f"(from {_at(stats.until_ts - stats.rate_span_s)}{within}): the request rate is over that span."
+    )
 
 
 def load_overview(
@@ -88,7 +111,8 @@ def load_overview(
         stats, series = (
             (None, None) if figures is None else (rate_over_data(figures[0], preset.bucket_s), figures[1])
         )
-        return OverviewView(requested, source, ok, message, stats, series, store_requests, latest)
+        note = None if stats is None else rate_note(stats, preset.bucket_s)
+        return OverviewView(requested, source, ok, message, stats, series, store_requests, latest, note)
 
     def from_store(message: str, ok: bool = False) -> OverviewView:
         """The store's figures (read only here: nothing but its facts when Prometheus answers)."""

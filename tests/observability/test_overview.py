@@ -486,6 +486,9 @@ def test_the_queries_run_at_once_and_each_figure_comes_from_its_own_query() -> N
     assert view.status_ok and view.source == "prometheus" and view.series == series
     assert view.stats is not None and view.stats.rate_span_s == 600
     assert view.stats.rate_per_s == pytest.approx(40 / 600)
+    assert view.rate_note is not None
+    assert view.rate_note.startswith("Prometheus has data for the last 10 min of this range only (from ")
+    assert view.rate_note.endswith(", to within 5 s): the request rate is over that span.")
     by_label = {t.label: t for t in tiles(view.stats)}
     assert by_label["Request rate"].value == "4.00 req/min"
     assert (

@@ -119,3 +119,12 @@ def test_the_scans_count_as_the_index_does(tmp_path: Path) -> None:
         assert scanned == {r["status"]: r["n"] for r in s.reads.status_totals(100.0, 200.0)}
     finally:
         s.close()
+
+
+def test_counts_each_equals_one_read_per_window(store: Store) -> None:
+    windows = [(NOW - WINDOW + i * BUCKET - 0.5, NOW - WINDOW + (i + 1) * BUCKET - 0.5) for i in range(5)]
+    where = {"status": ("ok", "error")}
+    each = store.reads.rollups.counts_each(windows, ("status",), where)
+    assert each == [store.reads.rollups.counts(a, b, ("status",), where) for a, b in windows]
+    assert sum(c.total().n for c in each) > 0
+    assert store.reads.rollups.counts_each([]) == []
