@@ -85,7 +85,7 @@ def _line(
         mode="lines+markers",
         connectgaps=False,
         line={"color": colour, "width": 2},
-        marker={"size": 6 if len(y) <= MARKERS_UP_TO else 3},
+        marker={"size": 6 if len(y) <= MARKERS_UP_TO else 4},
         name=name,
         hovertemplate=f"{name} {hover}<extra></extra>",
     )

@@ -26,8 +26,8 @@ Definitions (both sources):
 * **MCTS iterations**: the sum of ``mcts_runs.iterations`` with ``ts`` in the window.
 * **request rate** is over the part of the range that has data, in requests per minute (one unit
   for every range, on the tile and the chart's axis): the requests divided by the time from the
-  source's first data in the range (:attr:`OverviewStats.data_since_ts`; at least one chart
-  bucket) to the range's end.  A 28-day range over two days of data is a rate over two days, and
+  source's first data in the range (:attr:`OverviewStats.data_since_ts`; a minute at least) to
+  the range's end.  A 28-day range over two days of data is a rate over two days, and
   the tile says so.  The store's first data is its earliest request (exact); Prometheus' the
   first sample of ``mcts_requests_total`` in the range, to within a tenth of a chart bucket.
   A chart bucket has data when the source knew anything by its end: for the store, when it holds

@@ -24,6 +24,7 @@ from observability.promql import PromSource, PromSourceError
 from observability.store import Store
 
 __all__ = [
+    "MIN_RATE_SPAN_S",
     "RATE_UNIT",
     "UNKNOWN",
     "load_overview",
@@ -44,14 +45,18 @@ def _store_facts(store: Store) -> tuple[int, float | None]:
     return store.reads.request_facts()
 
 
-def rate_over_data(stats: OverviewStats, bucket_s: int) -> OverviewStats:
+#: The shortest span a rate is averaged over (s): a rate in req/min over seconds is noise.
+MIN_RATE_SPAN_S = 60
+
+
+def rate_over_data(stats: OverviewStats) -> OverviewStats:
     """``stats`` with its request rate averaged over the part of the window that has data: from
-    ``stats.data_since_ts`` to the window's end, one chart bucket (``bucket_s``) at least
+    ``stats.data_since_ts`` to the window's end, :data:`MIN_RATE_SPAN_S` at least
     (``rate_span_s``).  No data at all (no first data, or no request count) leaves the rate
     unknown (None)."""
     if stats.requests is None or stats.data_since_ts is None:
         return replace(stats, rate_per_s=None, rate_span_s=None)
-    span = max(stats.until_ts - stats.data_since_ts, min(bucket_s, stats.window_s))
+    span = max(stats.until_ts - stats.data_since_ts, min(MIN_RATE_SPAN_S, stats.window_s))
     return replace(stats, rate_per_s=stats.requests / span, rate_span_s=span)
 
 
@@ -59,13 +64,14 @@ def rate_note(stats: OverviewStats, bucket_s: int) -> str | None:
     """A sentence for the page when the source's data misses more than one chart bucket
     (``bucket_s``) of the range: over which span the rate is, from when (and how precisely);
     None otherwise."""
-    if stats.rate_span_s is None or stats.rate_span_s >= stats.window_s - bucket_s:
+    since = stats.data_since_ts
+    if stats.rate_span_s is None or since is None or stats.rate_span_s >= stats.window_s - bucket_s:
         return None
     src = "SQLite" if stats.source == "sqlite" else "Prometheus"
     within = f", to within {span_label(stats.data_since_res_s)}" if stats.data_since_res_s else ""
     return (
         f"{src} has data for the last {span_label(stats.rate_span_s)} of this range only "
-        f"(from {_at(stats.until_ts - stats.rate_span_s)}{within}): the request rate is over that span."
+        f"(from {_at(since)}{within}): the request rate is over that span."
     )
 
 
@@ -108,9 +114,7 @@ def load_overview(
         message: str,
         figures: tuple[OverviewStats, OverviewSeries] | None,
     ) -> OverviewView:
-        stats, series = (
-            (None, None) if figures is None else (rate_over_data(figures[0], preset.bucket_s), figures[1])
-        )
+        stats, series = (None, None) if figures is None else (rate_over_data(figures[0]), figures[1])
         note = None if stats is None else rate_note(stats, preset.bucket_s)
         return OverviewView(requested, source, ok, message, stats, series, store_requests, latest, note)
 
@@ -192,7 +196,9 @@ def _rate_help(stats: OverviewStats, src: str) -> str:
     head = f"{stats.requests or 0:,.0f} requests / "
     if stats.rate_span_s >= stats.window_s:
         return head + f"the whole {stats.window} (in {RATE_UNIT} for every range)"
-    since = _at(stats.until_ts - stats.rate_span_s)
+    since = _at(
+        stats.data_since_ts if stats.data_since_ts is not None else stats.until_ts - stats.rate_span_s
+    )
     within = f", to within {span_label(stats.data_since_res_s)}" if stats.data_since_res_s else ""
     return head + (
         f"the last {span_label(stats.rate_span_s)}, the part of the {stats.window} range with data in "

@@ -217,7 +217,7 @@ class _BrokenMidway:
 def _store_stats(store: Store, label: str) -> OverviewStats:
     """What the page shows from the store for a preset: its stats with the rate over the data."""
     preset = time_range(label)
-    return rate_over_data(overview_from_store(store, preset.seconds, NOW, label=label), preset.bucket_s)
+    return rate_over_data(overview_from_store(store, preset.seconds, NOW, label=label))
 
 
 def test_sqlite_choice(filled: Store) -> None:
@@ -495,3 +495,35 @@ def test_the_queries_run_at_once_and_each_figure_comes_from_its_own_query() -> N
         "the last 10 min, the part of the 1h range with data in Prometheus" in by_label["Request rate"].help
     )
     assert by_label["Request rate"].help.endswith("to within 5 s); in req/min for every range")
+
+
+def test_the_rate_is_over_the_data_that_exists(store: Store) -> None:
+    """The store's first request is 10 min old: over 28 days, 3 requests are a rate over 600 s
+    (0.3 req/min), not over 28 days, and the view says so; the chart is empty before its bucket."""
+    store.submit(
+        "requests", [_req("a", 600, "ok", 5.0), _req("b", 300, "error", 7.0), _req("c", 10, "ok", 9.0)]
+    )
+    view = load_overview("sqlite", "28d", store=store, prom=None, now=NOW)
+    stats, series = view.stats, view.series
+    assert stats is not None and series is not None
+    assert stats.requests == 3 and stats.data_since_ts == NOW - 600 and stats.data_since_res_s == 0
+    assert stats.rate_span_s == 600 and stats.rate_per_s == pytest.approx(3 / 600)
+    assert {t.label: t.value for t in tiles(stats)}["Request rate"] == "0.3 req/min"
+    # NOW = 1,000,000 s = 1970-01-12 13:46:40 UTC; 600 s earlier is 13:36:40
+    assert view.rate_note == (
+        "SQLite has data for the last 10 min of this range only (from 1970-01-12 13:36 UTC): "
+        "the request rate is over that span."
+    )
+    assert series.bucket_s == 10800 and series.requests == (None,) * 223 + (3,)
+    assert series.per_minute[0][-1] == pytest.approx(3 / 180)  # the bucket's own rate: 3 in 3 h
+    # one request 10 s old: a rate over a minute at least (1 req/min), not over 10 s
+    view = load_overview("sqlite", "1h", store=store, prom=None, now=NOW - 590 + 10)
+    assert view.stats is not None and view.stats.requests == 1 and view.stats.rate_span_s == 60
+    assert {t.label: t.value for t in tiles(view.stats)}["Request rate"] == "1.00 req/min"
+
+
+def test_the_whole_range_with_data_has_no_note(filled: Store) -> None:
+    view = load_overview("sqlite", "1h", store=filled, prom=None, now=NOW)
+    assert view.rate_note is None and view.stats is not None and view.stats.rate_span_s == 3600
+    help_text = {t.label: t.help for t in tiles(view.stats)}["Request rate"]
+    assert help_text == "5 requests / the whole 1h (in req/min for every range)"
