@@ -12,7 +12,7 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 RUN python -m venv /opt/venv
 COPY requirements.txt /tmp/requirements.txt
 # Runtime dependencies only: the test and lint tools stay out of the image.
-RUN grep -vE '^(pytest|pytest-timeout|hypothesis|playwright|ruff|import-linter|mypy|types-PyYAML)==' /tmp/requirements.txt \
+RUN grep -vE '^(pytest|pytest-timeout|hypothesis|statsmodels|playwright|ruff|import-linter|mypy|types-PyYAML)==' /tmp/requirements.txt \
         > /tmp/requirements-runtime.txt \
     && /opt/venv/bin/pip install -r /tmp/requirements-runtime.txt
 

@@ -19,6 +19,12 @@ METRICS_DIR ?= data/runtime/metrics
 PROM_PORT   ?= 9090
 LOAD_ARGS   ?= --workload data/workloads/mixed.jsonl --rate 20 --duration 60 --concurrency 4 \
                --faults "provider_error=0.05,latency_ms=200@0.1" --seed 1
+# make demo: 29 days of simulated-clock traffic through the real engine into the console's store
+# (ARBOR_DB_PATH, default data/runtime/arbor.db; it must hold no requests yet), then the alert
+# replay over the last 28 (the day before gives the alert windows data at the window's start).
+DEMO_REQUESTS ?= 31000
+DEMO_SEED     ?= 12
+DEMO_FAULTS   ?= error=0.0005,latency_ms=650@0.005
 STAMP  := $(VENV)/.installed
 PKG_INITS := $(wildcard engine/__init__.py observability/__init__.py app/__init__.py)
 
@@ -28,11 +34,12 @@ DEB_BINARIES := /usr/bin/prometheus /usr/bin/promtool /usr/bin/chromium
 # sudo only when we are not root and sudo exists.
 SUDO := $(shell if [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then echo sudo; fi)
 
-.PHONY: help install run load prometheus test lint bench system-deps clean distclean
+.PHONY: help install run load demo prometheus test lint bench system-deps clean distclean
 
 help:
 	@echo "make run        start the console on http://127.0.0.1:$(PORT) (PORT=... to change)"
 	@echo "make load       run a workload against the console's store and metrics (LOAD_ARGS=...)"
+	@echo "make demo       fill an empty store with 29 simulated days (traffic pattern, incidents, alerts)"
 	@echo "make prometheus start Debian's Prometheus on :$(PROM_PORT), scraping the console (deploy/)"
 	@echo "make test       lint + full test suite + golden traces (installs prometheus/chromium if missing)"
 	@echo "make lint       ruff check, lint-imports (layer contracts in pyproject.toml), mypy"
@@ -56,6 +63,11 @@ run: $(STAMP)
 
 load: $(STAMP)
 	ARBOR_METRICS_DIR=$(METRICS_DIR) PROMETHEUS_MULTIPROC_DIR=$(METRICS_DIR) $(PY) -m engine load $(LOAD_ARGS)
+
+demo: $(STAMP)
+	$(PY) -m engine load --clock simulated --days 29 --requests $(DEMO_REQUESTS) --seed $(DEMO_SEED) \
+		--workload data/workloads/demo.jsonl --faults "$(DEMO_FAULTS)" --concurrency 2 --empty-store
+	$(PY) -m engine slo alerts
 
 prometheus: system-deps
 	mkdir -p data/runtime/prometheus

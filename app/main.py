@@ -39,6 +39,9 @@ page = st.navigation(
             ),
             st.Page(PAGES / "traces.py", title="Traces", icon=":material/timeline:", url_path="traces"),
             st.Page(PAGES / "slos.py", title="SLOs", icon=":material/speed:", url_path="slos"),
+            st.Page(
+                PAGES / "golden.py", title="Golden traces", icon=":material/verified:", url_path="golden"
+            ),
         ],
         "Explore": [
             st.Page(

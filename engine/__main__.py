@@ -40,6 +40,7 @@ from engine.cli_args import (
     int_in,
     problems,
 )
+from engine.cli_experiment import add_experiment_parser
 from engine.cli_golden import add_golden_parser
 from engine.cli_signals import Interrupted, Signals, signal_name
 from engine.cli_slo import add_slo_parser
@@ -289,9 +290,16 @@ def _load(args: argparse.Namespace, signals: Signals | None = None) -> int:
     signals = signals or Signals()
     signals.graceful = True  # from here on a signal stops the run; it never interrupts a flush
     runtime = _runtime()
+    if args.empty_store:
+        _require_empty_store(runtime)
     try:
         report = run_load(
-            runtime.engine, rows, cfg, progress=progress, stop=lambda: signals.received is not None
+            runtime.engine,
+            rows,
+            cfg,
+            progress=progress,
+            stop=lambda: signals.received is not None,
+            store=runtime.store,
         )
     finally:
         print(file=sys.stderr)
@@ -308,6 +316,25 @@ def _load(args: argparse.Namespace, signals: Signals | None = None) -> int:
         print(f"python -m engine: error: telemetry not fully written: {flush_error}", file=sys.stderr)
         return EXIT_NOT_RECORDED
     return 0 if signals.received is None else 128 + signals.received
+
+
+def _require_empty_store(runtime: Any) -> None:
+    """``load --empty-store``: exit 2, before any request, when the store already holds requests
+    (a second ``make demo`` would otherwise add a second simulated history on top of the first)."""
+    store = runtime.store
+    if store is None:
+        return
+    try:
+        held = store.reads.count("requests")
+    except sqlite3.Error as exc:  # an unreadable store: the run would fail the same way
+        runtime.close()
+        fail(f"cannot read the store {store.path}: {exc}")
+    if held:
+        runtime.close()
+        fail(
+            f"the store {store.path} already holds {held:,} requests; this run fills an empty one."
+            " Move the file away (with its -wal and -shm files) or set ARBOR_DB_PATH to a new path"
+        )
 
 
 def _auth_add_user(args: argparse.Namespace) -> int:
@@ -420,6 +447,11 @@ def build_parser() -> argparse.ArgumentParser:
     ld.add_argument(
         "--correlation-id", default=None, help="shared by the run's requests (default: load-<seed>-<random>)"
     )
+    ld.add_argument(
+        "--empty-store",
+        action="store_true",
+        help="refuse to run unless the store holds no requests yet (make demo uses it)",
+    )
     ld.set_defaults(func=_load)
 
     t = sub.add_parser("train-router", help="label routing states from engine runs and train the GRU router")
@@ -441,6 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_slo_parser(sub)
     add_golden_parser(sub)
     add_store_parser(sub, Parser)
+    add_experiment_parser(sub)
     return parser
 
 

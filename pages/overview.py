@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import streamlit as st
 
-from app import components, telemetry, telemetry_charts
+from app import components, incidents, telemetry, telemetry_charts
 from app.telemetry import PRESETS, OverviewView, Tile, tiles
 
 SOURCES = {"sqlite": "SQLite", "prometheus": "Prometheus"}
@@ -76,10 +76,16 @@ def _render(source: str, preset: str) -> None:
     st.caption(" ".join(notes))
 
     left, right = st.columns(2)
-    left.plotly_chart(telemetry_charts.traffic_figure(series), width="stretch", key="overview_traffic")
-    right.plotly_chart(telemetry_charts.error_ratio_figure(series), width="stretch", key="overview_errors")
+    span = (stats.until_ts - stats.window_s, stats.until_ts)
+    marks = incidents.between(*span)
+    for column, figure, key in (
+        (left, telemetry_charts.traffic_figure(series), "overview_traffic"),
+        (right, telemetry_charts.error_ratio_figure(series), "overview_errors"),
+    ):
+        column.plotly_chart(incidents.mark_incidents(figure, marks, span), width="stretch", key=key)
     left, right = st.columns(2)
-    left.plotly_chart(telemetry_charts.latency_figure(series), width="stretch", key="overview_latency")
+    latency = incidents.mark_incidents(telemetry_charts.latency_figure(series), marks, span)
+    left.plotly_chart(latency, width="stretch", key="overview_latency")
     if stats.agent_mix:
         right.plotly_chart(telemetry_charts.agent_mix_figure(stats), width="stretch", key="overview_agents")
     else:

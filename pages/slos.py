@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from app import alerts, components, slo, slo_charts
+from app import alerts, components, incidents, slo, slo_charts
 
 RANGE_LABELS = {"1h": "1h", "1d": "1d", "7d": "7d", "28d": "28d", "window": "SLO window"}
 AS_OF_LABELS = {"latest": "Latest request", "now": "Now", "custom": "Custom (UTC)"}
@@ -163,10 +163,12 @@ def _detail(f: slo.SLOFigures, series: slo.SLOSeries | str) -> None:
         st.warning(components.plain(series))
     else:
         left, right = st.columns(2)
+        span = (series.start_ts, series.start_ts + series.period_s)
+        marks = incidents.between(*span)
         budget = slo_charts.budget_figure(series.budget, series.start_ts)
-        left.plotly_chart(budget, width="stretch", key="slo_budget")
+        left.plotly_chart(incidents.mark_incidents(budget, marks, span), width="stretch", key="slo_budget")
         burn = slo_charts.burn_figure(series.burn, f.alerts, series.burn_window)
-        right.plotly_chart(burn, width="stretch", key="slo_burn")
+        right.plotly_chart(incidents.mark_incidents(burn, marks, span), width="stretch", key="slo_burn")
     _alerts(f)
     _attribution(f)
 

@@ -9,7 +9,8 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from app import auth, components, telemetry, telemetry_charts
+from app import auth, components, golden, telemetry, telemetry_charts
+from app.golden_form import capture_form
 from app.telemetry import STATUSES, RequestInfo, RoutingStep, TraceDetail, TraceSummary
 
 TASKS: dict[str | None, str] = {None: "any", **telemetry.TASK_LABELS}
@@ -91,8 +92,10 @@ def _table(traces: Sequence[TraceSummary]) -> pd.DataFrame:
 
 def _list(traces: Sequence[TraceSummary], total: int, limit: int) -> None:
     more = " (the newest shown; narrow the filters to see older ones)" if len(traces) == limit else ""
+    simulated = sum(bool(t.request.simulated) for t in traces)
+    sim = f" {simulated:,} of them are simulated (load generator, simulated clock)." if simulated else ""
     st.caption(
-        f"{len(traces):,} matching trace(s){more} · {total:,} request(s) recorded in all. "
+        f"{len(traces):,} matching trace(s){more} · {total:,} request(s) recorded in all.{sim} "
         "Select a row to open its trace."
     )
     st.session_state.traces_rows = [
@@ -169,6 +172,23 @@ def _request(request: RequestInfo | None, replay_url: str | None) -> None:
         )
         if denied := auth.operator_disabled_reason("run_query"):
             st.caption(f":material/lock: The link opens the request; running it needs an operator. {denied}")
+
+
+def _capture(request: RequestInfo | None) -> None:
+    """The "Capture as golden" control: make the request a golden trace (Golden traces page)."""
+    if request is None:
+        return
+    with st.expander("Capture as golden", icon=":material/verified:"):
+        st.caption(
+            "Replays the request with its seed and settings and writes it to the golden suite, where every "
+            "suite run compares the engine against it."
+        )
+        capture_form(
+            f"traces_golden_{request.request_id}",
+            request_id=request.request_id,
+            default_name=golden.default_golden_name(request.task, request.request_id),
+            status=request.status,
+        )
 
 
 def _spans(detail: TraceDetail) -> None:
@@ -319,6 +339,7 @@ def _detail(trace_id_or_request: tuple[str, str]) -> None:
     for note in detail.notes:
         st.warning(components.plain(note))
     _request(detail.request, lookup.replay_url)
+    _capture(detail.request)
     _spans(detail)
     _logs(detail)
     _routing(detail)

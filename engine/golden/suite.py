@@ -295,7 +295,7 @@ def latency_verdict(
 ) -> LatencyVerdict:
     """Judge ``pairs`` of (replayed ms, golden ms): one-sided Wilcoxon signed-rank test that the
     replays are slower, and the median relative change; a regression needs both."""
-    from scipy.stats import wilcoxon  # type: ignore[import-untyped]  # scipy ships no stubs
+    from scipy.stats import wilcoxon
 
     usable = [(r, g) for r, g in pairs if math.isfinite(r) and math.isfinite(g) and g > 0]
     n = len(usable)

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from observability.store.incidents import Incident, read_incidents
 from observability.store.rollup_reads import RollupReads
 from observability.store.schema import POLICIES, SERVED_STATUSES
 from observability.store.transactions import connect
@@ -240,6 +241,11 @@ class ReadModel:
         """(requests stored, latest ``ts``; None when there is none)."""
         row = self.query("SELECT COUNT(*) AS n, MAX(ts) AS latest FROM requests")[0]
         return int(row["n"]), None if row["latest"] is None else float(row["latest"])
+
+    def incidents(self, since_ts: float, until_ts: float) -> list[Incident]:
+        """The recorded incidents overlapping ``(since_ts, until_ts]`` (unix s), oldest first."""
+        with self._reader() as db:
+            return read_incidents(db, since_ts, until_ts)
 
     # ------------------------------------------------------------------ the file
 

@@ -20,6 +20,10 @@ The chain as first built (issue 4):
    ``fallback_error`` (how the first of them failed);
 6. ``request_rollups``: per-minute request counts and latency buckets, kept by a trigger (:mod:`.rollups`);
 7. ``requests.request_json``: the full validated request, for replay (:mod:`.request_json`).
+8. experiment exposures per unit: ``exposures`` keyed by (experiment, unit), one row per unit at its
+   first request (``request_id``, ``ts``), with its ``variant`` and ``bucket``; older rows keep the
+   first per (experiment, user_id or request_id) (:mod:`.exposures_per_unit`).
+9. ``incidents``: injected or declared incidents (kind, title, start and end, simulated) (:mod:`.incidents`).
 
 This module never imports ``engine`` or streamlit.
 """
@@ -33,7 +37,7 @@ from typing import Any, Literal, NamedTuple
 
 from sqlite_utils import Database
 
-from observability.store import request_json, rollups
+from observability.store import exposures_per_unit, incidents, request_json, rollups
 
 __all__ = [
     "MIGRATIONS",
@@ -41,7 +45,7 @@ __all__ = [
     "ROW_TYPES",
     "SCHEMA_VERSION",
     "SERVED_STATUSES",
-    *("LogRow", "MctsNodeRow", "MctsRunRow", "RequestRow", "RoutingRow"),
+    *("ExposureRow", "LogRow", "MctsNodeRow", "MctsRunRow", "RequestRow", "RoutingRow"),
     "SchemaError",
     "SpanRow",
     "StoreOpenError",
@@ -125,7 +129,8 @@ POLICIES: dict[str, TablePolicy] = {
         choices={"status": _set("draft", "running", "stopped", "decided")},
         auto_ts=("updated_ts",),
     ),
-    "exposures": TablePolicy(pk=("experiment", "request_id"), auto_ts=("ts",)),
+    # One exposure per (experiment, unit): the first submitted wins (a resumed run re-submits it).
+    "exposures": TablePolicy(pk=("experiment", "unit"), auto_ts=("ts",)),
     "flags": TablePolicy(
         pk=("flag",),
         conflict="upsert",
@@ -144,6 +149,7 @@ POLICIES: dict[str, TablePolicy] = {
         },
         auto_ts=("updated_ts",),
     ),
+    "incidents": TablePolicy(pk=("id",), choices={"simulated": _set(0, 1)}),
 }
 
 
@@ -301,6 +307,8 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("llm fallback provenance on requests", _v5_llm_fallback),
     ("per-minute request roll-ups", lambda db: rollups.create(db.conn)),
     (request_json.NAME, request_json.add_request_json),
+    (exposures_per_unit.NAME, exposures_per_unit.migrate),
+    incidents.MIGRATION,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -491,6 +499,17 @@ class MctsNodeRow(NamedTuple):
     prior: float | None = None
 
 
+class ExposureRow(NamedTuple):
+    """One ``exposures`` row: a unit's assignment, recorded at its first request (ts in unix s)."""
+
+    experiment: str
+    unit: str
+    variant: str
+    bucket: int | None = None
+    request_id: str | None = None
+    ts: float | None = None
+
+
 #: The row type of each table the engine writes, by table name.
 ROW_TYPES: dict[str, type[tuple[Any, ...]]] = {
     "requests": RequestRow,
@@ -499,4 +518,5 @@ ROW_TYPES: dict[str, type[tuple[Any, ...]]] = {
     "logs": LogRow,
     "mcts_runs": MctsRunRow,
     "mcts_nodes": MctsNodeRow,
+    "exposures": ExposureRow,
 }

@@ -326,3 +326,14 @@ def test_the_explorer_link_repeats_the_recorded_search_exactly(tmp_path):
     assert (stats.best_action_label, stats.root_value, stats.tree_size, stats.seed) == (
         run.best_action, run.root_value, run.tree_size, run.seed,
     )  # fmt: skip
+
+
+def test_the_list_says_how_many_traces_are_simulated(db) -> None:
+    write(
+        db, requests=[{**request("a", 1_000.0), "simulated": 1}, request("b", 2_000.0), request("c", 3_000.0)]
+    )
+    at = open_page()
+    captions = " ".join(texts(at.caption))
+    assert "3 matching trace(s)" in captions
+    assert "1 of them are simulated (load generator, simulated clock)." in captions
+    assert list(at.main.dataframe[0].value["simulated"]) == [False, False, True]

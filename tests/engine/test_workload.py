@@ -72,22 +72,24 @@ def test_the_plan_is_reproducible_and_paced():
 def test_simulated_timeline_is_stamped_marked_and_has_incidents(engine, tmp_path):
     cfg = LoadConfig(clock="simulated", days=28, requests=1200, concurrency=2, seed=2)
     before = time.time()
-    report = run_load(engine, ROWS, cfg)
+    report = run_load(engine, ROWS, cfg, store=engine.telemetry.store)
     engine.telemetry.flush()
     rows = _count(tmp_path / "arbor.db", "select ts, status, simulated from requests")
     assert len(rows) == 1200 and all(sim == 1 for _, _, sim in rows)
     ts = sorted(t for t, _, _ in rows)
     assert before - 28 * DAY_S - 5 <= ts[0] and ts[-1] <= time.time()
     assert ts[-1] - ts[0] > 27 * DAY_S
-    assert report.incidents == ("error spike", "slow degradation")
-    planned = plan(ROWS, cfg)
+    assert report.incidents == tuple(x.name for x in default_incidents(28))
+    planned = plan(ROWS, cfg, report.start_ts)
     assert [s for _, s, _ in sorted(rows)].count("error") == sum(p.faults.error for p in planned) > 0
     # the base plan injects nothing, so every error lies inside an incident window
-    origin = ts[-1] - planned[-1].offset_s
-    windows = [(origin + x.start * 28 * DAY_S, origin + x.end * 28 * DAY_S) for x in default_incidents(28)]
+    windows = [x.window(report.start_ts, 28 * DAY_S) for x in default_incidents(28)]
     for t, status, _ in rows:
         if status == "error":
-            assert any(lo - 1 <= t <= hi + 1 for lo, hi in windows), t
+            assert any(lo <= t < hi for lo, hi in windows), t
+    # ... and those windows are what the store recorded
+    stored = _count(tmp_path / "arbor.db", "select start_ts, end_ts, simulated from incidents order by 1")
+    assert stored == [(lo, hi, 1) for lo, hi in sorted(windows)] and report.incidents_recorded == 4
 
 
 def test_bad_workload_lines_are_named(tmp_path):

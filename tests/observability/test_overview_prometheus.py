@@ -222,17 +222,17 @@ def test_a_slow_range_query_makes_the_page_fall_back_and_say_so(tmp_path: Path) 
     def route(path: str, params: dict[str, list[str]]) -> Reply:
         if path == "/api/v1/query":
             return vector_reply(({}, "1"))
-        return replace(matrix_reply(), delay_s=3.0)
+        return replace(matrix_reply(), delay_s=6.0)
 
     from observability.store import Store
 
     with Store(tmp_path / "a.db", threaded=False) as store, fake_prometheus() as fake:
         store.submit("requests", {"request_id": "x", "ts": 999_990.0, "status": "ok", "latency_ms": 5.0})
         fake.route = route
-        view = load_overview("prometheus", "15m", store=store, prom=PromSource(fake.url, 0.5), now=1e6)
+        view = load_overview("prometheus", "15m", store=store, prom=PromSource(fake.url, 2.0), now=1e6)
     assert not view.status_ok and view.source == "sqlite"
     assert view.message == (
-        f"Prometheus at {fake.url} answered something unusable: no complete reply within the 0.5s "
+        f"Prometheus at {fake.url} answered something unusable: no complete reply within the 2s "
         "deadline — showing SQLite figures"
     )
     assert view.stats is not None and view.stats.requests == 1

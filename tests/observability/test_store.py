@@ -190,7 +190,7 @@ def test_unknown_quality_stays_null_and_defaults_apply(store: Store, db_path: Pa
 def test_clock_stamps_rows_without_ts(db_path: Path) -> None:
     with Store(db_path, clock=lambda: 86_400.5) as store:
         store.record_request({"request_id": "r"})
-        store.submit("exposures", {"experiment": "e", "request_id": "r", "variant": "a"})
+        store.submit("exposures", {"experiment": "e", "unit": "u", "request_id": "r", "variant": "a"})
         store.flush()
         assert store.request("r")["ts"] == 86_400.5
         assert store.query("SELECT ts FROM exposures") == [{"ts": 86_400.5}]
@@ -279,7 +279,10 @@ def test_golden_experiment_exposure_flag_and_alert_rows(store: Store) -> None:
     store.submit("experiments", {"experiment": "e1", "status": "running"})  # upsert keeps name/variants
     store.submit(
         "exposures",
-        [{"experiment": "e1", "request_id": f"r{i}", "variant": "a", "ts": 1.0} for i in range(3)],
+        [
+            {"experiment": "e1", "unit": f"u{i}", "request_id": f"r{i}", "variant": "a", "ts": 1.0}
+            for i in range(3)
+        ],
     )
     store.submit("flags", {"flag": "gru-router", "rollout_pct": 25.0, "targeting": {"task": ["game24"]}})
     store.submit("flags", {"flag": "gru-router", "kill_switch": True})

@@ -200,6 +200,12 @@ def test_bounds_are_the_request_histograms_and_include_every_slo_threshold() -> 
 # ----------------------------------------------------------------------------- migration and rebuild
 
 
+#: The migration that creates the roll-ups (later migrations may follow it).
+ROLLUPS_VERSION = next(
+    i for i, (name, _) in enumerate(MIGRATIONS, 1) if name == "per-minute request roll-ups"
+)
+
+
 def build_v5_file(path: Path, rows: list[dict[str, Any]]) -> None:
     """A store file as schema v5 left it (the migrations up to v5), holding ``rows`` (raw SQL)."""
     conn = sqlite3.connect(path, isolation_level=None)

@@ -36,7 +36,9 @@ def _columns(path: Path, table: str) -> tuple[str, ...]:
 def test_row_types_list_the_columns_of_a_migrated_file_in_order(tmp_path: Path) -> None:
     path = tmp_path / "arbor.db"
     Store(path, threaded=False).close()
-    assert set(ROW_TYPES) == {"requests", "spans", "routing_decisions", "logs", "mcts_runs", "mcts_nodes"}
+    assert set(ROW_TYPES) == {
+        "requests", "spans", "routing_decisions", "logs", "mcts_runs", "mcts_nodes", "exposures"
+    }  # fmt: skip
     for table, row_type in ROW_TYPES.items():
         assert row_type._fields == _columns(path, table), table  # type: ignore[attr-defined]
     # the tracer's span rows have the store's columns, in its order
