@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from app import runtime
+from app.links import runbook_link
 from app.slo import period_of
 from observability.slo.alert_store import firing_count, replay_store, save_episodes
 from observability.slo.models import DEFAULT_SLOS_PATH, SLOConfigError, load_slos
@@ -29,16 +30,14 @@ log = logging.getLogger(__name__)
 
 #: How long the sidebar badge's count is reused (s).
 BADGE_TTL_S = 15
-#: The runbook of each severity (a file of the corpus, shown as its path).
-RUNBOOKS = {
-    "page": "data/corpus/runbook-error-budget-fast-burn.md",
-    "ticket": "data/corpus/runbook-error-budget-slow-burn.md",
-}
+#: The Runbooks page URL of each burn-rate alert severity (app.links.runbook_link).
+RUNBOOKS: dict[str, str | None] = {severity: runbook_link(severity) for severity in ("page", "ticket")}
 
 
 @dataclass(frozen=True)
 class EpisodeRow:
-    """One alert episode as the SLO page lists it (times in unix s; ``end_ts`` None: firing)."""
+    """One alert episode as the SLO page lists it (times in unix s; ``end_ts`` None: firing;
+    ``runbook``: the relative URL of its runbook on the Runbooks page)."""
 
     slo: str
     severity: str
@@ -47,7 +46,7 @@ class EpisodeRow:
     start_ts: float
     end_ts: float | None
     peak_burn: float
-    runbook: str
+    runbook: str | None  # the Runbooks page URL of the alert, None when it has no runbook
 
 
 def _row(ep: AlertEpisode) -> EpisodeRow:
@@ -59,7 +58,7 @@ def _row(ep: AlertEpisode) -> EpisodeRow:
         ep.start_ts,
         ep.end_ts,
         ep.peak_burn,
-        RUNBOOKS.get(ep.severity, ""),
+        runbook_link(ep.severity),
     )
 
 

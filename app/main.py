@@ -42,6 +42,9 @@ page = st.navigation(
             st.Page(
                 PAGES / "golden.py", title="Golden traces", icon=":material/verified:", url_path="golden"
             ),
+            st.Page(
+                PAGES / "runbooks.py", title="Runbooks", icon=":material/menu_book:", url_path="runbooks"
+            ),
         ],
         "Explore": [
             st.Page(

@@ -22,6 +22,7 @@ from pathlib import Path
 import streamlit as st
 
 from app import runtime
+from app.links import bad_events_url, runbook_link
 from engine.slo_report import AlertRow, Report, SLOFigures, build_report, render_markdown, report_json
 from engine.slo_review_html import build_html_review, render_html
 from engine.slo_series import SLOSeries, bucket_plan
@@ -38,6 +39,7 @@ __all__ = [
     "RANGES",
     "SLO_TTL_S",
     "AlertRow",
+    "Offender",
     "SLOFigures",
     "SLOLink",
     "SLOPage",
@@ -48,11 +50,13 @@ __all__ = [
     "period_of",
     "resolve_as_of",
     "review_html",
+    "runbook_link",
     "slo_names",
     "slo_page",
     "slo_series",
     "store_facts",
     "store_path",
+    "top_offenders",
 ]
 
 #: How long the page's figures are reused (s); "now" is rounded down to this many seconds.
@@ -164,7 +168,8 @@ def _cached_page(db_path: str, committed: int, range_key: str, as_of: float) -> 
     report = build_report(slos, source, as_of, period_of(range_key), golden=latest_golden_run(source.reads))
     longest = max(f.period_s for f in report.slos)
     stored, latest = source.reads.request_facts()
-    totals = source.reads.status_totals(as_of - longest, math.nextafter(as_of, math.inf))
+    # simulated requests of any status in (as_of - longest, as_of], from the hourly roll-up
+    simulated = source.reads.rollups.counts(max(as_of - longest, 0.0), as_of, ("simulated",)).get(1)
     return SLOPage(
         report=report,
         markdown=render_markdown(report),
@@ -172,7 +177,7 @@ def _cached_page(db_path: str, committed: int, range_key: str, as_of: float) -> 
         slo_names=tuple(s.name for s in slos),
         stored=stored,
         latest_ts=latest,
-        simulated=sum(int(r["sim"] or 0) for r in totals),
+        simulated=0 if simulated is None else simulated.n,
     )
 
 
@@ -267,6 +272,29 @@ def store_path() -> str | None:
     """The console's store file (None when telemetry is off)."""
     store = runtime.get_store()
     return None if store is None else str(store.path)
+
+
+@dataclass(frozen=True)
+class Offender:
+    """One of an SLO's top offenders: an attribution ``dimension``'s ``value`` (``"(none)"``: the
+    requests without one), its ``share`` of the period's bad events, and ``traces_url``, the
+    Traces page listing those bad events (None when a link cannot select them)."""
+
+    dimension: str
+    value: str
+    share: float
+    traces_url: str | None
+
+
+def top_offenders(figures: SLOFigures, as_of: float, top: int = 3) -> tuple[Offender, ...]:
+    """The ``top`` largest shares of each attribution dimension of ``figures`` (the period
+    ``as_of - period_s < ts <= as_of``), each with the link to its bad events' traces."""
+    since, kind, threshold = as_of - figures.period_s, figures.kind, figures.threshold_s
+    return tuple(
+        Offender(dim, value, share, bad_events_url(kind, threshold, dim, value, since, as_of))
+        for dim in ATTRIBUTION_DIMENSIONS
+        for value, share in list(figures.attribution.get(dim, {}).items())[:top]
+    )
 
 
 def now() -> float:

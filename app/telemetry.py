@@ -15,7 +15,7 @@ from typing import Any
 import streamlit as st
 
 from app import runtime
-from app.links import explorer_url, parse_trace_link, replay_url
+from app.links import TracesLink, explorer_url, parse_trace_link, parse_traces_link, replay_url
 from app.messages import fallback_note
 from app.names import TASK_LABELS
 from observability import traces as tracelib
@@ -24,6 +24,7 @@ from observability.store import Store
 from observability.traces import STATUSES, RequestInfo, RoutingStep, TraceDetail, TraceSummary
 
 __all__ = [
+    "FILTER_LINK_KEYS",
     "OVERVIEW_TTL_S",
     "PRESETS",
     "STATUSES",
@@ -38,9 +39,12 @@ __all__ = [
     "TraceListing",
     "TraceLookup",
     "TraceSummary",
+    "TracesLink",
     "fallback_note",
+    "link_filter_text",
     "overview",
     "parse_trace_link",
+    "parse_traces_link",
     "tiles",
     "trace_list",
     "trace_lookup",
@@ -96,6 +100,32 @@ class TraceLookup:
     message: str | None = None
     replay_url: str | None = None
     explorer_urls: dict[str, str] | None = None
+
+
+#: The query parameters of a Traces filter link (app.links.parse_traces_link).
+FILTER_LINK_KEYS: tuple[str, ...] = (
+    "status", "task", "verdict", "agent", "provider", "router", "variant", "over_ms", "since", "until",
+)  # fmt: skip
+
+
+def _utc(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts))
+
+
+def link_filter_text(link: TracesLink) -> str | None:
+    """The filters of a Traces link that the page has no widget for, in words ("verdict
+    incorrect · last agent hrm · latency over 500 ms · after 2026-01-01 00:00:00 UTC · ..."),
+    None when it has none.  Plain text: escape it for Markdown."""
+    parts = [f"verdict {link.verdict}"] if link.verdict else []
+    names = {"agent": "last agent", "provider": "provider", "router": "router", "variant": "variant"}
+    parts += [f"{label} {value}" for key, label in names.items() if (value := getattr(link, key))]
+    if link.over_ms is not None:
+        parts.append(f"latency over {link.over_ms:g} ms")
+    if link.since is not None:
+        parts.append(f"after {_utc(link.since)}")
+    if link.until is not None:
+        parts.append(f"up to {_utc(link.until)} included")
+    return " · ".join(parts) or None
 
 
 class _TraceMissing(LookupError):

@@ -11,12 +11,16 @@ window (5m 30m 1h 6h 1d 3d 28d) ending at the last request, times
 * ``rows_s``: one direct aggregate over the ``requests`` rows (``COUNT``/``SUM`` with the ``ts``
   index), the best a rows-only SQLite source can do,
 
-checking that both give the same (total, bad).  Also timed: the 28-day attribution (bad events
-grouped by every dimension) both ways, the p50/p95/p99 latency from the buckets vs fetching
-every latency into numpy, and the insert cost of request rows with and without the trigger.
+checking that both give the same (total, bad).  Also timed: the 28-day counts grouped by status
+and every attribution dimension at once (``attribution_28d``), the SLO attribution itself (each
+SLO's bad events by each dimension, ``attribution_by_slo_28d``), both ways, the p50/p95/p99
+latency from the buckets vs fetching every latency into numpy, and the insert cost of request
+rows with and without the triggers.
 The pages' loads are timed as the application runs them (``pages``): ``build_report`` of each
 SLO of data/slos.yaml over 28 days (``SqliteSLOSource``: counts for the period and the six burn
-windows, and the attribution) and ``load_overview("sqlite", "28d")``; run the script with
+windows, and the attribution) and ``load_overview("sqlite", "28d")``, and the console's own
+service calls (``console``: ``app.telemetry.overview`` and the SLO page's ``app.slo`` /
+``app.alerts`` calls, caches cleared, see :func:`console_loads`); run the script with
 ``PYTHONPATH`` at another checkout to time that checkout's code on the same store.
 Each figure is the median of ``--repeat`` runs.  Prints one JSON object.
 
@@ -172,19 +176,116 @@ def page_loads(path: Path, as_of: float, repeat: int) -> dict[str, Any]:
     return out
 
 
+def console_loads(path: Path, as_of: float, repeat: int) -> dict[str, Any]:
+    """Seconds (median of ``repeat``, every cache cleared before each) of what the Overview and the
+    SLO page call in app/ to draw themselves over 28 days of the store at ``path``:
+
+    * Overview: ``app.telemetry.overview("sqlite", "28d")``, with its clock set to ``as_of`` (the
+      page's window ends now; the benchmark's requests end at ``as_of``);
+    * SLOs (its default view: the SLO window, as of the latest request, the SLO with the least
+      budget): ``slo.store_facts``, ``slo.slo_names``, ``slo.slo_page``, ``slo.slo_series`` of the
+      picked SLO and ``alerts.episodes`` (the alert replay, saved into the store's alerts table).
+    """
+    import logging
+    import os
+    import types
+
+    os.environ.update(ARBOR_DB_PATH=str(path), ARBOR_METRICS_PORT="0", ARBOR_TELEMETRY="on")
+    os.environ.pop("ARBOR_PROMETHEUS_URL", None)
+    logging.getLogger("streamlit").setLevel(logging.ERROR)  # "no runtime" warnings outside a server
+    import streamlit as st
+
+    from app import alerts, runtime, slo, slo_charts, telemetry  # noqa: F401 (slo_charts: the pick)
+
+    runtime.get_store()  # the engine and its store: start-up, not a page load
+    clock = types.SimpleNamespace(time=lambda: as_of + 1e-6)
+
+    def overview() -> Any:
+        st.cache_data.clear()
+        real, telemetry.time = telemetry.time, clock  # type: ignore[assignment]
+        try:
+            return telemetry.overview("sqlite", "28d")
+        finally:
+            telemetry.time = real
+
+    def slo_page() -> dict[str, float]:
+        st.cache_data.clear()
+        parts: dict[str, float] = {}
+        t0 = time.perf_counter()
+        facts, names = slo.store_facts(), slo.slo_names()
+        parts["facts_and_names_s"] = time.perf_counter() - t0
+        assert not isinstance(facts, str) and not isinstance(names, str), (facts, names)
+        latest = facts[1] if facts[1] is not None else as_of
+        t0 = time.perf_counter()
+        page = slo.slo_page("window", latest)
+        parts["slo_page_s"] = time.perf_counter() - t0
+        assert page.report is not None, page.message
+        pick = min(
+            page.report.slos, key=lambda f: f.budget_remaining if f.budget_remaining is not None else 9
+        )
+        t0 = time.perf_counter()
+        series = slo.slo_series(pick.name, "window", latest)
+        parts["slo_series_s"] = time.perf_counter() - t0
+        assert not isinstance(series, str), series
+        t0 = time.perf_counter()
+        found = alerts.episodes("window", latest)
+        parts["alert_episodes_s"] = time.perf_counter() - t0
+        assert not isinstance(found, str), found
+        parts["total_s"] = sum(parts.values())
+        return parts
+
+    t_overview, view = median_time(overview, repeat)
+    runs = [slo_page() for _ in range(repeat)]
+    slo_parts = {k: round(statistics.median(r[k] for r in runs), 4) for k in runs[0]}
+    stats = view.stats
+    return {
+        "overview_28d_s": round(t_overview, 4),
+        "overview_28d": None if stats is None else {"requests": stats.requests, "p95_ms": stats.p95_ms},
+        "slo_page_window_s": slo_parts,
+    }
+
+
+def attribution_by_kind(path: Path, as_of: float, repeat: int) -> dict[str, Any]:
+    """The SLO attribution as the SLO page computes it (``bad_by_dimension``: each SLO's bad events
+    over 28 days by task, agent, provider, router and variant), from the roll-ups and from the
+    rows, with whether they are equal."""
+    from observability.store.slo_reads import bad_by_dimension
+
+    out: dict[str, Any] = {}
+    with Store(path, threaded=False) as store:
+        for slo in yaml.safe_load((ROOT / "data" / "slos.yaml").read_text())["slos"]:
+            threshold = slo["thresholdSeconds"] * 1000 if slo["kind"] == "latency" else None
+            args = (store.reads, slo["kind"], as_of, WINDOWS["28d"], threshold)
+            t_roll, got = median_time(lambda a=args: bad_by_dimension(*a), repeat)
+            t_rows, want = median_time(lambda a=args: bad_by_dimension(*a, use_rollups=False), repeat)
+            out[slo["name"]] = {
+                "bad": sum(got["task"].values()),
+                "equal": got == want,
+                "rollups_s": round(t_roll, 4),
+                "rows_s": round(t_rows, 4),
+            }
+    return out
+
+
 def insert_cost(tmp: Path, n: int, seed: int) -> dict[str, float]:
-    """µs per request row committed through the store (500 rows a transaction), with the roll-up
-    trigger and without it; the rows arrive in time order over one day, as a live service's do."""
+    """µs per request row committed through the store (500 rows a transaction) with both roll-up
+    triggers (minute + hour, and day), with the minute + hour one only, and without any; the rows
+    arrive in time order over one day, as a live service's do."""
     rows = sorted(make_rows(n, 1.0, seed, 10**8), key=lambda r: r["ts"])
+    dropped = {
+        "with_triggers": (),
+        "minute_hour_trigger_only": ("requests_rollup_daily_insert",),
+        "without_triggers": ("requests_rollup_insert", "requests_rollup_daily_insert"),
+    }
     out = {}
-    for label in ("with_trigger", "without_trigger"):
+    for label, triggers in dropped.items():
         path = tmp / f"insert-{label}.db"
         Store(path, threaded=False).close()
-        if label == "without_trigger":
-            conn = sqlite3.connect(path)
-            conn.execute("DROP TRIGGER requests_rollup_insert")
-            conn.commit()
-            conn.close()
+        conn = sqlite3.connect(path)
+        for trigger in triggers:
+            conn.execute(f"DROP TRIGGER {trigger}")
+        conn.commit()
+        conn.close()
         with Store(path, threaded=False, batch_size=500) as store:
             t0 = time.perf_counter()
             for i in range(0, n, 500):
@@ -209,9 +310,13 @@ def main() -> None:
         path = Path(args.db) if args.db else tmp / "slo.db"
         build_s = None if path.exists() else build(path, args.requests, args.days, args.seed)
         if args.pages_only:
-            with sqlite3.connect(path) as c:
-                n_rows, as_of = c.execute("SELECT COUNT(*), MAX(ts) FROM requests").fetchone()
+            with Store(path, threaded=False) as store:  # migrates an older file first
+                n_rows, as_of = store.reads.query("SELECT COUNT(*) AS n, MAX(ts) AS t FROM requests")[
+                    0
+                ].values()
             pages = {"requests": n_rows, "as_of": as_of, **page_loads(path, as_of, args.repeat)}
+            pages["attribution_by_slo_28d"] = attribution_by_kind(path, as_of, args.repeat)
+            pages["console"] = console_loads(path, as_of, args.repeat)
             print(json.dumps(pages, indent=1))
             return
         reads = RollupReads(path)
@@ -259,7 +364,7 @@ def main() -> None:
             lambda: reads.counts(since, as_of, ("status", *dims), {"status": SERVED}, use_rollups=False),
             args.repeat,
         )
-        result["attribution_28d"] = {
+        result["attribution_28d"] = {  # the joint counts by status and every dimension at once
             "groups": len(attr.groups),
             "equal": [(g.key, g.n, g.histogram.cumulative) for g in attr.groups]
             == [(g.key, g.n, g.histogram.cumulative) for g in attr_rows.groups],
@@ -298,7 +403,9 @@ def main() -> None:
             "rows_s": round(t_q_rows, 4),
         }
         conn.close()
+        result["attribution_by_slo_28d"] = attribution_by_kind(path, as_of, args.repeat)
         result["pages"] = page_loads(path, as_of, args.repeat)
+        result["console"] = console_loads(path, as_of, args.repeat)
         result["insert"] = insert_cost(tmp, args.insert_rows, args.seed)
     print(json.dumps(result, indent=1))
 

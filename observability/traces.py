@@ -15,103 +15,26 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import Any, Literal, TypeVar
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from typing import Any, TypeVar
 
 from observability.store import Store
+from observability.trace_filter import (  # the filter lives there; re-exported for callers of this module
+    FIELD_LABELS,
+    NO_VALUE,
+    STATUSES,
+    TraceFilter,
+    TraceFilterError,
+    parse_filter,
+)
 from observability.tracing import ERROR_KEY  # where a span row keeps its error text, in attributes
 
 __all__ = [
-    "ERROR_KEY", "STATUSES", "LogLine", "MctsRunInfo", "RequestInfo", "RoutingStep", "SpanNode",
-    "TraceDetail", "TraceFilter", "TraceFilterError", "TraceSummary", "build_span_tree", "list_traces",
-    "parse_filter", "trace_detail", "trace_id_for_request",
+    "ERROR_KEY", "FIELD_LABELS", "NO_VALUE", "STATUSES", "LogLine", "MctsRunInfo", "RequestInfo",
+    "RoutingStep", "SpanNode", "TraceDetail", "TraceFilter", "TraceFilterError", "TraceSummary",
+    "build_span_tree", "list_traces", "parse_filter", "trace_detail", "trace_id_for_request",
 ]  # fmt: skip
 
-STATUSES: tuple[str, ...] = ("ok", "error", "invalid", "cancelled")
-
-Status = Literal["ok", "error", "invalid", "cancelled"]
 _T = TypeVar("_T")
-
-
-# ------------------------------------------------------------------------------------------ the filter
-
-FIELD_LABELS = {
-    "statuses": "Status", "task": "Task", "min_latency_ms": "Min latency (ms)",
-    "max_latency_ms": "Max latency (ms)", "id_text": "Id", "window_s": "Time window (s)", "limit": "Limit",
-}  # fmt: skip
-
-
-class TraceFilterError(ValueError):
-    """A filter that cannot be used; ``problems`` has one line per bad field, for the operator."""
-
-    def __init__(self, problems: Sequence[str]) -> None:
-        self.problems = tuple(problems)
-        super().__init__("; ".join(self.problems))
-
-
-class TraceFilter(BaseModel):
-    """Which traces to list.  Empty fields do not filter.
-
-    ``statuses``: any of ok / error / invalid / cancelled (empty: all).  ``task``: the resolved
-    task (game24, tictactoe, connect4, freeform).  ``min_latency_ms``/``max_latency_ms``: bounds
-    on the request's latency in ms, inclusive (a request without a latency is excluded when a
-    bound is set).  ``id_text``: a request id, trace id or correlation id, or the start of one
-    (case-sensitive).  ``window_s``: only requests of the last ``window_s`` seconds.  ``limit``:
-    at most this many traces, newest first.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
-
-    statuses: tuple[Status, ...] = ()
-    task: str | None = Field(None, max_length=50, pattern=r"^[a-z0-9_]+$")
-    min_latency_ms: float | None = Field(None, ge=0, allow_inf_nan=False)
-    max_latency_ms: float | None = Field(None, ge=0, allow_inf_nan=False)
-    id_text: str | None = Field(None, max_length=200)
-    window_s: float | None = Field(None, gt=0, allow_inf_nan=False)
-    limit: int = Field(200, ge=1, le=5000)
-
-    @field_validator("task", "id_text", mode="before")
-    @classmethod
-    def _blank_is_none(cls, value: Any) -> Any:
-        return None if isinstance(value, str) and not value.strip() else value
-
-    @field_validator("statuses")
-    @classmethod
-    def _dedupe(cls, value: tuple[Status, ...]) -> tuple[Status, ...]:
-        return tuple(dict.fromkeys(value))
-
-    @field_validator("id_text")
-    @classmethod
-    def _printable(cls, value: str | None) -> str | None:
-        if value is not None and (not value.isprintable() or any(c.isspace() for c in value)):
-            raise ValueError("an id has no spaces or control characters")
-        return value
-
-    @model_validator(mode="after")
-    def _bounds(self) -> TraceFilter:
-        lo, hi = self.min_latency_ms, self.max_latency_ms
-        if lo is not None and hi is not None and lo > hi:
-            raise ValueError(f"the minimum latency ({lo:g} ms) is above the maximum ({hi:g} ms)")
-        return self
-
-
-def parse_filter(values: Mapping[str, Any]) -> TraceFilter:
-    """A :class:`TraceFilter` from raw widget values.
-
-    Raises:
-        TraceFilterError: one clear line per bad field (e.g. "Min latency (ms): Input should be
-            greater than or equal to 0").
-    """
-    try:
-        return TraceFilter(**values)
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            field = str(err["loc"][0]) if err["loc"] else ""
-            label = FIELD_LABELS.get(field, field or "Filter")
-            problems.append(f"{label}: {str(err['msg']).removeprefix('Value error, ')}")
-        raise TraceFilterError(problems) from None
 
 
 # ------------------------------------------------------------------------------------------ the records
@@ -326,6 +249,11 @@ def list_traces(store: Store, flt: TraceFilter, *, now: float | None = None) -> 
         max_latency_ms=flt.max_latency_ms,
         since_ts=since,
         id_prefix=flt.id_text,
+        verdict=flt.verdict,
+        over_latency_ms=flt.over_latency_ms,
+        after_ts=flt.after_ts,
+        until_ts=flt.until_ts,
+        dimensions=flt.dimensions,
     )
     return [
         TraceSummary(_from_row(RequestInfo, row), int(row["span_count"] or 0), _float(row["span_ms"]))

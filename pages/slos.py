@@ -15,6 +15,8 @@ from app import alerts, components, incidents, slo, slo_charts
 RANGE_LABELS = {"1h": "1h", "1d": "1d", "7d": "7d", "28d": "28d", "window": "SLO window"}
 AS_OF_LABELS = {"latest": "Latest request", "now": "Now", "custom": "Custom (UTC)"}
 LINK_KEYS = ("slo", "range", "as_of")
+#: Alert tables show each alert's runbook link by the runbook's name.
+RUNBOOK_COLUMN = st.column_config.LinkColumn(display_text=r"name=runbook-([a-z0-9-]+)")
 STALE_S = 3600  # as_of defaults to the latest request when it is older than this
 LOAD_HINT = (
     "Run a query on the **Query console**, or generate load from a shell, e.g. "
@@ -108,6 +110,7 @@ def _alerts(f: slo.SLOFigures) -> None:
             "long burn": _burn(a.long_burn),
             "short burn": _burn(a.short_burn),
             "state": "firing" if a.firing else "inactive",
+            "runbook": slo.runbook_link(a.severity),
         }
         for a in f.alerts
     ]
@@ -116,11 +119,29 @@ def _alerts(f: slo.SLOFigures) -> None:
         pd.DataFrame(rows),
         hide_index=True,
         width="stretch",
-        column_config={"factor": number(format="%.4g")},
+        column_config={"factor": number(format="%.4g"), "runbook": RUNBOOK_COLUMN},
     )  # fmt: skip
 
 
-def _attribution(f: slo.SLOFigures) -> None:
+def _offenders(f: slo.SLOFigures, as_of: float) -> None:
+    rows = [
+        {"dimension": o.dimension, "value": o.value, "share of bad events": o.share * 100}
+        | {"traces": o.traces_url}
+        for o in slo.top_offenders(f, as_of)
+    ]
+    st.dataframe(
+        pd.DataFrame(rows),
+        hide_index=True,
+        width="stretch",
+        key="slo_offenders",
+        column_config={
+            "share of bad events": st.column_config.NumberColumn(format="%.1f %%"),
+            "traces": st.column_config.LinkColumn(display_text="open its bad events"),
+        },
+    )
+
+
+def _attribution(f: slo.SLOFigures, as_of: float) -> None:
     st.markdown("**Attribution of the bad events** (share of the window's bad events)")
     if f.bad == 0:
         st.info("No bad events in this window: no budget was burned.")
@@ -136,9 +157,10 @@ def _attribution(f: slo.SLOFigures) -> None:
         for value, share in list(f.attribution.get(dim, {}).items())[:1]
     ]
     st.caption("Top offenders: " + "; ".join(offenders) + ".")
+    _offenders(f, as_of)
 
 
-def _detail(f: slo.SLOFigures, series: slo.SLOSeries | str) -> None:
+def _detail(f: slo.SLOFigures, series: slo.SLOSeries | str, as_of: float) -> None:
     threshold = f", threshold {f.threshold_s * 1000:g} ms" if f.threshold_s is not None else ""
     st.subheader(components.plain(f.display_name))
     st.caption(
@@ -170,7 +192,7 @@ def _detail(f: slo.SLOFigures, series: slo.SLOSeries | str) -> None:
         burn = slo_charts.burn_figure(series.burn, f.alerts, series.burn_window)
         right.plotly_chart(incidents.mark_incidents(burn, marks, span), width="stretch", key="slo_burn")
     _alerts(f)
-    _attribution(f)
+    _attribution(f, as_of)
 
 
 def _episodes(name: str, range_key: str, as_of: float) -> None:
@@ -196,7 +218,7 @@ def _episodes(name: str, range_key: str, as_of: float) -> None:
         st.caption("No alert fired in this range.")
         return
     number = st.column_config.NumberColumn
-    formats = {"factor": number(format="%.4g"), "peak burn": number(format="%.3g")}
+    formats = {"factor": number(format="%.4g"), "peak burn": number(format="%.3g"), "runbook": RUNBOOK_COLUMN}
     frame = pd.DataFrame(rows)
     st.dataframe(frame, hide_index=True, width="stretch", key="slo_episodes", column_config=formats)
 
@@ -260,7 +282,7 @@ by_name = {f.name: f for f in report.slos}
 pick = st.selectbox("SLO", ordered, format_func=lambda n: by_name[n].display_name, key="slo_pick")
 _write_link(pick, range_key or "window", as_of)
 figures = by_name[pick]
-_detail(figures, slo.slo_series(pick, range_key or "window", as_of))
+_detail(figures, slo.slo_series(pick, range_key or "window", as_of), report.as_of)
 _episodes(pick, range_key or "window", as_of)
 
 st.divider()

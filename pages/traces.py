@@ -41,6 +41,44 @@ def _apply_link() -> None:
         st.session_state.traces_selected = link
 
 
+def _filter_link() -> telemetry.TracesLink:
+    """The filter link in the URL (``?status=error&task=game24&agent=hrm&since=...``): its status
+    and task go into the widgets when the link is new (so a later choice sticks), its problems
+    are shown; the other filters (verdict, agent, provider, router, variant, latency, time
+    range) apply while the link is in the URL."""
+    params = {k: st.query_params[k] for k in telemetry.FILTER_LINK_KEYS if k in st.query_params}
+    link = telemetry.parse_traces_link(params)
+    seen = tuple(sorted(params.items()))
+    if params and seen != st.session_state.get("traces_filter_seen"):
+        st.session_state.traces_filter_seen = seen
+        st.session_state.traces_status = list(link.statuses)  # a new link sets both: none is "any"
+        if link.task is not None:
+            st.session_state.traces_task = link.task
+        else:
+            st.session_state.pop("traces_task", None)  # back to its default, "any"
+        if link.since is not None or link.until is not None:
+            st.session_state.pop("traces_window", None)  # "all time": the link's range applies
+        st.session_state.pop("traces_selected", None)
+    for problem in link.problems:
+        st.warning(components.plain(problem))
+    return link
+
+
+def _clear_filter_link() -> None:
+    for key in telemetry.FILTER_LINK_KEYS:
+        st.query_params.pop(key, None)
+
+
+def _link_filters(link: telemetry.TracesLink) -> None:
+    """Say which of the link's filters apply beyond the widgets, with a button to drop them."""
+    text = telemetry.link_filter_text(link)
+    if text is None:
+        return
+    left, right = st.columns([4, 1], vertical_alignment="center")
+    left.info(f"Filtered by the link: {components.plain(text)}.", icon=":material/link:")
+    right.button("Clear link filters", on_click=_clear_filter_link, key="traces_clear_link", width="stretch")
+
+
 def _pick() -> None:
     """The table's selection callback: open the chosen row's trace."""
     rows = st.session_state.traces_table["selection"]["rows"]
@@ -326,7 +364,8 @@ def _detail(trace_id_or_request: tuple[str, str]) -> None:
         return
     detail = lookup.detail
     st.session_state.traces_link = ("trace", detail.trace_id)
-    st.query_params.from_dict({"trace": detail.trace_id})
+    kept = {k: st.query_params[k] for k in telemetry.FILTER_LINK_KEYS if k in st.query_params}
+    st.query_params.from_dict({**kept, "trace": detail.trace_id})  # the filter link stays
     st.divider()
     st.header(f"Trace {components.plain(detail.trace_id)}")
     cids = components.plain(", ".join(detail.correlation_ids) or UNKNOWN)
@@ -353,6 +392,7 @@ st.caption(
     "Every request the engine answered, newest first. Filter by status, task, latency, time or id; "
     "open one to see its waterfall, span tree, log lines, routing decisions and MCTS runs."
 )
+link = _filter_link()
 _apply_link()
 with st.container(border=True):
     a, b, c, d = st.columns([2, 1, 1, 1])
@@ -366,6 +406,7 @@ with st.container(border=True):
     )
     window = f.selectbox("Time", list(WINDOWS), format_func=WINDOWS.get, key="traces_window")
     limit = g.number_input("Show at most", 1, 5000, value=200, step=50, key="traces_limit")
+    _link_filters(link)
 
 listing = telemetry.trace_list(
     statuses=statuses,
@@ -375,6 +416,7 @@ listing = telemetry.trace_list(
     id_text=id_text,
     window_s=window,
     limit=limit,
+    **link.filters(),
 )
 if not listing.enabled:
     st.info(

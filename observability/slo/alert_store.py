@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
+from observability.slo.math import BucketCount
 from observability.slo.models import SLO
 from observability.slo.replay import MINUTE_S, AlertEpisode, lookback_s, replay_episodes
 from observability.slo.sqlite_source import SqliteSLOSource
@@ -35,12 +36,18 @@ def replay_store(
     slos: Sequence[SLO], source: SqliteSLOSource, as_of: float, period: timedelta | None = None
 ) -> list[AlertEpisode]:
     """Every SLO's alert episodes over ``period`` (default: the SLO's window) ending at ``as_of``,
-    from one grouped per-minute query per SLO. Raises sqlite3.Error for an unreadable store."""
+    from one grouped per-minute query for the SLOs of the same span (all of them, usually).
+    Raises sqlite3.Error for an unreadable store."""
     episodes: list[AlertEpisode] = []
     extra = lookback_s()
-    for slo in slos:
-        span = (period or slo.period).total_seconds()
-        buckets = source.buckets(slo, as_of, span + extra, MINUTE_S)
+    spans = [(period or slo.period).total_seconds() for slo in slos]
+    minutes: dict[str, list[BucketCount]] = {}  # the SLOs of one span read their minutes together
+    for span in dict.fromkeys(spans):
+        group = [slo for slo, s in zip(slos, spans, strict=True) if s == span]
+        for slo, found in zip(group, source.buckets_many(group, as_of, span + extra, MINUTE_S), strict=True):
+            minutes[slo.name] = found
+    for slo, span in zip(slos, spans, strict=True):
+        buckets = minutes[slo.name]
         episodes += replay_episodes(
             slo.name,
             slo.objective,

@@ -10,14 +10,14 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from observability.durations import parse_duration
 from observability.metrics.catalogue import bucket_label
 from observability.slo.selectors import parse_selector
+from observability.slo.yaml_lines import YAMLSyntaxError, format_loc, line_of, load_with_lines
 
 __all__ = [
     "DEFAULT_SLOS_PATH",
@@ -36,7 +36,7 @@ DEFAULT_SLOS_PATH = Path(__file__).resolve().parents[2] / "data" / "slos.yaml"
 
 
 class SLOConfigError(ValueError):
-    """data/slos.yaml is missing, not YAML, or not a valid SLO set."""
+    """data/slos.yaml is missing, not YAML, or not a valid SLO set (the message names file:line and field)."""
 
 
 class _Model(BaseModel):
@@ -171,22 +171,34 @@ def load_slo_set(path: str | Path = DEFAULT_SLOS_PATH) -> SLOSet:
 
     Raises:
         SLOConfigError: the file cannot be read, is not YAML or not a mapping, or fails
-            validation; the message names the file and, for validation, each failing field's
-            path (e.g. ``slos.0.objective``) and the reason.
+            validation.  Each problem is one line naming the file, the line and, for validation,
+            the field and the reason, e.g. ``data/slos.yaml:27: slos[1].objective: Input should
+            be less than 1`` (the line of the entry, or of the mapping missing a field).
     """
     file = Path(path)
     try:
-        document: Any = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except OSError as exc:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
         raise SLOConfigError(f"cannot read SLO file {file}: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise SLOConfigError(f"{file} is not valid YAML: {exc}") from exc
-    if not isinstance(document, dict):
+    try:
+        doc = load_with_lines(text)
+    except YAMLSyntaxError as exc:
+        where = f"{file}:{exc.line}" if exc.line is not None else str(file)
+        raise SLOConfigError(f"{where}: not valid YAML: {exc.message}") from None
+    if not isinstance(doc.value, dict):
         raise SLOConfigError(f"{file} must hold a mapping (apiVersion, kind, metadata, slos)")
     try:
-        return SLOSet.model_validate(document)
+        return SLOSet.model_validate(doc.value)
     except ValidationError as exc:
-        raise SLOConfigError(f"{file} is not a valid SLO set:\n{exc}") from exc
+        problems = []
+        for err in exc.errors():
+            line = line_of(doc.lines, err["loc"])
+            where = f"{file}:{line}" if line is not None else str(file)
+            reason = str(err["msg"]).removeprefix("Value error, ")
+            problems.append(f"{where}: {format_loc(err['loc'])}: {reason}")
+        raise SLOConfigError(
+            f"{file} is not a valid SLO set ({len(problems)} problem(s)):\n" + "\n".join(problems)
+        ) from None
 
 
 def load_slos(path: str | Path = DEFAULT_SLOS_PATH) -> list[SLO]:

@@ -19,6 +19,7 @@ from observability.store.slo_reads import (
     ATTRIBUTION_DIMENSIONS,
     bad_by_dimension,
     bucket_counts,
+    bucket_counts_many,
     window_counts,
 )
 
@@ -73,3 +74,11 @@ class SqliteSLOSource:
         first (for :func:`observability.slo.math.budget_over_time`)."""
         rows = bucket_counts(self.reads, slo.kind, as_of, window_s, bucket_s, threshold_ms(slo))
         return [BucketCount(end, total, bad) for end, total, bad in rows]
+
+    def buckets_many(
+        self, slos: Sequence[SLO], as_of: float, window_s: float, bucket_s: float
+    ) -> list[list[BucketCount]]:
+        """:meth:`buckets` of several SLOs over the same window, from one read of its rows."""
+        events = [(slo.kind, threshold_ms(slo)) for slo in slos]
+        found = bucket_counts_many(self.reads, events, as_of, window_s, bucket_s)
+        return [[BucketCount(end, total, bad) for end, total, bad in rows] for rows in found]

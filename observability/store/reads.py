@@ -21,6 +21,7 @@ from sqlite_utils import Database
 
 from observability.store.incidents import Incident, read_incidents
 from observability.store.rollup_reads import RollupReads
+from observability.store.rollups import row_dimension_sql
 from observability.store.schema import POLICIES, SERVED_STATUSES
 from observability.store.transactions import connect
 
@@ -157,19 +158,36 @@ class ReadModel:
         max_latency_ms: float | None = None,
         since_ts: float | None = None,
         id_prefix: str | None = None,
+        verdict: str | None = None,
+        over_latency_ms: float | None = None,
+        after_ts: float | None = None,
+        until_ts: float | None = None,
+        dimensions: Mapping[str, str] | None = None,
     ) -> list[dict[str, Any]]:
         """Requests matching every filter given, newest first (``ts`` descending, then request id),
         at most ``limit``; each with ``span_count`` and ``span_ms`` (its spans' wall time, ms).
 
         ``id_prefix`` matches the start of the request, trace or correlation id (case-sensitive).
+        ``since_ts <= ts``, ``after_ts < ts <= until_ts``, ``latency_ms > over_latency_ms``.
+        ``dimensions`` maps roll-up dimensions (``last_agent``, ``provider``, ...) to the value
+        as the roll-ups store it (``''``: none), computed from the row as the roll-ups do.
+
+        Raises:
+            ValueError: an unknown dimension.
         """
         glob = None if id_prefix is None else _glob_prefix(id_prefix)
+        dims = dict(dimensions or {})
         clauses: list[tuple[bool, str, list[Any]]] = [
             (bool(statuses), f"r.status IN ({', '.join('?' * len(statuses))})", list(statuses)),
             (task is not None, "r.task = ?", [task]),
             (min_latency_ms is not None, "r.latency_ms >= ?", [min_latency_ms]),
             (max_latency_ms is not None, "r.latency_ms <= ?", [max_latency_ms]),
+            (over_latency_ms is not None, "r.latency_ms > ?", [over_latency_ms]),
             (since_ts is not None, "r.ts >= ?", [since_ts]),
+            (after_ts is not None, "r.ts > ?", [after_ts]),
+            (until_ts is not None, "r.ts <= ?", [until_ts]),
+            (verdict is not None, "r.verdict = ?", [verdict]),
+            *((True, f"{row_dimension_sql(d, 'r')} = ?", [v]) for d, v in dims.items()),
             (glob is not None, _ID_MATCH, [glob] * 3),
         ]
         where = [sql for on, sql, _ in clauses if on]

@@ -3,7 +3,8 @@
 A window is ``(since_ts, until_ts]`` (unix s): it holds the requests with
 ``since_ts < ts <= until_ts``, as an SLO window ending at ``as_of``.  Its counts are exact: the
 whole hours inside the window come from ``request_rollups_hourly`` when the grouping and the
-filter only use its dimensions (status, verdict, simulated: the SLIs), the other whole minutes
+filter only use its dimensions (status, verdict, simulated: the SLIs), otherwise the whole days
+from ``request_rollups_daily`` (every dimension: the attribution), the other whole minutes
 from ``request_rollups`` (see :mod:`observability.store.rollups`), and the two partial minutes
 at its edges from the ``requests`` rows (at most two minutes of rows, read through the ``ts``
 index).  A window shorter than a minute, or one with no whole minute, is read from the rows only.
@@ -30,6 +31,7 @@ from typing import Any
 
 from observability.store.rollups import (
     BOUNDS_MS,
+    DAY,
     DIMENSIONS,
     HOUR,
     LE_COLUMNS,
@@ -147,7 +149,8 @@ class WindowCounts:
 
     ``rollup_span`` is ``(start, end)`` of the whole minutes read from the roll-ups (None: the
     window was read from the rows only), ``hourly_span`` the part of it read from the hourly
-    table (None: none); ``edge_rows`` the request rows read at the edges.
+    table (None: none), ``daily_span`` the part read from the daily table (None: none);
+    ``edge_rows`` the request rows read at the edges.
     """
 
     since_ts: float
@@ -157,6 +160,7 @@ class WindowCounts:
     rollup_span: tuple[int, int] | None
     edge_rows: int = 0
     hourly_span: tuple[int, int] | None = None
+    daily_span: tuple[int, int] | None = None
     _index: dict[tuple[Any, ...], GroupCounts] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -223,7 +227,8 @@ def window_counts(
     ``where`` (e.g. ``{"status": ("ok", "error")}``; None matches NULL).
 
     Whole hours come from the hourly roll-up when ``by`` and ``where`` only name its dimensions
-    (status, verdict, simulated), the other whole minutes from the minute roll-up, the edges
+    (status, verdict, simulated), else whole days from the daily roll-up; the other whole
+    minutes from the minute roll-up, the edges
     from the rows (``use_rollups=False``: every request from the rows, the reference the
     benchmark compares with).
 
@@ -235,9 +240,11 @@ def window_counts(
     by = tuple(by)
     _check(since_ts, until_ts, by, where)
     span = whole_minutes(since_ts, until_ts) if use_rollups else None
-    hours = None
+    hours = days = None
     if span is not None and set(by) | set(where) <= set(HOUR.dimensions):
         hours = whole_minutes(since_ts, until_ts, HOUR.period_s)
+    elif span is not None:
+        days = whole_minutes(since_ts, until_ts, DAY.period_s)
     acc: dict[tuple[Any, ...], list[float]] = {}
     width = len(by)
 
@@ -264,6 +271,8 @@ def window_counts(
         parts = [(MINUTE, span[0], span[1])]
         if hours is not None:
             parts = [(MINUTE, span[0], hours[0]), (HOUR, hours[0], hours[1]), (MINUTE, hours[1], span[1])]
+        elif days is not None:
+            parts = [(MINUTE, span[0], days[0]), (DAY, days[0], days[1]), (MINUTE, days[1], span[1])]
         filt, fparams = _filter_sql(where, lambda d: d)
         cols = ", ".join((*by, *(f"SUM({c})" for c in _COUNT_COLUMNS)))
         for level, lo, hi in parts:
@@ -283,7 +292,7 @@ def window_counts(
         sums = acc[key]
         hist = Histogram(BOUNDS_MS, tuple(int(v) for v in sums[3:]), int(sums[1]), float(sums[2]))
         groups.append(GroupCounts(key, int(sums[0]), hist))
-    return WindowCounts(since_ts, until_ts, by, tuple(groups), span, edge_rows, hours)
+    return WindowCounts(since_ts, until_ts, by, tuple(groups), span, edge_rows, hours, days)
 
 
 class RollupReads:

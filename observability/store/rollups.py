@@ -36,6 +36,8 @@ from dataclasses import dataclass
 
 __all__ = [
     "BOUNDS_MS",
+    "DAILY_TABLE",
+    "DAY",
     "DIMENSIONS",
     "HOUR",
     "HOURLY_TABLE",
@@ -46,8 +48,11 @@ __all__ = [
     "TEXT_DIMENSIONS",
     "Level",
     "RebuildReport",
+    "backfill",
     "bucket_column",
     "create",
+    "create_table_sql",
+    "create_trigger_sql",
     "rebuild",
     "row_aggregates_sql",
     "row_dimension_sql",
@@ -147,7 +152,13 @@ class Level:
 #: SLIs need (status, verdict, simulated): a few rows an hour, so a 28-day SLO reads ~10^4 rows.
 MINUTE = Level(TABLE, "minute", 60, DIMENSIONS)
 HOUR = Level(HOURLY_TABLE, "hour", 3600, ("status", "verdict", "simulated"))
+#: The levels created by the schema v6 migration (:func:`create`) and kept by its trigger.
 LEVELS: tuple[Level, ...] = (MINUTE, HOUR)
+#: The daily roll-up table (by every dimension; schema v7, :mod:`observability.store.rollups_daily`).
+DAILY_TABLE = "request_rollups_daily"
+#: Per day by every dimension: what a long window grouped by task, agent, provider, router or
+#: variant reads (a few thousand rows a day at most, where the minute table has one per request).
+DAY = Level(DAILY_TABLE, "day", 86_400, DIMENSIONS)
 
 
 def _key_exprs(level: Level, ref: str) -> list[str]:
@@ -177,19 +188,35 @@ def _upsert_sql(level: Level) -> str:
     )
 
 
+def create_trigger_sql(name: str, levels: tuple[Level, ...]) -> str:
+    """SQL of the ``AFTER INSERT ON requests`` trigger ``name`` upserting each row's group in ``levels``."""
+    body = "".join(_upsert_sql(level) for level in levels)
+    return f"CREATE TRIGGER {name} AFTER INSERT ON requests BEGIN\n{body}END"
+
+
+def create_table_sql(level: Level) -> str:
+    """SQL creating the roll-up table of ``level`` (key columns, then the count columns)."""
+    return _create_table_sql(level)
+
+
 def _create_trigger_sql() -> str:
-    body = "".join(_upsert_sql(level) for level in LEVELS)
-    return f"CREATE TRIGGER {_TRIGGER} AFTER INSERT ON requests BEGIN\n{body}END"
+    return create_trigger_sql(_TRIGGER, LEVELS)
 
 
-def _backfill(conn: sqlite3.Connection, since: int | None = None, until: int | None = None) -> int:
+def backfill(
+    conn: sqlite3.Connection,
+    since: int | None = None,
+    until: int | None = None,
+    levels: tuple[Level, ...] = LEVELS,
+) -> int:
     """Insert the roll-ups of the ``requests`` rows (those with ``since <= ts < until`` when given)
-    into the tables, which hold nothing for them yet; return the minute groups written."""
+    into the tables of ``levels``, which hold nothing for them yet; return the groups written in
+    the first of them (the minute groups by default)."""
     written = 0
     where, params = "", []
     if since is not None and until is not None:
         where, params = " WHERE r.ts >= ? AND r.ts < ?", [since, until]
-    for level in LEVELS:
+    for level in levels:
         keys = _key_exprs(level, "r")
         key_sql = ", ".join(f"{e} AS {k}" for e, k in zip(keys, level.key, strict=True))
         sql = (
@@ -198,7 +225,7 @@ def _backfill(conn: sqlite3.Connection, since: int | None = None, until: int | N
             f" GROUP BY {', '.join(str(i + 1) for i in range(len(level.key)))}"
         )
         rowcount = conn.execute(sql, params).rowcount
-        written = written if level is not MINUTE else rowcount
+        written = written if level is not levels[0] else rowcount
     return written
 
 
@@ -211,7 +238,7 @@ def create(conn: sqlite3.Connection) -> None:
     for level in LEVELS:
         conn.execute(_create_table_sql(level))
     conn.execute(_create_trigger_sql())
-    _backfill(conn)
+    backfill(conn)
 
 
 @dataclass(frozen=True)
@@ -228,7 +255,8 @@ def rebuild(conn: sqlite3.Connection, chunk_s: int = 86_400) -> RebuildReport:
     default; a multiple of 3600) per ``BEGIN IMMEDIATE`` transaction: each slice's roll-ups are
     deleted and recomputed from its rows together, so readers see a slice old or new, never a
     mix, and writers wait for one slice at most (~1 s per 36k requests here), not the whole
-    rebuild.  Requests written meanwhile go through the trigger as usual.  Rows with ``ts < 0``
+    rebuild.  Requests written meanwhile go through the trigger as usual.  The daily roll-up
+    (schema v7) is then recomputed from the rebuilt minutes, a day per transaction.  Rows with ``ts < 0``
     (which the roll-ups' integer minutes do not support) are skipped.  ``conn`` must be in
     autocommit mode and the file at schema v6 or later.
 
@@ -255,7 +283,36 @@ def rebuild(conn: sqlite3.Connection, chunk_s: int = 86_400) -> RebuildReport:
             g, n = _rebuild_slice(conn, since, since + chunk_s)
             groups += g
             requests += n
+    _rebuild_days(conn)
     return RebuildReport(requests=requests, groups=groups, elapsed_s=time.perf_counter() - t0)
+
+
+def _rebuild_days(conn: sqlite3.Connection) -> None:
+    """Recompute the daily roll-up (schema v7; nothing to do before) from the minute roll-up just
+    rebuilt, one day per transaction; days that no longer have a minute are emptied."""
+    exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [DAY.table])
+    if exists.fetchone() is None:
+        return
+    days = conn.execute(
+        f"SELECT DISTINCT minute / 86400 * 86400 FROM {MINUTE.table} UNION SELECT day FROM {DAY.table}"
+    ).fetchall()
+    keys = ", ".join(DAY.dimensions)
+    sums = ", ".join(f"SUM({c})" for c in _COUNTS)
+    for (day,) in days:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(f"DELETE FROM {DAY.table} WHERE day = ?", [day])
+            conn.execute(
+                f"INSERT INTO {DAY.table} (day, {keys}, {', '.join(_COUNTS)})"
+                f" SELECT ?, {keys}, {sums} FROM {MINUTE.table} WHERE minute >= ? AND minute < ?"
+                f" GROUP BY {keys}",
+                [day, day, day + 86_400],
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
 
 
 def _rebuild_slice(conn: sqlite3.Connection, since: int, until: int) -> tuple[int, int]:
@@ -265,7 +322,7 @@ def _rebuild_slice(conn: sqlite3.Connection, since: int, until: int) -> tuple[in
         for level in LEVELS:
             col = level.time_column
             conn.execute(f"DELETE FROM {level.table} WHERE {col} >= ? AND {col} < ?", [since, until])
-        groups = _backfill(conn, since, until)
+        groups = backfill(conn, since, until)
         n = conn.execute("SELECT count(*) FROM requests WHERE ts >= ? AND ts < ?", [since, until]).fetchone()[
             0
         ]

@@ -24,6 +24,7 @@ The chain as first built (issue 4):
    first request (``request_id``, ``ts``), with its ``variant`` and ``bucket``; older rows keep the
    first per (experiment, user_id or request_id) (:mod:`.exposures_per_unit`).
 9. ``incidents``: injected or declared incidents (kind, title, start and end, simulated) (:mod:`.incidents`).
+10. ``request_rollups_daily``: daily request counts by every dimension (:mod:`.rollups_daily`).
 
 This module never imports ``engine`` or streamlit.
 """
@@ -37,7 +38,7 @@ from typing import Any, Literal, NamedTuple
 
 from sqlite_utils import Database
 
-from observability.store import exposures_per_unit, incidents, request_json, rollups
+from observability.store import exposures_per_unit, incidents, request_json, rollups, rollups_daily
 
 __all__ = [
     "MIGRATIONS",
@@ -309,6 +310,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     (request_json.NAME, request_json.add_request_json),
     (exposures_per_unit.NAME, exposures_per_unit.migrate),
     incidents.MIGRATION,
+    ("daily request roll-ups by every dimension", lambda db: rollups_daily.create_daily(db.conn)),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -41,7 +41,7 @@ def _badges(at: AppTest) -> list[str]:
 
 
 def _episodes(at: AppTest) -> list[dict[str, object]]:
-    frames = [d.value for d in at.dataframe if "runbook" in d.value.columns]
+    frames = [d.value for d in at.dataframe if "peak burn" in d.value.columns]
     assert len(frames) == 1
     return frames[0].to_dict("records")
 
@@ -54,10 +54,10 @@ def test_firing_episode_table_and_badge(tmp_path: Path) -> None:
     by_window = {r["windows (long / short)"]: r for r in rows if r["severity"] == "page"}
     fast = by_window["1h / 5m"]
     assert (fast["start"], fast["end"]) == (_when(AS_OF - 35400), "firing")
-    assert fast["runbook"] == "data/corpus/runbook-error-budget-fast-burn.md"
+    assert fast["runbook"] == "runbooks?name=runbook-error-budget-fast-burn"
     assert by_window["6h / 30m"]["start"] == _when(AS_OF - 34500)
     assert all(
-        r["runbook"] == "data/corpus/runbook-error-budget-slow-burn.md"
+        r["runbook"] == "runbooks?name=runbook-error-budget-slow-burn"
         for r in rows
         if r["severity"] == "ticket"
     )

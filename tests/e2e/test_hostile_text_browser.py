@@ -252,6 +252,20 @@ def test_trace_link_and_stored_error(console, watched, beacon, hostile_trace):
     assert_nothing_fetched(watched, beacon)
 
 
+def test_traces_filter_link_and_runbook_name(console, watched, beacon):
+    image = f"![b]({beacon.url}/filter.png)"
+    params = "&".join(f"{k}={quote(image)}" for k in ("status", "provider", "variant", "since"))
+    open_url(watched, f"{console}/traces?{params}", "Traces")
+    expect(watched.get_by_text(f"Ignored the link's provider='{image}'")).to_be_visible(timeout=30_000)
+    expect(watched.get_by_text(f"Ignored the link's variant='{image}'")).to_be_visible()
+    assert_nothing_fetched(watched, beacon)
+
+    name = f"![r]({beacon.url}/runbook.png)"
+    open_url(watched, f"{console}/runbooks?name={quote(name)}", "Runbooks")
+    expect(watched.get_by_text(f"'{name}' is not a runbook name")).to_be_visible(timeout=30_000)
+    assert_nothing_fetched(watched, beacon)
+
+
 def test_control_the_beacon_is_reachable_from_the_browser(console, watched, beacon):
     """Without this, a silent beacon could mean the browser never reaches it."""
     open_url(watched, f"{console}/overview", "Overview")

@@ -225,7 +225,8 @@ def test_cli_bad_slo_file_names_the_field(db: Path, tmp_path: Path) -> None:
     bad.write_text(text)
     out = _cli("--db", str(db), "--slos", str(bad), cwd=tmp_path)
     assert out.returncode == 2
-    assert "slos.0.objective" in out.stderr
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if "objective: 1.0" in t)
+    assert f"{bad}:{line}: slos[0].objective: Input should be less than 1" in out.stderr
     assert "Traceback" not in out.stderr
 
 

@@ -131,6 +131,26 @@ def stored_rollup(path: Path, hourly: bool = False) -> dict[tuple[Any, ...], lis
     return {tuple(r[: len(cols)]): list(r[len(cols) :]) for r in rows}
 
 
+def expected_daily(rows: list[dict[str, Any]]) -> dict[tuple[Any, ...], list[float]]:
+    """The daily roll-up the oracle's way: day = floor(ts / 86400) * 86400, every dimension."""
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
+    for r in first_wins(rows):
+        d = dims_of(r)
+        groups[(int(r["ts"]) // 86400 * 86400, *("" if d[k] is None else d[k] for k in DIMENSIONS))].append(r)
+    return {k: counts_of(v) for k, v in groups.items()}
+
+
+def stored_daily(path: Path) -> dict[tuple[Any, ...], list[float]]:
+    conn = sqlite3.connect(path)
+    try:
+        cols = ("day", *DIMENSIONS)
+        counts = ("n", "lat_n", "lat_sum_ms", *LE_COLUMNS)
+        rows = conn.execute(f"SELECT {', '.join(cols + counts)} FROM request_rollups_daily").fetchall()
+    finally:
+        conn.close()
+    return {tuple(r[: len(cols)]): list(r[len(cols) :]) for r in rows}
+
+
 def assert_same(
     actual: dict[tuple[Any, ...], list[float]], expected: dict[tuple[Any, ...], list[float]]
 ) -> None:
@@ -149,6 +169,16 @@ def write(path: Path, rows: list[dict[str, Any]], chunk: int = 37) -> None:
 
 
 # ----------------------------------------------------------------------------- the trigger
+
+
+def test_the_daily_rollup_equals_a_group_by_of_the_rows_over_days(tmp_path: Path) -> None:
+    path = tmp_path / "days.db"
+    rows = random_rows(5, 600, t0=86_400.0 - 1800.0, span_s=3 * 86_400.0)  # four calendar days
+    rows += [dict(rows[0], request_id="at-midnight", ts=2 * 86_400.0)]  # exactly on a day boundary
+    write(path, rows)
+    daily = stored_daily(path)
+    assert_same(daily, expected_daily(rows))
+    assert {key[0] for key in daily} == {0, 86_400, 172_800, 259_200}
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -243,6 +273,7 @@ def test_the_v6_migration_backfills_the_rollups_of_an_older_file(tmp_path: Path)
     conn.close()
     assert_same(stored_rollup(path), expected_rollup(old + new))
     assert_same(stored_rollup(path, hourly=True), expected_rollup(old + new, hourly=True))
+    assert_same(stored_daily(path), expected_daily(old + new))
 
 
 def test_rebuild_equals_the_incremental_rollup_and_repairs_a_damaged_one(tmp_path: Path) -> None:
@@ -255,6 +286,11 @@ def test_rebuild_equals_the_incremental_rollup_and_repairs_a_damaged_one(tmp_pat
     conn.execute("DELETE FROM request_rollups WHERE minute % 120 = 0")
     conn.execute("UPDATE request_rollups SET n = n + 5")
     conn.execute("UPDATE request_rollups_hourly SET le_500 = 0")
+    conn.execute("UPDATE request_rollups_daily SET n = n + 2")
+    stale_day = (8_640_000, "ok", "", "", "", "", "", "", 0, 3, 0, 0.0, *(0,) * len(LE_COLUMNS))  # no request
+    daily_cols = ", ".join(("day", *DIMENSIONS, "n", "lat_n", "lat_sum_ms", *LE_COLUMNS))
+    marks = ", ".join("?" * len(stale_day))
+    conn.execute(f"INSERT INTO request_rollups_daily ({daily_cols}) VALUES ({marks})", stale_day)
     cols = ", ".join(("minute", *DIMENSIONS, "n", "lat_n", "lat_sum_ms", *LE_COLUMNS))
     stale = (999_960, "ok", "", "", "", "", "", "", 0, 3, 0, 0.0, *(0,) * len(LE_COLUMNS))  # no request there
     conn.execute(f"INSERT INTO request_rollups ({cols}) VALUES ({', '.join('?' * len(stale))})", stale)
@@ -266,6 +302,7 @@ def test_rebuild_equals_the_incremental_rollup_and_repairs_a_damaged_one(tmp_pat
     assert_same(stored_rollup(path), incremental)
     assert_same(stored_rollup(path, hourly=True), hourly)
     assert_same(incremental, expected_rollup(rows))
+    assert_same(stored_daily(path), expected_daily(rows))
 
 
 def test_cli_rebuild_rollups(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
