@@ -61,8 +61,9 @@ def overview(source: str, preset: str) -> OverviewView:
     """The Overview's figures for ``source`` (``"sqlite"`` or ``"prometheus"``) over the time-range
     preset ``preset`` (``"15m"`` ... ``"28d"``), ending now; cached for OVERVIEW_TTL_S seconds.
 
-    Prometheus not configured or unreachable comes back as a view with ``status_ok`` False, a
-    message, and the SQLite figures.  Raises ValueError for an unknown source or preset.
+    Tiles and charts come from the same source.  Prometheus not configured, unreachable, slow or
+    answering garbage comes back as a view with ``status_ok`` False, a message, and the SQLite
+    figures.  Raises ValueError for an unknown source or preset.
     """
     return load_overview(
         source, preset, store=runtime.get_store(), prom=runtime.get_prom_source(), now=time.time()

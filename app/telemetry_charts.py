@@ -1,7 +1,12 @@
-"""Charts of the telemetry pages: Overview traffic, latency and agent mix, and the Traces waterfall.
+"""Charts of the telemetry pages: Overview traffic, error rate, latency and agent mix, and the
+Traces waterfall.
 
 Plotly figures built from the typed values of ``observability.overview`` and
-``observability.traces``; pages only place them.
+``observability.traces``; pages only place them.  The Overview's builders take an
+:class:`~observability.overview.OverviewSeries` from either source (SQLite or Prometheus: the
+same charts for both, the source named in each title) and return a plain ``go.Figure``, so that
+callers can draw more on top (incident markers, say).  Lines, no bars over time, one unit per
+axis whatever the range: req/min, % of requests, ms.
 """
 
 from __future__ import annotations
@@ -13,12 +18,13 @@ import plotly.graph_objects as go
 
 from app.charts import AGENT_COLOURS, PV_COLOUR
 from app.safe_text import plotly_text
-from observability.overview import OverviewSeries, OverviewStats
+from observability.overview import RATE_UNIT, OverviewSeries, OverviewStats
 from observability.traces import SpanNode
 
 __all__ = [
     "agent_mix_figure",
     "duration_label",
+    "error_ratio_figure",
     "latency_figure",
     "span_colour",
     "traffic_figure",
@@ -28,7 +34,13 @@ __all__ = [
 ERROR_COLOUR = "#dc2626"
 SPAN_COLOUR = "#64748b"
 UNKNOWN = "unknown"
-LOG_SPREAD = 20  # log scale when the busiest bucket exceeds the median busy bucket this many times
+LOG_SPREAD = 20  # latency: log scale when the highest point exceeds the lowest this many times
+#: Latency lines: p50, p95, p99 in hues told apart at a glance (none is the errors' red).
+QUANTILE_COLOURS = {"p50": "#0ea5e9", "p95": "#d97706", "p99": "#7c3aed"}
+#: Lines have markers up to this many points, smaller ones beyond (never none: a point alone
+#: between gaps, such as all of a day's data in one bucket of 28 days, must still show).
+MARKERS_UP_TO = 60
+SOURCE_NAMES = {"sqlite": "SQLite", "prometheus": "Prometheus"}
 
 
 def duration_label(seconds: int) -> str:
@@ -43,6 +55,11 @@ def _times(series: OverviewSeries) -> list[datetime]:
     return [datetime.fromtimestamp(t + series.bucket_s / 2, UTC).replace(tzinfo=None) for t in series.starts]
 
 
+def _title(what: str, series: OverviewSeries) -> str:
+    """``what`` per bucket, with the source the figures come from."""
+    return f"{what} per {duration_label(series.bucket_s)} · {SOURCE_NAMES[series.source]}"
+
+
 def _layout(fig: go.Figure, title: str, y_title: str) -> go.Figure:
     fig.update_layout(
         height=320,
@@ -52,44 +69,73 @@ def _layout(fig: go.Figure, title: str, y_title: str) -> go.Figure:
         yaxis={"title": y_title, "rangemode": "tozero"},
         legend={"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right", "yanchor": "bottom"},
         plot_bgcolor="white",
-        bargap=0.1,
+        hovermode="x unified",
     )
     fig.update_yaxes(gridcolor="#e5e7eb")
     return fig
 
 
+def _line(
+    series: OverviewSeries, y: Sequence[float | None], name: str, colour: str, hover: str
+) -> go.Scatter:
+    """One line over the buckets; None is a gap (no data), never drawn as 0."""
+    return go.Scatter(
+        x=_times(series),
+        y=list(y),
+        mode="lines+markers",
+        connectgaps=False,
+        line={"color": colour, "width": 2},
+        marker={"size": 6 if len(y) <= MARKERS_UP_TO else 4},
+        name=name,
+        hovertemplate=f"{name} {hover}<extra></extra>",
+    )
+
+
 def traffic_figure(series: OverviewSeries) -> go.Figure:
-    x, width = _times(series), series.bucket_s * 1000 * 0.9
-    fig = go.Figure()
-    fig.add_bar(x=x, y=series.requests, name="requests", marker_color=PV_COLOUR, width=width)
-    fig.add_bar(x=x, y=series.errors, name="errors", marker_color=ERROR_COLOUR, width=width)
-    fig.update_layout(barmode="overlay")
-    busy = sorted(n for n in series.requests if n)
-    log = bool(busy) and busy[-1] > LOG_SPREAD * busy[len(busy) // 2]  # a burst would flatten the rest
-    title = f"requests and errors per {duration_label(series.bucket_s)}" + (" (log scale)" if log else "")
-    fig = _layout(fig, title, "requests")
-    if log:
-        fig.update_yaxes(type="log", rangemode="normal", dtick=1)  # ticks at 1, 10, 100, ...
+    """Requests and failed requests per bucket as rates in req/min (the tiles' unit, every range):
+    two lines on a linear axis.  Buckets before the source's first data are gaps."""
+    requests, errors = series.per_minute
+    fig = go.Figure(
+        [
+            _line(series, requests, "requests", PV_COLOUR, "%{y:,.3g} req/min"),
+            _line(series, errors, "errors", ERROR_COLOUR, "%{y:,.3g} req/min"),
+        ]
+    )
+    return _layout(fig, _title("request rate (req/min)", series), RATE_UNIT)
+
+
+def error_ratio_figure(series: OverviewSeries) -> go.Figure:
+    """The share of each bucket's requests that failed, in %; a gap for a bucket without requests."""
+    ratios = [None if r is None else r * 100 for r in series.error_ratios]
+    fig = go.Figure(_line(series, ratios, "error rate", ERROR_COLOUR, "%{y:.2f} %"))
+    fig = _layout(fig, _title("error rate (% of requests)", series), "% of requests")
+    fig.update_layout(showlegend=False)
+    top = max((r for r in ratios if r is not None), default=0.0)
+    fig.update_yaxes(range=[0, max(top * 1.1, 1.0)], ticksuffix=" %")
     return fig
 
 
 def latency_figure(series: OverviewSeries) -> go.Figure:
+    """Latency p50, p95 and p99 per bucket as three lines (ms); a log axis (lines only, said in the
+    title) when the highest point is over LOG_SPREAD times the lowest, so p50 is not flattened."""
+    lines = {"p50": series.p50_ms, "p95": series.p95_ms, "p99": series.p99_ms}
     fig = go.Figure(
-        go.Scatter(
-            x=_times(series),
-            y=series.p95_ms,
-            mode="lines+markers",
-            connectgaps=False,
-            line={"color": PV_COLOUR},
-            marker={"size": 7},
-            name="p95",
-            hovertemplate="%{x}<br>p95 %{y:,.1f} ms<extra></extra>",
-        )
+        [_line(series, ys, name, QUANTILE_COLOURS[name], "%{y:,.1f} ms") for name, ys in lines.items()]
     )
-    title = f"latency p95 per {duration_label(series.bucket_s)}"
-    if series.p95_from_buckets:
-        title += " (estimated from histogram buckets: within the bucket holding it)"
-    return _layout(fig, title, "ms")
+    points = [v for ys in lines.values() for v in ys if v is not None and v > 0]
+    log = bool(points) and max(points) > LOG_SPREAD * min(points)
+    what = "latency p50 / p95 / p99 (ms" + (", log scale)" if log else ")")
+    title = _title(what, series)
+    if series.quantiles_from_buckets:
+        title += "<br><sup>estimated from histogram buckets: each within the bucket holding it</sup>"
+    fig = _layout(fig, title, "ms")
+    # the legend on the right: above the plot it would run into the second title line
+    fig.update_layout(legend={"orientation": "v", "x": 1.02, "xanchor": "left", "y": 1, "yanchor": "top"})
+    if log:
+        fig.update_yaxes(type="log", rangemode="normal", dtick=1)  # ticks at 1, 10, 100, ... ms
+    if series.quantiles_from_buckets:
+        fig.update_layout(margin={"t": 60})
+    return fig
 
 
 def agent_mix_figure(stats: OverviewStats) -> go.Figure:

@@ -1,5 +1,6 @@
 """Overview: request rate, latency, errors, tokens, cost, agent mix and MCTS iterations over a time
-range, from the SQLite store or Prometheus (falling back to SQLite when Prometheus is down)."""
+range, tiles and charts from one source: the SQLite store or Prometheus (falling back to SQLite,
+and saying so, when Prometheus is down, slow or answers garbage)."""
 
 from __future__ import annotations
 
@@ -50,38 +51,45 @@ def _render(source: str, preset: str) -> None:
     if view.store_requests == 0 and view.source == "sqlite":
         st.info(f"No data yet: the store holds no requests. {LOAD_HINT}")
         return
-    stats = view.stats
-    if stats is None:
+    stats, series = view.stats, view.series
+    if stats is None or series is None:
         return
     row = [*st.columns(3), *st.columns(3), *st.columns(3)]
     for column, tile in zip(row, _grouped(tiles(stats)), strict=True):
         column.metric(tile.label, tile.value, help=tile.help)
     at = datetime.fromtimestamp(stats.until_ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    notes = [f"Last **{stats.window}** up to {at}, from **{SOURCES[stats.source]}**."]
+    notes = [f"Last **{stats.window}** up to {at}: tiles and charts from **{SOURCES[stats.source]}**."]
+    if view.rate_note:
+        notes.append(view.rate_note)
     if stats.simulated:
         notes.append(f"{stats.simulated:,} of the window's requests are from the simulated timeline.")
-    if stats.requests == 0 and view.latest_ts is not None:
+    if stats.source == "prometheus":
+        notes.append(
+            "Prometheus counts requests when they ran: a simulated-clock history shows at the time it "
+            "was generated (the SQLite store places it at its simulated times)."
+        )
+    if stats.requests is None:
+        notes.append(f"{SOURCES[stats.source]} has no requests in this range.")
+    elif stats.requests == 0 and stats.source == "sqlite" and view.latest_ts is not None:
         latest = datetime.fromtimestamp(view.latest_ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
         notes.append(f"No requests in this range; the latest was at {latest}: choose a longer range.")
     st.caption(" ".join(notes))
 
-    if view.series is not None and stats.source == "prometheus":
-        st.caption(
-            "Prometheus answers instant queries only: the charts over time are drawn from the "
-            "SQLite store (Prometheus counts simulated-timeline requests when they are recorded)."
-        )
     left, right = st.columns(2)
-    if view.series is not None:
-        span = (stats.until_ts - stats.window_s, stats.until_ts)
-        marks = incidents.between(*span)
-        traffic = incidents.mark_incidents(telemetry_charts.traffic_figure(view.series), marks, span)
-        left.plotly_chart(traffic, width="stretch", key="overview_traffic")
-        latency = incidents.mark_incidents(telemetry_charts.latency_figure(view.series), marks, span)
-        right.plotly_chart(latency, width="stretch", key="overview_latency")
+    span = (stats.until_ts - stats.window_s, stats.until_ts)
+    marks = incidents.between(*span)
+    for column, figure, key in (
+        (left, telemetry_charts.traffic_figure(series), "overview_traffic"),
+        (right, telemetry_charts.error_ratio_figure(series), "overview_errors"),
+    ):
+        column.plotly_chart(incidents.mark_incidents(figure, marks, span), width="stretch", key=key)
+    left, right = st.columns(2)
+    latency = incidents.mark_incidents(telemetry_charts.latency_figure(series), marks, span)
+    left.plotly_chart(latency, width="stretch", key="overview_latency")
     if stats.agent_mix:
-        left.plotly_chart(telemetry_charts.agent_mix_figure(stats), width="stretch", key="overview_agents")
+        right.plotly_chart(telemetry_charts.agent_mix_figure(stats), width="stretch", key="overview_agents")
     else:
-        left.info(f"No agent invocations in the last {stats.window}.")
+        right.info(f"No agent invocations in the last {stats.window}.")
 
 
 st.title("Overview")

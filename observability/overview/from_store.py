@@ -1,5 +1,5 @@
 """The Overview's figures from the SQLite store: exact counts, latency quantiles by linear
-interpolation (numpy's default), and per-bucket series for the charts.
+interpolation (numpy's default), and per-bucket series for the charts (p50/p95/p99 per bucket).
 
 The window is ``now - seconds <= ts < now`` on ``requests.ts``; see
 :mod:`observability.overview.models` for the definitions shared with Prometheus.
@@ -8,7 +8,7 @@ Windows longer than :data:`ROLLUP_AFTER_S` (one day: the 7d and 28d presets) rea
 quantiles and the charts' per-bucket figures from the roll-ups
 (:mod:`observability.store.rollup_reads`: exact counts, the edge minutes from the rows) instead of
 fetching every request: requests and errors per bucket stay exact, and p50/p95/p99 (and the
-chart's p95) are estimated from the histogram buckets as Prometheus' ``histogram_quantile`` does,
+chart's quantiles) are estimated from the histogram buckets as Prometheus' ``histogram_quantile`` does,
 with the range the exact quantile lies in (:attr:`OverviewStats.latency_bounds_ms`).  The
 roll-up windows are ``(since, until]``; ``[since, until)`` is the same set of float timestamps as
 ``(nextafter(since, -inf), nextafter(until, -inf)]``.  Windows of a day or less stay exact from
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -87,6 +88,7 @@ def overview_from_store(
     n_runs, iterations_sum = reads.mcts_totals(since, until)
     # The engine records every search: with requests and no run in the window, 0 iterations is known.
     iterations: float | None = iterations_sum if n_runs or sum(counts.values()) else None
+    first = _first_ts(store)
     return OverviewStats(
         source="sqlite",
         window=label or f"{window_s:g}s",
@@ -109,38 +111,71 @@ def overview_from_store(
         cancelled=counts.get("cancelled", 0),
         simulated=int(sum(r["sim"] or 0 for r in by_status)),
         latency_bounds_ms=bounds,
+        data_since_ts=None if first is None or first >= until else max(first, since),
     )
 
 
-def series_from_store(store: Store, window_s: int, bucket_s: int, now: float) -> OverviewSeries:
-    """Requests, errors and p95 latency (ms) per bucket of ``bucket_s`` seconds over the window.
+def _first_ts(store: Store) -> float | None:
+    """The store's earliest request ``ts`` (any status; None when it holds none)."""
+    row = store.reads.query("SELECT MIN(ts) AS first FROM requests")[0]
+    return None if row["first"] is None else float(row["first"])
 
-    Buckets tile ``[now - window_s, now)`` from its start.  Raises ValueError when ``window_s`` is
-    not a positive multiple of ``bucket_s``.
+
+def _before_data(starts: tuple[float, ...], bucket_s: int, first: float | None) -> list[bool]:
+    """For each bucket, whether it ends before the store's first request (so it has no data)."""
+    return [first is None or first >= start + bucket_s for start in starts]
+
+
+def series_from_store(store: Store, window_s: int, bucket_s: int, now: float) -> OverviewSeries:
+    """Requests, errors and latency p50/p95/p99 (ms) per bucket of ``bucket_s`` seconds over the window.
+
+    Buckets tile ``[now - window_s, now)`` from its start.  A bucket that ends before the store's
+    first request is None (no data), not 0.  Raises ValueError when ``window_s`` is not a
+    positive multiple of ``bucket_s``; sqlite3.Error when the store cannot be read.
     """
     since, until = _window(window_s, now)
     if bucket_s <= 0 or window_s % bucket_s:
         raise ValueError(f"window_s ({window_s}) must be a positive multiple of bucket_s ({bucket_s})")
     n = window_s // bucket_s
     starts = tuple(since + i * bucket_s for i in range(n))
+    empty = _before_data(starts, bucket_s, _first_ts(store))
     if _use_rollups(window_s, since):
-        return _series_from_rollups(store, bucket_s, until, starts)
-    requests = [0] * n
-    errors = [0] * n
-    latencies: list[list[float]] = [[] for _ in range(n)]
-    for row in store.reads.served_requests(since, until):
-        i = min(int((float(row["ts"]) - since) // bucket_s), n - 1)
-        requests[i] += 1
-        errors[i] += row["status"] == "error"
-        if row["latency_ms"] is not None:
-            latencies[i].append(float(row["latency_ms"]))
-    return OverviewSeries(
-        bucket_s=bucket_s,
-        until_ts=until,
-        starts=starts,
-        requests=tuple(requests),
-        errors=tuple(errors),
-        p95_ms=tuple(quantile(values, 0.95) for values in latencies),
+        series = _series_from_rollups(store, bucket_s, until, starts)
+    else:
+        requests = [0] * n
+        errors = [0] * n
+        latencies: list[list[float]] = [[] for _ in range(n)]
+        for row in store.reads.served_requests(since, until):
+            i = min(int((float(row["ts"]) - since) // bucket_s), n - 1)
+            requests[i] += 1
+            errors[i] += row["status"] == "error"
+            if row["latency_ms"] is not None:
+                latencies[i].append(float(row["latency_ms"]))
+        p50, p95, p99 = ([quantile(values, q) for values in latencies] for q in QUANTILES)
+        series = OverviewSeries(
+            "sqlite",
+            bucket_s,
+            until,
+            starts,
+            tuple(requests),
+            tuple(errors),
+            tuple(p50),
+            tuple(p95),
+            tuple(p99),
+        )
+    if not any(empty):
+        return series
+
+    def blank(values: tuple[float | None, ...]) -> tuple[float | None, ...]:
+        return tuple(None if e else v for v, e in zip(values, empty, strict=True))
+
+    return replace(
+        series,
+        requests=blank(series.requests),
+        errors=blank(series.errors),
+        p50_ms=blank(series.p50_ms),
+        p95_ms=blank(series.p95_ms),
+        p99_ms=blank(series.p99_ms),
     )
 
 
@@ -148,24 +183,21 @@ def _series_from_rollups(
     store: Store, bucket_s: int, until: float, starts: tuple[float, ...]
 ) -> OverviewSeries:
     """The series of :func:`series_from_store` with each bucket read from the roll-ups (exact
-    counts; p95 estimated from the histogram buckets)."""
-    requests, errors, p95s = [], [], []
-    for i, start in enumerate(starts):
-        end = starts[i + 1] if i + 1 < len(starts) else until
-        a, b = _half_open(start, end)
-        counts = store.reads.rollups.counts(a, b, ("status",), {"status": SERVED_STATUSES})
+    counts; quantiles estimated from the histogram buckets)."""
+    requests, errors = [], []
+    quantiles: list[list[float | None]] = [[] for _ in QUANTILES]
+    ends = (*starts[1:], until)
+    windows = [_half_open(start, end) for start, end in zip(starts, ends, strict=True)]
+    for counts in store.reads.rollups.counts_each(windows, ("status",), {"status": SERVED_STATUSES}):
         err = counts.get("error")
         total = counts.total()
-        estimate = total.histogram.quantile(0.95)
         requests.append(total.n)
         errors.append(0 if err is None else err.n)
-        p95s.append(None if estimate is None else estimate.value_ms)
+        for values, q in zip(quantiles, QUANTILES, strict=True):
+            estimate = total.histogram.quantile(q)
+            values.append(None if estimate is None else estimate.value_ms)
+    p50, p95, p99 = (tuple(v) for v in quantiles)
     return OverviewSeries(
-        bucket_s=bucket_s,
-        until_ts=until,
-        starts=starts,
-        requests=tuple(requests),
-        errors=tuple(errors),
-        p95_ms=tuple(p95s),
-        p95_from_buckets=True,
-    )
+        "sqlite", bucket_s, until, starts, tuple(requests), tuple(errors), p50, p95, p99,
+        quantiles_from_buckets=True,
+    )  # fmt: skip

@@ -24,6 +24,18 @@ Definitions (both sources):
 * **agent mix**: agent invocations (one per routing step: ``routing_decisions`` rows of the window's
   requests; Prometheus ``mcts_agent_requests_total``).
 * **MCTS iterations**: the sum of ``mcts_runs.iterations`` with ``ts`` in the window.
+* **request rate** is over the part of the range that has data, in requests per minute (one unit
+  for every range, on the tile and the chart's axis): the requests divided by the time from the
+  source's first data in the range (:attr:`OverviewStats.data_since_ts`; a minute at least) to
+  the range's end.  A 28-day range over two days of data is a rate over two days, and
+  the tile says so.  The store's first data is its earliest request (exact); Prometheus' the
+  first sample of ``mcts_requests_total`` in the range, to within a tenth of a chart bucket.
+  A chart bucket has data when the source knew anything by its end: for the store, when it holds
+  a request at or before the bucket's end; for Prometheus, when ``mcts_requests_total`` has a
+  series at the bucket's evaluation time.
+* **charts** (both sources, one set of builders): per chart bucket of :func:`chart_step` seconds,
+  requests and errors (as req/min), the error ratio and latency p50/p95/p99; a bucket before the
+  source's first data is None (no data), not 0.
 
 This module holds the presets and the typed values; the figures come from
 :mod:`~observability.overview.from_store` and :mod:`~observability.overview.from_prometheus`, the
@@ -38,15 +50,18 @@ from typing import Literal
 from observability.durations import duration_seconds
 
 __all__ = [
+    "MAX_CHART_POINTS",
     "PRESETS",
     "QUANTILES",
     "SOURCES",
+    "STEPS_S",
     "OverviewSeries",
     "OverviewStats",
     "OverviewView",
     "Source",
     "Tile",
     "TimeRange",
+    "chart_step",
     "time_range",
 ]
 
@@ -55,6 +70,31 @@ Source = Literal["sqlite", "prometheus"]
 SOURCES: tuple[Source, ...] = ("sqlite", "prometheus")
 #: Latency quantiles shown, as fractions.
 QUANTILES: tuple[float, float, float] = (0.5, 0.95, 0.99)
+
+
+#: The most points a chart (and a range query) has.
+MAX_CHART_POINTS = 300
+#: Chart steps (s) to choose from, 30 s at least: a step holds several scrapes (``make prometheus``
+#: scrapes every 5 s; Prometheus' default is 15 s), so each bucket's growth is not one scrape's jump.
+STEPS_S: tuple[int, ...] = tuple(
+    int(duration_seconds(d))
+    for d in ("30s", "1m", "2m", "5m", "10m", "15m", "30m", "1h", "2h", "3h", "6h", "12h", "1d")
+)
+
+
+def chart_step(range_s: float, max_points: int = MAX_CHART_POINTS) -> int:
+    """The chart bucket (and range-query step) for a range of ``range_s`` seconds: the shortest of
+    :data:`STEPS_S` that divides the range into at most ``max_points`` buckets (the longest step
+    for a range too long for any).
+
+    Raises ValueError for a range that is not positive or a ``max_points`` below 1.
+    """
+    if not range_s > 0 or max_points < 1:
+        raise ValueError(f"need range_s > 0 and max_points >= 1, got {range_s!r}, {max_points!r}")
+    for step in STEPS_S:
+        if range_s / step <= max_points:
+            return step
+    return STEPS_S[-1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,17 +107,11 @@ class TimeRange:
     bucket_s: int
 
 
-#: The page's presets, shortest first; each has a whole number of chart buckets.
+#: The page's presets, shortest first; each has a whole number of chart buckets of
+#: :func:`chart_step` seconds (15m and 1h: 30 s, 6h: 2 min, 24h: 5 min, 7d: 1 h, 28d: 3 h).
 PRESETS: tuple[TimeRange, ...] = tuple(
-    TimeRange(window, int(duration_seconds(window)), window, int(duration_seconds(bucket)))
-    for window, bucket in (
-        ("15m", "30s"),
-        ("1h", "1m"),
-        ("6h", "5m"),
-        ("24h", "15m"),
-        ("7d", "2h"),
-        ("28d", "6h"),
-    )
+    TimeRange(window, int(duration_seconds(window)), window, chart_step(duration_seconds(window)))
+    for window in ("15m", "1h", "6h", "24h", "7d", "28d")
 )
 
 
@@ -101,6 +135,10 @@ class OverviewStats:
     ``latency_bounds_ms``: empty when p50/p95/p99 are exact (or from Prometheus); otherwise they
     were estimated from the store's histogram buckets and the exact quantile lies in
     ``[lower, upper]`` (ms; ``upper`` None: beyond the top bucket), one pair per quantile.
+    ``data_since_ts``: the source's first data in the window (unix s, at least the window's start;
+    None: no data), and ``data_since_res_s`` how precise it is (0: exact).  ``rate_span_s``: the
+    seconds ``rate_per_s`` is averaged over, from ``data_since_ts`` to the end (``window_s`` when
+    all of the window has data; None without data).
     """
 
     source: Source
@@ -124,36 +162,68 @@ class OverviewStats:
     cancelled: int | None
     simulated: int | None
     latency_bounds_ms: tuple[tuple[float, float | None], ...] = ()
+    data_since_ts: float | None = None
+    data_since_res_s: float = 0.0
+    rate_span_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class OverviewSeries:
-    """Per-bucket figures from the store for the charts.
+    """Per-bucket figures for the charts, from one source.
 
-    Bucket i covers ``[starts[i], starts[i] + bucket_s)`` (unix seconds); buckets tile the window
-    exactly, ending at ``until_ts``.  ``requests`` and ``errors`` count ok+error and error requests
-    (0 is a real zero: the store records every request); ``p95_ms`` is None for a bucket without
-    latencies.  ``p95_from_buckets``: the p95s were estimated from histogram buckets (long windows).
+    Bucket i covers ``[starts[i], starts[i] + bucket_s)`` (unix seconds; Prometheus evaluates it
+    at its end); buckets tile the window exactly, ending at ``until_ts``.  ``requests`` and
+    ``errors`` count ok+error and error requests, None for a bucket before the source's first data
+    (after it, 0 is a real zero); ``p50_ms``/``p95_ms``/``p99_ms`` are None for a bucket without
+    latencies.  ``quantiles_from_buckets``: the quantiles were estimated from histogram buckets
+    (Prometheus; the store over long windows).  ``data_from_ts`` is the start of the first bucket
+    with data (None: no bucket has any).
     """
 
+    source: Source
     bucket_s: int
     until_ts: float
     starts: tuple[float, ...]
-    requests: tuple[int, ...]
-    errors: tuple[int, ...]
+    requests: tuple[float | None, ...]
+    errors: tuple[float | None, ...]
+    p50_ms: tuple[float | None, ...]
     p95_ms: tuple[float | None, ...]
-    p95_from_buckets: bool = False
+    p99_ms: tuple[float | None, ...]
+    quantiles_from_buckets: bool = False
+
+    @property
+    def data_from_ts(self) -> float | None:
+        """The start of the first bucket with data (unix s), None when there is none."""
+        return next((s for s, n in zip(self.starts, self.requests, strict=True) if n is not None), None)
+
+    @property
+    def per_minute(self) -> tuple[tuple[float | None, ...], tuple[float | None, ...]]:
+        """Requests and errors of each bucket as rates in requests per minute (None stays None)."""
+        minutes = self.bucket_s / 60
+        return (
+            tuple(None if n is None else n / minutes for n in self.requests),
+            tuple(None if n is None else n / minutes for n in self.errors),
+        )
+
+    @property
+    def error_ratios(self) -> tuple[float | None, ...]:
+        """errors / requests per bucket; None for a bucket without requests (or without data)."""
+        return tuple(
+            None if not n or e is None else e / n for n, e in zip(self.requests, self.errors, strict=True)
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class OverviewView:
     """Everything the Overview page shows for one choice of source and time range.
 
-    ``stats`` comes from ``source`` (the one actually used: ``"sqlite"`` after a fallback) and is
-    None only when neither source can answer.  ``series`` always comes from the store (None when
-    telemetry is off).  ``status_ok`` False means the page shows ``message`` as a warning.
-    ``store_requests`` is the store's total row count in ``requests`` (None without a store) and
-    ``latest_ts`` the newest request's ``ts``.
+    ``stats`` and ``series`` come from ``source`` (the one actually used: ``"sqlite"`` after a
+    fallback, whole: tiles and charts never mix sources) and are None only when neither source
+    can answer (telemetry off and Prometheus not chosen or failing).  ``status_ok`` False means
+    the page shows ``message`` as a warning.  ``store_requests`` is the store's total row count
+    in ``requests`` (None without a store) and ``latest_ts`` the newest request's ``ts``.
+    ``rate_note`` says, when the source's data misses more than one chart bucket of the range,
+    over which part of it the rate is (None otherwise).
     """
 
     requested: Source
@@ -164,6 +234,7 @@ class OverviewView:
     series: OverviewSeries | None
     store_requests: int | None
     latest_ts: float | None
+    rate_note: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

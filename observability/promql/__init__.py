@@ -6,16 +6,21 @@
   bounded reply.
 * :mod:`~observability.promql.reply`: the reply's pydantic models, its validation and
   :class:`PromSourceError`.
+* :mod:`~observability.promql.matrix`: range queries: the grid of evaluation times and the
+  ``matrix`` reply, validated.
 * :mod:`~observability.promql.source`: :class:`PromSource`, the figures the pages show, each
   checked against what it means, and :class:`SourceStatus`.
 """
 
 from observability.promql.client import MAX_REPLY_BYTES
+from observability.promql.matrix import RangeGrid, RangeSeries, parse_matrix
 from observability.promql.queries import (
     AGENT_MIX_QUERY,
     ALL_QUERIES,
     COST_QUERY,
+    ERROR_COUNT_QUERY,
     ERROR_RATIO_QUERY,
+    FIRST_SAMPLE_QUERY,
     ITERATIONS_QUERY,
     LATENCY_QUANTILE_QUERY,
     REQUEST_COUNT_QUERY,
@@ -31,7 +36,9 @@ __all__ = [
     "AGENT_MIX_QUERY",
     "ALL_QUERIES",
     "COST_QUERY",
+    "ERROR_COUNT_QUERY",
     "ERROR_RATIO_QUERY",
+    "FIRST_SAMPLE_QUERY",
     "ITERATIONS_QUERY",
     "LATENCY_QUANTILE_QUERY",
     "MAX_REPLY_BYTES",
@@ -40,7 +47,10 @@ __all__ = [
     "TOKENS_QUERY",
     "PromSource",
     "PromSourceError",
+    "RangeGrid",
+    "RangeSeries",
     "SourceStatus",
+    "parse_matrix",
     "render_query",
     "window_count",
 ]

@@ -5,6 +5,8 @@ Query methods raise :class:`~observability.promql.reply.PromSourceError`, whose 
 ``"Prometheus at URL is unreachable: REASON"`` (no connection) or ``"Prometheus at URL answered
 something unusable: REASON"`` (anything malformed, too slow, too big, an HTTP or Prometheus
 error); they return None (or an empty dict) when Prometheus answers without data.
+Every instant figure takes ``at`` (unix s; None: Prometheus' now), the end of its window;
+:meth:`PromSource.range_values` evaluates a query on a grid of times (a range query).
 ``PromSource.status()`` returns the same messages as a value and never raises: the pages show it
 and fall back to SQLite.  URLs in messages are masked (:func:`observability.redaction.redact_url`:
 a password in the URL, token-like query parameters); server-provided text is shortened and
@@ -25,10 +27,12 @@ import math
 from dataclasses import dataclass
 
 from observability.promql.client import MAX_REPLY_BYTES, QueryClient
+from observability.promql.matrix import RangeGrid, parse_matrix
 from observability.promql.queries import (
     AGENT_MIX_QUERY,
     COST_QUERY,
     ERROR_RATIO_QUERY,
+    FIRST_SAMPLE_QUERY,
     ITERATIONS_QUERY,
     LATENCY_QUANTILE_QUERY,
     REQUEST_COUNT_QUERY,
@@ -108,38 +112,45 @@ class PromSource:
         log.warning("%s", message)
         return PromSourceError(message, reachable=True)
 
-    def _query(self, query: str) -> list[Sample]:
-        """Run an instant query; the validated samples (a scalar is one sample without labels).
+    def _query(self, query: str, at: float | None = None) -> list[Sample]:
+        """Run an instant query at ``at`` (None: the server's now); the validated samples (a
+        scalar is one sample without labels).
 
         Raises PromSourceError when Prometheus cannot be reached or answers something unusable.
         """
         try:
-            return parse_samples(*self._client.fetch(query))
+            return parse_samples(*self._client.fetch(query, at=at))
         except UnusableReply as exc:
             raise self._unusable(str(exc)) from None
 
-    def _value(self, sample: Sample, what: str, upper: float | None) -> float | None:
-        """A sample's value checked against what it means: None for NaN (no data)."""
-        value = float(sample.value[1])
+    def _number(self, text: str, what: str, upper: float | None) -> float | None:
+        """A value text checked against what it means: None for NaN (no data)."""
+        value = float(text)
         if math.isnan(value):
             return None
         if math.isinf(value) or value < 0 or (upper is not None and value > upper):
-            raise self._unusable(f"{what} of {sample.value[1]}")
+            raise self._unusable(f"{what} of {text}")
         return value
 
-    def _scalar(self, query: str, what: str, upper: float | None = None) -> float | None:
+    def _value(self, sample: Sample, what: str, upper: float | None) -> float | None:
+        """A sample's value checked against what it means: None for NaN (no data)."""
+        return self._number(sample.value[1], what, upper)
+
+    def _scalar(
+        self, query: str, what: str, upper: float | None = None, at: float | None = None
+    ) -> float | None:
         """The value of a query returning at most one series; None without data."""
-        result = self._query(query)
+        result = self._query(query, at)
         if not result:
             return None
         if len(result) > 1:
             raise self._unusable(f"{len(result)} series for {what}, where the query gives at most one")
         return self._value(result[0], what, upper)
 
-    def _by_label(self, query: str, label: str, what: str) -> dict[str, float]:
+    def _by_label(self, query: str, label: str, what: str, at: float | None = None) -> dict[str, float]:
         """A query returning one series per value of ``label``, as a dict (NaN values dropped)."""
         out: dict[str, float] = {}
-        for series in self._query(query):
+        for series in self._query(query, at):
             key = series.metric.get(label, "")
             if key in out:
                 raise self._unusable(f"two series for {label}={excerpt(key, 40)!r} in {what}")
@@ -164,34 +175,64 @@ class PromSource:
             return SourceStatus(False, str(self._unusable(f"vector(1) came back as {value!r}")))
         return SourceStatus(True, f"connected to Prometheus at {self.url}")
 
-    def request_rate(self, window: str) -> float | None:
+    def request_rate(self, window: str, *, at: float | None = None) -> float | None:
         """Requests per second over ``window``; None when no request was ever counted."""
-        return self._scalar(render_query(REQUEST_RATE_QUERY, window), "a request rate")
+        return self._scalar(render_query(REQUEST_RATE_QUERY, window), "a request rate", at=at)
 
-    def request_count(self, window: str) -> float | None:
+    def request_count(self, window: str, *, at: float | None = None) -> float | None:
         """Requests finished in ``window`` (exact, see the module docstring); None without data."""
-        return self._scalar(render_query(REQUEST_COUNT_QUERY, window), "a request count")
+        return self._scalar(render_query(REQUEST_COUNT_QUERY, window), "a request count", at=at)
 
-    def error_ratio(self, window: str) -> float | None:
+    def error_ratio(self, window: str, *, at: float | None = None) -> float | None:
         """Share of ``window``'s requests that failed (0..1); None when there was no request."""
-        return self._scalar(render_query(ERROR_RATIO_QUERY, window), "an error ratio", upper=1.0)
+        return self._scalar(render_query(ERROR_RATIO_QUERY, window), "an error ratio", upper=1.0, at=at)
 
-    def latency_quantile(self, q: float, window: str) -> float | None:
+    def latency_quantile(self, q: float, window: str, *, at: float | None = None) -> float | None:
         """The ``q``-quantile of request latency over ``window``, in seconds; None without requests."""
-        return self._scalar(render_query(LATENCY_QUANTILE_QUERY, window, q=q), "a latency quantile")
+        return self._scalar(render_query(LATENCY_QUANTILE_QUERY, window, q=q), "a latency quantile", at=at)
 
-    def agent_mix(self, window: str) -> dict[str, float]:
+    def agent_mix(self, window: str, *, at: float | None = None) -> dict[str, float]:
         """Agent invocations in ``window`` by agent (empty without data)."""
-        return self._by_label(render_query(AGENT_MIX_QUERY, window), "agent", "the agent mix")
+        return self._by_label(render_query(AGENT_MIX_QUERY, window), "agent", "the agent mix", at)
 
-    def tokens(self, window: str) -> dict[str, float]:
+    def tokens(self, window: str, *, at: float | None = None) -> dict[str, float]:
         """LLM tokens in ``window`` by direction (``input``, ``output``); empty without data."""
-        return self._by_label(render_query(TOKENS_QUERY, window), "direction", "the token counts")
+        return self._by_label(render_query(TOKENS_QUERY, window), "direction", "the token counts", at)
 
-    def cost_usd(self, window: str) -> float | None:
+    def cost_usd(self, window: str, *, at: float | None = None) -> float | None:
         """Estimated LLM cost in ``window`` in US dollars; None without data."""
-        return self._scalar(render_query(COST_QUERY, window), "a cost")
+        return self._scalar(render_query(COST_QUERY, window), "a cost", at=at)
 
-    def iterations(self, window: str) -> float | None:
+    def iterations(self, window: str, *, at: float | None = None) -> float | None:
         """MCTS iterations run in ``window``; None without data."""
-        return self._scalar(render_query(ITERATIONS_QUERY, window), "an iteration count")
+        return self._scalar(render_query(ITERATIONS_QUERY, window), "an iteration count", at=at)
+
+    def first_sample(self, window: str, res: str, *, at: float | None = None) -> float | None:
+        """When (unix s) ``mcts_requests_total`` has its first sample in ``window`` ending at
+        ``at``, to within ``res`` (a duration: the subquery's step); None when it has none.  A time
+        after ``at`` is unusable."""
+        value = self._scalar(render_query(FIRST_SAMPLE_QUERY, window, res=res), "a first-sample time", at=at)
+        if value is not None and at is not None and value > at + 1e-3:
+            raise self._unusable(f"a first-sample time of {value!r}, after the window's end {at!r}")
+        return value
+
+    def range_values(
+        self, query: str, grid: RangeGrid, what: str, upper: float | None = None
+    ) -> tuple[float | None, ...]:
+        """The range query ``query`` (PromQL giving at most one series) evaluated on ``grid``: one
+        value per grid time, None where Prometheus has no data (no series yet, NaN).  ``what``
+        names the figure in messages; a value above ``upper`` is unusable.
+
+        Raises PromSourceError when Prometheus cannot be reached or answers something unusable:
+        not a matrix, several series, a time off the grid, a negative or infinite value.
+        """
+        try:
+            series = parse_matrix(
+                *self._client.fetch_range(query, start=grid.start, end=grid.end, step_s=grid.step_s)
+            )
+            if len(series) > 1:
+                raise UnusableReply(f"{len(series)} series for {what}, where the query gives at most one")
+            texts = series[0].on_grid(grid) if series else (None,) * grid.points
+        except UnusableReply as exc:
+            raise self._unusable(str(exc)) from None
+        return tuple(None if t is None else self._number(t, what, upper) for t in texts)

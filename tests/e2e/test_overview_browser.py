@@ -41,10 +41,14 @@ def test_overview_counts_a_new_query_and_draws_charts(console_url, page):
     for label in ("Request rate", "Error rate", "Latency p95", "Tokens", "Cost", "MCTS iterations"):
         assert label in labels
     assert page.get_by_text("SQLite store at").count() == 1
-    # requests and errors over time, latency p95, agent mix: three plotly charts with data
-    page.locator(".js-plotly-plot").nth(2).wait_for(timeout=30_000)
-    assert page.locator(".js-plotly-plot").count() == 3
-    traffic = page.locator(".js-plotly-plot", has_text="requests and errors").first
-    assert traffic.locator("g.barlayer path").count() >= 1
+    # request rate, error rate, latency p50/p95/p99 (lines), agent mix (bars): four plotly charts
+    page.locator(".js-plotly-plot").nth(3).wait_for(timeout=30_000)
+    assert page.locator(".js-plotly-plot").count() == 4
+    traffic = page.locator(".js-plotly-plot", has_text="request rate (req/min)").first
+    assert traffic.locator("g.scatterlayer g.trace").count() == 2  # requests, errors
+    assert traffic.locator("g.barlayer path").count() == 0  # no bars over time
+    latency = page.locator(".js-plotly-plot", has_text="latency p50 / p95 / p99").first
+    assert latency.locator("g.scatterlayer g.trace").count() == 3
+    assert latency.locator("g.scatterlayer path.point").count() >= 3  # the new request's bucket, drawn
     agents = page.locator(".js-plotly-plot", has_text="agent mix").first
     assert agents.locator("g.barlayer path").count() >= 1

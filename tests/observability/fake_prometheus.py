@@ -123,11 +123,17 @@ def _handler(fake: FakePrometheus) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _Server(ThreadingHTTPServer):
+    # The Overview sends ~15 queries at once: a listen backlog of 5 (the default) would leave some
+    # connections waiting for a SYN retry, a second later.
+    request_queue_size = 64
+    daemon_threads = True
+
+
 @contextmanager
 def fake_prometheus(reply: Reply | None = None) -> Iterator[FakePrometheus]:
     """Serve on a free loopback port until the block ends; then stop every handler thread."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
-    server.daemon_threads = True
+    server = _Server(("127.0.0.1", 0), BaseHTTPRequestHandler)
     fake = FakePrometheus(
         url=f"http://127.0.0.1:{server.server_port}", reply=reply or vector_reply(({}, "1"))
     )

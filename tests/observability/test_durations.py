@@ -104,12 +104,12 @@ def test_promql_windows_and_overview_presets_use_the_same_grammar() -> None:
     for bad in ("30m1h", "1.5h", "0m", ""):
         with pytest.raises(ValueError, match="window must be a Prometheus duration"):
             render_query(REQUEST_RATE_QUERY, bad)
-    assert [(p.label, p.seconds, p.bucket_s) for p in PRESETS] == [
+    assert [(p.label, p.seconds, p.bucket_s) for p in PRESETS] == [  # buckets: chart_step, <= 300 points
         ("15m", 900, 30),
-        ("1h", 3600, 60),
-        ("6h", 21600, 300),
-        ("24h", 86400, 900),
-        ("7d", 604800, 7200),
-        ("28d", 2419200, 21600),
+        ("1h", 3600, 30),
+        ("6h", 21600, 120),
+        ("24h", 86400, 300),
+        ("7d", 604800, 3600),
+        ("28d", 2419200, 10800),
     ]
     assert all(p.prom_window == p.label for p in PRESETS)

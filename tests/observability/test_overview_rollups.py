@@ -59,11 +59,12 @@ def test_series_counts_from_rollups_equal_rows(store: Store, monkeypatch: pytest
     got = series_from_store(store, WINDOW, BUCKET, NOW)
     monkeypatch.setattr(from_store, "ROLLUP_AFTER_S", 10**9)  # the oracle: every row fetched
     want = series_from_store(store, WINDOW, BUCKET, NOW)
-    assert got.p95_from_buckets and not want.p95_from_buckets
+    assert got.quantiles_from_buckets and not want.quantiles_from_buckets
     assert got.starts == want.starts
     assert got.requests == want.requests and got.errors == want.errors
     assert sum(want.requests) > 1000
-    assert [p is None for p in got.p95_ms] == [p is None for p in want.p95_ms]
+    for mine, exact in ((got.p50_ms, want.p50_ms), (got.p95_ms, want.p95_ms), (got.p99_ms, want.p99_ms)):
+        assert [p is None for p in mine] == [p is None for p in exact]
 
 
 def test_quantiles_from_buckets_bracket_the_exact_ones(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -118,3 +119,12 @@ def test_the_scans_count_as_the_index_does(tmp_path: Path) -> None:
         assert scanned == {r["status"]: r["n"] for r in s.reads.status_totals(100.0, 200.0)}
     finally:
         s.close()
+
+
+def test_counts_each_equals_one_read_per_window(store: Store) -> None:
+    windows = [(NOW - WINDOW + i * BUCKET - 0.5, NOW - WINDOW + (i + 1) * BUCKET - 0.5) for i in range(5)]
+    where = {"status": ("ok", "error")}
+    each = store.reads.rollups.counts_each(windows, ("status",), where)
+    assert each == [store.reads.rollups.counts(a, b, ("status",), where) for a, b in windows]
+    assert sum(c.total().n for c in each) > 0
+    assert store.reads.rollups.counts_each([]) == []

@@ -454,7 +454,7 @@ def _raised(call: Callable[[], object]) -> BaseException:
 def test_status_never_raises_even_when_the_client_breaks(monkeypatch: pytest.MonkeyPatch) -> None:
     source = PromSource("http://127.0.0.1:9")
 
-    def broken(query: str) -> list:
+    def broken(query: str, at: float | None = None) -> list:
         raise RuntimeError("a bug, not Prometheus")
 
     monkeypatch.setattr(source, "_query", broken)
