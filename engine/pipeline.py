@@ -188,7 +188,8 @@ class Engine:
         if assignment is not None:
             if assignment.unit != request.user_id:
                 raise ValueError(
-                    f"the assignment is for unit {assignment.unit!r}, the request's user_id is {request.user_id!r}"
+                    f"the assignment is for unit {assignment.unit!r}, "
+                    f"the request's user_id is {request.user_id!r}"
                 )
             if experiment not in (None, assignment.experiment) or variant not in (None, assignment.variant):
                 raise ValueError("experiment/variant contradict the assignment")

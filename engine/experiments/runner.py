@@ -154,8 +154,8 @@ def plan_unit(spec: ExperimentSpec, rows: Sequence[Mapping[str, Any]], index: in
             request = overrides.apply(base)
         except (ValidationError, KeyError, TypeError) as exc:
             raise RunConfigError(
-                f"workload {spec.workload.file}: query {str(row.get('query'))[:60]!r} is not a valid request: "
-                f"{str(exc).splitlines()[0]}"
+                f"workload {spec.workload.file}: query {str(row.get('query'))[:60]!r} is not a valid "
+                f"request: {str(exc).splitlines()[0]}"
             ) from None
         queries.append(PlannedQuery(j, request_id_for(spec.id, unit, j), request))
     return UnitPlan(index, a, tuple(queries))

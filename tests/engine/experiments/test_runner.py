@@ -87,7 +87,9 @@ def _check_complete(db: Path, experiment: str, units: int, qpu: int) -> None:
     """Exactly ``units`` units, each exposed once with its first request, ``qpu`` requests each
     with the planned ids, each request recorded once (one query span each)."""
     expected_units = {f"unit-{i:06d}" for i in range(units)}
-    exposures = _rows(db, "SELECT unit, variant, request_id, ts FROM exposures WHERE experiment = ?", (experiment,))
+    exposures = _rows(
+        db, "SELECT unit, variant, request_id, ts FROM exposures WHERE experiment = ?", (experiment,)
+    )
     assert {u for u, *_ in exposures} == expected_units and len(exposures) == units
     for unit, variant, request_id, _ts in exposures:
         assert variant == _variant_by_hand(experiment, str(unit))
@@ -102,8 +104,8 @@ def _check_complete(db: Path, experiment: str, units: int, qpu: int) -> None:
     traces = [r[3] for r in requests]
     query_spans = _rows(
         db,
-        f"SELECT trace_id, COUNT(*) FROM spans WHERE name = 'query' AND trace_id IN ({','.join('?' * len(traces))}) "
-        "GROUP BY trace_id",
+        "SELECT trace_id, COUNT(*) FROM spans WHERE name = 'query' "
+        f"AND trace_id IN ({','.join('?' * len(traces))}) GROUP BY trace_id",
         tuple(traces),
     )
     assert len(query_spans) == len(traces) and all(n == 1 for _, n in query_spans)
@@ -233,9 +235,8 @@ def test_a_second_run_of_the_same_experiment_is_refused_while_one_runs(tmp_path:
         busy = _cli(db, spec, "--units", "2")
     assert busy.returncode == 2 and "already being run" in busy.stderr and "Traceback" not in busy.stderr
     assert _rows(db, "SELECT COUNT(*) FROM requests") == [(0,)]
-    with _run_lock(db, "runner-test"), pytest.raises(RunBusyError):
-        with _run_lock(db, "runner-test"):
-            pass
+    with _run_lock(db, "runner-test"), pytest.raises(RunBusyError), _run_lock(db, "runner-test"):
+        pass
 
 
 def test_bad_arguments_exit_2_with_one_line(tmp_path: Path) -> None:
@@ -288,7 +289,8 @@ def _interrupted(tmp_path: Path, sig: int) -> None:
     # every unit with a request has its exposure (same transaction), and no exposure without one
     orphans = _rows(
         db,
-        "SELECT COUNT(*) FROM exposures e WHERE NOT EXISTS (SELECT 1 FROM requests r WHERE r.request_id = e.request_id)",
+        "SELECT COUNT(*) FROM exposures e "
+        "WHERE NOT EXISTS (SELECT 1 FROM requests r WHERE r.request_id = e.request_id)",
     )
     assert orphans == [(0,)]
     unexposed = _rows(
