@@ -211,6 +211,7 @@ def _cli(db: Path, spec: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_two_processes_share_the_units_and_expose_each_once(tmp_path: Path) -> None:
     spec = _spec(tmp_path)
     db = tmp_path / "p.db"
@@ -227,6 +228,7 @@ def test_two_processes_share_the_units_and_expose_each_once(tmp_path: Path) -> N
     _check_complete(db, "runner-test", 7, 2)
 
 
+@pytest.mark.slow
 def test_a_second_run_of_the_same_experiment_is_refused_while_one_runs(tmp_path: Path) -> None:
     spec = _spec(tmp_path)
     db = tmp_path / "b.db"
@@ -239,6 +241,7 @@ def test_a_second_run_of_the_same_experiment_is_refused_while_one_runs(tmp_path:
         pass
 
 
+@pytest.mark.slow
 def test_bad_arguments_exit_2_with_one_line(tmp_path: Path) -> None:
     db = tmp_path / "c.db"
     bad = tmp_path / "bad.yaml"
