@@ -472,7 +472,8 @@ def _run(
         while futures:
             finished, futures = wait(futures, timeout=POLL_S, return_when=FIRST_COMPLETED)
             for f in finished:
-                f.result()  # a bug in the runner itself surfaces here
+                if not f.cancelled():
+                    f.result()  # a bug in the runner itself surfaces here
             if tally.version != seen:
                 seen = tally.version
                 report_progress()

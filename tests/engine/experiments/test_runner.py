@@ -17,6 +17,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -141,6 +142,28 @@ def test_exposure_once_per_unit_across_two_runs_and_every_request_labelled(tmp_p
         digest = hashlib.sha256(f"runner-test:runner-test:{unit}".encode()).digest()
         assert bucket == int.from_bytes(digest[:8], "big") % 10_000
         assert _rows(db, "SELECT ts FROM requests WHERE request_id = ?", (request_id,)) == [(ts,)]
+
+
+def test_a_stopped_run_records_what_it_counts_and_a_resumed_one_completes(tmp_path: Path) -> None:
+    spec = load_spec(_spec(tmp_path), slo_names=())
+    db = tmp_path / "stop.db"
+    stop = threading.Event()
+
+    def progress(p: RunProgress) -> None:
+        if p.sent >= 4:
+            stop.set()
+
+    engine = _engine(db)
+    try:
+        first = run_experiment(engine, spec, units=40, concurrency=3, progress=progress, stop=stop.is_set)
+        assert first.stopped and 4 <= first.sent < 80
+        engine.telemetry.flush()
+        assert _rows(db, "SELECT COUNT(*) FROM requests WHERE experiment = 'runner-test'") == [(first.sent,)]
+        second = run_experiment(engine, spec, units=40, concurrency=3)
+    finally:
+        engine.close()
+    assert not second.stopped and (second.skipped, second.sent) == (first.sent, 80 - first.sent)
+    _check_complete(db, "runner-test", 40, 2)
 
 
 def test_overrides_reach_the_engine(tmp_path: Path) -> None:
