@@ -4,7 +4,7 @@
 every ``*.yaml`` in it, with experiment ids unique across them) and prints one line per valid
 spec.  Any problem is printed on stderr as ``FILE:LINE: FIELD: message`` (every problem of every
 file, not just the first) and the exit status is 2; nothing is written anywhere.
-(``run``, ``analyze`` and ``report`` come with the runner, issue 14.)
+``experiment run SPEC --units N`` runs (or resumes) an experiment: :mod:`engine.cli_experiment_run`.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.cli_args import EXIT_USAGE, Parser
+from engine.cli_experiment_run import add_run_parser
 from engine.experiments.specs import ExperimentSpec, SpecError, SpecProblem, id_line, load_spec
 
 __all__ = ["add_experiment_parser", "describe_spec", "experiment_validate"]
@@ -27,6 +28,7 @@ def add_experiment_parser(sub: Any) -> None:
     v = exp_sub.add_parser("validate", help="check experiment spec files (YAML)")
     v.add_argument("specs", nargs="+", metavar="SPEC", help="a spec file, or a directory of them")
     v.set_defaults(func=experiment_validate)
+    add_run_parser(exp_sub)
 
 
 def describe_spec(spec: ExperimentSpec) -> str:

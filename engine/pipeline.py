@@ -14,6 +14,7 @@ composition root that builds them from settings.  ``Engine()`` / ``Engine(settin
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 import uuid
@@ -53,6 +54,8 @@ from engine.models import PassageRef, QueryRequest, QueryResult, StepRecord
 from engine.routing import GRURouter, Router, RoutingState
 from engine.telemetry import RequestMeta, Telemetry
 from observability.tracing import correlation_scope, get_correlation_id
+
+_REQUEST_ID = re.compile(r"[!-~]{1,128}")
 
 __all__ = [
     "DEFAULT_CONFIDENCE_THRESHOLD",
@@ -150,6 +153,8 @@ class Engine:
         experiment: str | None = None,
         variant: str | None = None,
         faults: Faults | None = None,
+        request_id: str | None = None,
+        assignment: Any = None,
     ) -> Iterator[Event]:
         """Yield the loop's events, ending with ``Final``; record the request once.
 
@@ -163,10 +168,35 @@ class Engine:
         configuration error, not a fallback case); any other failure is
         recorded as ``error`` and re-raised; a caller that stops reading early
         leaves a ``cancelled`` record.
+
+        Experiments: ``experiment`` and ``variant`` label the request row; ``assignment`` (an
+        :class:`engine.experiments.Assignment` of the request's ``user_id``) sets both and also
+        records the unit's exposure (its bucket) in the same transaction as the request row --
+        the store keeps the first per (experiment, unit).  ``request_id`` replaces the random id
+        (1..128 printable characters): the experiment runner derives one per (experiment, unit,
+        query) so that a resumed run can tell what is recorded, and the store's primary key
+        keeps a request id once.
+
+        Raises:
+            ValueError: (before anything is recorded) a malformed ``request_id``, or an
+                ``assignment`` of another unit than ``request.user_id`` or contradicting
+                ``experiment``/``variant``.
         """
+        if request_id is not None and not _REQUEST_ID.fullmatch(request_id):
+            raise ValueError("request_id must be 1..128 printable ASCII characters without spaces")
+        bucket = None
+        if assignment is not None:
+            if assignment.unit != request.user_id:
+                raise ValueError(
+                    f"the assignment is for unit {assignment.unit!r}, "
+                    f"the request's user_id is {request.user_id!r}"
+                )
+            if experiment not in (None, assignment.experiment) or variant not in (None, assignment.variant):
+                raise ValueError("experiment/variant contradict the assignment")
+            experiment, variant, bucket = assignment.experiment, assignment.variant, assignment.bucket
         t0 = self._clock()
         tel = self.telemetry
-        request_id = uuid.uuid4().hex
+        request_id = request_id or uuid.uuid4().hex
         correlation_id = request.correlation_id or get_correlation_id() or request_id
         meta = RequestMeta(
             tel.clock() if ts is None else ts,
@@ -176,6 +206,7 @@ class Engine:
             variant,
             correlation_id,
             request.model_dump_json(),
+            bucket,
         )
         run = RunInfo(request, request.resolved_task(), request_id, uuid.uuid4().hex, meta)
         progress = Progress()

@@ -5,7 +5,8 @@ gives a no-op instance, for measuring their cost); ``Telemetry`` itself only tak
 them.  A request's ended spans are held in memory by trace (a tracer collector: no
 record is built yet) until the request is recorded; then ONE deferred job goes to the store's writer thread,
 which builds the span records and the rows (request, routing decisions, spans,
-logs, MCTS run), validates them and updates the metrics there -- the LLM and
+logs, MCTS run, and for a request of an experiment its unit's exposure),
+validates them and updates the metrics there -- the LLM and
 retrieval metrics too, counted from the ``llm.complete`` and ``rag.retrieve``
 spans -- so the query itself pays for its spans' ids and clocks and a queue put
 (about 30-60 µs a request; ``benchmarks/telemetry_bench.py``).  Spans also go to OTLP when

@@ -27,6 +27,7 @@ from engine.telemetry.rows import (
     FailedRequest,
     LogLine,
     RequestMeta,
+    exposure_rows,
     failure_request_row,
     log_rows,
     redacted_request,
@@ -213,7 +214,7 @@ class Telemetry:
             out["logs"] = log_rows(result.trace_id, logs, secrets)
             return out
 
-        self._submit(job, 2 + len(result.steps) + len(spans) + len(logs))
+        self._submit(job, 3 + len(result.steps) + len(spans) + len(logs))
 
     def record_failure(self, failure: FailedRequest) -> None:
         """Record a request that failed (``error``), was rejected (``invalid``) or stopped
@@ -243,9 +244,10 @@ class Telemetry:
                 "routing_decisions": routing_rows(request_id, steps, unfinished),
                 "spans": [r.to_row() for r in records],
                 "logs": log_rows(trace_id, logs, secrets),
+                "exposures": exposure_rows(request_id, f.meta),
             }
 
-        self._submit(job, 1 + len(steps) + len(unfinished) + len(spans) + len(logs))
+        self._submit(job, 2 + len(steps) + len(unfinished) + len(spans) + len(logs))
 
     def _take_logs(
         self, trace_id: str, level: int, message: str, correlation_id: str | None

@@ -18,13 +18,14 @@ from typing import Any, NamedTuple
 from engine.events import RouteDecision
 from engine.models import QueryResult, StepRecord
 from observability.redaction import redact_text
-from observability.store import LogRow, MctsNodeRow, MctsRunRow, RequestRow, RoutingRow
+from observability.store import ExposureRow, LogRow, MctsNodeRow, MctsRunRow, RequestRow, RoutingRow
 from observability.tracing import SpanRecord
 
 __all__ = [
     "FailedRequest",
     "LogLine",
     "RequestMeta",
+    "exposure_rows",
     "failure_request_row",
     "log_rows",
     "redacted_request",
@@ -59,6 +60,21 @@ class RequestMeta:
     correlation_id: str | None = None
     #: The validated request as JSON (``QueryRequest.model_dump_json()``), stored for replay.
     request_json: str | None = None
+    #: The unit's assignment bucket in [0, 10000) (``engine.experiments.assign``), for its exposure.
+    bucket: int | None = None
+
+
+def exposure_rows(request_id: str, meta: RequestMeta) -> list[dict[str, Any]]:
+    """The ``exposures`` row a request of an experiment writes with its request row (in the same
+    transaction): its unit (``user_id``), variant and bucket, this request's id and time.  The
+    table keeps the first row per (experiment, unit), so only the unit's first recorded request
+    counts; later ones change nothing.  Empty unless the request has an experiment, a variant
+    and a unit."""
+    if not (meta.experiment and meta.variant and meta.user_id):
+        return []
+    return [
+        ExposureRow(meta.experiment, meta.user_id, meta.variant, meta.bucket, request_id, meta.ts)._asdict()
+    ]
 
 
 def log_rows(trace_id: str, lines: list[LogLine], secrets: tuple[str, ...] = ()) -> list[dict[str, Any]]:
@@ -136,6 +152,7 @@ def result_rows(
         ),
         "routing_decisions": routing_rows(result.request_id, result.steps),
         "spans": [s.to_row() for s in spans],
+        "exposures": exposure_rows(result.request_id, meta),
     }
     if search is not None:
         s = search.stats

@@ -27,7 +27,9 @@ def test_validate_shipped_specs(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out.splitlines()
     assert len(out) == len(list(DEFAULT_SPECS_DIR.glob("*.yaml")))
     assert any(
-        "experiment mcts-iterations: 2 variants [iter-200 50% (mcts_iterations=200)" in line for line in out
+        "experiment mcts-iterations: 2 variants [iter-200 50% (mcts_iterations=200, max_steps=1, "
+        "confidence_threshold=1.0)" in line
+        for line in out
     )
 
 
