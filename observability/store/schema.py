@@ -36,7 +36,7 @@ from typing import Any, Literal, NamedTuple
 
 from sqlite_utils import Database
 
-from observability.store import exposures_per_unit, request_json, rollups
+from observability.store import experiment_sums_migration, exposures_per_unit, request_json, rollups
 
 __all__ = [
     "MIGRATIONS",
@@ -306,6 +306,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("per-minute request roll-ups", lambda db: rollups.create(db.conn)),
     (request_json.NAME, request_json.add_request_json),
     (exposures_per_unit.NAME, exposures_per_unit.migrate),
+    (experiment_sums_migration.NAME, experiment_sums_migration.migrate),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
