@@ -240,3 +240,30 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
     bad.write_text("id: x\n")
     invalid = _cli("analyze", str(bad), "--db", str(tmp_path / "nope.db"))
     assert invalid.returncode == 2 and "Traceback" not in invalid.stderr
+
+
+def test_cuped_from_sums_equals_cuped_from_rows(tmp_path: Path) -> None:
+    from engine.experiments import metric_summaries
+    from tests.engine.experiments.test_aggregate import SPEC as HISTORY_SPEC
+    from tests.engine.experiments.test_aggregate import _fill as fill_with_history
+
+    path = tmp_path / "arbor.db"
+    fill_with_history(path)
+    with sqlite3.connect(path) as conn:
+        an = analyze(conn, HISTORY_SPEC, slos=[])
+        rows = metric_summaries(conn, "exp", "latency")
+    ref = stats.cuped_test(rows["a"].covariate, rows["b"].covariate)
+    got = an.metric("latency").variant("b")  # type: ignore[union-attr]
+    assert got is not None and got.cuped_applied and ref.applied
+    assert got.absolute is not None and got.absolute.estimate == pytest.approx(ref.test.estimate, rel=1e-9)
+    assert got.p_value == pytest.approx(ref.test.p_value, rel=1e-6)
+    assert got.variance_reduction == pytest.approx(ref.variance_reduction, rel=1e-6)
+
+
+def test_cuped_off_with_the_reason_without_history(filled: tuple[Path, list[dict[str, Any]]]) -> None:
+    path, _ = filled
+    with sqlite3.connect(path) as conn:
+        an = analyze(conn, SPEC.model_copy(update={"cuped": True}), slos=[])
+    b = an.metric("latency").variant("b")  # type: ignore[union-attr]
+    assert b is not None and not b.cuped_applied
+    assert b.cuped_reason == "no unit has history in the 7 days before the start"
