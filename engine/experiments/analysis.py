@@ -24,6 +24,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from engine.experiments import stats
 from engine.experiments.aggregate import SrmCheck, srm_check
 from engine.experiments.specs import ExperimentSpec
@@ -174,10 +176,6 @@ def _metric_roles(spec: ExperimentSpec) -> list[tuple[str, str]]:
     return out
 
 
-def _add(a: Sequence[float], b: Sequence[float]) -> tuple[float, ...]:
-    return tuple(x + y for x, y in zip(a, b, strict=True))
-
-
 def _to_variant_sums(
     name: str, s: Sequence[float], cov: tuple[float, float, float, int] | None
 ) -> VariantSums:
@@ -244,23 +242,26 @@ def _series(
     spec: ExperimentSpec, minutes: dict[str, list[tuple[int, tuple[float, ...]]]]
 ) -> dict[str, tuple[SeriesPoint, ...]]:
     """Cumulative relative lift (no CUPED) of each variant against the baseline at up to
-    :data:`MAX_SERIES_POINTS` minute ends, from the per-minute changes."""
+    :data:`MAX_SERIES_POINTS` minute ends, from the per-minute changes (numpy cumulative sums)."""
     base_name = spec.baseline_name
-    all_minutes = sorted({m for rows in minutes.values() for m, _ in rows})
-    if not all_minutes:
+    all_minutes = np.unique(np.array([m for rows in minutes.values() for m, _ in rows], dtype=np.int64))
+    if all_minutes.size == 0:
         return {}
-    step = max(1, math.ceil(len(all_minutes) / MAX_SERIES_POINTS))
+    step = max(1, math.ceil(all_minutes.size / MAX_SERIES_POINTS))
     marks = all_minutes[step - 1 :: step]
-    if marks[-1] != all_minutes[-1]:
-        marks.append(all_minutes[-1])
+    if marks.size == 0 or marks[-1] != all_minutes[-1]:
+        marks = np.append(marks, all_minutes[-1])
+    width = len(experiment_sums.SUM_COLUMNS)
 
-    def cumulative(rows: list[tuple[int, tuple[float, ...]]]) -> list[tuple[float, ...]]:
-        out, acc, i = [], (0.0,) * len(experiment_sums.SUM_COLUMNS), 0
-        for mark in marks:
-            while i < len(rows) and rows[i][0] <= mark:
-                acc = _add(acc, rows[i][1])
-                i += 1
-            out.append(acc)
+    def cumulative(rows: list[tuple[int, tuple[float, ...]]]) -> np.ndarray:
+        if not rows:
+            return np.zeros((marks.size, width))
+        keys = np.array([m for m, _ in rows], dtype=np.int64)
+        cum = np.cumsum(np.array([d for _, d in rows], dtype=float), axis=0)
+        idx = np.searchsorted(keys, marks, side="right") - 1  # last minute <= mark
+        out = np.zeros((marks.size, width))
+        ok = idx >= 0
+        out[ok] = cum[idx[ok]]
         return out
 
     base = cumulative(minutes.get(base_name, []))
@@ -271,8 +272,8 @@ def _series(
         other = cumulative(minutes.get(name, []))
         points = []
         for mark, sa, sb in zip(marks, base, other, strict=True):
-            a = stats.Summary.from_sums(round(sa[0]), sa[1], sa[2])
-            b = stats.Summary.from_sums(round(sb[0]), sb[1], sb[2])
+            a = stats.Summary.from_sums(round(sa[0]), float(sa[1]), float(sa[2]))
+            b = stats.Summary.from_sums(round(sb[0]), float(sb[1]), float(sb[2]))
             t = stats.mean_test(a, b, spec.alpha, True, spec.sequential)
             points.append(SeriesPoint(float(mark + 60), a.n, b.n, t.estimate, t.ci))
         result[name] = tuple(points)
@@ -298,23 +299,31 @@ def _slo_events(
 
 
 def analyze(
-    conn: sqlite3.Connection,
+    conn: sqlite3.Connection | str | Path,
     spec: ExperimentSpec,
     as_of: float | None = None,
     *,
     slos: Sequence[SLO] | None = None,
     pre_period_s: float = PRE_PERIOD_S,
 ) -> Analysis:
-    """Analyse ``spec``'s experiment in the store behind ``conn`` up to ``as_of`` (unix s; None:
-    everything recorded).  ``slos``: the SLOs ``slo_burn`` guardrails name (None: data/slos.yaml).
+    """Analyse ``spec``'s experiment in the store behind ``conn`` (a connection, or the store
+    file's path, opened read-only) up to ``as_of`` (unix s; None: everything recorded).
+    ``slos``: the SLOs ``slo_burn`` guardrails name (None: data/slos.yaml).
 
     Raises:
+        FileNotFoundError: ``conn`` is a path with no file.
         sqlite3.Error: the store cannot be read (or predates the experiment tables).
         observability.slo.models.SLOConfigError: ``slos`` is None and data/slos.yaml is invalid.
     """
+    if not isinstance(conn, sqlite3.Connection):
+        owned = open_store(conn)
+        try:
+            return analyze(owned, spec, as_of, slos=slos, pre_period_s=pre_period_s)
+        finally:
+            owned.close()
     start = experiment_start(conn, spec.id)
-    last = conn.execute("SELECT MAX(ts) FROM requests WHERE experiment = ?", (spec.id,)).fetchone()[0]
-    use_sums = as_of is None or last is None or as_of >= float(last)
+    exposed, end = experiment_sums.exposure_counts(conn, spec.id)
+    use_sums = as_of is None or end is None or as_of >= end
     notes: list[str] = []
     names = spec.variant_names
     base_name = spec.baseline_name
@@ -322,24 +331,24 @@ def analyze(
     series: dict[str, tuple[SeriesPoint, ...]] = {}
     for metric, role in _metric_roles(spec):
         if use_sums:
-            minutes = experiment_sums.minute_sums(conn, spec.id, metric)
             covs = experiment_sums.covariate_sums(conn, spec.id, metric, start, pre_period_s)
-            sums = {}
-            for name, rows in minutes.items():
-                total: tuple[float, ...] = (0.0,) * len(experiment_sums.SUM_COLUMNS)
-                for _, delta in rows:
-                    total = _add(total, delta)
-                if round(total[0]) > 0:
-                    sums[name] = _to_variant_sums(name, total, covs.get(name))
+            sums = {
+                name: _to_variant_sums(name, total, covs.get(name))
+                for name, total in experiment_sums.variant_totals(conn, spec.id, metric).items()
+                if round(total[0]) > 0
+            }
             if role == "primary":
-                series = _series(spec, minutes)
+                series = _series(spec, experiment_sums.minute_sums(conn, spec.id, metric))
         else:
             sums = variant_sums(
                 conn, spec.id, metric, until_ts=as_of, start_ts=start, pre_period_s=pre_period_s
             )
         per_metric.append((metric, role, sums))
     if not use_sums:
-        notes.append("as_of is before the last request: sums read from the rows (exact, slower); no series")
+        notes.append(
+            "as_of is inside the last minute of the experiment or before: sums read from the rows"
+            " (exact, slower); no series"
+        )
 
     raw: list[tuple[int, int, VariantResult]] = []  # (metric index, variant index, result)
     metrics_out: list[list[VariantResult]] = []
@@ -379,8 +388,19 @@ def analyze(
         for mi, (metric, role, sums) in enumerate(per_metric)
     )
     burns = _burns(conn, spec, slos, use_sums, as_of, notes)
-    return Analysis(spec, as_of, start, "sums" if use_sums else "rows", srm_check(conn, spec), results,
+    srm = _srm(spec, exposed) if use_sums else srm_check(conn, spec)
+    return Analysis(spec, as_of, start, "sums" if use_sums else "rows", srm, results,
                     series, burns, tuple(notes))  # fmt: skip
+
+
+def _srm(spec: ExperimentSpec, recorded: dict[str, int], threshold: float = 0.001) -> SrmCheck:
+    """:func:`~engine.experiments.aggregate.srm_check` on exposure counts read from the sums."""
+    active = [v for v in spec.variants if v.weight > 0]
+    counts = {v.name: recorded.get(v.name, 0) for v in active}
+    weights = {v.name: v.weight for v in active}
+    unknown = tuple(sorted(set(recorded) - set(spec.variant_names)))
+    p = stats.srm_p_value(list(counts.values()), list(weights.values())) if len(active) > 1 else 1.0
+    return SrmCheck(counts, weights, p, threshold, unknown)
 
 
 def _replace_adjusted(r: VariantResult, adjusted: float) -> VariantResult:

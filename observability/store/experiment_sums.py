@@ -5,9 +5,11 @@ an experiment (10-13 s per metric for 1M exposures).  This module keeps, in the 
 as the rows (like :mod:`observability.store.rollups`), what the analysis needs so that it reads a
 few rows per variant instead:
 
-* ``experiment_unit_sums`` (experiment, variant, unit, metric): ``num`` = Σ v and ``den`` = the
-  unit's served requests with a value ``v`` of the metric (:data:`~.experiment_reads.UNIT_METRICS`);
-* ``experiment_variant_minutes`` (experiment, variant, metric, minute): the changes, in the
+* ``experiment_unit_sums`` (experiment, variant, unit): per metric ``m``
+  (:data:`~.experiment_reads.UNIT_METRICS`) ``num_<m>`` = Σ v and ``den_<m>`` = the unit's
+  served requests with a value ``v`` of the metric;
+* ``experiment_variant_minutes`` (experiment, variant, minute): per metric, columns
+  ``<m>_n``, ``<m>_sum_y`` ... (:data:`SUM_COLUMNS`), the changes, in the
   requests of that minute, of the per-variant sums over *exposed* units: ``n`` (units with a
   value), Σy, Σy² of the unit values ``y = num / den``, and Σnum, Σnum², Σden, Σden², Σnum·den
   (the ratio form).  When a request changes a unit's value from ``y0`` to ``y1`` the minute gets
@@ -18,7 +20,8 @@ few rows per variant instead:
   :data:`~.rollups.BOUNDS_MS` (SLO burn per variant, exact for a latency threshold that is a bound).
 
 Triggers: ``AFTER INSERT ON requests`` (a served request with experiment, variant and user_id)
-updates the unit's sums and, when the unit is exposed in that variant, the minute's changes;
+updates the unit's row and, when the unit is exposed in that variant, the minute's changes
+(two upserts per request, all metrics in each);
 ``AFTER INSERT ON exposures`` adds the unit's current contribution (requests written before their
 exposure) at the exposure's minute.  The totals are exact whatever the order of the writes; the
 series per minute is exact when a unit's requests are written in time order after its exposure
@@ -47,9 +50,11 @@ __all__ = [
     "covariate_sums",
     "create",
     "event_counts",
+    "exposure_counts",
     "minute_sums",
     "rebuild",
     "variant_event_rows",
+    "variant_totals",
 ]
 
 UNIT_TABLE = "experiment_unit_sums"
@@ -59,6 +64,10 @@ EVENTS_TABLE = "experiment_variant_events"
 SUM_COLUMNS: tuple[str, ...] = (
     "n", "sum_y", "sum_y2", "sum_num", "sum_num2", "sum_den", "sum_den2", "sum_num_den",
 )  # fmt: skip
+METRICS: tuple[str, ...] = tuple(UNIT_METRICS)
+#: The minutes table's columns: ``<metric>_<sum>`` for every metric and sum.
+_MINUTE_COLUMNS: tuple[str, ...] = tuple(f"{m}_{c}" for m in METRICS for c in SUM_COLUMNS)
+_ZEROS = ", ".join("0" * len(_MINUTE_COLUMNS))
 _EVENT_COLUMNS: tuple[str, ...] = ("n", "errors", "judged", "incorrect", "lat_n", *LE_COLUMNS)
 _SERVED = ", ".join(repr(s) for s in SERVED_STATUSES)
 _MINUTE = "(CAST({ref}.ts AS INTEGER) / 60) * 60"
@@ -72,17 +81,18 @@ def _value_sql(metric: str, ref: str) -> str:
 
 
 def _create_tables(conn: sqlite3.Connection) -> None:
+    units = ", ".join(f"num_{m} REAL NOT NULL, den_{m} INTEGER NOT NULL" for m in METRICS)
     conn.execute(
         f"""CREATE TABLE {UNIT_TABLE} (
-            experiment TEXT NOT NULL, variant TEXT NOT NULL, unit TEXT NOT NULL, metric TEXT NOT NULL,
-            num REAL NOT NULL, den INTEGER NOT NULL,
-            PRIMARY KEY (experiment, variant, unit, metric)) WITHOUT ROWID"""
+            experiment TEXT NOT NULL, variant TEXT NOT NULL, unit TEXT NOT NULL, {units},
+            PRIMARY KEY (experiment, variant, unit)) WITHOUT ROWID"""
     )
-    sums = ", ".join(f"{c} {'INTEGER' if c == 'n' else 'REAL'} NOT NULL" for c in SUM_COLUMNS)
+    sums = ", ".join(f"{c} {'INTEGER' if c.endswith('_n') else 'REAL'} NOT NULL" for c in _MINUTE_COLUMNS)
     conn.execute(
         f"""CREATE TABLE {MINUTES_TABLE} (
-            experiment TEXT NOT NULL, variant TEXT NOT NULL, metric TEXT NOT NULL, minute INTEGER NOT NULL,
-            {sums}, PRIMARY KEY (experiment, metric, variant, minute)) WITHOUT ROWID"""
+            experiment TEXT NOT NULL, variant TEXT NOT NULL, minute INTEGER NOT NULL,
+            exposures INTEGER NOT NULL DEFAULT 0,
+            {sums}, PRIMARY KEY (experiment, variant, minute)) WITHOUT ROWID"""
     )
     events = ", ".join(f"{c} INTEGER NOT NULL" for c in _EVENT_COLUMNS)
     conn.execute(
@@ -93,60 +103,77 @@ def _create_tables(conn: sqlite3.Connection) -> None:
 
 
 def _upsert_minutes(select_sql: str) -> str:
-    cols = ", ".join(("experiment", "variant", "metric", "minute", *SUM_COLUMNS))
-    updates = ", ".join(f"{c} = {c} + excluded.{c}" for c in SUM_COLUMNS)
+    cols = ", ".join(("experiment", "variant", "minute", *_MINUTE_COLUMNS))
+    updates = ", ".join(f"{c} = {c} + excluded.{c}" for c in _MINUTE_COLUMNS)
     return (
         f"INSERT INTO {MINUTES_TABLE} ({cols}) {select_sql}\n"
-        f"  ON CONFLICT (experiment, metric, variant, minute) DO UPDATE SET {updates};\n"
+        f"  ON CONFLICT (experiment, variant, minute) DO UPDATE SET {updates};\n"
     )
 
 
+def _delta_exprs(m: str) -> list[str]:
+    """The eight sums' changes for metric ``m`` when a request of value ``v_m`` joins a unit
+    with ``o_num_m`` / ``o_den_m`` so far (all 0 when the request has no value)."""
+    v, on, od = f"v_{m}", f"o_num_{m}", f"o_den_{m}"
+    ny, oy = f"(({on} + {v}) / ({od} + 1))", f"(CASE WHEN {od} > 0 THEN {on} / {od} ELSE 0.0 END)"
+    exprs = [
+        f"({od} = 0)",
+        f"{ny} - {oy}",
+        f"{ny} * {ny} - {oy} * {oy}",
+        v,
+        f"({on} + {v}) * ({on} + {v}) - {on} * {on}",
+        "1",
+        f"({od} + 1) * ({od} + 1) - {od} * {od}",
+        f"({on} + {v}) * ({od} + 1) - {on} * {od}",
+    ]
+    return [f"CASE WHEN {v} IS NULL THEN 0 ELSE {e} END" for e in exprs]
+
+
 def _request_trigger_sql() -> str:
-    body: list[str] = []
+    values = ", ".join(f"{_value_sql(m, 'NEW')} AS v_{m}" for m in METRICS)
+    olds = ", ".join(
+        f"COALESCE(u.num_{m}, 0.0) AS o_num_{m}, COALESCE(u.den_{m}, 0) AS o_den_{m}" for m in METRICS
+    )
+    inner = (
+        f"SELECT nv.*, {olds} FROM (SELECT {values}) AS nv LEFT JOIN {UNIT_TABLE} AS u"
+        " ON u.experiment = NEW.experiment AND u.variant = NEW.variant AND u.unit = NEW.user_id"
+    )
     exposed = (
         "EXISTS (SELECT 1 FROM exposures AS e WHERE e.experiment = NEW.experiment"
         " AND e.unit = NEW.user_id AND e.variant = NEW.variant)"
     )
-    for metric in UNIT_METRICS:
-        old = (
-            f"FROM {UNIT_TABLE} AS u WHERE u.experiment = NEW.experiment AND u.variant = NEW.variant"
-            f" AND u.unit = NEW.user_id AND u.metric = '{metric}'"
-        )
-        inner = (
-            f"SELECT {_value_sql(metric, 'NEW')} AS v, COALESCE((SELECT u.num {old}), 0.0) AS o_num,"
-            f" COALESCE((SELECT u.den {old}), 0) AS o_den"
-        )
-        select = (
-            f"SELECT NEW.experiment, NEW.variant, '{metric}', {_MINUTE.format(ref='NEW')},"
-            " (o_den = 0),"
-            " (o_num + v) / (o_den + 1) - CASE WHEN o_den > 0 THEN o_num / o_den ELSE 0.0 END,"
-            " ((o_num + v) / (o_den + 1)) * ((o_num + v) / (o_den + 1))"
-            " - CASE WHEN o_den > 0 THEN (o_num / o_den) * (o_num / o_den) ELSE 0.0 END,"
-            " v, (o_num + v) * (o_num + v) - o_num * o_num, 1,"
-            " (o_den + 1) * (o_den + 1) - o_den * o_den, (o_num + v) * (o_den + 1) - o_num * o_den"
-            f" FROM ({inner}) WHERE v IS NOT NULL AND {exposed}"
-        )
-        body.append(_upsert_minutes(select))
-        body.append(
-            f"INSERT INTO {UNIT_TABLE} (experiment, variant, unit, metric, num, den)"
-            f" SELECT NEW.experiment, NEW.variant, NEW.user_id, '{metric}', v, 1"
-            f" FROM (SELECT {_value_sql(metric, 'NEW')} AS v) WHERE v IS NOT NULL\n"
-            "  ON CONFLICT (experiment, variant, unit, metric) DO UPDATE SET num = num + excluded.num,"
-            " den = den + 1;\n"
-        )
+    deltas = ", ".join(e for m in METRICS for e in _delta_exprs(m))
+    minutes = _upsert_minutes(
+        f"SELECT NEW.experiment, NEW.variant, {_MINUTE.format(ref='NEW')}, {deltas}"
+        f" FROM ({inner}) WHERE {exposed}"
+    )
+    unit_cols = ", ".join(f"num_{m}, den_{m}" for m in METRICS)
+    unit_vals = ", ".join(f"COALESCE(v_{m}, 0.0), (v_{m} IS NOT NULL)" for m in METRICS)
+    unit_upd = ", ".join(
+        f"num_{m} = num_{m} + excluded.num_{m}, den_{m} = den_{m} + excluded.den_{m}" for m in METRICS
+    )
+    unit = (
+        f"INSERT INTO {UNIT_TABLE} (experiment, variant, unit, {unit_cols})"
+        f" SELECT NEW.experiment, NEW.variant, NEW.user_id, {unit_vals} FROM (SELECT {values}) WHERE true\n"
+        f"  ON CONFLICT (experiment, variant, unit) DO UPDATE SET {unit_upd};\n"
+    )
     return (
         "CREATE TRIGGER experiment_sums_request AFTER INSERT ON requests\n"
         f"WHEN NEW.experiment IS NOT NULL AND NEW.variant IS NOT NULL AND NEW.user_id IS NOT NULL"
-        f" AND NEW.status IN ({_SERVED})\nBEGIN\n{''.join(body)}END"
+        f" AND NEW.status IN ({_SERVED})\nBEGIN\n{minutes}{unit}END"
     )
 
 
 def _unit_contribution_select(minute_sql: str, where: str) -> str:
-    y = "(u.num / u.den)"
-    return (
-        f"SELECT u.experiment, u.variant, u.metric, {minute_sql}, 1, {y}, {y} * {y}, u.num, u.num * u.num,"
-        f" u.den, u.den * u.den, u.num * u.den FROM {UNIT_TABLE} AS u WHERE u.den > 0 AND {where}"
-    )
+    """A unit's whole contribution to every metric's sums (0 for a metric it has no value of)."""
+    parts = []
+    for m in METRICS:
+        num, den = f"u.num_{m}", f"u.den_{m}"
+        y = f"({num} / {den})"
+        exprs = ["1", y, f"{y} * {y}", num, f"{num} * {num}", den, f"{den} * {den}", f"{num} * {den}"]
+        parts += [f"CASE WHEN {den} > 0 THEN {e} ELSE 0 END" for e in exprs]
+    head = f"SELECT u.experiment, u.variant, {minute_sql}, {', '.join(parts)}"
+    return f"{head} FROM {UNIT_TABLE} AS u WHERE {where}"
 
 
 def _exposure_trigger_sql() -> str:
@@ -155,7 +182,12 @@ def _exposure_trigger_sql() -> str:
         "u.experiment = NEW.experiment AND u.variant = NEW.variant AND u.unit = NEW.unit",
     )
     head = "CREATE TRIGGER experiment_sums_exposure AFTER INSERT ON exposures BEGIN\n"
-    return f"{head}{_upsert_minutes(select)}END"
+    count = (
+        f"INSERT INTO {MINUTES_TABLE} (experiment, variant, minute, exposures, {', '.join(_MINUTE_COLUMNS)})"
+        f" VALUES (NEW.experiment, NEW.variant, {_MINUTE.format(ref='NEW')}, 1, {_ZEROS})\n"
+        "  ON CONFLICT (experiment, variant, minute) DO UPDATE SET exposures = exposures + 1;\n"
+    )
+    return f"{head}{count}{_upsert_minutes(select)}END"
 
 
 def _event_values(ref: str) -> list[str]:
@@ -185,16 +217,17 @@ def _events_trigger_sql() -> str:
 def _backfill(conn: sqlite3.Connection) -> None:
     """Fill the (empty) tables from the stored rows: unit sums by GROUP BY; each exposed unit's
     contribution at the minute of its last request; the events per minute."""
-    for metric in UNIT_METRICS:
-        conn.execute(
-            f"""INSERT INTO {UNIT_TABLE} (experiment, variant, unit, metric, num, den)
-                SELECT experiment, variant, user_id, ?, SUM(v), COUNT(v) FROM
-                  (SELECT experiment, variant, user_id, {UNIT_METRICS[metric].sql} AS v FROM requests
-                   WHERE experiment IS NOT NULL AND variant IS NOT NULL AND user_id IS NOT NULL
-                     AND status IN ({_SERVED}))
-                GROUP BY experiment, variant, user_id HAVING COUNT(v) > 0""",
-            (metric,),
-        )
+    values = ", ".join(f"{UNIT_METRICS[m].sql} AS v_{m}" for m in METRICS)
+    sums = ", ".join(f"COALESCE(SUM(v_{m}), 0.0), COUNT(v_{m})" for m in METRICS)
+    cols = ", ".join(f"num_{m}, den_{m}" for m in METRICS)
+    conn.execute(
+        f"""INSERT INTO {UNIT_TABLE} (experiment, variant, unit, {cols})
+            SELECT experiment, variant, user_id, {sums} FROM
+              (SELECT experiment, variant, user_id, {values} FROM requests
+               WHERE experiment IS NOT NULL AND variant IS NOT NULL AND user_id IS NOT NULL
+                 AND status IN ({_SERVED}))
+            GROUP BY experiment, variant, user_id"""
+    )
     last = (
         "(SELECT (CAST(MAX(r.ts) AS INTEGER) / 60) * 60 FROM requests AS r WHERE r.experiment = u.experiment"
         " AND r.variant = u.variant AND r.user_id = u.unit)"
@@ -204,6 +237,12 @@ def _backfill(conn: sqlite3.Connection) -> None:
         " AND e.variant = u.variant)"
     )
     conn.execute(_upsert_minutes(_unit_contribution_select(last, exposed) + " ORDER BY 1, 2, 3"))
+    conn.execute(
+        f"INSERT INTO {MINUTES_TABLE} (experiment, variant, minute, exposures, {', '.join(_MINUTE_COLUMNS)})"
+        f" SELECT experiment, variant, {_MINUTE.format(ref='e')}, COUNT(*), {_ZEROS}"
+        " FROM exposures AS e GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+        "  ON CONFLICT (experiment, variant, minute) DO UPDATE SET exposures = exposures + excluded.exposures"
+    )
     cols = ", ".join(("experiment", "variant", "minute", *_EVENT_COLUMNS))
     sums = ", ".join(f"SUM({e})" for e in _event_values("r"))
     conn.execute(
@@ -218,6 +257,8 @@ def create(conn: sqlite3.Connection) -> None:
     """Create the tables and triggers and backfill them from the stored rows (inside the caller's
     transaction, so the backfill and the triggers start from the same rows)."""
     _create_tables(conn)
+    # the experiment's start (the first exposure) without reading every exposure
+    conn.execute("CREATE INDEX IF NOT EXISTS idx_exposures_experiment_ts ON exposures (experiment, ts)")
     conn.execute(_request_trigger_sql())
     conn.execute(_exposure_trigger_sql())
     conn.execute(_events_trigger_sql())
@@ -258,15 +299,52 @@ def minute_sums(
     """
     if metric not in UNIT_METRICS:
         raise ValueError(f"unknown metric {metric!r}; known: {', '.join(UNIT_METRICS)}")
+    cols = ", ".join(f"{metric}_{c}" for c in SUM_COLUMNS)
     rows = conn.execute(
-        f"SELECT variant, minute, {', '.join(SUM_COLUMNS)} FROM {MINUTES_TABLE}"
-        " WHERE experiment = ? AND metric = ? ORDER BY variant, minute",
-        (experiment, metric),
+        f"SELECT variant, minute, {cols} FROM {MINUTES_TABLE} WHERE experiment = ? ORDER BY variant, minute",
+        (experiment,),
     ).fetchall()
     out: dict[str, list[tuple[int, tuple[float, ...]]]] = {}
     for row in rows:
         out.setdefault(str(row[0]), []).append((int(row[1]), tuple(float(v) for v in row[2:])))
     return out
+
+
+def variant_totals(conn: sqlite3.Connection, experiment: str, metric: str) -> dict[str, tuple[float, ...]]:
+    """Per variant, the experiment's sums ``(n, sum_y, ..., sum_num_den)`` of ``metric`` (every minute).
+
+    Raises:
+        ValueError: an unknown metric.
+        sqlite3.Error: the store cannot be read.
+    """
+    if metric not in UNIT_METRICS:
+        raise ValueError(f"unknown metric {metric!r}; known: {', '.join(UNIT_METRICS)}")
+    cols = ", ".join(f"SUM({metric}_{c})" for c in SUM_COLUMNS)
+    rows = conn.execute(
+        f"SELECT variant, {cols} FROM {MINUTES_TABLE} WHERE experiment = ? GROUP BY variant", (experiment,)
+    ).fetchall()
+    return {str(r[0]): tuple(float(v) for v in r[1:]) for r in rows}
+
+
+def exposure_counts(conn: sqlite3.Connection, experiment: str) -> tuple[dict[str, int], int | None]:
+    """Exposed units per variant (as :func:`.experiment_reads.exposure_counts`, from the minutes
+    table) and the end (unix s, exclusive) of the experiment's last minute with any exposure or
+    served request (None when there is none).
+
+    Raises:
+        sqlite3.Error: the store cannot be read.
+    """
+    rows = conn.execute(
+        f"SELECT variant, SUM(exposures), MAX(minute) FROM {MINUTES_TABLE}"
+        " WHERE experiment = ? GROUP BY variant",
+        (experiment,),
+    ).fetchall()
+    ev = conn.execute(
+        f"SELECT MAX(minute) FROM {EVENTS_TABLE} WHERE experiment = ?", (experiment,)
+    ).fetchone()
+    ends = [int(r[2]) for r in rows] + ([int(ev[0])] if ev and ev[0] is not None else [])
+    counts = {str(r[0]): int(r[1]) for r in rows if int(r[1]) > 0}
+    return counts, (max(ends) + 60 if ends else None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,14 +404,14 @@ def covariate_sums(
             WHERE ts >= :start - :pre AND ts < :start AND status IN ({_SERVED}) AND user_id IS NOT NULL
             GROUP BY user_id HAVING COUNT({UNIT_METRICS[metric].sql}) > 0
         )
-        SELECT e.variant, SUM(p.x), SUM(p.x * p.x), SUM(p.x * u.num / u.den), COUNT(*)
+        SELECT e.variant, SUM(p.x), SUM(p.x * p.x), SUM(p.x * u.num_{metric} / u.den_{metric}), COUNT(*)
         FROM pre AS p
         JOIN exposures AS e ON e.experiment = :exp AND e.unit = p.unit
         JOIN {UNIT_TABLE} AS u ON u.experiment = :exp AND u.variant = e.variant AND u.unit = p.unit
-             AND u.metric = :metric AND u.den > 0
+             AND u.den_{metric} > 0
         GROUP BY e.variant
     """
-    params = {"exp": experiment, "start": start_ts, "pre": pre_period_s, "metric": metric}
+    params = {"exp": experiment, "start": start_ts, "pre": pre_period_s}
     return {
         str(r[0]): (float(r[1]), float(r[2]), float(r[3]), int(r[4]))
         for r in conn.execute(sql, params).fetchall()

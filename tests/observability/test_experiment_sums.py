@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from observability.store import Store, experiment_sums
-from observability.store.experiment_reads import UNIT_METRICS, experiment_start, variant_sums
+from observability.store.experiment_reads import UNIT_METRICS, experiment_start, exposure_counts, variant_sums
 
 T0 = 1_800_000_000.0
 DAY = 86_400.0
@@ -104,6 +104,7 @@ def test_totals_equal_row_aggregation(tmp_path: Path, seed: int, exposures_first
     requests, exposures = _rows(seed)
     _write(path, requests, exposures, exposures_first)
     with sqlite3.connect(path) as conn:
+        assert experiment_sums.exposure_counts(conn, "exp")[0] == exposure_counts(conn, "exp")
         for metric in UNIT_METRICS:
             reference = variant_sums(conn, "exp", metric)
             assert len(reference) == 3
@@ -113,6 +114,7 @@ def test_totals_equal_row_aggregation(tmp_path: Path, seed: int, exposures_first
         experiment_sums.rebuild(conn)
         for metric in UNIT_METRICS:
             _assert_equal(_fast(conn, metric), variant_sums(conn, "exp", metric))
+        assert experiment_sums.exposure_counts(conn, "exp")[0] == exposure_counts(conn, "exp")
 
 
 def test_series_equal_row_aggregation_at_minute_ends(tmp_path: Path) -> None:

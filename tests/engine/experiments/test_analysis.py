@@ -156,7 +156,7 @@ def test_row_path_matches_sums_path(filled: tuple[Path, list[dict[str, Any]]]) -
         fast = analyze(conn, SPEC, slos=load_slos())
         last = conn.execute("SELECT MAX(ts) FROM requests").fetchone()[0]
         early = analyze(conn, SPEC, as_of=last - 1.0, slos=load_slos())
-        slow_all = analyze(conn, SPEC, as_of=last + 10, slos=load_slos())
+        slow_all = analyze(conn, SPEC, as_of=last + 120, slos=load_slos())
     assert early.source == "rows" and early.notes
     assert slow_all.source == "sums"
     fb = fast.metric("latency").variant("b")  # type: ignore[union-attr]
