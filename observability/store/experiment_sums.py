@@ -399,15 +399,15 @@ def covariate_sums(
     if start_ts is None:
         return {}
     sql = f"""
-        WITH pre AS (
+        WITH pre AS MATERIALIZED (
             SELECT user_id AS unit, AVG({UNIT_METRICS[metric].sql}) AS x FROM requests
             WHERE ts >= :start - :pre AND ts < :start AND status IN ({_SERVED}) AND user_id IS NOT NULL
             GROUP BY user_id HAVING COUNT({UNIT_METRICS[metric].sql}) > 0
         )
         SELECT e.variant, SUM(p.x), SUM(p.x * p.x), SUM(p.x * u.num_{metric} / u.den_{metric}), COUNT(*)
         FROM pre AS p
-        JOIN exposures AS e ON e.experiment = :exp AND e.unit = p.unit
-        JOIN {UNIT_TABLE} AS u ON u.experiment = :exp AND u.variant = e.variant AND u.unit = p.unit
+        CROSS JOIN exposures AS e ON e.experiment = :exp AND e.unit = p.unit
+        CROSS JOIN {UNIT_TABLE} AS u ON u.experiment = :exp AND u.variant = e.variant AND u.unit = p.unit
              AND u.den_{metric} > 0
         GROUP BY e.variant
     """
