@@ -5,6 +5,10 @@ every ``*.yaml`` in it, with experiment ids unique across them) and prints one l
 spec.  Any problem is printed on stderr as ``FILE:LINE: FIELD: message`` (every problem of every
 file, not just the first) and the exit status is 2; nothing is written anywhere.
 ``experiment run SPEC --units N`` runs (or resumes) an experiment: :mod:`engine.cli_experiment_run`.
+``experiment analyze SPEC [--db FILE] [--as-of UNIX_S] [--json]`` prints the results table and
+the decision (``--json``: the shape of :func:`engine.experiments.report.to_json`);
+``experiment report SPEC [--format md|json] [--out FILE]`` writes the report.  A spec or store
+problem is one line on stderr, status 2 (spec) or 4 (store).
 """
 
 from __future__ import annotations
@@ -14,11 +18,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engine.cli_args import EXIT_USAGE, Parser
+from engine.cli_args import EXIT_STORE, EXIT_USAGE, Parser
 from engine.cli_experiment_run import add_run_parser
 from engine.experiments.specs import ExperimentSpec, SpecError, SpecProblem, id_line, load_spec
 
-__all__ = ["add_experiment_parser", "describe_spec", "experiment_validate"]
+__all__ = [
+    "add_experiment_parser",
+    "describe_spec",
+    "experiment_analyze",
+    "experiment_report",
+    "experiment_validate",
+]
 
 
 def add_experiment_parser(sub: Any) -> None:
@@ -29,6 +39,18 @@ def add_experiment_parser(sub: Any) -> None:
     v.add_argument("specs", nargs="+", metavar="SPEC", help="a spec file, or a directory of them")
     v.set_defaults(func=experiment_validate)
     add_run_parser(exp_sub)
+    for name, help_text in (("analyze", "print the results table and the decision"),
+                            ("report", "write the report (Markdown or JSON)")):  # fmt: skip
+        p = exp_sub.add_parser(name, help=help_text)
+        p.add_argument("spec", metavar="SPEC", help="the experiment's spec file (YAML)")
+        p.add_argument("--db", default=None, help="the store (default: ARBOR_DB_PATH)")
+        p.add_argument("--as-of", type=float, default=None, dest="as_of", help="analyse up to this unix time")
+        if name == "analyze":
+            p.add_argument("--json", action="store_true", help="print the results as JSON")
+        else:
+            p.add_argument("--format", choices=("md", "json"), default="md")
+            p.add_argument("--out", default=None, help="write here instead of stdout")
+        p.set_defaults(func=experiment_analyze if name == "analyze" else experiment_report)
 
 
 def describe_spec(spec: ExperimentSpec) -> str:
@@ -84,4 +106,89 @@ def experiment_validate(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     for file, spec in valid:
         print(f"{file}: ok: {describe_spec(spec)}")
+    return 0
+
+
+def _analysis(args: argparse.Namespace) -> tuple[Any, Any] | int:
+    """(analysis, decision) for the command's spec and store, or the exit status after an error line."""
+    import sqlite3
+
+    from engine.experiments.analysis import analyze, open_store
+    from engine.experiments.decision import decide
+
+    try:
+        spec = load_spec(args.spec)
+    except SpecError as exc:
+        for p in exc.problems:
+            print(p, file=sys.stderr)
+        return EXIT_USAGE
+    if args.db is None:
+        from engine.config import ConfigError, load_settings
+
+        try:
+            db = load_settings().db_path
+        except ConfigError as exc:
+            print(f"python -m engine: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    else:
+        db = Path(args.db)
+    try:
+        conn = open_store(db)
+        try:
+            analysis = analyze(conn, spec, args.as_of)
+        finally:
+            conn.close()
+    except (OSError, sqlite3.Error) as exc:
+        print(f"python -m engine: error: cannot analyse {spec.id} in {db}: {exc}", file=sys.stderr)
+        return EXIT_STORE
+    return analysis, decide(analysis)
+
+
+def experiment_analyze(args: argparse.Namespace) -> int:
+    """Print the results table and the decision (or ``--json``); 0, 2 for a bad spec, 4 for the store."""
+    import json
+
+    from engine.experiments.report import results_table, to_json
+
+    got = _analysis(args)
+    if isinstance(got, int):
+        return got
+    analysis, decision = got
+    if args.json:
+        print(json.dumps(to_json(analysis, decision), indent=2, allow_nan=False))
+        return 0
+    print("\n".join(results_table(analysis)))
+    print(f"SRM p {analysis.srm.p_value:.3g}" + (" (MISMATCH)" if analysis.srm.mismatch else ""))
+    for b in analysis.slo_burn:
+        rate = "n/a" if b.burn_rate is None else f"{b.burn_rate:.2f}"
+        print(f"SLO {b.slo} burn, {b.variant}: {rate} ({b.bad} bad of {b.total}; limit {b.limit:g})")
+    print(f"decision: {decision.action}" + (f" {decision.variant}" if decision.variant else ""))
+    for reason in decision.reasons:
+        print(f"  - {reason}")
+    return 0
+
+
+def experiment_report(args: argparse.Namespace) -> int:
+    """Write the report as Markdown or JSON to ``--out`` or stdout; 0, 2 (spec or file), 4 (store)."""
+    import json
+
+    from engine.experiments.report import to_json, to_markdown
+
+    got = _analysis(args)
+    if isinstance(got, int):
+        return got
+    analysis, decision = got
+    if args.format == "json":
+        text = json.dumps(to_json(analysis, decision), indent=2, allow_nan=False) + "\n"
+    else:
+        text = to_markdown(analysis, decision)
+    if args.out is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        Path(args.out).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        print(f"python -m engine: error: cannot write {args.out}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"wrote {args.out}")
     return 0

@@ -35,7 +35,12 @@ Pure modules, no streamlit:
       metric_summaries(conn, spec.id, "latency")["iter-200"].unit   # a stats.Summary
       srm_check(conn, spec).p_value
 
-Not here yet (issue 14, later): the runner, the decision, the Experiments page and reports.
+* :mod:`.analysis` -- ``analyze(conn_or_path, spec, as_of=None) -> Analysis``: per metric and
+  variant the lift (absolute, relative, CI), p, Holm-adjusted p, CUPED, MDE reached, chance to
+  win, chi-square, SRM, the cumulative lift series, SLO burn per variant; read from the
+  trigger-maintained sums (:mod:`observability.store.experiment_sums`).
+* :mod:`.decision` -- ``decide(analysis) -> Decision``: ship / roll back / keep running with
+  every reason.  :mod:`.report` -- ``to_json`` (the CLI's stable shape) and ``to_markdown``.
 """
 
 from engine.experiments import stats

@@ -25,6 +25,7 @@ The chain as first built (issue 4):
    first per (experiment, user_id or request_id) (:mod:`.exposures_per_unit`).
 9. ``incidents``: injected or declared incidents (kind, title, start and end, simulated) (:mod:`.incidents`).
 10. ``request_rollups_daily``: daily request counts by every dimension (:mod:`.rollups_daily`).
+11. experiment sums: per-unit and per-variant sufficient statistics (:mod:`.experiment_sums`).
 
 This module never imports ``engine`` or streamlit.
 """
@@ -38,7 +39,14 @@ from typing import Any, Literal, NamedTuple
 
 from sqlite_utils import Database
 
-from observability.store import exposures_per_unit, incidents, request_json, rollups, rollups_daily
+from observability.store import (
+    experiment_sums_migration,
+    exposures_per_unit,
+    incidents,
+    request_json,
+    rollups,
+    rollups_daily,
+)
 
 __all__ = [
     "MIGRATIONS",
@@ -311,6 +319,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     (exposures_per_unit.NAME, exposures_per_unit.migrate),
     incidents.MIGRATION,
     ("daily request roll-ups by every dimension", lambda db: rollups_daily.create_daily(db.conn)),
+    (experiment_sums_migration.NAME, experiment_sums_migration.migrate),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
