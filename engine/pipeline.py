@@ -268,6 +268,7 @@ class Engine:
         llm = None
         if task is None:
             llm = CallLog(tel.traced_provider(injector.provider(self.provider(request.provider))))
+        progress.calls, progress.requested_provider = llm, (provider_name if llm is not None else "none")
 
         passages = self._retrieve(request, task is None)
         yield Retrieved(passages)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.events import RouteDecision
-from engine.llm import LLMProvider, LLMRequest, LLMResponse, ProviderFailure
+from engine.llm import AllProvidersFailed, LLMError, LLMProvider, LLMRequest, LLMResponse, ProviderFailure
 from engine.models import QueryRequest, QueryResult, StepRecord
 from engine.telemetry import FailedRequest, RequestMeta, Telemetry
 
@@ -38,6 +38,18 @@ class Progress:
     def __init__(self) -> None:
         self._decisions: list[RouteDecision] = []
         self._steps: list[StepRecord] = []
+        #: The request's LLM calls and the provider it asked for, once its loop has chosen them
+        #: (None before the loop starts; a task request's loop makes no LLM call: ``"none"``).
+        self.calls: CallLog | None = None
+        self.requested_provider: str | None = None
+
+    def provenance(self) -> tuple[str | None, str | None, str | None]:
+        """``(provider, fallback_from, fallback_error)`` for the request row, as far as the loop
+        got: the provider asked for (or the one that answered) and the ones that failed on the way;
+        ``"none"`` for a loop without LLM calls; all None before the loop started."""
+        if self.calls is not None and self.requested_provider is not None:
+            return self.calls.provenance(self.requested_provider)
+        return (self.requested_provider, None, None)
 
     def decided(self, decision: RouteDecision) -> None:
         """A routing decision was made (its agent is about to run)."""
@@ -70,8 +82,18 @@ class CallLog:
         self._failures: list[ProviderFailure] = []
 
     def complete(self, request: LLMRequest) -> LLMResponse:
-        """Complete with the wrapped provider and remember who answered and who failed."""
-        response = self.inner.complete(request)
+        """Complete with the wrapped provider and remember who answered and who failed (also when
+        the call raises: every provider of a chain that failed, or the one provider)."""
+        try:
+            response = self.inner.complete(request)
+        except AllProvidersFailed as exc:
+            with self._lock:
+                self._failures.extend(ProviderFailure.of(name, err) for name, err in exc.errors)
+            raise
+        except LLMError as exc:
+            with self._lock:
+                self._failures.append(ProviderFailure.of(exc.provider or self.name, exc))
+            raise
         with self._lock:
             self._answered.append(response.provider)
             self._failures.extend(response.failures)
@@ -119,5 +141,6 @@ class RequestRecorder:
                 meta=run.meta,
                 steps=progress.steps,
                 unfinished=progress.unfinished,
+                provenance=progress.provenance(),
             )
         )

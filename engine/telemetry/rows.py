@@ -211,6 +211,8 @@ class FailedRequest:
     meta: RequestMeta
     steps: Sequence[StepRecord] = ()
     unfinished: Sequence[RouteDecision] = ()
+    #: (provider, fallback_from, fallback_error) as far as the request got (all None: unknown)
+    provenance: tuple[str | None, str | None, str | None] = (None, None, None)
 
 
 def failure_request_row(f: FailedRequest) -> dict[str, Any]:
@@ -228,6 +230,9 @@ def failure_request_row(f: FailedRequest) -> dict[str, Any]:
         latency_ms=f.latency_ms,
         seed=f.seed,
         router=f.router,
+        provider=f.provenance[0],
+        fallback_from=f.provenance[1],
+        fallback_error=f.provenance[2],
         verdict="unknown",
         agents_used=list(dict.fromkeys([*(s.agent for s in f.steps), *(d.chosen for d in f.unfinished)])),
         user_id=meta.user_id,

@@ -11,6 +11,7 @@ from pydantic import SecretStr
 from engine import Engine, QueryError, QueryRequest
 from engine.config import load_settings
 from engine.faults import Faults, InjectedFault
+from engine.llm.types import ProviderUnavailable
 from tests.engine.pipeline.failing import run_with_failing_provider
 
 SECRET = "sk-test-SECRET-0123456789abcdef"
@@ -239,3 +240,35 @@ def test_a_failed_request_keeps_the_routing_decisions_it_got_to(engine, tmp_path
     assert _sample(reg, "mcts_agent_request_latency_seconds_count", agent=last) == sum(
         d.chosen == last for d in seen[:-1]
     )  # the unfinished step is counted but has no latency
+
+
+def test_a_failed_request_records_the_provider_it_was_using(engine, tmp_path):
+    """A request that fails records the LLM provider it asked for, and the injected provider
+    failure as its fallback error (so SLO attribution can name the provider of an outage); a
+    task request that fails made no LLM call and says ``none``, as its successful rows do."""
+    freeform = QueryRequest(
+        query="What does the error budget fast-burn alert mean?", seed=2, provider="offline"
+    )
+    with pytest.raises(ProviderUnavailable):
+        for _ in engine.stream(freeform, live=False, faults=Faults(provider_error=True)):
+            pass
+    with pytest.raises(InjectedFault):
+        for _ in engine.stream(
+            QueryRequest(query="24: 4 7 8 8", seed=3), live=False, faults=Faults(error=True)
+        ):
+            pass
+    engine.run(QueryRequest(query="24: 4 7 8 8", seed=3))
+    engine.telemetry.flush()
+    rows = _rows(
+        tmp_path / "arbor.db",
+        "select task, status, provider, fallback_from, fallback_error from requests order by ts",
+    )
+    assert [(r["task"], r["status"], r["provider"]) for r in rows] == [
+        ("freeform", "error", "offline"),
+        ("game24", "error", "none"),
+        ("game24", "ok", "none"),
+    ]
+    assert rows[0]["fallback_from"] == "offline" and rows[0]["fallback_error"].startswith(
+        "ProviderUnavailable: injected provider error"
+    )
+    assert rows[1]["fallback_from"] is None and rows[1]["fallback_error"] is None
