@@ -25,6 +25,7 @@ The chain as first built (issue 4):
    first per (experiment, user_id or request_id) (:mod:`.exposures_per_unit`).
 9. ``incidents``: injected or declared incidents (kind, title, start and end, simulated) (:mod:`.incidents`).
 10. ``request_rollups_daily``: daily request counts by every dimension (:mod:`.rollups_daily`).
+11. ``request_rollups_minute_sli``: per-minute SLI counts (:mod:`.rollups_minute_sli`).
 
 This module never imports ``engine`` or streamlit.
 """
@@ -38,7 +39,8 @@ from typing import Any, Literal, NamedTuple
 
 from sqlite_utils import Database
 
-from observability.store import exposures_per_unit, incidents, request_json, rollups, rollups_daily
+from observability.store import exposures_per_unit, incidents, request_json, rollups  # isort: skip
+from observability.store import rollups_daily, rollups_minute_sli
 
 __all__ = [
     "MIGRATIONS",
@@ -311,6 +313,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     (exposures_per_unit.NAME, exposures_per_unit.migrate),
     incidents.MIGRATION,
     ("daily request roll-ups by every dimension", lambda db: rollups_daily.create_daily(db.conn)),
+    (rollups_minute_sli.NAME, lambda db: rollups_minute_sli.create_minute_sli(db.conn)),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
