@@ -87,10 +87,6 @@ def _rollup_sums(kind: str, threshold_ms: float | None) -> tuple[str, str]:
     raise ValueError(f"unknown SLO kind {kind!r}")
 
 
-def _minute_of(t: float) -> int:
-    return math.floor(t) // 60 * 60
-
-
 def rollup_bucket_counts(
     conn: sqlite3.Connection,
     events: Sequence[tuple[str, float | None]],
@@ -111,7 +107,7 @@ def rollup_bucket_counts(
     count = max(1, int(-(-window_s // bucket_s)))
     start = as_of - count * bucket_s
     bounds = [as_of - window_s, *(start + (k + 1) * bucket_s for k in range(count - 1)), as_of]
-    m0, m1 = _minute_of(bounds[0]), _minute_of(as_of)
+    m0, m1 = math.floor(bounds[0]) // 60 * 60, math.floor(as_of) // 60 * 60
     n_min = (m1 - m0) // 60 + 1
     width = len(events)
     # events and bad events per minute of [m0, m1], from the roll-up
@@ -123,22 +119,22 @@ def rollup_bucket_counts(
         found = np.asarray(rows, dtype=np.float64)
         per_minute[((found[:, 0] - m0) // 60).astype(np.int64)] = np.rint(found[:, 1:]).astype(np.int64)
     cum = np.vstack([np.zeros((1, 2 * width), dtype=np.int64), np.cumsum(per_minute, axis=0)])
-    # the boundary minutes' rows, grouped by offset within the minute
-    by_offset: dict[float, list[int]] = {}
-    for t in bounds:
-        m = _minute_of(t)
-        by_offset.setdefault(t - m, []).append(m)
-    if len(by_offset) > MAX_OFFSETS:
-        raise ValueError(
-            f"{len(by_offset)} distinct boundary offsets; at most {MAX_OFFSETS} are read from rows"
+    # the boundary minutes' rows, grouped by offset within the minute (exact: see the module doc)
+    b_ts = np.asarray(bounds, dtype=np.float64)
+    b_min = np.floor(b_ts).astype(np.int64) // 60 * 60
+    b_off = b_ts - b_min
+    offsets = np.unique(b_off)
+    if len(offsets) > MAX_OFFSETS:
+        raise TooManyOffsets(
+            f"{len(offsets)} distinct boundary offsets; at most {MAX_OFFSETS} are read from rows"
         )
     row_cols: list[str] = []
     row_params: list[Any] = []
     for eligible, bad, bad_params in row_events:
         row_cols.append(f"COALESCE(SUM({eligible}), 0), COALESCE(SUM({eligible} AND {bad}), 0)")
         row_params += bad_params
-    partial: dict[tuple[float, int], np.ndarray] = {}
-    for offset, minutes in by_offset.items():
+    partial = np.zeros((len(bounds), 2 * width), dtype=np.int64)
+    for offset in offsets.tolist():
         lower = offset <= 30.0
         cond = "r.ts - j.value <= ?" if lower else "r.ts - j.value > ?"
         sql = (
@@ -146,28 +142,25 @@ def rollup_bucket_counts(
             f" JOIN requests r ON r.ts >= j.value AND r.ts < j.value + 60"
             f" WHERE {cond} GROUP BY j.value"
         )
-        got = {
-            int(r[0]): np.asarray(r[1:], dtype=np.int64)
-            for r in conn.execute(sql, [*row_params, json.dumps(sorted(set(minutes))), offset])
-        }
-        for m in minutes:
-            partial[(offset, m)] = got.get(m, np.zeros(2 * width, dtype=np.int64))
-
-    def cumulative(t: float) -> np.ndarray:
-        m = _minute_of(t)
-        offset, i = t - m, (m - m0) // 60
-        if offset <= 30.0:
-            return cum[i] + partial[(offset, m)]
-        return cum[i + 1] - partial[(offset, m)]
-
-    at = [cumulative(t) for t in bounds]
+        at = b_off == offset
+        minutes = json.dumps(np.unique(b_min[at]).tolist())
+        got = conn.execute(sql, [*row_params, minutes, offset]).fetchall()
+        if got:
+            found = np.asarray(got, dtype=np.int64)
+            found = found[np.argsort(found[:, 0])]
+            pos = np.searchsorted(found[:, 0], b_min[at])
+            hit = (pos < len(found)) & (found[np.minimum(pos, len(found) - 1), 0] == b_min[at])
+            rows_at = np.zeros((int(at.sum()), 2 * width), dtype=np.int64)
+            rows_at[hit] = found[pos[hit], 1:]
+            partial[at] = rows_at
+    # C(t) for every boundary: minutes before its own plus the rows up to t (offset <= 30 s), or
+    # minutes up to its own minus the rows after t
+    idx = (b_min - m0) // 60
+    lower_form = (b_off <= 30.0)[:, None]
+    at_bounds = np.where(lower_form, cum[idx] + partial, cum[idx + 1] - partial)
+    counts = np.diff(at_bounds, axis=0)
     ends = [start + (k + 1) * bucket_s for k in range(count)]
-    out: list[list[tuple[float, int, int]]] = []
-    for e in range(width):
-        out.append(
-            [
-                (ends[k], int(at[k + 1][2 * e] - at[k][2 * e]), int(at[k + 1][2 * e + 1] - at[k][2 * e + 1]))
-                for k in range(count)
-            ]
-        )
-    return out
+    return [
+        list(zip(ends, counts[:, 2 * e].tolist(), counts[:, 2 * e + 1].tolist(), strict=True))
+        for e in range(width)
+    ]
