@@ -36,8 +36,12 @@ import numpy as np
 from observability.store.rollups import BOUNDS_MS, MINUTE_SLI, bucket_column
 from observability.store.schema import SERVED_STATUSES
 
-__all__ = ["MAX_OFFSETS", "TooManyOffsets", "answerable", "rollup_bucket_counts"]
+__all__ = ["MAX_OFFSETS", "MAX_ROW_SHARE", "TooManyOffsets", "answerable", "rollup_bucket_counts"]
 
+#: Largest share of the window's rows the boundary minutes may hold (``min(offset, 60 - offset) /
+#: bucket_s``) for the roll-up to answer: beyond it (minute buckets ending mid-minute) the rows
+#: are read once instead, which is as fast there (benchmarks/slo_bench.py ``buckets_by_grid``).
+MAX_ROW_SHARE = 0.3
 #: Distinct boundary offsets within their minute read from the rows, at most (a whole-minute grid
 #: has one or two; beyond this the caller reads the rows instead).
 MAX_OFFSETS = 4
@@ -59,8 +63,12 @@ def answerable(
 ) -> bool:
     """Whether :func:`rollup_bucket_counts` answers these events and grid exactly: whole-minute
     buckets, a window starting at ``>= 0``, latency thresholds among the roll-up bounds, and a
-    store that has the per-minute SLI roll-up (schema v8 or later)."""
+    store that has the per-minute SLI roll-up (schema v8 or later); and boundary minutes holding
+    at most :data:`MAX_ROW_SHARE` of the rows (else the rows are as fast to read)."""
     if as_of - window_s < 0 or bucket_s % 60 or not math.isfinite(as_of):
+        return False
+    offset = as_of - math.floor(as_of) // 60 * 60
+    if min(offset, 60.0 - offset) / bucket_s > MAX_ROW_SHARE:
         return False
     if any(kind == "latency" and (th is None or float(th) not in BOUNDS_MS) for kind, th in events):
         return False

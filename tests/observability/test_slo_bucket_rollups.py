@@ -92,9 +92,13 @@ def test_grids_the_rollup_cannot_answer_are_read_from_the_rows(
     real = slo_buckets.rollup_bucket_counts
     monkeypatch.setattr(slo_buckets, "rollup_bucket_counts", lambda *a: calls.append(1) or real(*a))
     as_of = AS_OFS[1]
-    for events, bucket in [(EVENTS, 45.0), ([("latency", 300.0)], 60.0)]:  # not whole minutes; no bound
-        fast = bucket_counts_many(store.reads, events, as_of, 6 * H, bucket)
-        assert fast == bucket_counts_many(store.reads, events, as_of, 6 * H, bucket, use_rollups=False)
+    for events, bucket, at in [
+        (EVENTS, 45.0, as_of),  # not whole minutes
+        ([("latency", 300.0)], 60.0, as_of),  # not a bucket bound
+        (EVENTS, 60.0, as_of + 17.75),  # minutes ending 30 s into theirs: half the rows are boundary rows
+    ]:
+        fast = bucket_counts_many(store.reads, events, at, 6 * H, bucket)
+        assert fast == bucket_counts_many(store.reads, events, at, 6 * H, bucket, use_rollups=False)
     assert calls == []
 
 
