@@ -161,7 +161,7 @@ DAILY_TABLE = "request_rollups_daily"
 #: Per day by every dimension: what a long window grouped by task, agent, provider, router or
 #: variant reads (a few thousand rows a day at most, where the minute table has one per request).
 DAY = Level(DAILY_TABLE, "day", 86_400, DIMENSIONS)
-#: The per-minute SLI roll-up table (schema v8, :mod:`observability.store.rollups_minute_sli`).
+#: The per-minute SLI roll-up table (its own migration, :mod:`observability.store.rollups_minute_sli`).
 MINUTE_SLI_TABLE = "request_rollups_minute_sli"
 #: Per minute by the SLI dimensions only (status, verdict, simulated): a few rows a minute, so the
 #: SLO buckets of a 28-day period (the alert replay's minutes) read ~10^5 narrow rows instead of
@@ -264,7 +264,7 @@ def rebuild(conn: sqlite3.Connection, chunk_s: int = 86_400) -> RebuildReport:
     deleted and recomputed from its rows together, so readers see a slice old or new, never a
     mix, and writers wait for one slice at most (~1 s per 36k requests here), not the whole
     rebuild.  Requests written meanwhile go through the trigger as usual.  The daily roll-up
-    (schema v7) and the per-minute SLI roll-up (v8) are then recomputed from the rebuilt minutes, a
+    (schema v7) and the per-minute SLI roll-up (when migrated) are then recomputed from the rebuilt minutes, a
     day per transaction.  Rows with ``ts < 0``
     (which the roll-ups' integer minutes do not support) are skipped.  ``conn`` must be in
     autocommit mode and the file at schema v6 or later.
@@ -298,7 +298,7 @@ def rebuild(conn: sqlite3.Connection, chunk_s: int = 86_400) -> RebuildReport:
 
 
 def _rebuild_from_minutes(conn: sqlite3.Connection, level: Level) -> None:
-    """Recompute ``level`` (the daily roll-up of schema v7, the per-minute SLI roll-up of v8;
+    """Recompute ``level`` (the daily roll-up of schema v7, the per-minute SLI roll-up;
     nothing to do when its table does not exist yet) from the minute roll-up just rebuilt, one
     day per transaction; days that no longer have a minute are emptied."""
     exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [level.table])

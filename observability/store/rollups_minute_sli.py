@@ -1,4 +1,4 @@
-"""Schema v8: the per-minute SLI roll-up, ``request_rollups_minute_sli`` (see
+"""Migration: the per-minute SLI roll-up, ``request_rollups_minute_sli`` (see
 :mod:`observability.store.rollups`).
 
 One row per minute (``minute``, unix s, a multiple of 60) and group of the SLI dimensions
@@ -28,7 +28,7 @@ TRIGGER = "requests_rollup_minute_sli_insert"
 
 
 def create_minute_sli(conn: sqlite3.Connection) -> None:
-    """The schema v8 migration: create the per-minute SLI roll-up table and its trigger, then
+    """The migration: create the per-minute SLI roll-up table and its trigger, then
     backfill it from the ``requests`` rows (inside the migration's transaction)."""
     conn.execute(create_table_sql(MINUTE_SLI))
     conn.execute(create_trigger_sql(TRIGGER, (MINUTE_SLI,)))

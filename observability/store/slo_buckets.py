@@ -63,7 +63,7 @@ def answerable(
 ) -> bool:
     """Whether :func:`rollup_bucket_counts` answers these events and grid exactly: whole-minute
     buckets, a window starting at ``>= 0``, latency thresholds among the roll-up bounds, and a
-    store that has the per-minute SLI roll-up (schema v8 or later); and boundary minutes holding
+    store that has the per-minute SLI roll-up (migrated); and boundary minutes holding
     at most :data:`MAX_ROW_SHARE` of the rows (else the rows are as fast to read)."""
     if as_of - window_s < 0 or bucket_s % 60 or not math.isfinite(as_of):
         return False
