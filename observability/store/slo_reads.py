@@ -20,7 +20,9 @@ minutes from the roll-up tables, the two edge minutes from the rows, over the sa
 every kind and window whose start is ``>= 0``, and for latency a threshold that is one of the
 roll-up bucket bounds (:data:`~observability.store.rollups.BOUNDS_MS`, which holds 500 ms).
 Otherwise, or with ``use_rollups=False`` (the reference the tests compare with), they aggregate
-the rows.
+the rows. :func:`bucket_counts` / :func:`bucket_counts_many` read whole-minute buckets from the
+per-minute SLI roll-up plus the rows of their boundary minutes
+(:mod:`observability.store.slo_buckets`), other grids from the rows.
 """
 
 from __future__ import annotations
