@@ -13,7 +13,8 @@ window (5m 30m 1h 6h 1d 3d 28d) ending at the last request, times
 
 checking that both give the same (total, bad).  Also timed: the 28-day counts grouped by status
 and every attribution dimension at once (``attribution_28d``), the SLO attribution itself (each
-SLO's bad events by each dimension, ``attribution_by_slo_28d``), both ways, the p50/p95/p99
+SLO's bad events by each dimension, ``attribution_by_slo_28d``) and every SLO's buckets for the
+alert replay and the charts (``buckets_by_grid``), both ways, the p50/p95/p99
 latency from the buckets vs fetching every latency into numpy, and the insert cost of request
 rows with and without the triggers.
 The pages' loads are timed as the application runs them (``pages``): ``build_report`` of each
@@ -267,15 +268,52 @@ def attribution_by_kind(path: Path, as_of: float, repeat: int) -> dict[str, Any]
     return out
 
 
+def buckets_by_grid(path: Path, as_of: float, repeat: int) -> dict[str, Any]:
+    """Every SLO's buckets as the SLO page reads them (``bucket_counts_many``): the alert replay's
+    5-minute buckets over 28 days plus its 3-day look-back, the 28-day chart's buckets, and
+    per-minute buckets, ending at ``as_of`` (late in its minute here) and 30 s earlier (mid-minute:
+    the most boundary rows to read); from the per-minute SLI roll-up plus the boundary minutes'
+    rows (median of ``repeat``) and from the rows (once), with whether they are equal."""
+    from engine.slo_series import bucket_plan
+    from observability.store.slo_reads import bucket_counts_many
+
+    slos = yaml.safe_load((ROOT / "data" / "slos.yaml").read_text())["slos"]
+    events = [(s["kind"], s["thresholdSeconds"] * 1000 if s["kind"] == "latency" else None) for s in slos]
+    chart_bucket, _ = bucket_plan(WINDOWS["28d"])
+    grids = {
+        "replay_31d_by_300s": (WINDOWS["28d"] + WINDOWS["3d"], 300.0),
+        f"chart_28d_by_{chart_bucket:g}s": (WINDOWS["28d"], chart_bucket),
+        "minutes_31d": (WINDOWS["28d"] + WINDOWS["3d"], 60.0),
+    }
+    out: dict[str, Any] = {}
+    with Store(path, threaded=False) as store:
+        for label, (window, bucket) in grids.items():
+            for at_label, at in (("as_of", as_of), ("as_of_minus_30s", as_of - 30.0)):
+                args = (store.reads, events, at, window, bucket)
+                t_roll, got = median_time(lambda a=args: bucket_counts_many(*a), repeat)
+                t_rows, want = median_time(lambda a=args: bucket_counts_many(*a, use_rollups=False), 1)
+                out[f"{label}@{at_label}"] = {
+                    "buckets": len(got[0]),
+                    "equal": got == want,
+                    "rollups_s": round(t_roll, 4),
+                    "rows_s": round(t_rows, 4),
+                }
+    return out
+
+
 def insert_cost(tmp: Path, n: int, seed: int) -> dict[str, float]:
-    """µs per request row committed through the store (500 rows a transaction) with both roll-up
-    triggers (minute + hour, and day), with the minute + hour one only, and without any; the rows
+    """µs per request row committed through the store (500 rows a transaction) with every roll-up
+    trigger (minute + hour, day, minute SLI), with the minute + hour one only, and without any; the rows
     arrive in time order over one day, as a live service's do."""
     rows = sorted(make_rows(n, 1.0, seed, 10**8), key=lambda r: r["ts"])
     dropped = {
         "with_triggers": (),
-        "minute_hour_trigger_only": ("requests_rollup_daily_insert",),
-        "without_triggers": ("requests_rollup_insert", "requests_rollup_daily_insert"),
+        "minute_hour_trigger_only": ("requests_rollup_daily_insert", "requests_rollup_minute_sli_insert"),
+        "without_triggers": (
+            "requests_rollup_insert",
+            "requests_rollup_daily_insert",
+            "requests_rollup_minute_sli_insert",
+        ),
     }
     out = {}
     for label, triggers in dropped.items():
@@ -316,6 +354,7 @@ def main() -> None:
                 ].values()
             pages = {"requests": n_rows, "as_of": as_of, **page_loads(path, as_of, args.repeat)}
             pages["attribution_by_slo_28d"] = attribution_by_kind(path, as_of, args.repeat)
+            pages["buckets_by_grid"] = buckets_by_grid(path, as_of, args.repeat)
             pages["console"] = console_loads(path, as_of, args.repeat)
             print(json.dumps(pages, indent=1))
             return
@@ -404,6 +443,7 @@ def main() -> None:
         }
         conn.close()
         result["attribution_by_slo_28d"] = attribution_by_kind(path, as_of, args.repeat)
+        result["buckets_by_grid"] = buckets_by_grid(path, as_of, args.repeat)
         result["pages"] = page_loads(path, as_of, args.repeat)
         result["console"] = console_loads(path, as_of, args.repeat)
         result["insert"] = insert_cost(tmp, args.insert_rows, args.seed)

@@ -11,7 +11,7 @@ from typing import Any
 
 from observability.slo.math import BucketCount
 from observability.slo.models import SLO
-from observability.slo.replay import MINUTE_S, AlertEpisode, lookback_s, replay_episodes
+from observability.slo.replay import AlertEpisode, bucket_width_s, lookback_s, replay_episodes
 from observability.slo.sqlite_source import SqliteSLOSource
 from observability.store import Store
 from observability.store.reads import ReadModel
@@ -40,11 +40,12 @@ def replay_store(
     Raises sqlite3.Error for an unreadable store."""
     episodes: list[AlertEpisode] = []
     extra = lookback_s()
+    width = bucket_width_s()  # 5 minutes: the same episodes as per-minute counts, fewer boundaries
     spans = [(period or slo.period).total_seconds() for slo in slos]
-    minutes: dict[str, list[BucketCount]] = {}  # the SLOs of one span read their minutes together
+    minutes: dict[str, list[BucketCount]] = {}  # the SLOs of one span read their buckets together
     for span in dict.fromkeys(spans):
         group = [slo for slo, s in zip(slos, spans, strict=True) if s == span]
-        for slo, found in zip(group, source.buckets_many(group, as_of, span + extra, MINUTE_S), strict=True):
+        for slo, found in zip(group, source.buckets_many(group, as_of, span + extra, width), strict=True):
             minutes[slo.name] = found
     for slo, span in zip(slos, spans, strict=True):
         buckets = minutes[slo.name]
@@ -56,6 +57,7 @@ def replay_store(
             [b.total for b in buckets],
             [b.bad for b in buckets],
             eval_period_s=span,
+            bucket_s=width,
         )
     return episodes
 

@@ -7,9 +7,11 @@ and resolves at the first evaluation where they do not. The replay evaluates the
 from per-minute event counts fetched once: window sums are differences of one cumulative sum
 (numpy), so a 28-day period costs one grouped query and a few array operations.
 
-A window of ``w`` seconds evaluated at ``t`` holds the minutes ending in ``(t - w, t]`` (the
-rows ``t - w < ts <= t`` when the minutes end on ``as_of - k x 60``, as
-:func:`observability.store.slo_reads.bucket_counts` builds them). Burn rates and factors are
+A window of ``w`` seconds evaluated at ``t`` holds the buckets ending in ``(t - w, t]`` (the
+rows ``t - w < ts <= t`` when the buckets end on ``as_of - k x bucket_s``, as
+:func:`observability.store.slo_reads.bucket_counts` builds them). The buckets are a minute wide
+by default; :func:`bucket_width_s` (5 minutes: every window and the step are multiples of it)
+gives the same episodes from a fifth of the buckets, which the store reads faster. Burn rates and factors are
 those of :func:`observability.slo.math.alert_states` (the factor rounded to 10 significant
 digits, strictly greater, an evaluation without traffic in a window does not fire).
 
@@ -20,6 +22,7 @@ look further back); one still firing at ``as_of`` has ``end_ts`` None.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -30,11 +33,20 @@ from observability.durations import parse_duration
 from observability.slo.burn import BURN_RATE_POLICY, BurnRatePolicy
 from observability.slo.math import error_budget
 
-__all__ = ["EVAL_STEP_S", "MINUTE_S", "AlertEpisode", "episode_id", "lookback_s", "replay_episodes"]
+__all__ = [
+    "EVAL_STEP_S",
+    "MINUTE_S",
+    "AlertEpisode",
+    "bucket_width_s",
+    "episode_id",
+    "lookback_s",
+    "replay_episodes",
+]
 
 #: Evaluation interval of the replay (s), as a Prometheus rule group evaluated every 5 minutes.
 EVAL_STEP_S = 300
-#: Width of the count buckets the replay sums (s).
+#: Width of the count buckets the replay sums by default (s); :func:`bucket_width_s` gives the
+#: widest that still answers every window and evaluation exactly (5 minutes for the policy).
 MINUTE_S = 60
 
 
@@ -76,11 +88,29 @@ def lookback_s(policy: Sequence[BurnRatePolicy] = BURN_RATE_POLICY) -> float:
     return max(parse_duration(w).total_seconds() for p in policy for w in (p.long_window, p.short_window))
 
 
-def _window_minutes(window: str) -> int:
+def bucket_width_s(step_s: int = EVAL_STEP_S, policy: Sequence[BurnRatePolicy] = BURN_RATE_POLICY) -> int:
+    """The widest bucket (s, a whole number of minutes) dividing ``step_s`` and every window of
+    ``policy``: every window the replay sums then starts and ends on a bucket end, so counts
+    per bucket of this width give the same episodes as per-minute counts (300 s for the
+    policy's 5m..3d windows evaluated every 5 minutes), from a fifth as many boundaries.
+
+    Raises:
+        ValueError: a window or the step is not a positive whole number of minutes.
+    """
+    if step_s <= 0 or step_s % MINUTE_S:
+        raise ValueError(f"step_s must be a positive multiple of {MINUTE_S} s, got {step_s!r}")
+    width = int(step_s)
+    for p in policy:
+        for window in (p.long_window, p.short_window):
+            width = math.gcd(width, _window_buckets(window, MINUTE_S) * MINUTE_S)
+    return width
+
+
+def _window_buckets(window: str, bucket_s: int) -> int:
     seconds = parse_duration(window).total_seconds()
-    if seconds % MINUTE_S or seconds <= 0:
-        raise ValueError(f"alert window {window!r} is not a whole number of minutes")
-    return int(seconds // MINUTE_S)
+    if seconds % bucket_s or seconds <= 0:
+        raise ValueError(f"alert window {window!r} is not a whole number of {bucket_s} s buckets")
+    return int(seconds // bucket_s)
 
 
 def replay_episodes(
@@ -93,23 +123,28 @@ def replay_episodes(
     eval_period_s: float | None = None,
     step_s: int = EVAL_STEP_S,
     policy: Sequence[BurnRatePolicy] = BURN_RATE_POLICY,
+    bucket_s: int = MINUTE_S,
 ) -> list[AlertEpisode]:
-    """Alert episodes of one SLO from per-minute counts, oldest first, ordered by start.
+    """Alert episodes of one SLO from per-bucket counts, oldest first, ordered by start.
 
-    ``total``/``bad`` are the SLO's events per minute, the last minute ending at ``as_of``
-    (minute ``i`` of ``n`` ends at ``as_of - (n - 1 - i) x 60``). The rules are evaluated at
+    ``total``/``bad`` are the SLO's events per bucket of ``bucket_s`` seconds (a minute by
+    default; at most :func:`bucket_width_s`), the last bucket ending at ``as_of`` (bucket ``i``
+    of ``n`` ends at ``as_of - (n - 1 - i) x bucket_s``). The rules are evaluated at
     ``as_of - k x step_s`` for every ``k >= 0`` within ``eval_period_s`` (default: the SLO
     ``period``) of ``as_of``; factors come from ``period``. Minutes before the first count are
     taken as empty.
 
     Raises:
         ValueError: counts of different lengths, negative or with ``bad > total``; a step that
-            is not a positive multiple of a minute; a non-positive period or a bad objective.
+            is not a positive multiple of the bucket (and of a minute), a window that is not;
+            a non-positive period or a bad objective.
     """
     if period <= timedelta():
         raise ValueError(f"SLO period must be positive, got {period!r}")
     if step_s <= 0 or step_s % MINUTE_S:
         raise ValueError(f"step_s must be a positive multiple of {MINUTE_S} s, got {step_s!r}")
+    if bucket_s <= 0 or bucket_s % MINUTE_S or step_s % bucket_s:
+        raise ValueError(f"bucket_s must be a whole number of minutes dividing step_s, got {bucket_s!r}")
     budget = error_budget(objective)
     tot = np.asarray(total, dtype=np.int64)
     bd = np.asarray(bad, dtype=np.int64)
@@ -119,7 +154,7 @@ def replay_episodes(
         raise ValueError("per-minute counts need 0 <= bad <= total")
     n = len(tot)
     span_s = period.total_seconds() if eval_period_s is None else float(eval_period_s)
-    per_step = step_s // MINUTE_S
+    per_step = step_s // bucket_s
     steps = int(span_s // step_s)
     # Evaluation k (oldest first) at minute index n - 1 - (steps - k) * per_step (may be < 0: empty).
     idx = n - 1 - np.arange(steps, -1, -1) * per_step
@@ -140,8 +175,8 @@ def replay_episodes(
     episodes: list[AlertEpisode] = []
     for p in policy:
         factor = float(f"{p.factor(period):.10g}")  # as alert_states and the generated rules
-        long_burn = burn(*window(_window_minutes(p.long_window)))
-        short_burn = burn(*window(_window_minutes(p.short_window)))
+        long_burn = burn(*window(_window_buckets(p.long_window, bucket_s)))
+        short_burn = burn(*window(_window_buckets(p.short_window, bucket_s)))
         with np.errstate(invalid="ignore"):
             firing = (long_burn > factor) & (short_burn > factor)  # NaN (no traffic) compares False
         edges = np.diff(np.concatenate(([0], firing.astype(np.int8), [0])))

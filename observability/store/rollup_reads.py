@@ -311,6 +311,20 @@ class RollupReads:
         finally:
             conn.close()
 
+    @contextmanager
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A ``query_only`` connection inside one read transaction (one snapshot for several reads).
+
+        Raises:
+            sqlite3.Error: the file cannot be opened.
+        """
+        with self._reader() as conn:
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                conn.execute("ROLLBACK")
+
     def counts(
         self,
         since_ts: float,

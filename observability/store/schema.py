@@ -26,6 +26,7 @@ The chain as first built (issue 4):
 9. ``incidents``: injected or declared incidents (kind, title, start and end, simulated) (:mod:`.incidents`).
 10. ``request_rollups_daily``: daily request counts by every dimension (:mod:`.rollups_daily`).
 11. experiment sums: per-unit and per-variant sufficient statistics (:mod:`.experiment_sums`).
+12. ``request_rollups_minute_sli``: per-minute SLI counts (:mod:`.rollups_minute_sli`).
 
 This module never imports ``engine`` or streamlit.
 """
@@ -46,6 +47,7 @@ from observability.store import (
     request_json,
     rollups,
     rollups_daily,
+    rollups_minute_sli,
 )
 
 __all__ = [
@@ -320,6 +322,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     incidents.MIGRATION,
     ("daily request roll-ups by every dimension", lambda db: rollups_daily.create_daily(db.conn)),
     (experiment_sums_migration.NAME, experiment_sums_migration.migrate),
+    (rollups_minute_sli.NAME, lambda db: rollups_minute_sli.create_minute_sli(db.conn)),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -20,7 +20,9 @@ minutes from the roll-up tables, the two edge minutes from the rows, over the sa
 every kind and window whose start is ``>= 0``, and for latency a threshold that is one of the
 roll-up bucket bounds (:data:`~observability.store.rollups.BOUNDS_MS`, which holds 500 ms).
 Otherwise, or with ``use_rollups=False`` (the reference the tests compare with), they aggregate
-the rows.
+the rows. :func:`bucket_counts` / :func:`bucket_counts_many` read whole-minute buckets from the
+per-minute SLI roll-up plus the rows of their boundary minutes
+(:mod:`observability.store.slo_buckets`), other grids from the rows.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from observability.store import slo_buckets
 from observability.store.reads import SERVED_SQL, ReadModel
 from observability.store.rollup_reads import GroupCounts, WindowCounts
 from observability.store.rollups import BOUNDS_MS
@@ -234,6 +237,8 @@ def bucket_counts(
     window_s: float,
     bucket_s: float,
     threshold_ms: float | None = None,
+    *,
+    use_rollups: bool = True,
 ) -> list[tuple[float, int, int]]:
     """(bucket end, total, bad) for consecutive buckets of ``bucket_s`` seconds covering the
     window ending at ``as_of``, oldest first, empty buckets included; bucket ``k`` holds
@@ -242,7 +247,9 @@ def bucket_counts(
 
     Raises ValueError (also for a non-positive bucket) and sqlite3.Error like :func:`window_counts`.
     """
-    return bucket_counts_many(reads, [(kind, threshold_ms)], as_of, window_s, bucket_s)[0]
+    return bucket_counts_many(
+        reads, [(kind, threshold_ms)], as_of, window_s, bucket_s, use_rollups=use_rollups
+    )[0]
 
 
 def bucket_counts_many(
@@ -251,20 +258,36 @@ def bucket_counts_many(
     as_of: float,
     window_s: float,
     bucket_s: float,
+    *,
+    use_rollups: bool = True,
 ) -> list[list[tuple[float, int, int]]]:
     """:func:`bucket_counts` of several SLO kinds at once, ``events`` being ``(kind,
-    threshold_ms)`` pairs: one read of the window's rows for all of them (the alert replay of
-    every SLO), the lists in the order of ``events``.
+    threshold_ms)`` pairs (the alert replay of every SLO), the lists in the order of ``events``.
+
+    With whole-minute buckets (and latency thresholds among the roll-up bounds, a window
+    starting at ``>= 0``) the counts come from the per-minute SLI roll-up plus the rows of the
+    buckets' boundary minutes (:mod:`observability.store.slo_buckets`); otherwise, or with
+    ``use_rollups=False`` (the reference the tests compare with), from one read of the window's
+    rows for all of them. Both are exact and equal.
 
     Raises ValueError and sqlite3.Error like :func:`bucket_counts`.
     """
     _check_windows([window_s, bucket_s])
     if not events:
         return []
+    row_events = [_events(kind, threshold_ms) for kind, threshold_ms in events]  # validates the kinds
+    if use_rollups:
+        with reads.rollups.snapshot() as conn:
+            if slo_buckets.answerable(conn, events, as_of, window_s, bucket_s):
+                try:
+                    return slo_buckets.rollup_bucket_counts(
+                        conn, events, row_events, as_of, window_s, bucket_s
+                    )
+                except slo_buckets.TooManyOffsets:
+                    pass  # an odd float grid: the rows below answer it
     columns: list[str] = []
     params: list[Any] = []
-    for i, (kind, threshold_ms) in enumerate(events):
-        eligible, bad, bad_params = _events(kind, threshold_ms)
+    for i, (eligible, bad, bad_params) in enumerate(row_events):
         columns.append(f"({eligible}) AS e{i}, ({eligible} AND {bad}) AS b{i}")
         params += bad_params
     sums = ", ".join(

@@ -190,3 +190,28 @@ def test_save_never_reopens_a_resolved_episode(tmp_path: Path, availability: SLO
         assert (row["state"], row["resolved_ts"]) == ("resolved", AS_OF - 32100)
     finally:
         s.close()
+
+
+def test_five_minute_buckets_replay_the_same_episodes_as_minutes() -> None:
+    """bucket_width_s: 5m, 30m, 1h, 6h and 3d windows evaluated every 300 s are all whole 300 s
+    buckets, so the replay of the per-minute counts summed by 5 equals the per-minute replay."""
+    from observability.slo.replay import bucket_width_s
+
+    assert bucket_width_s() == 300
+    assert bucket_width_s(step_s=120) == 60  # gcd(120, 300, ...) = 60
+    rng = np.random.default_rng(11)
+    n = 5 * (4 * 1440 // 5)
+    total = rng.integers(0, 6, n)
+    bad = np.minimum(total, (rng.random(n) < 0.06).astype(int) * total)
+    for as_of in (0.0, 1_800_000_017.25):
+        minutes = replay_episodes("x", 0.99, timedelta(days=28), as_of, total, bad, eval_period_s=86400)
+        fives = replay_episodes(
+            "x", 0.99, timedelta(days=28), as_of, total.reshape(-1, 5).sum(axis=1),
+            bad.reshape(-1, 5).sum(axis=1), eval_period_s=86400, bucket_s=300,
+        )  # fmt: skip
+        assert fives == minutes
+        assert len(minutes) > 2
+    with pytest.raises(ValueError, match="bucket_s"):
+        replay_episodes("x", 0.99, timedelta(days=28), 0.0, [1], [0], bucket_s=200)
+    with pytest.raises(ValueError, match="step_s"):
+        bucket_width_s(step_s=90)
