@@ -173,7 +173,7 @@ def _detail(f: slo.SLOFigures, series: slo.SLOSeries | str, as_of: float) -> Non
         f"{slo_charts.span(f.window_s)} window; figures over the {slo_charts.span(f.period_s)} up to as_of."
     )
     t = slo_charts.tile(f)
-    cols = st.columns(5)
+    cols = st.columns([1, 1, 1, 1.5, 1])  # "29,717 / 177" needs the wider column
     cols[0].metric("SLI", t.sli)
     cols[1].metric("Budget remaining", t.budget)
     cols[2].metric("Budget consumed", t.consumed)
