@@ -202,8 +202,9 @@ def _run(spec: ex.ExperimentSpec) -> None:
     r = outcome.report
     st.success(
         plain(
-            f"{r.units_complete} of {r.units} units complete: {r.sent} requests sent ({r.ok} ok, {r.errors} errors, "
-            f"{r.invalid} invalid), {r.skipped} already recorded, in {r.wall_s:.1f} s."
+            f"{r.units_complete} of {r.units} units complete: {r.sent} requests sent "
+            f"({r.ok} ok, {r.errors} errors, {r.invalid} invalid), "
+            f"{r.skipped} already recorded, in {r.wall_s:.1f} s."
         )
     )
 
