@@ -30,10 +30,12 @@ MAIN = str(ROOT / "app" / "main.py")
 PAGE = "../pages/experiments.py"
 C4 = ROOT / "data" / "workloads" / "connect4_tactics.jsonl"
 EXP = "page-test"
-HOSTILE = "Faster ![x](http://evil.example/p.png) <img src=x onerror=alert(1)> **bold** [link](javascript:alert(1))"
+HOSTILE = (
+    "Faster ![x](http://evil.example/p.png) <img src=x onerror=alert(1)> **bold** [link](javascript:alert(1))"
+)
 
 
-def _spec_text(hypothesis: str = "a bigger budget is slower but answers more tactics", exp_id: str = EXP) -> str:
+def _spec_text(hypothesis: str = "a bigger budget is slower but more correct", exp_id: str = EXP) -> str:
     return f"""\
 id: {exp_id}
 hypothesis: {hypothesis!r}
@@ -95,7 +97,8 @@ def _unit_latencies(db: Path) -> dict[str, list[float]]:
     try:
         rows = conn.execute(
             "SELECT r.variant, r.user_id, AVG(r.latency_ms) FROM requests r "
-            "JOIN exposures e ON e.experiment = r.experiment AND e.unit = r.user_id AND e.variant = r.variant "
+            "JOIN exposures e ON e.experiment = r.experiment AND e.unit = r.user_id "
+            "AND e.variant = r.variant "
             "WHERE r.experiment = ? AND r.status IN ('ok', 'error') GROUP BY r.variant, r.user_id",
             (EXP,),
         ).fetchall()
@@ -161,11 +164,15 @@ def test_srm_banner_on_a_constructed_mismatch(specs: Path, tmp_path: Path) -> No
     db = _run(specs, tmp_path, units=4)
     conn = sqlite3.connect(db)
     try:
-        counts = dict(conn.execute("SELECT variant, COUNT(*) FROM exposures WHERE experiment = ? GROUP BY variant",
-                                   (EXP,)).fetchall())  # fmt: skip
+        counts = dict(
+            conn.execute(
+                "SELECT variant, COUNT(*) FROM exposures WHERE experiment = ? GROUP BY variant", (EXP,)
+            ).fetchall()
+        )
         # 60 more units exposed to "small" only: far from the 50/50 weights
         conn.executemany(
-            "INSERT INTO exposures (experiment, request_id, variant, unit, bucket, ts) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO exposures (experiment, request_id, variant, unit, bucket, ts) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
             [(EXP, f"fake-{i}", "small", f"fake-unit-{i}", 0, 1.7e9 + i) for i in range(60)],
         )
         conn.commit()
