@@ -223,6 +223,7 @@ def results_frame(analysis: Analysis) -> pd.DataFrame:
                     "metric": m.metric,
                     "role": m.role,
                     "variant": v.variant,
+                    "unit": m.unit,
                     "baseline": v.is_baseline,
                     "n": v.n,
                     "mean": v.mean,

@@ -19,6 +19,7 @@ __all__ = ["cumulative_lift_figure", "forest_figure"]
 _COLOURS = ("#2563eb", "#d97706", "#7c3aed", "#0d9488", "#db2777", "#4b5563", "#65a30d", "#dc2626", "#0891b2")
 _SIGNIFICANT = "#15803d"
 _NOT_SIGNIFICANT = "#6b7280"
+_WORSE = "#dc2626"
 
 
 def _layout(fig: go.Figure, title: str, x_title: str, height: int) -> go.Figure:
@@ -36,8 +37,9 @@ def _layout(fig: go.Figure, title: str, x_title: str, height: int) -> go.Figure:
 
 
 def forest_figure(analysis: Analysis) -> go.Figure:
-    """The relative lift (percent) of every treatment variant on every metric with its CI; a
-    point is green when its Holm-adjusted p is below the spec's alpha."""
+    """The relative lift (percent) of every treatment variant on every metric with its CI (the
+    arrow says which direction is better); a point is green (better) or red (worse) when its
+    Holm-adjusted p is below the spec's alpha, grey otherwise."""
     labels: list[str] = []
     x: list[float] = []
     lo: list[float] = []
@@ -50,13 +52,15 @@ def forest_figure(analysis: Analysis) -> go.Figure:
             r = v.relative
             if v.is_baseline or r is None or r.estimate is None or r.ci is None:
                 continue
-            label = plotly_text(f"{m.metric} · {v.variant}")
+            arrow = "↑" if m.higher_is_better else "↓"
+            label = plotly_text(f"{m.metric} {arrow} · {v.variant}")
             labels.append(label)
             x.append(100 * r.estimate)
             lo.append(100 * (r.estimate - r.ci[0]))
             hi.append(100 * (r.ci[1] - r.estimate))
             significant = v.adjusted_p is not None and v.adjusted_p < alpha
-            colours.append(_SIGNIFICANT if significant else _NOT_SIGNIFICANT)
+            better = (r.estimate > 0) == m.higher_is_better
+            colours.append(_NOT_SIGNIFICANT if not significant else _SIGNIFICANT if better else _WORSE)
             p = "n/a" if v.adjusted_p is None else f"{v.adjusted_p:.3g}"
             hover.append(
                 f"{label}<br>lift {100 * r.estimate:+.2f}% ({100 * r.ci[0]:+.2f}% .. {100 * r.ci[1]:+.2f}%)"
@@ -80,41 +84,17 @@ def forest_figure(analysis: Analysis) -> go.Figure:
 
 
 def cumulative_lift_figure(series: Mapping[str, Sequence[SeriesPoint]], metric: str) -> go.Figure:
-    """The cumulative relative lift (percent) of each treatment variant on ``metric`` over time,
-    with its CI as a band; points without an estimate are gaps."""
+    """The cumulative relative lift (percent) of each treatment variant on ``metric`` over time
+    (one point per minute with data), with its CI as error bars; points without an estimate are
+    gaps."""
     fig = go.Figure()
     for i, (variant, points) in enumerate(series.items()):
         colour = _COLOURS[i % len(_COLOURS)]
         name = plotly_text(variant)
         ts = [datetime.fromtimestamp(p.ts, UTC) for p in points]
         est = [None if p.estimate is None else 100 * p.estimate for p in points]
-        low = [None if p.ci is None else 100 * p.ci[0] for p in points]
-        high = [None if p.ci is None else 100 * p.ci[1] for p in points]
-        fig.add_trace(
-            go.Scatter(
-                x=ts,
-                y=high,
-                mode="lines",
-                line={"width": 0},
-                showlegend=False,
-                hoverinfo="skip",
-                legendgroup=name,
-            )
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=ts,
-                y=low,
-                mode="lines",
-                line={"width": 0},
-                fill="tonexty",
-                opacity=0.2,
-                fillcolor=_band(colour),
-                showlegend=False,
-                hoverinfo="skip",
-                legendgroup=name,
-            )
-        )
+        up = [None if p.ci is None or p.estimate is None else 100 * (p.ci[1] - p.estimate) for p in points]
+        down = [None if p.ci is None or p.estimate is None else 100 * (p.estimate - p.ci[0]) for p in points]
         fig.add_trace(
             go.Scatter(
                 x=ts,
@@ -122,15 +102,13 @@ def cumulative_lift_figure(series: Mapping[str, Sequence[SeriesPoint]], metric: 
                 mode="lines+markers",
                 name=name,
                 line={"color": colour},
-                legendgroup=name,
-                hovertemplate=f"{name}: %{{y:+.2f}}%<extra></extra>",
+                error_y={"type": "data", "symmetric": False, "array": up, "arrayminus": down},
+                customdata=[[p.n_baseline, p.n_variant] for p in points],
+                hovertemplate=f"{name}: %{{y:+.2f}}% (units %{{customdata[1]}} vs %{{customdata[0]}})"
+                "<extra></extra>",
             )
         )
     fig.add_hline(y=0, line_dash="dash", line_color="#9ca3af")
     fig.update_layout(yaxis={"title": "cumulative lift (%)"})
+    fig.update_xaxes(tickformat="%H:%M\n%b %d")
     return _layout(fig, plotly_text(f"Cumulative lift on {metric}"), "time (UTC)", 320)
-
-
-def _band(colour: str) -> str:
-    r, g, b = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
-    return f"rgba({r},{g},{b},0.15)"

@@ -99,6 +99,7 @@ def _results(spec: ex.ExperimentSpec) -> None:
                     f"{v} (baseline)" if b else v
                     for v, b in zip(frame["variant"], frame["baseline"], strict=True)
                 ],
+                "unit": frame["unit"],
                 "n": frame["n"],
                 "mean": frame["mean"].map(lambda x: _fmt(x, ".4g")),
                 "lift": frame["lift"].map(lambda x: _fmt(x, "+.4g")),
