@@ -226,3 +226,28 @@ def test_sample_size_rounds_up() -> None:
     z = sps.norm.ppf(0.975) + sps.norm.ppf(0.8)
     expected = math.ceil(2 * z**2 * 30.0**2 / (0.05 * 100.0) ** 2)
     assert [m.value for m in at.main.metric] == [f"{expected:,}"]
+
+
+def test_run_from_the_page_records_the_units(specs: Path, tmp_path: Path) -> None:
+    at = open_page()
+    at.main.number_input(key="exp_units").set_value(3)
+    at.main.button(key="exp_run").click().run()
+    assert not at.exception, at.exception
+    done = [shown(s.value) for s in at.main.success]
+    assert len(done) == 1 and done[0].startswith("3 of 3 units complete: 6 requests sent"), done
+    conn = sqlite3.connect(tmp_path / "arbor.db")
+    try:
+        units = conn.execute("SELECT COUNT(*) FROM exposures WHERE experiment = ?", (EXP,)).fetchone()[0]
+    finally:
+        conn.close()
+    assert units == 3
+    at.run()
+    row = _frame(at, "primary metric").iloc[0]
+    assert (row["units"], row["requests"]) == (3, 6)
+
+
+def test_run_refused_with_telemetry_off(specs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ARBOR_TELEMETRY", "off")
+    at = open_page()
+    assert at.main.button(key="exp_run").disabled
+    assert any("Telemetry is off" in shown(c.value) for c in at.main.caption)
