@@ -51,6 +51,12 @@ page = st.navigation(
                 PAGES / "mcts.py", title="MCTS explorer", icon=":material/account_tree:", url_path="mcts"
             ),
             st.Page(PAGES / "routing.py", title="Routing", icon=":material/alt_route:", url_path="routing"),
+            st.Page(
+                PAGES / "experiments.py",
+                title="Experiments",
+                icon=":material/science:",
+                url_path="experiments",
+            ),
         ],
     },
     position="sidebar" if access.signed_in else "hidden",

@@ -181,6 +181,9 @@ class Settings(BaseSettings):
 
     # Golden traces (engine/golden; README "Golden traces")
     golden_dir: Path = Field(default=Path("data/golden"), description="The golden-trace suite directory.")
+    experiments_dir: Path = Field(
+        default=Path("data/experiments"), description="The experiment specs directory (YAML specs)."
+    )
     golden_repeat: int = Field(
         default=5, ge=1, le=50, description="Replays of a request at capture (latency: their median)."
     )
