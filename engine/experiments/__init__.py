@@ -41,6 +41,9 @@ Pure modules, no streamlit:
   trigger-maintained sums (:mod:`observability.store.experiment_sums`).
 * :mod:`.decision` -- ``decide(analysis) -> Decision``: ship / roll back / keep running with
   every reason.  :mod:`.report` -- ``to_json`` (the CLI's stable shape) and ``to_markdown``.
+* :mod:`.runner` -- ``run_experiment(engine, spec, units=N, seed=None, concurrency=1,
+  progress=..., stop=...) -> RunReport``: each unit's queries through the real engine with its
+  variant's overrides; resumable (deterministic request ids per experiment, unit and query).
 """
 
 from engine.experiments import stats
