@@ -18,6 +18,22 @@ EDGE_COLOUR = "#cbd5e1"
 VALUE_SCALE = "RdBu"
 
 
+def titled_layout(fig: go.Figure, title: str, y_title: str, height: int) -> go.Figure:
+    """``fig`` with the console's plain chart layout: ``title`` above, ``y_title`` on the y axis,
+    ``height`` pixels tall, the legend in a row above the plot on the right, white background with
+    light grid lines.  Returns ``fig`` (changed in place)."""
+    fig.update_layout(
+        height=height,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        title={"text": title, "font": {"size": 14}},
+        yaxis={"title": y_title},
+        legend={"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right", "yanchor": "bottom"},
+        plot_bgcolor="white",
+    )
+    fig.update_yaxes(gridcolor="#e5e7eb", zerolinecolor="#9ca3af")
+    return fig
+
+
 def _tidy_layout(snapshot: TreeSnapshot) -> dict[int, tuple[float, float]]:
     """x, y per node id: leaves spaced evenly in depth-first order, parents
     centred over their children, one row per depth (root on top)."""

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import plotly.graph_objects as go
 
-from app.charts import AGENT_COLOURS
+from app.charts import AGENT_COLOURS, titled_layout
 from app.golden import RoutingRow, SuiteRunSummary
 from app.safe_text import plotly_text
 
@@ -22,19 +22,6 @@ FAIL_COLOUR = "#dc2626"
 GOLDEN_COLOUR = "#9ca3af"
 NOW_COLOUR = "#2563eb"
 _OTHER_AGENT = "#6b7280"
-
-
-def _layout(fig: go.Figure, title: str, y_title: str, height: int = 300) -> go.Figure:
-    fig.update_layout(
-        height=height,
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        title={"text": title, "font": {"size": 14}},
-        yaxis={"title": y_title},
-        legend={"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right", "yanchor": "bottom"},
-        plot_bgcolor="white",
-    )
-    fig.update_yaxes(gridcolor="#e5e7eb", zerolinecolor="#9ca3af")
-    return fig
 
 
 def pass_rate_figure(history: Sequence[SuiteRunSummary]) -> go.Figure:
@@ -58,7 +45,7 @@ def pass_rate_figure(history: Sequence[SuiteRunSummary]) -> go.Figure:
             "of %{customdata[3]}<extra></extra>",
         )
     )
-    fig = _layout(fig, "Pass rate of each suite run", "pass rate (%)")
+    fig = titled_layout(fig, "Pass rate of each suite run", "pass rate (%)", height=300)
     fig.update_yaxes(range=[-2, 102])
     fig.update_xaxes(tickformat="%Y-%m-%d %H:%M")
     if len(runs) == 1:  # a lone point would get a sub-millisecond axis: show the hour around it
@@ -96,7 +83,9 @@ def routing_figure(rows: Sequence[RoutingRow], agents: Sequence[str]) -> go.Figu
                 hovertemplate=f"now p({name}) %{{y:.4f}}<extra></extra>",
             )
         )
-    fig = _layout(fig, "Routing probabilities: golden (hatched) and now (solid)", "probability", height=340)
+    fig = titled_layout(
+        fig, "Routing probabilities: golden (hatched) and now (solid)", "probability", height=340
+    )
     fig.update_layout(
         barmode="group",
         legend={"orientation": "h", "y": -0.12, "x": 0.5, "xanchor": "center", "yanchor": "top"},
@@ -126,7 +115,7 @@ def latency_figure(golden_samples: Sequence[float], now_samples: Sequence[float]
                 hovertemplate="%{x:.2f} ms<extra></extra>",
             )
         )
-    fig = _layout(fig, "Total latency: captured repetitions and replays", "", height=220)
+    fig = titled_layout(fig, "Total latency: captured repetitions and replays", "", height=220)
     fig.update_xaxes(title="latency (ms)", rangemode="tozero", gridcolor="#e5e7eb")
     fig.update_layout(showlegend=False)
     return fig

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 import plotly.graph_objects as go
 
+from app.charts import titled_layout
 from app.safe_text import plotly_text
 from engine.slo_report import AlertRow, SLOFigures
 from observability.slo.math import BudgetPoint, BurnPoint
@@ -113,19 +114,6 @@ def _dt(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC).replace(tzinfo=None)
 
 
-def _layout(fig: go.Figure, title: str, y_title: str, height: int = 320) -> go.Figure:
-    fig.update_layout(
-        height=height,
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        title={"text": title, "font": {"size": 14}},
-        yaxis={"title": y_title},
-        legend={"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right", "yanchor": "bottom"},
-        plot_bgcolor="white",
-    )
-    fig.update_yaxes(gridcolor="#e5e7eb", zerolinecolor="#9ca3af")
-    return fig
-
-
 def budget_figure(points: Sequence[BudgetPoint], start_ts: float) -> go.Figure:
     """Budget remaining (%) at the end of each bucket against the ideal linear line, which starts
     at 100 % at ``start_ts`` (the period's start) and reaches 0 % at the period's end. Points
@@ -149,7 +137,7 @@ def budget_figure(points: Sequence[BudgetPoint], start_ts: float) -> go.Figure:
                 connectgaps=False,
             )
         )
-    return _layout(fig, "Error budget remaining over the period", "budget remaining (%)")
+    return titled_layout(fig, "Error budget remaining over the period", "budget remaining (%)", height=320)
 
 
 def burn_figure(points: Sequence[BurnPoint], alerts: Sequence[AlertRow], window_label: str) -> go.Figure:
@@ -174,7 +162,9 @@ def burn_figure(points: Sequence[BurnPoint], alerts: Sequence[AlertRow], window_
             annotation_text=f"{a.severity} {a.long}/{a.short} × {a.factor:.4g}",
             annotation_position="top right",
         )
-    return _layout(fig, f"Burn rate over {window_label} windows, with the alert factors", "burn rate")
+    return titled_layout(
+        fig, f"Burn rate over {window_label} windows, with the alert factors", "burn rate", height=320
+    )
 
 
 def attribution_figure(dimension: str, shares: Mapping[str, float], top: int = 10) -> go.Figure:
@@ -198,7 +188,7 @@ def attribution_figure(dimension: str, shares: Mapping[str, float], top: int = 1
             textposition="auto",
         )
     )
-    fig = _layout(fig, f"Bad events by {dimension}", "", height=240)
+    fig = titled_layout(fig, f"Bad events by {dimension}", "", height=240)
     fig.update_xaxes(title="share of the bad events (%)", range=[0, 100])
     fig.update_yaxes(type="category")
     return fig

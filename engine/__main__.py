@@ -42,7 +42,7 @@ from engine.cli_args import (
 )
 from engine.cli_experiment import add_experiment_parser
 from engine.cli_golden import add_golden_parser
-from engine.cli_signals import Interrupted, Signals, signal_name
+from engine.cli_signals import Interrupted, Signals, close_runtime, print_run_summary, signal_name
 from engine.cli_slo import add_slo_parser
 from engine.cli_store import add_store_parser
 from engine.mcts import SearchConfig, TerminalStateError, search
@@ -285,8 +285,6 @@ def _load(args: argparse.Namespace, signals: Signals | None = None) -> int:
             flush=True,
         )
 
-    from observability.store import StoreError
-
     signals = signals or Signals()
     signals.graceful = True  # from here on a signal stops the run; it never interrupts a flush
     runtime = _runtime()
@@ -303,19 +301,8 @@ def _load(args: argparse.Namespace, signals: Signals | None = None) -> int:
         )
     finally:
         print(file=sys.stderr)
-        try:
-            runtime.close()  # every request counted in the report is committed when this returns
-            flush_error = None
-        except StoreError as exc:
-            flush_error = str(exc)
-    summary = dataclasses.asdict(report)
-    summary["signal"] = None if signals.received is None else signal_name(signals.received)
-    summary["flushed"] = flush_error is None
-    print(json.dumps(summary), flush=True)
-    if flush_error is not None:
-        print(f"python -m engine: error: telemetry not fully written: {flush_error}", file=sys.stderr)
-        return EXIT_NOT_RECORDED
-    return 0 if signals.received is None else 128 + signals.received
+        flush_error = close_runtime(runtime)
+    return print_run_summary(report, signals, flush_error)
 
 
 def _require_empty_store(runtime: Any) -> None:

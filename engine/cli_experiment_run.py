@@ -19,13 +19,11 @@ not be flushed; 4: the store cannot be opened.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 import sys
 from typing import Any
 
-from engine.cli_args import EXIT_NOT_RECORDED, fail, int_in
-from engine.cli_signals import Signals, signal_name
+from engine.cli_args import fail, int_in
+from engine.cli_signals import Signals, close_runtime, print_run_summary
 
 __all__ = ["add_run_parser", "experiment_run"]
 
@@ -62,7 +60,6 @@ def experiment_run(args: argparse.Namespace) -> int:
     from engine.experiments.runner import RunConfigError, run_experiment
     from engine.experiments.specs import SpecError, load_spec
     from engine.wiring import build_runtime
-    from observability.store import StoreError
 
     try:
         spec = load_spec(args.spec)
@@ -93,18 +90,7 @@ def experiment_run(args: argparse.Namespace) -> int:
             raise
         finally:
             print(file=sys.stderr)
-        try:
-            runtime.close()  # every request counted in the report is committed when this returns
-            flush_error = None
-        except StoreError as exc:
-            flush_error = str(exc)
+        flush_error = close_runtime(runtime)
     finally:
         restore()
-    summary = dataclasses.asdict(report)
-    summary["signal"] = None if signals.received is None else signal_name(signals.received)
-    summary["flushed"] = flush_error is None
-    print(json.dumps(summary), flush=True)
-    if flush_error is not None:
-        print(f"python -m engine: error: telemetry not fully written: {flush_error}", file=sys.stderr)
-        return EXIT_NOT_RECORDED
-    return 0 if signals.received is None else 128 + signals.received
+    return print_run_summary(report, signals, flush_error)

@@ -4,13 +4,19 @@ thread stop a command without a traceback and without losing recorded telemetry 
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import signal
+import sys
 import threading
 from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-__all__ = ["Interrupted", "Signals", "signal_name"]
+from engine.cli_args import EXIT_NOT_RECORDED
+from observability.store import StoreError
+
+__all__ = ["Interrupted", "Signals", "close_runtime", "print_run_summary", "signal_name"]
 
 
 class Interrupted(BaseException):
@@ -60,3 +66,30 @@ class Signals:
 def signal_name(signum: int) -> str:
     """``SIGTERM``, ``SIGINT``, ... for a signal number."""
     return signal.Signals(signum).name
+
+
+def close_runtime(runtime: Any) -> str | None:
+    """Close ``runtime`` (an :class:`engine.wiring.Runtime`): every request counted in a run's
+    report is committed when this returns.  Returns None, or why the store could not be flushed
+    (a :class:`~observability.store.StoreError` is caught, never raised)."""
+    try:
+        runtime.close()
+    except StoreError as exc:
+        return str(exc)
+    return None
+
+
+def print_run_summary(report: Any, signals: Signals, flush_error: str | None) -> int:
+    """Print the one JSON line that ends a graceful run (``load``, ``experiment run``): the fields
+    of the dataclass ``report``, ``signal`` (the name of the signal that stopped it, or null) and
+    ``flushed``; a line on stderr when the store could not be flushed (``flush_error``).
+
+    Returns the exit status: 3 when not flushed, else 0, or 128 + the signal number."""
+    summary = dataclasses.asdict(report)
+    summary["signal"] = None if signals.received is None else signal_name(signals.received)
+    summary["flushed"] = flush_error is None
+    print(json.dumps(summary), flush=True)
+    if flush_error is not None:
+        print(f"python -m engine: error: telemetry not fully written: {flush_error}", file=sys.stderr)
+        return EXIT_NOT_RECORDED
+    return 0 if signals.received is None else 128 + signals.received

@@ -21,7 +21,7 @@ from engine.experiments import stats
 from engine.experiments.specs import ExperimentSpec
 from observability.store.experiment_reads import PRE_PERIOD_S, exposure_counts, variant_sums
 
-__all__ = ["MetricSummaries", "SrmCheck", "metric_summaries", "srm_check"]
+__all__ = ["MetricSummaries", "SrmCheck", "metric_summaries", "srm_check", "srm_from_counts"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +93,12 @@ def srm_check(conn: sqlite3.Connection, spec: ExperimentSpec, threshold: float =
     Raises:
         sqlite3.Error: the store cannot be read.
     """
-    recorded = exposure_counts(conn, spec.id)
+    return srm_from_counts(spec, exposure_counts(conn, spec.id), threshold)
+
+
+def srm_from_counts(spec: ExperimentSpec, recorded: Mapping[str, int], threshold: float = 0.001) -> SrmCheck:
+    """:func:`srm_check` on exposure counts already read (``recorded``: exposures by variant
+    name, from the ``exposures`` table or the experiment sums).  Raises nothing."""
     active = [v for v in spec.variants if v.weight > 0]
     counts = {v.name: recorded.get(v.name, 0) for v in active}
     weights = {v.name: v.weight for v in active}

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.experiments import stats
-from engine.experiments.aggregate import SrmCheck, srm_check
+from engine.experiments.aggregate import SrmCheck, srm_check, srm_from_counts
 from engine.experiments.specs import ExperimentSpec
 from observability.slo.math import burn_rate
 from observability.slo.models import SLO, load_slos
@@ -391,19 +391,9 @@ def analyze(
         for mi, (metric, role, sums) in enumerate(per_metric)
     )
     burns = _burns(conn, spec, slos, use_sums, as_of, notes)
-    srm = _srm(spec, exposed) if use_sums else srm_check(conn, spec)
+    srm = srm_from_counts(spec, exposed) if use_sums else srm_check(conn, spec)
     return Analysis(spec, as_of, start, "sums" if use_sums else "rows", srm, results,
                     series, burns, tuple(notes))  # fmt: skip
-
-
-def _srm(spec: ExperimentSpec, recorded: dict[str, int], threshold: float = 0.001) -> SrmCheck:
-    """:func:`~engine.experiments.aggregate.srm_check` on exposure counts read from the sums."""
-    active = [v for v in spec.variants if v.weight > 0]
-    counts = {v.name: recorded.get(v.name, 0) for v in active}
-    weights = {v.name: v.weight for v in active}
-    unknown = tuple(sorted(set(recorded) - set(spec.variant_names)))
-    p = stats.srm_p_value(list(counts.values()), list(weights.values())) if len(active) > 1 else 1.0
-    return SrmCheck(counts, weights, p, threshold, unknown)
 
 
 def _replace_adjusted(r: VariantResult, adjusted: float) -> VariantResult:

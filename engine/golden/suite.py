@@ -32,6 +32,7 @@ from engine.golden.compare import Divergence, Observation, compare
 from engine.golden.format import GoldenError, GoldenFile, GoldenSpan, GoldenStep, read_golden
 from engine.golden.history import record_run
 from engine.golden.replay import Replayer, ReplayError, latency_medians
+from observability.store.review_reads import GoldenTally
 
 __all__ = [
     "LatencyVerdict",
@@ -197,7 +198,7 @@ class LatencyVerdict:
 
 
 @dataclass(frozen=True, slots=True)
-class SuiteResult:
+class SuiteResult(GoldenTally):
     """One run of the suite: counts, the latency verdict, each golden's result (sorted by name).
 
     ``recorded``: the run's rows were written to ``golden_runs`` (False when telemetry is off or the
@@ -213,21 +214,6 @@ class SuiteResult:
     repeat: int
     recorded: bool = False
     record_error: str | None = None
-
-    @property
-    def passed(self) -> int:
-        """Goldens that passed."""
-        return sum(r.status == "pass" for r in self.results)
-
-    @property
-    def failed(self) -> int:
-        """Goldens with a behaviour regression."""
-        return sum(r.status == "regression" for r in self.results)
-
-    @property
-    def errors(self) -> int:
-        """Goldens that could not be loaded or replayed."""
-        return sum(r.status == "error" for r in self.results)
 
     @property
     def ok(self) -> bool:

@@ -15,15 +15,14 @@ import math
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, TypeAdapter
 
 from observability.promql.reply import (
     PromNumber,
     UnusableReply,
     _Failure,
-    _first_problem,
     _Label,
-    excerpt,
+    _success_reply,
 )
 
 __all__ = ["MAX_POINTS", "RangeGrid", "RangeSeries", "parse_matrix"]
@@ -126,16 +125,5 @@ def parse_matrix(code: int, content_type: str, body: bytes) -> list[RangeSeries]
     JSON, JSON that is not a range-query reply (an instant vector included), a Prometheus error, or
     a success reply with a non-2xx status.
     """
-    kind = excerpt(content_type.split(";")[0].strip() or "no content type", 60)
-    try:
-        reply = _REPLY.validate_json(body)
-    except ValidationError as exc:
-        problem = _first_problem(exc)
-        if exc.errors()[0]["type"] == "json_invalid":
-            raise UnusableReply(f"HTTP {code} with {kind}, not JSON ({problem})") from None
-        raise UnusableReply(f"HTTP {code} JSON that is not a range-query reply ({problem})") from None
-    if isinstance(reply, _Failure):
-        raise UnusableReply(f"HTTP {code} error {excerpt(reply.errorType, 40)}: {excerpt(reply.error)}")
-    if not 200 <= code < 300:
-        raise UnusableReply(f"HTTP {code} with a success reply")
+    reply = _success_reply(_REPLY, "range-query reply", code, content_type, body)
     return list(reply.data.result)

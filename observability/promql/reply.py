@@ -12,7 +12,7 @@ message goes through :func:`excerpt` (one line, shortened, no markup characters)
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictFloat, TypeAdapter, ValidationError
 
@@ -99,6 +99,8 @@ class _Failure(BaseModel):
     error: str = ""
 
 
+_S = TypeVar("_S", bound=BaseModel)
+
 _REPLY: TypeAdapter[_Success | _Failure] = TypeAdapter(
     Annotated[_Success | _Failure, Field(discriminator="status")]
 )
@@ -123,6 +125,31 @@ def _first_problem(exc: ValidationError) -> str:
     return excerpt(f"{where}: {what}" if where else what) + more
 
 
+def _success_reply(
+    adapter: TypeAdapter[_S | _Failure], what: str, code: int, content_type: str, body: bytes
+) -> _S:
+    """The success model of a Prometheus API reply, validated by ``adapter``.
+
+    ``what`` names the expected reply in messages (``"query reply"``), ``code`` is the HTTP status,
+    ``content_type`` the header as sent.  Raises :class:`UnusableReply` for anything but a success
+    reply: not JSON, JSON that ``adapter`` rejects, a Prometheus error, or a success reply with a
+    non-2xx status.
+    """
+    kind = excerpt(content_type.split(";")[0].strip() or "no content type", 60)
+    try:
+        reply = adapter.validate_json(body)
+    except ValidationError as exc:
+        problem = _first_problem(exc)
+        if exc.errors()[0]["type"] == "json_invalid":
+            raise UnusableReply(f"HTTP {code} with {kind}, not JSON ({problem})") from None
+        raise UnusableReply(f"HTTP {code} JSON that is not a {what} ({problem})") from None
+    if isinstance(reply, _Failure):
+        raise UnusableReply(f"HTTP {code} error {excerpt(reply.errorType, 40)}: {excerpt(reply.error)}")
+    if not 200 <= code < 300:
+        raise UnusableReply(f"HTTP {code} with a success reply")
+    return reply
+
+
 def parse_samples(code: int, content_type: str, body: bytes) -> list[Sample]:
     """The samples of a reply (a scalar is one sample without labels).
 
@@ -130,18 +157,7 @@ def parse_samples(code: int, content_type: str, body: bytes) -> list[Sample]:
     :class:`UnusableReply` for anything but a successful vector or scalar: not JSON, JSON that is
     not a query reply, a Prometheus error, or a success reply with a non-2xx status.
     """
-    kind = excerpt(content_type.split(";")[0].strip() or "no content type", 60)
-    try:
-        reply = _REPLY.validate_json(body)
-    except ValidationError as exc:
-        problem = _first_problem(exc)
-        if exc.errors()[0]["type"] == "json_invalid":
-            raise UnusableReply(f"HTTP {code} with {kind}, not JSON ({problem})") from None
-        raise UnusableReply(f"HTTP {code} JSON that is not a query reply ({problem})") from None
-    if isinstance(reply, _Failure):
-        raise UnusableReply(f"HTTP {code} error {excerpt(reply.errorType, 40)}: {excerpt(reply.error)}")
-    if not 200 <= code < 300:
-        raise UnusableReply(f"HTTP {code} with a success reply")
+    reply = _success_reply(_REPLY, "query reply", code, content_type, body)
     if isinstance(reply.data, _ScalarData):
         return [Sample(metric={}, value=reply.data.result)]
     return list(reply.data.result)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from observability.store.reads import ReadModel
 
@@ -17,6 +18,7 @@ __all__ = [
     "GOLDEN_STATUSES",
     "GoldenResult",
     "GoldenRun",
+    "GoldenTally",
     "RecordedEpisode",
     "latest_golden_run",
     "recorded_episodes",
@@ -26,25 +28,17 @@ __all__ = [
 GOLDEN_STATUSES: tuple[str, ...] = ("pass", "regression", "error")
 
 
-@dataclass(frozen=True)
-class GoldenResult:
-    """One golden trace's outcome in a suite run: its id (``name``), status and the first
-    divergence the comparison found (None when it passed or recorded none)."""
-
-    name: str
-    status: str
-    first_divergence: str | None
+class _HasStatus(Protocol):
+    @property
+    def status(self) -> str: ...
 
 
-@dataclass(frozen=True)
-class GoldenRun:
-    """The results of one golden-suite run (``run_id``), recorded at ``ts`` (the newest of its
-    rows), in golden-id order; ``passed``/``failed``/``errors`` count pass, regression and the
-    rest (``error`` or an unknown status)."""
+class GoldenTally:
+    """Counts over a suite run's ``results`` (anything with a ``status``), shared by the suite's
+    own result and the store's read of it: ``passed``/``failed``/``errors`` count ``pass``,
+    ``regression`` and the rest (``error`` or a status the store should not hold)."""
 
-    run_id: str
-    ts: float
-    results: tuple[GoldenResult, ...]
+    results: Sequence[_HasStatus]
 
     @property
     def passed(self) -> int:
@@ -58,8 +52,29 @@ class GoldenRun:
 
     @property
     def errors(self) -> int:
-        """How many goldens could not be compared (status ``error`` or one the store should not hold)."""
+        """How many goldens could not be loaded, replayed or compared (status ``error`` or unknown)."""
         return len(self.results) - self.passed - self.failed
+
+
+@dataclass(frozen=True)
+class GoldenResult:
+    """One golden trace's outcome in a suite run: its id (``name``), status and the first
+    divergence the comparison found (None when it passed or recorded none)."""
+
+    name: str
+    status: str
+    first_divergence: str | None
+
+
+@dataclass(frozen=True)
+class GoldenRun(GoldenTally):
+    """The results of one golden-suite run (``run_id``), recorded at ``ts`` (the newest of its
+    rows), in golden-id order; ``passed``/``failed``/``errors`` count pass, regression and the
+    rest (``error`` or an unknown status)."""
+
+    run_id: str
+    ts: float
+    results: tuple[GoldenResult, ...]
 
 
 def latest_golden_run(reads: ReadModel) -> GoldenRun | None:

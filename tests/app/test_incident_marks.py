@@ -13,13 +13,12 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from observability.store import RequestRow, Store
 from observability.store.incidents import incident_row
+from tests.app.console import open_page
 
-MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 AS_OF = 1_800_000_000.0  # 2027-01-15 08:00:00 UTC
 TITLE = "Error <b>spike</b> & *not* markdown"
 ESCAPED = "Error &lt;b&gt;spike&lt;/b&gt; &amp; *not* markdown"
@@ -81,22 +80,10 @@ def _check(spec: dict, window_start: float, end: float) -> None:
     assert not any("<b>" in h for h in hovers)
 
 
-def _open(page: str, params: dict[str, str] | None = None) -> AppTest:
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    at = AppTest.from_file(MAIN, default_timeout=120)
-    at.run()
-    for key, value in (params or {}).items():
-        at.query_params[key] = value
-    at.switch_page(page).run()
-    assert not at.exception, at.exception
-    return at
-
-
 def test_overview_charts_shade_the_incidents_of_the_hour(tmp_path: Path) -> None:
     end = float(int(time.time()))  # whole seconds: the axis strings then have no fraction
     _fill(tmp_path / "arbor.db", end)
-    at = _open("../pages/overview.py")
+    at = open_page("../pages/overview.py")
     for spec in _specs(at, ("overview_traffic", "overview_latency")):
         bands = _bands(spec)
         assert len(bands) == 2
@@ -109,6 +96,6 @@ def test_overview_charts_shade_the_incidents_of_the_hour(tmp_path: Path) -> None
 
 def test_slo_charts_shade_the_incidents_of_the_period(tmp_path: Path) -> None:
     _fill(tmp_path / "arbor.db", AS_OF)
-    at = _open("../pages/slos.py", {"slo": "availability", "range": "1h", "as_of": str(int(AS_OF))})
+    at = open_page("../pages/slos.py", {"slo": "availability", "range": "1h", "as_of": str(int(AS_OF))})
     for spec in _specs(at, ("slo_budget", "slo_burn")):
         _check(spec, AS_OF - 3600, AS_OF)

@@ -15,23 +15,15 @@ from streamlit.testing.v1 import AppTest
 
 from app import runbooks
 from observability.store import RequestRow, Store
+from tests.app.console import open_page
 from tests.app.shown import shown
 
-MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 CORPUS = Path(__file__).resolve().parents[2] / "data" / "corpus"
 AS_OF = 1_800_000_000.0  # 2027-01-15 08:00:00 UTC, a whole minute
 
 
 def _open(page: str, params: dict[str, str] | None = None) -> AppTest:
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    at = AppTest.from_file(MAIN, default_timeout=120)
-    at.run()
-    for key, value in (params or {}).items():
-        at.query_params[key] = value
-    at.switch_page(f"../pages/{page}.py").run()
-    assert not at.exception, at.exception
-    return at
+    return open_page(f"../pages/{page}.py", params)
 
 
 def _text(at: AppTest) -> str:

@@ -10,30 +10,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from observability.store import Store
+from tests.app.console import MAIN, open_page
 from tests.observability.test_slo_replay import AS_OF, _build
 
-MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 PAGE = "../pages/slos.py"
 
 
 def _when(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _open(params: dict[str, str]) -> AppTest:
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    at = AppTest.from_file(MAIN, default_timeout=120)
-    at.run()
-    for key, value in params.items():
-        at.query_params[key] = value
-    at.switch_page(PAGE).run()
-    assert not at.exception, at.exception
-    return at
 
 
 def _badges(at: AppTest) -> list[str]:
@@ -49,7 +36,7 @@ def _episodes(at: AppTest) -> list[dict[str, object]]:
 def test_firing_episode_table_and_badge(tmp_path: Path) -> None:
     _build(tmp_path / "arbor.db").close()  # ARBOR_DB_PATH (conftest)
     mid = AS_OF - 33000
-    at = _open({"slo": "availability", "range": "1d", "as_of": f"{mid:.0f}"})
+    at = open_page(PAGE, {"slo": "availability", "range": "1d", "as_of": f"{mid:.0f}"})
     rows = _episodes(at)
     by_window = {r["windows (long / short)"]: r for r in rows if r["severity"] == "page"}
     fast = by_window["1h / 5m"]
@@ -73,7 +60,7 @@ def test_firing_episode_table_and_badge(tmp_path: Path) -> None:
 
 def test_resolved_episodes_and_no_badge(tmp_path: Path) -> None:
     _build(tmp_path / "arbor.db").close()
-    at = _open({"slo": "availability", "range": "1d", "as_of": f"{AS_OF:.0f}"})
+    at = open_page(PAGE, {"slo": "availability", "range": "1d", "as_of": f"{AS_OF:.0f}"})
     fast = next(r for r in _episodes(at) if r["windows (long / short)"] == "1h / 5m")
     assert (fast["start"], fast["end"]) == (_when(AS_OF - 35400), _when(AS_OF - 32100))
     at.run()

@@ -21,7 +21,6 @@ import json
 from pathlib import Path
 
 import pytest
-import streamlit as st
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
@@ -30,9 +29,9 @@ from engine.slo_report import build_report, render_markdown, report_json
 from observability.slo.models import load_slos
 from observability.slo.sqlite_source import SqliteSLOSource
 from observability.store import ReadModel, RequestRow, Store
+from tests.app.console import open_page
 from tests.app.shown import shown
 
-MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 PAGE = "../pages/slos.py"
 AS_OF = 1_800_000_000.0  # a whole minute (2027-01-15 08:00:00 UTC)
 
@@ -60,15 +59,7 @@ def _fill(path: Path) -> None:
 
 
 def _open(db: Path, params: dict[str, str] | None = None) -> AppTest:
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    at = AppTest.from_file(MAIN, default_timeout=120)
-    at.run()
-    for key, value in (params or {}).items():
-        at.query_params[key] = value
-    at.switch_page(PAGE).run()
-    assert not at.exception, at.exception
-    return at
+    return open_page(PAGE, params)
 
 
 @pytest.fixture

@@ -19,15 +19,14 @@ import json
 from pathlib import Path
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from tests.app.console import open_page
 from tests.app.shown import shown
 from tests.app.test_slo_page import AS_OF, _fill
 from tests.observability.conftest import free_port
 from tests.observability.fake_prometheus import Reply, fake_prometheus, matrix_reply, vector_reply
 
-MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 PAGE = "../pages/slos.py"
 SCRAPED = 1_800_000_100.0  # 2027-01-15 08:01:40 UTC
 
@@ -72,14 +71,7 @@ def _route(path: str, params: dict[str, list[str]]) -> Reply:
 
 
 def _open(params: dict[str, str]) -> AppTest:
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    at = AppTest.from_file(MAIN, default_timeout=120)
-    at.run()
-    for key, value in params.items():
-        at.query_params[key] = value
-    at.switch_page(PAGE).run()
-    assert not at.exception, at.exception
+    at = open_page(PAGE, params)
     at.radio(key="slo_source").set_value("prometheus").run()
     assert not at.exception, at.exception
     return at

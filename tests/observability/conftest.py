@@ -16,6 +16,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -116,6 +117,25 @@ def prometheus(tmp_path: Path) -> Iterator[PrometheusServer]:
         )
     finally:
         _stop(process)
+
+
+@pytest.fixture
+def scraped_engine(prometheus: PrometheusServer, tmp_path: Path) -> Iterator[Any]:
+    """An :class:`engine.Engine` on ``tmp_path/arbor.db`` (no metrics port of its own) whose
+    metrics registry is exported on the port ``prometheus`` scrapes; the exporter is stopped
+    afterwards and the engine closed."""
+    from engine import Engine
+    from engine.config import load_settings
+    from observability.metrics import start_exporter, stop_exporter
+
+    engine = Engine(load_settings(db_path=tmp_path / "arbor.db", metrics_port=0))
+    registry = engine.telemetry.metrics.registry
+    assert start_exporter(prometheus.exporter_port, registry=registry) == prometheus.exporter_port
+    try:
+        yield engine
+    finally:
+        stop_exporter(prometheus.exporter_port)
+        engine.close()
 
 
 @pytest.fixture

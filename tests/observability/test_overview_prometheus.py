@@ -17,12 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from engine import Engine
-from engine.config import load_settings
 from engine.faults import FaultPlan
 from engine.workload import LoadConfig, run_load
 from observability import promql
-from observability.metrics import start_exporter, stop_exporter
 from observability.overview import (
     chart_step,
     load_overview,
@@ -262,44 +259,38 @@ def _one(url: str, query: str, at: float) -> float:
 
 
 @pytest.mark.slow
-def test_tiles_equal_independent_instant_queries_and_charts_sum_to_them(prometheus, tmp_path: Path) -> None:
+def test_tiles_equal_independent_instant_queries_and_charts_sum_to_them(prometheus, scraped_engine) -> None:
     """A workload with injected errors through the real engine, scraped every second by a real
     Prometheus that started moments before.  All of Prometheus' data lies inside the last 15
     minutes, so over 15m the tiles must equal plain instant queries over the raw counters
     (``sum(mcts_requests_total)``, ``histogram_quantile`` over the raw cumulative buckets ...),
     the chart buckets must add up to the tiles' counts, and the rate must be over the buckets
     from the first one holding Prometheus' first sample (found from the raw samples)."""
-    engine = Engine(load_settings(db_path=tmp_path / "arbor.db", metrics_port=0))
-    registry = engine.telemetry.metrics.registry
-    assert start_exporter(prometheus.exporter_port, registry=registry) == prometheus.exporter_port
-    try:
-        report = run_load(
-            engine,
-            ROWS,
-            LoadConfig(rate=40, duration_s=0.5, concurrency=4, faults=FaultPlan(error=0.3), seed=5),
-        )
-        engine.telemetry.flush()
-        total = report.issued
-        deadline = time.monotonic() + 30
-        while (
-            not (got := _api(prometheus.url, "sum(mcts_requests_total)", time.time()))
-            or float(got[0]["value"][1]) != total
-        ):
-            assert time.monotonic() < deadline, "Prometheus never scraped the whole workload"
-            time.sleep(0.2)
-        # one more scrape of every family (agents, iterations ...) after the last request, and the
-        # first sample at least 7 s old: the first-sample query looks every 5 s, at multiples of 5 s
-        time.sleep(1.5)
-        raw = _api(prometheus.url, "mcts_requests_total[15m]", time.time())
-        first = min(float(v[0]) for s in raw for v in s["values"])
-        time.sleep(max(0.0, first + 7 - time.time()))
-        now = time.time()
-        with PromSource(prometheus.url) as prom:
-            view = load_overview("prometheus", "15m", store=engine.telemetry.store, prom=prom, now=now)
-        store_view = load_overview("sqlite", "15m", store=engine.telemetry.store, prom=None, now=now)
-    finally:
-        stop_exporter(prometheus.exporter_port)
-        engine.close()
+    engine = scraped_engine
+    report = run_load(
+        engine,
+        ROWS,
+        LoadConfig(rate=40, duration_s=0.5, concurrency=4, faults=FaultPlan(error=0.3), seed=5),
+    )
+    engine.telemetry.flush()
+    total = report.issued
+    deadline = time.monotonic() + 30
+    while (
+        not (got := _api(prometheus.url, "sum(mcts_requests_total)", time.time()))
+        or float(got[0]["value"][1]) != total
+    ):
+        assert time.monotonic() < deadline, "Prometheus never scraped the whole workload"
+        time.sleep(0.2)
+    # one more scrape of every family (agents, iterations ...) after the last request, and the
+    # first sample at least 7 s old: the first-sample query looks every 5 s, at multiples of 5 s
+    time.sleep(1.5)
+    raw = _api(prometheus.url, "mcts_requests_total[15m]", time.time())
+    first = min(float(v[0]) for s in raw for v in s["values"])
+    time.sleep(max(0.0, first + 7 - time.time()))
+    now = time.time()
+    with PromSource(prometheus.url) as prom:
+        view = load_overview("prometheus", "15m", store=engine.telemetry.store, prom=prom, now=now)
+    store_view = load_overview("sqlite", "15m", store=engine.telemetry.store, prom=None, now=now)
 
     assert view.status_ok and view.source == "prometheus", view.message
     stats, series = view.stats, view.series

@@ -10,11 +10,8 @@ import urllib.request
 
 import pytest
 
-from engine import Engine
-from engine.config import load_settings
 from engine.faults import FaultPlan
 from engine.workload import LoadConfig, run_load
-from observability.metrics import start_exporter, stop_exporter
 from observability.promql import PromSource
 
 ROWS = [
@@ -33,29 +30,23 @@ def _scalar(url: str, query: str) -> float | None:
 
 
 @pytest.mark.slow
-def test_promql_agrees_with_sqlite_after_a_workload(prometheus, tmp_path):
-    engine = Engine(load_settings(db_path=tmp_path / "arbor.db", metrics_port=0))
-    registry = engine.telemetry.metrics.registry
-    assert start_exporter(prometheus.exporter_port, registry=registry) == prometheus.exporter_port
-    try:
-        report = run_load(
-            engine,
-            ROWS,
-            LoadConfig(rate=80, duration_s=0.5, concurrency=4, faults=FaultPlan(error=0.25), seed=11),
-        )
-        engine.telemetry.flush()
-        with sqlite3.connect(tmp_path / "arbor.db") as con:
-            total, errors = con.execute(
-                "select count(*), sum(status = 'error') from requests where status in ('ok', 'error')"
-            ).fetchone()
-        assert total == report.issued == 40 and errors == report.errors > 0
-        deadline = time.monotonic() + 20
-        while _scalar(prometheus.url, "sum(mcts_requests_total)") != total:
-            assert time.monotonic() < deadline, "Prometheus never scraped the whole workload"
-            time.sleep(0.2)
-        source = PromSource(prometheus.url)
-        assert source.request_count("5m") == total
-        assert source.error_ratio("5m") == pytest.approx(errors / total, rel=1e-12)
-    finally:
-        stop_exporter(prometheus.exporter_port)
-        engine.close()
+def test_promql_agrees_with_sqlite_after_a_workload(prometheus, scraped_engine, tmp_path):
+    engine = scraped_engine
+    report = run_load(
+        engine,
+        ROWS,
+        LoadConfig(rate=80, duration_s=0.5, concurrency=4, faults=FaultPlan(error=0.25), seed=11),
+    )
+    engine.telemetry.flush()
+    with sqlite3.connect(tmp_path / "arbor.db") as con:
+        total, errors = con.execute(
+            "select count(*), sum(status = 'error') from requests where status in ('ok', 'error')"
+        ).fetchone()
+    assert total == report.issued == 40 and errors == report.errors > 0
+    deadline = time.monotonic() + 20
+    while _scalar(prometheus.url, "sum(mcts_requests_total)") != total:
+        assert time.monotonic() < deadline, "Prometheus never scraped the whole workload"
+        time.sleep(0.2)
+    source = PromSource(prometheus.url)
+    assert source.request_count("5m") == total
+    assert source.error_ratio("5m") == pytest.approx(errors / total, rel=1e-12)

@@ -12,25 +12,14 @@ import numpy as np
 import pytest
 from sqlite_utils import Database
 
-from engine.experiments import assign, metric_summaries, parse_spec, srm_check, stats
+from engine.experiments import assign, metric_summaries, srm_check, stats
 from observability.store import SCHEMA_VERSION, Store
 from observability.store.schema import MIGRATIONS
+from tests.engine.experiments.two_arms import two_arm_spec
 
 T0 = 1_800_000_000.0
 DAY = 86_400.0
-SPEC = parse_spec(
-    """\
-id: exp
-hypothesis: b is better
-variants:
-  - {name: a, weight: 0.5, overrides: {mcts_iterations: 200}}
-  - {name: b, weight: 0.5, overrides: {mcts_iterations: 1000}}
-workload: {file: data/workloads/connect4_tactics.jsonl}
-primary_metric: latency
-target_mde: 0.1
-""",
-    slo_names=(),
-)
+SPEC = two_arm_spec("primary_metric: latency\ntarget_mde: 0.1\n")
 
 
 def _fill(path: Path, units: int = 300, seed: int = 5) -> list[dict[str, Any]]:

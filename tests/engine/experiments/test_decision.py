@@ -3,19 +3,14 @@ guardrail, SLO burn, flat at the MDE), keep running (inconclusive, guardrail at 
 
 from __future__ import annotations
 
-from engine.experiments import parse_spec, stats
+from engine.experiments import stats
 from engine.experiments.aggregate import SrmCheck
 from engine.experiments.analysis import Analysis, MetricResult, SloBurn, VariantResult
 from engine.experiments.decision import decide
+from tests.engine.experiments.two_arms import two_arm_spec
 
-SPEC = parse_spec(
+SPEC = two_arm_spec(
     """\
-id: exp
-hypothesis: b is better
-variants:
-  - {name: a, weight: 0.5, overrides: {mcts_iterations: 200}}
-  - {name: b, weight: 0.5, overrides: {mcts_iterations: 1000}}
-workload: {file: data/workloads/connect4_tactics.jsonl}
 primary_metric: correctness
 guardrails:
   - {metric: latency, max_regression: 0.5}
