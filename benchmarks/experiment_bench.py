@@ -117,8 +117,10 @@ def page_timings(path: Path, repeat: int) -> dict[str, object]:
     Sets ``ARBOR_DB_PATH`` (and ``ARBOR_METRICS_PORT=0``) for this process."""
     os.environ["ARBOR_DB_PATH"] = str(path)
     os.environ["ARBOR_METRICS_PORT"] = "0"
-    os.environ.setdefault("STREAMLIT_LOGGER_LEVEL", "error")  # "No runtime found" outside a server
     import streamlit as st
+    import streamlit.logger
+
+    streamlit.logger.set_log_level("ERROR")  # "No runtime found": expected outside a server
 
     from app import experiments as ex
     from app import experiments_charts, runtime
