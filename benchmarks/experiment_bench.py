@@ -159,6 +159,8 @@ def page_timings(path: Path, repeat: int) -> dict[str, object]:
     out: dict[str, object] = {k: round(min(r[k] for r in rounds), 3) for k in rounds[0]}
     out["total_rounds"] = [round(r["total"], 3) for r in rounds]
     out["runtime_s"] = round(runtime_s, 3)
+    row = next(r for r in listing.rows if r.id == spec_id)
+    out["listed"] = {"units": row.units, "requests": row.requests, "status": row.status}
     out["series_points"] = sum(len(p) for p in res.analysis.series.values())
     out["action"] = res.decision.action
     return out
