@@ -4,10 +4,12 @@ what the Experiments page does on that store (``page_s``: the app/experiments.py
 their Streamlit caches cleared) and, unless ``--no-apptest``, an AppTest render of the page.
 
     .venv/bin/python benchmarks/experiment_bench.py [--units 1000000] [--db FILE] [--repeat 3]
+        [--page-only] [--no-apptest]
 
 ``--db FILE``: the store to use; built there (and kept) when the file does not exist, so a second
-run reuses it.  Without it the store is built in a temporary directory.  Prints one JSON object
-per measurement.  Building the store (through the triggers) takes minutes.
+run reuses it (``--page-only``: only the page's figures, on an existing store).  Without it the
+store is built in a temporary directory.  Prints one JSON object per measurement.  Building the
+store (through the triggers) takes minutes.
 """
 
 from __future__ import annotations
