@@ -365,6 +365,13 @@ def mean_test(
     else:
         estimate = b.mean - a.mean
         var = b.var / b.n + a.var / a.n
+    if not var > 0:  # e.g. relative with the treatment's mean 0 and no spread: the delta variance is 0
+        return _failed(
+            "the lift's estimated variance is 0 (the variant's mean is 0 with no spread)",
+            alpha,
+            relative,
+            sequential,
+        )
     return _finish(estimate, math.sqrt(var), df, a.n + b.n, alpha, relative, sequential, tuning)
 
 

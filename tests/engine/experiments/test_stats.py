@@ -127,6 +127,19 @@ def test_relative_lift_with_zero_baseline_is_an_error_not_an_exception() -> None
     assert not r.significant
 
 
+@pytest.mark.parametrize("sequential", [False, True])
+def test_relative_lift_of_a_zero_treatment_without_spread_is_an_error_not_an_exception(
+    sequential: bool,
+) -> None:
+    # Delta method by hand: var = b.var / (a.mean² b.n) + a.var b.mean² / (a.mean⁴ a.n) = 0 + 0.25 * 0 = 0,
+    # so the standard error is 0 and there is no interval (it used to raise ZeroDivisionError; an early
+    # point of the page's cumulative lift, two units of the treatment both incorrect, hits it).
+    r = stats.mean_test(Summary(4, 0.5, 1 / 3), Summary(2, 0.0, 0.0), relative=True, sequential=sequential)
+    assert r.estimate is None and r.ci is None and r.p_value is None
+    assert r.error is not None and "variance is 0" in r.error
+    assert not r.significant
+
+
 @pytest.mark.parametrize(
     ("a", "b", "fragment"),
     [
