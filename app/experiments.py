@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 import streamlit as st
+import yaml
 
 from app import auth, runtime
 from app.links import traces_url
@@ -28,17 +29,22 @@ from engine.experiments.analysis import Analysis, analyze, open_store
 from engine.experiments.decision import Decision, decide
 from engine.experiments.report import to_json, to_markdown
 from engine.experiments.runner import MAX_RUN_REQUESTS, RunConfigError, RunProgress, RunReport, run_experiment
-from engine.experiments.specs import ROOT
+from engine.experiments.specs import METRICS, ROOT
+from engine.names import ROUTERS
 from observability.slo.models import SLOConfigError
 from observability.store import StoreError, StoreOpenError
 from observability.store.experiment_runs import experiment_row, recorded_units
 
 __all__ = [
+    "FORM_OVERRIDES",
     "MAX_RUN_REQUESTS",
+    "METRICS",
     "READ_TTL_S",
+    "ROUTERS",
     "Decision",
     "ExperimentResults",
     "ExperimentSpec",
+    "FormVariant",
     "RunOutcome",
     "RunProgress",
     "SaveOutcome",
@@ -52,9 +58,11 @@ __all__ = [
     "run_now",
     "sample_size_units",
     "save_spec",
+    "spec_yaml_from_form",
     "specs_dir",
     "validate_yaml",
     "variant_traces_url",
+    "workload_files",
 ]
 
 #: Seconds a read of the store or the specs directory is cached for.
@@ -378,3 +386,75 @@ def save_spec(text: str) -> SaveOutcome:
         return SaveOutcome(None, (f"The spec could not be written: {exc.strerror or exc}",))
     list_experiments.clear()
     return SaveOutcome(target)
+
+
+# -- form -----------------------------------------------------------------------------------------------
+
+#: The engine settings the spec form offers per variant (the rest stay available in the YAML editor).
+FORM_OVERRIDES: tuple[str, ...] = (
+    "router",
+    "use_mcts",
+    "mcts_iterations",
+    "max_steps",
+    "confidence_threshold",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FormVariant:
+    """One variant as entered in the form: name, weight (share of units, 0..1) and the overrides
+    it sets (``None`` values: not overridden, left out of the spec)."""
+
+    name: str
+    weight: float
+    overrides: dict[str, object]
+
+
+def workload_files() -> tuple[str, ...]:
+    """The workload files a form may choose: ``data/workloads/*.jsonl``, relative to the repository."""
+    directory = ROOT / "data" / "workloads"
+    try:
+        return tuple(sorted(str(p.relative_to(ROOT)) for p in directory.glob("*.jsonl") if p.is_file()))
+    except OSError:
+        return ()
+
+
+def spec_yaml_from_form(
+    *,
+    exp_id: str,
+    name: str,
+    hypothesis: str,
+    workload: str,
+    queries_per_unit: int,
+    primary_metric: str,
+    target_mde: float,
+    alpha: float,
+    sequential: bool,
+    variants: list[FormVariant],
+) -> str:
+    """The YAML text of the spec the form describes (not validated here: :func:`validate_yaml` /
+    :func:`save_spec` do that, with the same messages as the editor).  Variants without a name are
+    left out; empty texts are written as they are so the validation names the field."""
+    data: dict[str, object] = {"id": exp_id.strip()}
+    if name.strip():
+        data["name"] = name.strip()
+    data["hypothesis"] = hypothesis.strip()
+    data["variants"] = [
+        {
+            "name": v.name.strip(),
+            "weight": float(v.weight),
+            **(
+                {"overrides": changes}
+                if (changes := {k: val for k, val in v.overrides.items() if val is not None})
+                else {}
+            ),
+        }
+        for v in variants
+        if v.name.strip()
+    ]
+    data["workload"] = {"file": workload, "queries_per_unit": int(queries_per_unit)}
+    data["primary_metric"] = primary_metric
+    data["target_mde"] = float(target_mde)
+    data["alpha"] = float(alpha)
+    data["sequential"] = bool(sequential)
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)

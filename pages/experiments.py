@@ -259,6 +259,85 @@ def _editor(listing: ex.SpecListing, chosen: str | None) -> None:
                 st.success(plain(f"Saved {outcome.path.name}."))
 
 
+_NOT_SET = "(not overridden)"
+
+
+def _form_variant(i: int, default_name: str, default_weight: float) -> ex.FormVariant:
+    st.markdown(f"**Variant {i + 1}**" + ("" if i < 2 else " (optional: leave the name empty)"))
+    a, b, c = st.columns(3)
+    name = a.text_input("Name", value=default_name, key=f"exp_f_v{i}_name")
+    weight = b.number_input(
+        "Weight", 0.0, 1.0, value=default_weight, step=0.05, format="%.3g", key=f"exp_f_v{i}_weight"
+    )
+    router = c.selectbox("router", [_NOT_SET, *ex.ROUTERS], key=f"exp_f_v{i}_router")
+    d, e, f, g = st.columns(4)
+    use_mcts = d.selectbox("use_mcts", [_NOT_SET, "on", "off"], key=f"exp_f_v{i}_use_mcts")
+    iterations = e.number_input("mcts_iterations", 1, 10_000, value=None, key=f"exp_f_v{i}_iter")
+    steps = f.number_input("max_steps", 1, 10, value=None, key=f"exp_f_v{i}_steps")
+    confidence = g.number_input(
+        "confidence_threshold", 0.0, 1.0, value=None, format="%.3g", key=f"exp_f_v{i}_conf"
+    )
+    overrides: dict[str, object] = {
+        "router": None if router == _NOT_SET else router,
+        "use_mcts": None if use_mcts == _NOT_SET else use_mcts == "on",
+        "mcts_iterations": None if iterations is None else int(iterations),
+        "max_steps": None if steps is None else int(steps),
+        "confidence_threshold": confidence,
+    }
+    return ex.FormVariant(name, float(weight), overrides)
+
+
+def _form() -> None:
+    with st.expander("Define with a form"):
+        workloads = ex.workload_files()
+        if not workloads:
+            st.info(plain("No workload files in data/workloads/: write the spec in the YAML editor."))
+            return
+        denied = ex.run_disabled_reason()
+        with st.form("exp_form"):
+            a, b = st.columns(2)
+            exp_id = a.text_input("id", key="exp_f_id", help="Lower case letters, digits, - and _.")
+            name = b.text_input("Name", key="exp_f_name")
+            hypothesis = st.text_area("Hypothesis", key="exp_f_hypothesis", height=80)
+            c, d, e = st.columns(3)
+            workload = c.selectbox("Workload", workloads, key="exp_f_workload")
+            per_unit = d.number_input("Queries per unit", 1, 1000, value=1, key="exp_f_per_unit")
+            metric = e.selectbox("Primary metric", ex.METRICS, key="exp_f_metric")
+            f, g, h = st.columns(3, vertical_alignment="bottom")
+            mde = f.number_input(
+                "Target MDE (relative)", 0.0, 10.0, value=0.1, format="%.3g", key="exp_f_mde"
+            )
+            alpha = g.number_input("Alpha", 0.0, 0.5, value=0.05, format="%.3g", key="exp_f_alpha")
+            sequential = h.checkbox("Sequential", key="exp_f_sequential")
+            variants = [
+                _form_variant(0, "control", 0.5),
+                _form_variant(1, "treatment", 0.5),
+                _form_variant(2, "", 0.0),
+            ]
+            submitted = st.form_submit_button("Save the spec", key="exp_f_save", disabled=denied is not None)
+        if denied is not None:
+            st.caption(f":material/lock: {plain(denied)}")
+        if not submitted:
+            return
+        text = ex.spec_yaml_from_form(
+            exp_id=exp_id,
+            name=name,
+            hypothesis=hypothesis,
+            workload=workload,
+            queries_per_unit=int(per_unit),
+            primary_metric=metric,
+            target_mde=float(mde),
+            alpha=float(alpha),
+            sequential=sequential,
+            variants=variants,
+        )
+        outcome = ex.save_spec(text)
+        if outcome.path is None:
+            st.error(plain("The spec is invalid; nothing was written:\n" + "\n".join(outcome.problems)))
+        else:
+            st.success(plain(f"Saved {outcome.path.name}."))
+
+
 st.title("Experiments")
 st.caption("A/B experiments on engine configurations: specs, results, decisions, runs.")
 listing = ex.list_experiments()
@@ -268,4 +347,5 @@ if chosen_id is not None:
     _results(chosen_spec)
     _run(chosen_spec)
 _sample_size()
+_form()
 _editor(listing, chosen_id)

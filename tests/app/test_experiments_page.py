@@ -251,3 +251,47 @@ def test_run_refused_with_telemetry_off(specs: Path, monkeypatch: pytest.MonkeyP
     at = open_page()
     assert at.main.button(key="exp_run").disabled
     assert any("Telemetry is off" in shown(c.value) for c in at.main.caption)
+
+
+def _fill_form(at: AppTest, exp_id: str, weights: tuple[float, float]) -> None:
+    at.main.text_input(key="exp_f_id").set_value(exp_id)
+    at.main.text_area(key="exp_f_hypothesis").set_value("more iterations are more correct")
+    at.main.selectbox(key="exp_f_workload").set_value("data/workloads/connect4_tactics.jsonl")
+    at.main.selectbox(key="exp_f_metric").set_value("correctness")
+    at.main.checkbox(key="exp_f_sequential").check()
+    at.main.text_input(key="exp_f_v0_name").set_value("small")
+    at.main.number_input(key="exp_f_v0_weight").set_value(weights[0])
+    at.main.number_input(key="exp_f_v0_iter").set_value(20)
+    at.main.selectbox(key="exp_f_v0_use_mcts").set_value("on")
+    at.main.text_input(key="exp_f_v1_name").set_value("big")
+    at.main.number_input(key="exp_f_v1_weight").set_value(weights[1])
+    at.main.number_input(key="exp_f_v1_iter").set_value(120)
+    at.main.selectbox(key="exp_f_v1_router").set_value("hybrid")
+    at.main.number_input(key="exp_f_v1_conf").set_value(0.9)
+
+
+def test_form_saves_a_spec_that_loads_back(specs: Path) -> None:
+    at = open_page()
+    _fill_form(at, "form-test", (0.25, 0.75))
+    at.main.button(key="exp_f_save").click().run()
+    assert not at.exception, at.exception
+    assert [shown(s.value) for s in at.main.success] == ["Saved form-test.yaml."]
+    spec = load_spec(specs / "form-test.yaml", slo_names=())
+    assert spec.id == "form-test" and spec.primary_metric == "correctness" and spec.sequential
+    assert spec.workload.file == "data/workloads/connect4_tactics.jsonl"
+    assert [(v.name, v.weight, v.overrides.changes()) for v in spec.variants] == [
+        ("small", 0.25, {"use_mcts": True, "mcts_iterations": 20}),
+        ("big", 0.75, {"router": "hybrid", "mcts_iterations": 120, "confidence_threshold": 0.9}),
+    ]
+
+
+def test_form_weights_not_summing_to_one_write_nothing(specs: Path) -> None:
+    before = sorted(p.name for p in specs.iterdir())
+    at = open_page()
+    _fill_form(at, "form-bad", (0.5, 0.3))
+    at.main.button(key="exp_f_save").click().run()
+    assert not at.exception, at.exception
+    errors = [shown(e.value) for e in at.main.error]
+    assert len(errors) == 1 and errors[0].startswith("The spec is invalid; nothing was written"), errors
+    assert "variants" in errors[0] and "sum" in errors[0], errors
+    assert sorted(p.name for p in specs.iterdir()) == before
