@@ -1,6 +1,7 @@
 """The Experiments page: the specs of ARBOR_EXPERIMENTS_DIR with their status, one experiment's
 results (table per metric and variant, decision with every reason, SRM banner, forest plot and
-cumulative lift), a run with progress, the reports, the sample-size calculator and the YAML editor.
+cumulative lift), a run with progress, the reports, the sample-size calculator,
+the spec form and the YAML editor.
 
 A thin page: services in app/experiments.py, charts in app/experiments_charts.py.  Every text from a
 spec or the store is shown as plain text (app.safe_text.plain, st.text, dataframes).
@@ -334,6 +335,8 @@ def _form() -> None:
         outcome = ex.save_spec(text)
         if outcome.path is None:
             st.error(plain("The spec is invalid; nothing was written:\n" + "\n".join(outcome.problems)))
+            st.caption("The spec the form built (the line numbers above refer to it):")
+            st.code(text, language="yaml")
         else:
             st.success(plain(f"Saved {outcome.path.name}."))
 

@@ -5,7 +5,9 @@ engine.  Oracles: the results table's figures are compared with ``analysis.analy
 store, and one lift (latency, CUPED off, fixed horizon) is recomputed independently with scipy's
 Welch test from the per-unit means read with plain ``sqlite3``; the SRM banner is shown on a
 mismatch built by inserting exposures by hand (chi-square by scipy); a hostile hypothesis stays
-plain text; a bad spec in the editor is a message and writes nothing.
+plain text; a bad spec in the editor is a message and writes nothing; a spec defined with the form
+loads back (load_spec) with the variants and overrides entered, and weights not summing to 1 write
+nothing.
 """
 
 from __future__ import annotations
@@ -197,14 +199,14 @@ def test_hostile_hypothesis_stays_plain(specs: Path) -> None:
 def test_bad_yaml_is_a_message_and_nothing_is_written(specs: Path) -> None:
     before = sorted(p.name for p in specs.iterdir())
     at = open_page()
-    area = at.main.text_area[0]
+    area = at.main.text_area(key=f"exp_yaml_{EXP}")
     area.set_value("id: Bad Id\nvariants: [\n").run()
     at.main.button(key="exp_save").click().run()
     errors = [shown(e.value) for e in at.main.error]
     assert any(e.startswith("The spec is invalid; nothing was written") for e in errors), errors
     assert sorted(p.name for p in specs.iterdir()) == before
     # a valid spec with a new id is written, and listed
-    at.main.text_area[0].set_value(_spec_text(exp_id="second-test")).run()
+    at.main.text_area(key=f"exp_yaml_{EXP}").set_value(_spec_text(exp_id="second-test")).run()
     at.main.button(key="exp_save").click().run()
     assert (specs / "second-test.yaml").is_file()
     assert [shown(s.value) for s in at.main.success] == ["Saved second-test.yaml."]
