@@ -18,10 +18,16 @@ EDGE_COLOUR = "#cbd5e1"
 VALUE_SCALE = "RdBu"
 
 
-def titled_layout(fig: go.Figure, title: str, y_title: str, height: int) -> go.Figure:
+def titled_layout(
+    fig: go.Figure, title: str, y_title: str, height: int, *, x_title: str | None = None
+) -> go.Figure:
     """``fig`` with the console's plain chart layout: ``title`` above, ``y_title`` on the y axis,
     ``height`` pixels tall, the legend in a row above the plot on the right, white background with
-    light grid lines.  Returns ``fig`` (changed in place)."""
+    light grid lines; with ``x_title``, that title on the x axis and its grid lines too.  Returns
+    ``fig`` (changed in place)."""
+    if x_title is not None:
+        fig.update_layout(xaxis={"title": x_title})
+        fig.update_xaxes(gridcolor="#e5e7eb", zerolinecolor="#9ca3af")
     fig.update_layout(
         height=height,
         margin={"l": 10, "r": 10, "t": 40, "b": 10},

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 import plotly.graph_objects as go
 
+from app.charts import titled_layout
 from app.safe_text import plotly_text
 from engine.experiments.analysis import Analysis, SeriesPoint
 
@@ -20,20 +21,6 @@ _COLOURS = ("#2563eb", "#d97706", "#7c3aed", "#0d9488", "#db2777", "#4b5563", "#
 _SIGNIFICANT = "#15803d"
 _NOT_SIGNIFICANT = "#6b7280"
 _WORSE = "#dc2626"
-
-
-def _layout(fig: go.Figure, title: str, x_title: str, height: int) -> go.Figure:
-    fig.update_layout(
-        height=height,
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        title={"text": title, "font": {"size": 14}},
-        xaxis={"title": x_title},
-        legend={"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right", "yanchor": "bottom"},
-        plot_bgcolor="white",
-    )
-    fig.update_xaxes(gridcolor="#e5e7eb", zerolinecolor="#9ca3af")
-    fig.update_yaxes(gridcolor="#e5e7eb")
-    return fig
 
 
 def forest_figure(analysis: Analysis) -> go.Figure:
@@ -80,7 +67,8 @@ def forest_figure(analysis: Analysis) -> go.Figure:
     )
     fig.add_vline(x=0, line_dash="dash", line_color="#9ca3af")
     fig.update_yaxes(autorange="reversed", type="category")
-    return _layout(fig, "Relative lift against the baseline (CI)", "lift (%)", 120 + 40 * max(1, len(labels)))
+    height = 120 + 40 * max(1, len(labels))
+    return titled_layout(fig, "Relative lift against the baseline (CI)", "", height, x_title="lift (%)")
 
 
 def cumulative_lift_figure(series: Mapping[str, Sequence[SeriesPoint]], metric: str) -> go.Figure:
@@ -109,6 +97,6 @@ def cumulative_lift_figure(series: Mapping[str, Sequence[SeriesPoint]], metric: 
             )
         )
     fig.add_hline(y=0, line_dash="dash", line_color="#9ca3af")
-    fig.update_layout(yaxis={"title": "cumulative lift (%)"})
     fig.update_xaxes(tickformat="%H:%M\n%b %d")
-    return _layout(fig, plotly_text(f"Cumulative lift on {metric}"), "time (UTC)", 320)
+    title = plotly_text(f"Cumulative lift on {metric}")
+    return titled_layout(fig, title, "cumulative lift (%)", 320, x_title="time (UTC)")
