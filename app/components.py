@@ -244,6 +244,17 @@ def verdict_badge(result: QueryResult) -> None:
     st.caption(plain(result.verdict_detail))
 
 
+def guarded_button(container: DeltaGenerator, label: str, *, key: str, denied: str | None) -> bool:
+    """A primary "play" button that is disabled, with the reason ``denied`` as a locked caption
+    below it, when the user may not do what it does; True when it was clicked."""
+    clicked = container.button(
+        label, key=key, type="primary", icon=":material/play_arrow:", disabled=denied is not None
+    )
+    if denied is not None:
+        st.caption(f":material/lock: {plain(denied)}")
+    return clicked
+
+
 def safe_markdown(text: str, container: DeltaGenerator | None = None) -> None:
     """Render Markdown that came from an LLM, the corpus or a stored file: formatting, links and
     ``[n]`` citations kept, images and raw HTML dropped (:func:`app.safe_text.sanitize_markdown`),

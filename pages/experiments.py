@@ -12,8 +12,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from app import components, experiments_charts
 from app import experiments as ex
-from app import experiments_charts
 from app.safe_text import plain
 
 ACTION_LABELS = {"ship": "Ship", "roll_back": "Roll back", "keep_running": "Keep running"}
@@ -173,16 +173,7 @@ def _run(spec: ex.ExperimentSpec) -> None:
         help=f"How many units the experiment should have ({spec.workload.queries_per_unit} queries each); "
         "units already complete are skipped.",
     )
-    clicked = b.button(
-        "Run the experiment",
-        key="exp_run",
-        type="primary",
-        icon=":material/play_arrow:",
-        disabled=denied is not None,
-    )
-    if denied is not None:
-        st.caption(f":material/lock: {plain(denied)}")
-    if not clicked:
+    if not components.guarded_button(b, "Run the experiment", key="exp_run", denied=denied):
         return
     bar = st.progress(0.0, text="Starting…")
 

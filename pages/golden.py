@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from app import golden, golden_charts
+from app import components, golden, golden_charts
 from app.golden_form import capture_form
 from app.safe_text import plain
 
@@ -67,16 +67,7 @@ def _run_controls() -> None:
         help="A suite latency regression (Wilcoxon signed-rank test significant and a median slow-down "
         "beyond the tolerance) fails the run.",
     )
-    clicked = c.button(
-        "Run the suite",
-        key="golden_run",
-        type="primary",
-        icon=":material/play_arrow:",
-        disabled=denied is not None,
-    )
-    if denied is not None:
-        st.caption(f":material/lock: {plain(denied)}")
-    if not clicked:
+    if not components.guarded_button(c, "Run the suite", key="golden_run", denied=denied):
         return
     bar = st.progress(0.0, text="Loading the suite…")
 
