@@ -134,6 +134,13 @@ class Settings(BaseSettings):
         le=1_000_000,
         description="Requests (store submissions) queued for the writer at most ('async' mode bound).",
     )
+    store_max_defer_s: float = Field(
+        default=1.0,
+        ge=0.0,
+        le=60.0,
+        description="Longest the store's writer holds queued rows while requests are running, so it "
+        "does not compete with them for the interpreter (s; 0: never held).",
+    )
 
     # LLM providers
     llm_provider: LLMProvider = Field(default="offline", description="Default LLM provider.")

@@ -29,6 +29,7 @@ from typing import Any
 from engine.config import Settings, load_settings
 from engine.pipeline import Engine
 from engine.telemetry import Telemetry
+from observability.activity import Activity
 from observability.exporters import BatchingExporter, OtlpHttpExporter
 from observability.metrics import Metrics, enable_multiprocess, start_exporter
 from observability.redaction import normalise_secrets, url_secrets
@@ -74,8 +75,15 @@ def build_telemetry(
     if span_exporters is None:
         span_exporters = _span_exporters(settings)
     secrets = configured_secrets(settings)
+    activity = Activity()  # requests in flight: the store's writer stays out of their way
     telemetry = Telemetry(
-        store=Store(settings.db_path, max_backlog=settings.store_max_backlog),
+        store=Store(
+            settings.db_path,
+            max_backlog=settings.store_max_backlog,
+            busy=activity.busy,
+            max_defer_s=settings.store_max_defer_s,
+        ),
+        activity=activity,
         tracer=Tracer(span_exporters, secrets=secrets),
         metrics=Metrics(),
         durability=settings.durability,

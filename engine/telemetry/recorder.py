@@ -18,7 +18,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Literal
 
 from engine.llm import LLMProvider
@@ -35,6 +35,7 @@ from engine.telemetry.rows import (
     routing_rows,
 )
 from engine.telemetry.traced_provider import TracedProvider, observe_calls
+from observability.activity import Activity
 from observability.metrics import Metrics
 from observability.redaction import normalise_secrets
 from observability.store import Store
@@ -119,9 +120,11 @@ class Telemetry:
 
     ``durability`` is ``"async"`` (recording queues the request's job) or ``"commit"``
     (recording returns once the store has committed the job's rows; see the module docstring).
-    ``secrets`` (str or ``SecretStr``) are masked in every row recorded.  Library warnings are
-    kept with their request only after :meth:`capture_logs` (the composition root calls it;
-    :meth:`close` detaches the handler again): constructing a Telemetry touches no global logger.
+    ``secrets`` (str or ``SecretStr``) are masked in every row recorded.  ``activity`` counts the
+    requests in flight (:meth:`active`); the composition root gives the store the same one.
+    Library warnings are kept with their request only after :meth:`capture_logs` (the composition
+    root calls it; :meth:`close` detaches the handler again): constructing a Telemetry touches no
+    global logger.
 
     Raises:
         ValueError: an unknown ``durability``.
@@ -136,6 +139,7 @@ class Telemetry:
         clock: Callable[[], float] = time.time,
         durability: Literal["async", "commit"] = "async",
         secrets: Iterable[object] = (),
+        activity: Activity | None = None,
     ) -> None:
         if durability not in ("async", "commit"):
             raise ValueError(f"durability must be 'async' or 'commit', not {durability!r}")
@@ -145,6 +149,7 @@ class Telemetry:
         self.metrics = metrics
         self.clock = clock
         self.secrets = normalise_secrets(secrets)
+        self.activity = activity or Activity()
         self._spans = _SpanBuffer()
         self._logs: _LogBuffer | None = None
         self._captured: list[logging.Logger] = []
@@ -184,9 +189,16 @@ class Telemetry:
         if REQUEST_LOGGER.isEnabledFor(level):
             REQUEST_LOGGER.log(level, message, extra=attributes)
 
-    def active(self, operation: str) -> contextlib.AbstractContextManager[Any]:
-        """Hold the active-operations gauge up while the block runs."""
-        return contextlib.nullcontext() if self.metrics is None else self.metrics.track_active(operation)
+    @contextlib.contextmanager
+    def active(self, operation: str) -> Iterator[None]:
+        """Count the block as in flight (``activity``: the store's writer holds its rows meanwhile)
+        and hold the active-operations gauge up while it runs."""
+        with self.activity.running():
+            if self.metrics is None:
+                yield
+            else:
+                with self.metrics.track_active(operation):
+                    yield
 
     def traced_provider(self, provider: LLMProvider) -> LLMProvider:
         """``provider`` with an ``llm.complete`` span around every completion (itself when tracing

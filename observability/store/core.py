@@ -83,6 +83,9 @@ class Store:
         busy_timeout_ms: how long a connection waits for another's lock.
         max_backlog: submissions queued or being written at most; a submission beyond it waits
             until the writer has made room (threaded mode only; >= 1).
+        busy, max_defer_s: while ``busy()`` is true the writer holds queued rows, at most
+            ``max_defer_s`` seconds, so it does not compete with running requests (see
+            :mod:`observability.store.writer`; 0 or None: never held).
 
     Raises:
         ValueError: ``db_path`` is ``:memory:`` (readers need a file) or a parameter is out of range.
@@ -104,6 +107,8 @@ class Store:
         threaded: bool = True,
         busy_timeout_ms: int = 5000,
         max_backlog: int = 2000,
+        busy: Callable[[], bool] | None = None,
+        max_defer_s: float = 0.0,
     ) -> None:
         if str(db_path) == ":memory:":
             raise ValueError("the store needs a file: readers open their own connections")
@@ -111,6 +116,8 @@ class Store:
             raise ValueError("batch_size >= 1, flush_interval_s >= 0 and busy_timeout_ms >= 0 are required")
         if max_backlog < 1:
             raise ValueError("max_backlog must be >= 1")
+        if not max_defer_s >= 0:
+            raise ValueError("max_defer_s must be >= 0")
         self.path = Path(db_path)
         check_store_file(self.path)  # reads only: a foreign or newer file is rejected untouched
         self._clock = clock
@@ -142,6 +149,8 @@ class Store:
             flush_interval_s=flush_interval_s,
             max_backlog=max_backlog,
             threaded=threaded,
+            busy=busy,
+            max_defer_s=max_defer_s,
         )
         #: The read model: every read query of the store (see :class:`ReadModel`).
         self.reads = ReadModel(self.path, busy_timeout_ms)

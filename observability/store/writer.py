@@ -8,6 +8,13 @@ comparison of two counters, only a full backlog touches a lock.  Each submission
 (its sequence number); :meth:`Writer.wait_for` blocks until that submission is committed (group
 commit: while someone waits, the writer commits as soon as the queue is empty).
 
+Foreground first: given ``busy`` (a predicate, e.g. :meth:`observability.activity.Activity.busy`),
+the writer leaves queued submissions alone while it is true -- it neither builds nor commits
+them, so it does not take the interpreter from running requests -- and catches up when it turns
+false.  It holds them at most ``max_defer_s`` seconds from when it first saw the oldest of them,
+and never while someone waits for a commit (:meth:`Writer.wait_for`, flush, close) or the
+backlog is half full.  The backlog bound, and so what a ``kill -9`` can lose, is unchanged.
+
 A writer error never stops the writer: the failed rows' error is kept and raised once by the next
 :meth:`Writer.flush`/:meth:`Writer.close` as :class:`StoreError`.  Unthreaded (``threaded=False``)
 each submission is written synchronously in the caller.
@@ -38,6 +45,7 @@ _TICK_S = 0.001  # the writer's poll while rows are arriving ...
 _IDLE_TICK_S = 0.02  # ... backing off to this when the queue stays empty
 _ROOM_CHECK_S = 1.0  # a producer waiting for room re-checks the writer's health this often
 _ROOM_WARN_S = 10.0  # ... and says so once when it has waited this long
+_DEFER_TICK_S = 0.002  # the writer's poll while it holds rows for running requests
 
 
 class StoreError(RuntimeError):
@@ -63,6 +71,8 @@ class Writer:
         transactions: commits the batches.
         preparer: validates the rows of deferred jobs.
         batch_size, flush_interval_s, max_backlog, threaded: as :class:`observability.store.Store`.
+        busy: True while foreground work runs (None: never); ``max_defer_s``: how long queued rows
+            may be held for it at most (0: never held).  See the module docstring.
     """
 
     def __init__(
@@ -76,8 +86,15 @@ class Writer:
         flush_interval_s: float,
         max_backlog: int,
         threaded: bool,
+        busy: Callable[[], bool] | None = None,
+        max_defer_s: float = 0.0,
     ) -> None:
         self.path = path
+        self._busy = busy if max_defer_s > 0 else None
+        self._max_defer_s = max_defer_s
+        self.deferrals = 0  # times the writer held rows for running requests
+        self._released = 0  # submissions up to this ticket go without being held again
+        self._next: Any = None  # a submission taken from the queue, held to start the next batch
         self._conn = conn
         self._tx = transactions
         self._preparer = preparer
@@ -264,6 +281,7 @@ class Writer:
             return [], 0, True
         if first is _FLUSH:
             return [], 0, False
+        self._hold(first[0])
         batch, rows = [self._built(first)], first[2]
         deadline = time.monotonic() + self._flush_interval_s
         while rows < self._batch_size:
@@ -280,15 +298,52 @@ class Writer:
                 return batch, rows, True
             if item is _FLUSH:
                 break
+            if self._holds(item[0]):
+                self._next = item  # arrived while requests run: it starts the next batch, held
+                break
             batch.append(self._built(item))
             rows += item[2]
         return batch, rows, False
+
+    def _holds(self, seq: int) -> bool:
+        """True when submission ``seq`` is to wait for the running requests: they run, it was not
+        released by an earlier hold, nobody waits for it, and the backlog is under half full."""
+        busy = self._busy
+        return (
+            busy is not None
+            and seq > self._released
+            and busy()
+            and self._urgent < seq
+            and 2 * (self._seq - self._done) < self.max_backlog
+        )
+
+    def _hold(self, seq: int) -> None:
+        """Wait while foreground work runs before touching submission ``seq`` and those after it:
+        at most ``max_defer_s``, and not at all while someone waits for it or the backlog is
+        half full."""
+        if not self._holds(seq):
+            return
+        self.deferrals += 1
+        until = time.monotonic() + self._max_defer_s
+        while self._holds(seq):
+            if time.monotonic() >= until:
+                break
+            self._nap(_DEFER_TICK_S)
+        else:
+            if self._busy is not None and not self._busy():
+                return  # idle now: the writer goes on as usual
+        # Held long enough (or someone waits): what is queued now is written without more holds,
+        # so a writer under constant load still drains the queue at full speed once a period.
+        self._released = self._seq
 
     def _take(self) -> Any:
         """The next queued item, polled for: the writer sleeps in short ticks (longer while idle)
         instead of blocking on the queue, so a submission never has to wake a thread.  A put
         then costs the submitting query ~0.2 µs instead of the ~6 µs of waking a blocked
         writer; flush and close still wake it at once (``_wake``)."""
+        if self._next is not None:
+            item, self._next = self._next, None
+            return item
         tick = _TICK_S
         while True:
             try:
@@ -351,6 +406,8 @@ class Writer:
             return 0, False
         with self._submit_lock:
             target = self._seq
+        with self._cv:
+            self._urgent = max(self._urgent, target)
         self._queue.put(_FLUSH)
         self._wake.set()
         with self._cv:
@@ -370,6 +427,8 @@ class Writer:
             first = not self._closed
             self._closed = True
             if first and self._thread is not None:
+                with self._cv:
+                    self._urgent = max(self._urgent, self._seq)
                 self._queue.put(_STOP)
                 self._wake.set()
         with self._cv:

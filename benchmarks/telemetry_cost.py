@@ -1,0 +1,120 @@
+"""The issue's telemetry-cost protocol: one process per setting, interleaved, median of pairs.
+
+Each child process builds one engine (telemetry ``on`` in the default ``async`` durability mode
+with a fresh temporary store, or ``off``), warms it on a few queries that are not counted, then
+answers the same 60 short mixed queries (Game of 24 and tic-tac-toe, alternating) one after the
+other and reports:
+
+* ``wall_s``: wall time of answering the 60 queries (what a user waits for);
+* ``cpu_s``: process CPU time of answering them AND flushing and closing the store (every
+  row committed: the telemetry's whole cost, writer thread included).
+
+The parent runs ``pairs`` pairs of processes (on/off, the order alternating per pair so drift
+hits both alike), and reports the median over pairs of the on/off ratios.
+
+    python benchmarks/telemetry_cost.py [--pairs 5] [--queries 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKLOADS = ROOT / "data" / "workloads"
+
+
+def mixed_queries(n: int) -> list[str]:
+    """``n`` queries alternating Game of 24 and tic-tac-toe, deterministic."""
+    def read(name: str) -> list[str]:
+        rows = (WORKLOADS / name).read_text().splitlines()
+        return [json.loads(line)["query"] for line in rows if line.strip()]
+
+    g24 = read("game24.jsonl")[::7]  # spread over the file: solvable and unsolvable
+    ttt = read("tictactoe_tactics.jsonl")
+    out = []
+    for i in range(n):
+        pool = g24 if i % 2 == 0 else ttt
+        out.append(pool[(i // 2) % len(pool)])
+    return out
+
+
+def child(setting: str, n: int) -> dict[str, float]:
+    """Run in the child: build one engine, warm it, time ``n`` queries; returns the figures."""
+    from engine import Engine, QueryRequest
+    from engine.config import load_settings
+
+    queries = mixed_queries(n)
+    with tempfile.TemporaryDirectory() as tmp:
+        if setting == "on":
+            settings = load_settings(db_path=Path(tmp) / "arbor.db", metrics_port=0, durability="async")
+        else:
+            settings = load_settings(telemetry="off", metrics_port=0)
+        engine = Engine(settings)
+        for i, q in enumerate(queries[:4]):  # warm-up: indexes, providers, caches, first rows
+            engine.run(QueryRequest(query=q, seed=10_000 + i))
+        engine.telemetry.flush()
+        c0, t0 = time.process_time(), time.perf_counter()
+        for i, q in enumerate(queries):
+            engine.run(QueryRequest(query=q, seed=i))
+        wall = time.perf_counter() - t0
+        engine.telemetry.flush()
+        engine.close()
+        cpu = time.process_time() - c0
+    return {"setting": setting, "wall_s": wall, "cpu_s": cpu, "queries": n}
+
+
+def _spawn(setting: str, n: int) -> dict[str, float]:
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'benchmarks'}"}
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", setting, "--queries", str(n)],
+        env=env, capture_output=True, text=True, check=True, timeout=600,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", type=int, default=5)
+    parser.add_argument("--queries", type=int, default=60)
+    parser.add_argument("--child", choices=("on", "off"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child, args.queries)))
+        return
+    pairs = []
+    for p in range(args.pairs):
+        order = ("on", "off") if p % 2 == 0 else ("off", "on")
+        runs = {s: _spawn(s, args.queries) for s in order}
+        pair = {
+            "pair": p,
+            "wall_ms_per_query_on": round(1000 * runs["on"]["wall_s"] / args.queries, 3),
+            "wall_ms_per_query_off": round(1000 * runs["off"]["wall_s"] / args.queries, 3),
+            "latency_ratio": round(runs["on"]["wall_s"] / runs["off"]["wall_s"], 4),
+            "cpu_ratio": round(runs["on"]["cpu_s"] / runs["off"]["cpu_s"], 4),
+        }
+        pairs.append(pair)
+        print(json.dumps(pair), flush=True)
+    print(
+        json.dumps(
+            {
+                "protocol": f"{args.queries} mixed game24/tictactoe queries a process, one process per "
+                f"setting, interleaved, median of {args.pairs} pairs; telemetry on = async durability",
+                "latency_ratio_median": statistics.median(p["latency_ratio"] for p in pairs),
+                "cpu_ratio_median": statistics.median(p["cpu_ratio"] for p in pairs),
+                "target": {"latency_ratio": 1.05, "cpu_ratio": 1.3},
+            }
+        ),
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    main()
