@@ -1,5 +1,13 @@
 """The cost of telemetry: offline query latency with telemetry on divided by off, and the store's throughput.
 
+**The headline figure** (issue 16's protocol, :mod:`telemetry_cost`): 60 short mixed queries
+(Game of 24 and tic-tac-toe) a process, one process per setting (telemetry ``on`` in the default
+``async`` durability mode, or ``off``), interleaved, the median over 5 pairs of the on/off
+wall-time ratio (target <= 1.05) and CPU ratio (target <= 1.3; the writer thread and the final
+flush included).  Printed first; ``--pairs 0`` skips it.
+
+The in-process figures below it:
+
 Two engines in one process, one with the store, tracer and metrics on (a temporary
 database) and one with ``ARBOR_TELEMETRY=off``, answer the same queries interleaved
 (on, off, off, on, ...) so that machine noise hits both alike.
@@ -37,6 +45,7 @@ import time
 from pathlib import Path
 
 from store_bench import make_spans, run_once  # benchmarks/ is the script's directory
+from telemetry_cost import run_pairs
 
 from engine import Engine, QueryRequest
 from engine.config import load_settings
@@ -114,7 +123,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="passes over each workload")
     parser.add_argument("--think-ms", type=float, default=2.0, help="idle time after each query, ms")
     parser.add_argument("--no-commit", action="store_true", help="skip the durability=commit engine")
+    parser.add_argument("--pairs", type=int, default=5, help="process pairs of the headline figure (0: skip)")
     args = parser.parse_args()
+    if args.pairs:
+        run_pairs(args.pairs, 60)
     suites = {name: _queries(file, limit) for name, (file, limit) in SUITES.items()}
     with tempfile.TemporaryDirectory() as tmp:
         on = Engine(load_settings(db_path=Path(tmp) / "arbor.db", metrics_port=0, durability="async"))
