@@ -31,6 +31,7 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
+_EMPTY_JSON: dict[type, str] = {dict: "{}", list: "[]", tuple: "[]"}
 _JSON = json.JSONEncoder(separators=(",", ":"), default=_json_default)  # stateless: safe to share
 
 
@@ -137,6 +138,8 @@ def _json_value(table: str, key: str, value: Any) -> str | None:
     """A JSON column's value as JSON text (a string is checked, anything else serialised)."""
     if value is None:
         return None
+    if not value and type(value) in _EMPTY_JSON:  # most log lines carry no attributes
+        return _EMPTY_JSON[type(value)]
     if isinstance(value, str):
         try:
             json.loads(value)
