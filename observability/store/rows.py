@@ -138,8 +138,9 @@ def _json_value(table: str, key: str, value: Any) -> str | None:
     """A JSON column's value as JSON text (a string is checked, anything else serialised)."""
     if value is None:
         return None
-    if not value and type(value) in _EMPTY_JSON:  # most log lines carry no attributes
-        return _EMPTY_JSON[type(value)]
+    empty = _EMPTY_JSON.get(type(value))
+    if empty is not None and not value:  # most log lines carry no attributes
+        return empty
     if isinstance(value, str):
         try:
             json.loads(value)
