@@ -1,7 +1,7 @@
 """Feature flags: one engine setting, a rollout, targeting and a kill switch, kept in the store.
 
 * :mod:`.spec` -- :class:`FlagSpec` and :class:`Targeting` (pydantic), ``parse_override``;
-* :mod:`.evaluate` -- ``evaluate(flags, request, unit, pinned) -> tuple[AppliedFlag, ...]`` (pure)
+* :mod:`.evaluation` -- ``evaluate(flags, request, unit, pinned) -> tuple[AppliedFlag, ...]`` (pure)
   and ``apply_flags``;
 * :mod:`.store` -- :class:`FlagStore`: list / get / set / kill / unkill / delete, each change
   audited with its actor, and the history;
@@ -34,7 +34,8 @@ __all__ = [
 
 _HOME = {
     "FLAG_NAME": "spec", "OVERRIDE_KEYS": "spec", "FlagSpec": "spec", "Targeting": "spec",
-    "parse_override": "spec", "AppliedFlag": "evaluate", "apply_flags": "evaluate", "evaluate": "evaluate",
+    "parse_override": "spec", "AppliedFlag": "evaluation", "apply_flags": "evaluation",
+    "evaluate": "evaluation",
     "FlagChange": "store", "FlagNotFound": "store", "FlagStore": "store", "FlagSource": "source",
 }  # fmt: skip
 

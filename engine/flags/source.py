@@ -10,7 +10,7 @@ Faults: a store that cannot be read gives NO flags for that request (flags are o
 stale) and one warning in the log; an invalid row (written by hand, garbage) is skipped with a
 warning, the other flags still apply.
 
-This module imports :mod:`engine.flags.evaluate` (and with it the experiments package) only when
+This module imports :mod:`engine.flags.evaluation` (and with it the experiments package) only when
 the store holds flags, so ``import engine`` stays cheap.
 """
 
@@ -28,7 +28,7 @@ from observability.store.flag_tables import flags_version, read_flags
 from observability.store.transactions import connect
 
 if TYPE_CHECKING:
-    from engine.flags.evaluate import AppliedFlag
+    from engine.flags.evaluation import AppliedFlag
     from engine.flags.spec import FlagSpec
     from engine.models import QueryRequest
 
@@ -99,7 +99,7 @@ class FlagSource:
         flags = self.current()
         if not flags:
             return request, ()
-        from engine.flags.evaluate import apply_flags, evaluate
+        from engine.flags.evaluation import apply_flags, evaluate
 
         applied = evaluate(flags, request, unit, pinned)
         return apply_flags(request, applied), applied
