@@ -27,7 +27,8 @@ def test_set_list_show_kill(
     assert main(["flag", "list", "--db", db]) == 0
     assert capsys.readouterr().out.strip() == "no flags"
     argv = ["flag", "set", "iter200", "--override", "mcts_iterations=200", "--rollout", "25",
-            "--task", "connect4", "--unit", "u1", "--unit", "u2", "--prefix", "connect4:", "--db", db]  # fmt: skip
+            "--task", "connect4", "--unit", "u1", "--unit", "u2", "--prefix", "connect4:",
+            "--db", db]  # fmt: skip
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "iter200: mcts_iterations=200 to 25% of units" in out

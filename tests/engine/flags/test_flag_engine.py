@@ -111,9 +111,9 @@ def test_experiment_variant_settings_win_over_flags(tmp_path: Path) -> None:
 def test_a_failed_request_records_its_flags(tmp_path: Path) -> None:
     db = tmp_path / "a.db"
     FlagStore(db).set(_no_mcts(), "alice")
-    with _engine(db) as engine:
-        with pytest.raises(QueryError):  # column 9 does not exist: rejected, recorded as invalid
-            engine.run(QueryRequest(query="connect4: 9", seed=1, user_id="u1"))
+    # column 9 does not exist: rejected, recorded as invalid
+    with _engine(db) as engine, pytest.raises(QueryError):
+        engine.run(QueryRequest(query="connect4: 9", seed=1, user_id="u1"))
     conn = sqlite3.connect(db)
     rows = conn.execute("SELECT status, flags FROM requests").fetchall()
     conn.close()
