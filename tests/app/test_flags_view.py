@@ -120,3 +120,22 @@ def test_kill_switch_kills_and_releases(tmp_path: Path) -> None:
         ("no-mcts", "console", "kill"),
         ("no-mcts", "console", "unkill"),
     ]
+
+
+def test_traces_shows_the_flags_of_a_request(tmp_path: Path) -> None:
+    from engine import Engine, QueryRequest
+    from engine.config import load_settings
+
+    db = tmp_path / "arbor.db"
+    FlagStore(db).set(FlagSpec(name="no-mcts", key="use_mcts", value=False, rollout_pct=100), "alice")
+    FlagStore(db).set(FlagSpec(name="steps2", key="max_steps", value=2, rollout_pct=100), "alice")
+    with Engine(load_settings(db_path=db, metrics_port=0, durability="commit")) as engine:
+        result = engine.run(QueryRequest(query="connect4: 4453", seed=1, user_id="u1"))
+    assert result.flags == ("no-mcts", "steps2")
+    at = AppTest.from_file(MAIN, default_timeout=180)
+    at.run()
+    at.query_params["trace"] = result.trace_id
+    at.switch_page("../pages/traces.py").run()
+    assert not at.exception, at.exception
+    captions = [shown(c.value) for c in at.main.caption]
+    assert "Feature flags applied: no-mcts, steps2" in captions, captions
