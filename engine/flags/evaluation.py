@@ -39,12 +39,13 @@ class AppliedFlag:
     bucket: int
 
 
-def matches(flag: FlagSpec, request: QueryRequest, unit: str) -> bool:
-    """Whether ``request`` (from ``unit``) passes the flag's targeting rules (not the rollout)."""
+def matches(flag: FlagSpec, request: QueryRequest, unit: str, task: str | None = None) -> bool:
+    """Whether ``request`` (from ``unit``) passes the flag's targeting rules (not the rollout);
+    ``task``: the request's resolved task when already known."""
     t = flag.targeting
     if t.units and unit not in t.units:
         return False
-    if t.tasks and request.resolved_task() not in t.tasks:
+    if t.tasks and (task or request.resolved_task()) not in t.tasks:
         return False
     return not (t.prefixes and not request.query.startswith(t.prefixes))
 
@@ -61,11 +62,12 @@ def evaluate(
     if not unit:
         raise ValueError("a flag needs a unit to bucket (the user id or the request id)")
     taken = set(pinned)
+    task = request.resolved_task()
     applied: list[AppliedFlag] = []
     for flag in sorted(flags, key=lambda f: f.name):
         if not flag.enabled or flag.killed or flag.threshold == 0 or flag.key in taken:
             continue
-        if not matches(flag, request, unit):
+        if not matches(flag, request, unit, task):
             continue
         b = bucket(flag.salt_value, flag.name, unit)
         if b < flag.threshold:
