@@ -52,12 +52,6 @@ def _when(ts: Any) -> str:
     return "" if ts is None else datetime.fromtimestamp(float(ts), UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _state(row: dict[str, Any]) -> str:
-    if row.get("kill_switch"):
-        return "killed"
-    return "on" if row.get("enabled") else "disabled"
-
-
 def flag_rows(rows: list[dict[str, Any]]) -> tuple[pd.DataFrame, list[str]]:
     """The flags table (one row per valid flag) and a problem line per invalid row."""
     table, problems = [], []
@@ -74,7 +68,7 @@ def flag_rows(rows: list[dict[str, Any]]) -> tuple[pd.DataFrame, list[str]]:
                 "rollout %": spec.rollout_pct,
                 "targeting": spec.targeting.describe(),
                 "kill switch": "KILLED" if spec.killed else "off",
-                "state": _state(row),
+                "enabled": "yes" if spec.enabled else "no",
                 "updated by": row.get("updated_by") or "",
                 "updated at": _when(row.get("updated_ts")),
                 "description": spec.description,
@@ -181,12 +175,14 @@ def render() -> None:
     if names:
         _kill_switch(store, names, denied)
     _editor(store, names, denied)
-    with st.expander("Change history", expanded=False):
-        history = history_rows(changes)
-        if history.empty:
-            st.caption("No changes recorded yet.")
-        else:
-            st.dataframe(history, hide_index=True, width="stretch", key="flags_history")
+    st.subheader("Change history")
+    history = history_rows(changes)
+    if history.empty:
+        st.caption("No changes recorded yet.")
+    else:
+        st.caption(f"The newest {len(history)} changes, newest first.")
+        st.dataframe(history, hide_index=True, width="stretch", height=min(38 + 35 * len(history), 320),
+                     key="flags_history")  # fmt: skip
 
 
 def _kill_switch(store: FlagStore, names: list[str], denied: str | None) -> None:
