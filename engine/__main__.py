@@ -41,6 +41,7 @@ from engine.cli_args import (
     problems,
 )
 from engine.cli_experiment import add_experiment_parser
+from engine.cli_flag import add_flag_parser
 from engine.cli_golden import add_golden_parser
 from engine.cli_signals import Interrupted, Signals, close_runtime, print_run_summary, signal_name
 from engine.cli_slo import add_slo_parser
@@ -461,6 +462,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_golden_parser(sub)
     add_store_parser(sub, Parser)
     add_experiment_parser(sub)
+    add_flag_parser(sub)
     return parser
 
 

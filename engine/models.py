@@ -164,3 +164,5 @@ class QueryResult:
     cost_usd: float = 0.0
     fallback_from: str | None = None
     fallback_error: str | None = None
+    #: The feature flags that applied to this request, by name (see :mod:`engine.flags`).
+    flags: tuple[str, ...] = ()

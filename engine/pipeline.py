@@ -18,13 +18,15 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Collection, Generator, Iterator
+from dataclasses import replace
 from typing import Any
 
 from engine.agents import AgentContext, AgentOutput
 from engine.config import Settings, load_settings
 from engine.events import AgentFinished, AgentStarted, Consensus, Event, Final, Retrieved
 from engine.faults import Faults
+from engine.flags.source import FlagSource
 from engine.llm import LLMProvider, ProviderNotConfigured, make_provider
 from engine.loop import (
     DEFAULT_CONFIDENCE_THRESHOLD,
@@ -77,7 +79,9 @@ class Engine:
       (with its fallback chain) from settings naming it (default: ``make_provider``);
     * ``retriever``: the corpus index (default: built from data/corpus on first use);
     * ``gru``: the trained router (default: loaded from its weights on first use);
-    * ``clock``: the latency clock (seconds); ``sleep``: how injected latency is waited out.
+    * ``clock``: the latency clock (seconds); ``sleep``: how injected latency is waited out;
+    * ``flags``: the feature flags consulted on every request (default: those of the telemetry
+      store's file; none without a store).
     """
 
     def __init__(
@@ -91,6 +95,7 @@ class Engine:
         gru: GRURouter | None = None,
         clock: Callable[[], float] = time.perf_counter,
         sleep: Callable[[float], None] = time.sleep,
+        flags: FlagSource | None = None,
     ) -> None:
         self.settings = settings or load_settings()
         if telemetry is None:
@@ -107,6 +112,8 @@ class Engine:
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
+        store = telemetry.store
+        self._flags = flags if flags is not None else FlagSource(store.path if store is not None else None)
 
     # -- collaborators, built once on first use ---------------------------------------------------
     def provider(self, name: str | None) -> LLMProvider:
@@ -155,6 +162,7 @@ class Engine:
         faults: Faults | None = None,
         request_id: str | None = None,
         assignment: Any = None,
+        pinned: Collection[str] = (),
     ) -> Iterator[Event]:
         """Yield the loop's events, ending with ``Final``; record the request once.
 
@@ -177,6 +185,11 @@ class Engine:
         query) so that a resumed run can tell what is recorded, and the store's primary key
         keeps a request id once.
 
+        Feature flags (:mod:`engine.flags`) are read on every request and applied to it before
+        anything else (the unit bucketed is ``user_id``, else the request id); ``pinned`` names
+        the settings an experiment variant set on this request, which flags leave alone.  The
+        flags that applied are on the request row (``flags``) and on the result.
+
         Raises:
             ValueError: (before anything is recorded) a malformed ``request_id``, or an
                 ``assignment`` of another unit than ``request.user_id`` or contradicting
@@ -197,6 +210,8 @@ class Engine:
         t0 = self._clock()
         tel = self.telemetry
         request_id = request_id or uuid.uuid4().hex
+        request, applied = self._flags.resolve(request, request.user_id or request_id, pinned)
+        flag_names = tuple(a.name for a in applied)
         correlation_id = request.correlation_id or get_correlation_id() or request_id
         meta = RequestMeta(
             tel.clock() if ts is None else ts,
@@ -207,6 +222,7 @@ class Engine:
             correlation_id,
             request.model_dump_json(),
             bucket,
+            flags=",".join(flag_names) or None,
         )
         run = RunInfo(request, request.resolved_task(), request_id, uuid.uuid4().hex, meta)
         progress = Progress()
@@ -248,6 +264,8 @@ class Engine:
         except Exception as exc:
             self._recorder.failure(run, progress, "error", f"{type(exc).__name__}: {exc}", t0, seed)
             raise
+        if flag_names:
+            result = replace(result, flags=flag_names)
         self._recorder.result(result, meta, search)
         yield Final(result)
 
@@ -400,6 +418,7 @@ class Engine:
 
     def close(self) -> None:
         """Flush all pending telemetry and release the store, tracer and retriever."""
+        self._flags.close()
         self.telemetry.close()
         closer = getattr(self._retriever, "close", None)
         if closer is not None:

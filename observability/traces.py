@@ -71,6 +71,7 @@ class RequestInfo:
     cost_usd: float | None
     fallback_from: str | None = None  # LLM providers that failed before a fallback answered
     fallback_error: str | None = None  # how the first of them failed
+    flags: str | None = None  # the feature flags that applied, comma-separated
 
 
 @dataclass(frozen=True, slots=True)

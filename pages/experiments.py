@@ -12,7 +12,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app import components, experiments_charts
+from app import components, experiments_charts, flags_view
 from app import experiments as ex
 from app.safe_text import plain
 
@@ -343,3 +343,4 @@ if chosen_id is not None:
 _sample_size()
 _form()
 _editor(listing, chosen_id)
+flags_view.render()

@@ -186,6 +186,8 @@ def _request(request: RequestInfo | None, replay_url: str | None) -> None:
             who.append(f"experiment {request.experiment} / variant {request.variant or UNKNOWN}")
         if who:
             st.caption(components.md_escape(" · ".join(who)))
+        if request.flags:
+            st.caption(components.plain(f"Feature flags applied: {request.flags.replace(',', ', ')}"))
         if request.simulated:
             st.caption("Recorded by the load generator on a simulated clock.")
     a, b, c, d = st.columns(4)

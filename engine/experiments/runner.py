@@ -444,7 +444,12 @@ def _run(
             status, latency, verdict = "ok", None, None
             try:
                 for event in engine.stream(
-                    q.request, live=False, request_id=q.request_id, assignment=plan.assignment
+                    q.request,
+                    live=False,
+                    request_id=q.request_id,
+                    assignment=plan.assignment,
+                    # the variant's settings win over feature flags
+                    pinned=tuple(spec.variant(plan.variant).overrides.changes()),
                 ):
                     if isinstance(event, Final):
                         latency, verdict = event.result.latency_ms, event.result.verdict

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from engine.config import Settings
+from engine.flags.source import FlagSource
 from engine.golden.compare import Observation
 from engine.golden.format import (
     GoldenRequest,
@@ -125,7 +126,8 @@ class Replayer:
         engine = self._engines.get(golden_settings)
         if engine is None:
             settings = self.settings.model_copy(update=golden_settings.model_dump())
-            kw = {"retriever": self._retriever, **self._engine_kw}
+            # Feature flags stay off: a golden replays exactly the settings it was captured with.
+            kw = {"retriever": self._retriever, "flags": FlagSource.disabled(), **self._engine_kw}
             engine = Engine(settings, telemetry=self.telemetry, **kw)
             self._engines[golden_settings] = engine
         return engine

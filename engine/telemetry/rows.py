@@ -62,6 +62,8 @@ class RequestMeta:
     request_json: str | None = None
     #: The unit's assignment bucket in [0, 10000) (``engine.experiments.assign``), for its exposure.
     bucket: int | None = None
+    #: The feature flags that applied, comma-separated by name (None: none).
+    flags: str | None = None
 
 
 def exposure_rows(request_id: str, meta: RequestMeta) -> list[dict[str, Any]]:
@@ -147,6 +149,7 @@ def result_rows(
                 fallback_from=result.fallback_from,
                 fallback_error=result.fallback_error,
                 request_json=meta.request_json,
+                flags=meta.flags,
             )._asdict(),
             secrets,
         ),
@@ -241,6 +244,7 @@ def failure_request_row(f: FailedRequest) -> dict[str, Any]:
         variant=meta.variant,
         correlation_id=meta.correlation_id,
         request_json=meta.request_json,
+        flags=meta.flags,
     )._asdict()
 
 

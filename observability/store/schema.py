@@ -27,6 +27,8 @@ The chain as first built (issue 4):
 10. ``request_rollups_daily``: daily request counts by every dimension (:mod:`.rollups_daily`).
 11. experiment sums: per-unit and per-variant sufficient statistics (:mod:`.experiment_sums`).
 12. ``request_rollups_minute_sli``: per-minute SLI counts (:mod:`.rollups_minute_sli`).
+13. feature flags: ``flags`` override columns, the ``flag_changes`` audit log, ``requests.flags``
+    (:mod:`.flag_tables`).
 
 This module never imports ``engine`` or streamlit.
 """
@@ -43,6 +45,7 @@ from sqlite_utils import Database
 from observability.store import (
     experiment_sums_migration,
     exposures_per_unit,
+    flag_tables,
     incidents,
     request_json,
     rollups,
@@ -323,6 +326,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("daily request roll-ups by every dimension", lambda db: rollups_daily.create_daily(db.conn)),
     (experiment_sums_migration.NAME, experiment_sums_migration.migrate),
     (rollups_minute_sli.NAME, lambda db: rollups_minute_sli.create_minute_sli(db.conn)),
+    flag_tables.MIGRATION,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -437,6 +441,7 @@ class RequestRow(NamedTuple):
     fallback_from: str | None = None
     fallback_error: str | None = None
     request_json: str | None = None  # the validated QueryRequest as JSON (see .request_json)
+    flags: str | None = None  # the feature flags that applied, comma-separated (see .flag_tables)
 
 
 class SpanRow(NamedTuple):

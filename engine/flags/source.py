@@ -1,0 +1,116 @@
+"""The engine's view of the flags: a per-process cache re-read only when the flags changed.
+
+Every request asks :meth:`FlagSource.resolve`; that runs ONE small query on a kept read
+connection (:func:`observability.store.flag_tables.flags_version`: the last audit id, the row
+count and the newest ``updated_ts``) and re-reads and validates the ``flags`` rows only when the
+answer changed.  SQLite in WAL mode shows each statement the newest committed state, so a change
+committed by any process (the console, the CLI) is seen by the very next request.
+
+Faults: a store that cannot be read gives NO flags for that request (flags are off rather than
+stale) and one warning in the log; an invalid row (written by hand, garbage) is skipped with a
+warning, the other flags still apply.
+
+This module imports :mod:`engine.flags.evaluation` (and with it the experiments package) only when
+the store holds flags, so ``import engine`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sqlite3
+import threading
+from collections.abc import Collection
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from observability.store.flag_tables import flags_version, read_flags
+from observability.store.transactions import connect
+
+if TYPE_CHECKING:
+    from engine.flags.evaluation import AppliedFlag
+    from engine.flags.spec import FlagSpec
+    from engine.models import QueryRequest
+
+__all__ = ["FlagSource"]
+
+log = logging.getLogger(__name__)
+
+
+class FlagSource:
+    """The current flags of one store file, for the engine (thread-safe).
+
+    Args:
+        path: the store file; None: no flags ever (telemetry off, golden replays).
+        busy_timeout_ms: how long a read waits for a lock (WAL readers rarely wait).
+    """
+
+    def __init__(self, path: Path | str | None, *, busy_timeout_ms: int = 1000) -> None:
+        self.path = None if path is None else Path(path)
+        self._busy = busy_timeout_ms
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        self._version: tuple[Any, ...] | None = None
+        self._flags: tuple[FlagSpec, ...] = ()
+
+    @classmethod
+    def disabled(cls) -> FlagSource:
+        """A source without flags (golden replays run exactly what was captured)."""
+        return cls(None)
+
+    def current(self) -> tuple[FlagSpec, ...]:
+        """The valid flags now in the store (by name); () without a store or when it cannot be read."""
+        if self.path is None:
+            return ()
+        with self._lock:
+            try:
+                if self._conn is None:
+                    self._conn = connect(self.path, self._busy)
+                    self._conn.execute("PRAGMA query_only = ON")
+                version = flags_version(self._conn)
+                if version != self._version:
+                    self._flags = self._parse(read_flags(self._conn))
+                    self._version = version
+                return self._flags
+            except sqlite3.Error as exc:
+                log.warning("feature flags unreadable, none applied to this request: %s", exc)
+                self._drop()
+                return ()
+
+    @staticmethod
+    def _parse(rows: list[dict[str, Any]]) -> tuple[FlagSpec, ...]:
+        if not rows:
+            return ()
+        from engine.flags.store import spec_from_row
+
+        out = []
+        for row in rows:
+            try:
+                out.append(spec_from_row(row))
+            except ValueError as exc:
+                log.warning("%s; it is skipped", exc)
+        return tuple(out)
+
+    def resolve(
+        self, request: QueryRequest, unit: str, pinned: Collection[str] = ()
+    ) -> tuple[QueryRequest, tuple[AppliedFlag, ...]]:
+        """(the request with the applying flags' settings, those flags) for ``request`` from
+        ``unit``; ``pinned`` keys are left alone (an experiment variant sets them)."""
+        flags = self.current()
+        if not flags:
+            return request, ()
+        from engine.flags.evaluation import apply_flags, evaluate
+
+        applied = evaluate(flags, request, unit, pinned)
+        return apply_flags(request, applied), applied
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.close()
+        self._conn, self._version, self._flags = None, None, ()
+
+    def close(self) -> None:
+        """Release the read connection (a later call reopens it)."""
+        with self._lock:
+            self._drop()
