@@ -17,12 +17,17 @@ from app.names import AGENTS, CONSOLE_TASKS, DEFAULT_CONFIDENCE_THRESHOLD, ROUTE
 from app.query import run_query
 from app.runtime import get_settings
 from engine import QueryRequest, QueryResult
+from engine.names import FIXED_ROUTERS
+
+#: The meta-controller's routers (the side-by-side default; the fixed baselines are one agent each).
+META_ROUTERS: tuple[RouterName, ...] = tuple(r for r in ROUTERS if r not in FIXED_ROUTERS)
 
 __all__ = [
     "AGENTS",
     "CONSOLE_TASKS",
     "DEFAULT_CONFIDENCE_THRESHOLD",
     "ENGINE_ERRORS",
+    "META_ROUTERS",
     "ROUTERS",
     "QueryRequest",
     "QueryResult",
@@ -49,7 +54,7 @@ class RouterRun:
 
 
 def compare_routers(
-    query: str, seed: int, *, routers: tuple[RouterName, ...] = ROUTERS, **options: Any
+    query: str, seed: int, *, routers: tuple[RouterName, ...] = META_ROUTERS, **options: Any
 ) -> list[RouterRun]:
     """Run the same request (query, seed, options) once per router with ``engine.run``.
 
