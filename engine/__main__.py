@@ -265,6 +265,8 @@ def _load(args: argparse.Namespace, signals: Signals | None = None) -> int:
         )
     try:
         rows = read_workload(Path(args.workload))
+        if args.router is not None:  # one router for every row, e.g. a fixed single-agent baseline
+            rows = [{**row, "router": args.router} for row in rows]
         cfg = LoadConfig(
             rate=args.rate,
             duration_s=args.duration,
@@ -427,6 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"seconds (wall clock mode); rate x duration at most {MAX_LOAD_REQUESTS:,} requests",
     )
     ld.add_argument("--concurrency", type=int_in(1, 64), default=4)
+    ld.add_argument("--router", default=None, choices=ROUTERS, help="route every request with this router")
     ld.add_argument("--faults", default="", help='e.g. "provider_error=0.05,latency_ms=200@0.1,error=0.01"')
     ld.add_argument("--seed", type=int_in(0, 2**63 - 1), default=0)
     ld.add_argument("--clock", choices=("wall", "simulated"), default="wall")

@@ -10,6 +10,7 @@ from typing import Literal, get_args
 
 __all__ = [
     "AGENTS",
+    "FIXED_ROUTERS",
     "GAME_TASKS",
     "PROVIDERS",
     "QUERY_TASKS",
@@ -19,15 +20,27 @@ __all__ = [
     "ProviderName",
     "RouterName",
     "TaskName",
+    "fixed_agent",
 ]
 
 AgentName = Literal["hrm", "trm", "mcts"]
 """An agent of the query loop."""
 AGENTS: tuple[AgentName, ...] = get_args(AgentName)
 
-RouterName = Literal["rules", "gru", "hybrid"]
-"""A router a query may name."""
+RouterName = Literal["rules", "gru", "hybrid", "fixed:hrm", "fixed:trm", "fixed:mcts"]
+"""A router a query may name: the meta-controller's (``rules``, ``gru``, ``hybrid``) or a fixed
+single-agent baseline (``fixed:<agent>``: that agent runs once and its output is the answer)."""
 ROUTERS: tuple[RouterName, ...] = get_args(RouterName)
+FIXED_ROUTERS: tuple[RouterName, ...] = tuple(r for r in ROUTERS if r.startswith("fixed:"))
+"""The single-agent baselines, in ``AGENTS`` order."""
+
+
+def fixed_agent(router: str) -> AgentName | None:
+    """The agent a fixed router always runs (``"fixed:trm"`` -> ``"trm"``), None for any other router."""
+    if router in FIXED_ROUTERS:
+        return router.removeprefix("fixed:")  # type: ignore[return-value]  # a FIXED_ROUTERS suffix is an agent
+    return None
+
 
 ProviderName = Literal["offline", "openai", "anthropic", "lmstudio"]
 """An LLM provider (``ARBOR_LLM_PROVIDER``, a query's ``provider``)."""

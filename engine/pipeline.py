@@ -42,6 +42,7 @@ from engine.loop import (
     RunInfo,
     agent_seeds,
     agreement,
+    check_router,
     features_after,
     mcts_summary,
     parse_position,
@@ -213,6 +214,7 @@ class Engine:
         injector = FaultInjector(faults or Faults(), simulated=simulated, sleep=self._sleep)
         try:
             position = parse_position(run.task_name, request)
+            check_router(request, run.task_name)
             if position.task is None:
                 self.provider(request.provider)  # a provider that is not configured is rejected here
         except (QueryError, ProviderNotConfigured) as exc:
@@ -337,6 +339,8 @@ class Engine:
             stop, why = stop_decision(
                 out, agreed, agree_at, index, request.max_steps, routing.usable, outputs
             )
+            if routing.fixed is not None and not stop:
+                stop, why = True, f"fixed: {routing.name} runs one step"
             progress.finished(
                 StepRecord(
                     index,

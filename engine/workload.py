@@ -12,7 +12,8 @@ Which query, which faults and which timestamp each request gets come from one
 seeded generator, so a run is reproducible.
 
 A workload row may carry, besides ``query`` and ``task``: ``router`` (rules, gru,
-hybrid), ``mcts_iterations`` (1..10000) and ``weight`` (its relative share of the
+hybrid, fixed:hrm, fixed:trm, fixed:mcts),
+``mcts_iterations`` (1..10000) and ``weight`` (its relative share of the
 picks, > 0; default 1).
 
 A run can be stopped early (``stop``, e.g. set by a SIGTERM handler): no new
@@ -40,6 +41,7 @@ import numpy as np
 
 from engine.faults import FaultPlan, Faults
 from engine.models import QueryRequest
+from engine.names import ROUTERS
 from observability.store import Store
 from observability.store.incidents import incident_row
 
@@ -71,7 +73,7 @@ HOUR_S = 3600.0
 #: ``make demo``'s faults outside the incidents: a rare error and a rare slow request, so the SLO
 #: charts have a baseline (the Makefile passes the same text; a test checks they agree).
 DEMO_FAULTS = "error=0.0005,latency_ms=650@0.005"
-_ROUTERS = ("rules", "gru", "hybrid")
+_ROUTERS = ROUTERS
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from engine.loop.routing import (
     DEFAULT_HYBRID_WEIGHT,
     RouterFactory,
     RoutingStep,
+    check_router,
     features_after,
 )
 from engine.loop.steps import Position, QueryError, agent_seeds, mcts_summary, parse_position, run_agent
@@ -36,6 +37,7 @@ __all__ = [
     "RunInfo",
     "agent_seeds",
     "agreement",
+    "check_router",
     "features_after",
     "mcts_summary",
     "parse_position",

@@ -16,14 +16,17 @@ import numpy as np
 from engine.agents import AgentOutput, available_agents
 from engine.events import RouteDecision
 from engine.loop.consensus import Agreement
+from engine.loop.steps import QueryError
 from engine.models import AGENTS, AgentName, QueryRequest
-from engine.routing import GRURouter, HybridRouter, Router, RoutingState, RulesRouter, decide
+from engine.names import fixed_agent
+from engine.routing import FixedRouter, GRURouter, HybridRouter, Router, RoutingState, RulesRouter, decide
 
 __all__ = [
     "DEFAULT_CONFIDENCE_THRESHOLD",
     "DEFAULT_HYBRID_WEIGHT",
     "RouterFactory",
     "RoutingStep",
+    "check_router",
     "features_after",
 ]
 
@@ -54,7 +57,11 @@ class RouterFactory:
             return self._gru
 
     def __call__(self, request: QueryRequest) -> Router:
-        """A router for ``request`` (``rules``, ``gru`` or ``hybrid`` with its weight)."""
+        """A router for ``request`` (``rules``, ``gru``, ``hybrid`` with its weight, or a fixed
+        single-agent baseline ``fixed:<agent>``)."""
+        agent = fixed_agent(request.router)
+        if agent is not None:
+            return FixedRouter(agent)
         if request.router == "rules":
             return RulesRouter()
         gru = self.gru()
@@ -64,11 +71,28 @@ class RouterFactory:
         return HybridRouter(RulesRouter(), gru, DEFAULT_HYBRID_WEIGHT if weight is None else weight)
 
 
+def check_router(request: QueryRequest, task_name: str) -> None:
+    """Reject a fixed router whose agent cannot run on this request (it has no fallback).
+
+    Raises:
+        QueryError: ``fixed:mcts`` on freeform text (MCTS needs moves) or with ``use_mcts`` off.
+    """
+    agent = fixed_agent(request.router)
+    if agent is None:
+        return
+    if agent not in available_agents(task_name):
+        raise QueryError(f"router {request.router}: {agent} cannot work on {task_name} queries")
+    if agent == "mcts" and not request.use_mcts:
+        raise QueryError(f"router {request.router} needs MCTS, but the request turns MCTS off (use_mcts)")
+
+
 class RoutingStep:
     """One request's routing: the router's running state and the agents it may choose.
 
     ``usable`` are the task's agents (MCTS only when the request allows it), in ``AGENTS`` order;
-    ``threshold`` is the confidence below which ``decide`` falls back.
+    ``threshold`` is the confidence below which ``decide`` falls back.  A fixed router
+    (``fixed``: its agent) is not asked to decide: its agent runs, with reason ``fixed: ...``, and
+    the loop stops after that one step.
     """
 
     def __init__(self, router: Router, request: QueryRequest, task_name: str) -> None:
@@ -79,6 +103,7 @@ class RoutingStep:
         threshold = request.overrides.confidence_threshold
         self.threshold = DEFAULT_CONFIDENCE_THRESHOLD if threshold is None else threshold
         self._state: Any = router.start()
+        self.fixed: AgentName | None = router.agent if isinstance(router, FixedRouter) else None
 
     @property
     def name(self) -> str:
@@ -89,7 +114,11 @@ class RoutingStep:
         """Step the router on ``features`` and pick the next agent among those not in ``ran``."""
         x = features.vector()
         probs, self._state = self.router.step(x, self._mask, self._state)
-        agent, reason = decide(probs, self.usable, ran, self.threshold)
+        if self.fixed is not None:
+            agent: AgentName = self.fixed
+            reason = f"fixed: the {self.router.name} baseline runs {agent} once and answers with its output"
+        else:
+            agent, reason = decide(probs, self.usable, ran, self.threshold)
         prob_map: dict[str, float] = {a: float(p) for a, p in zip(AGENTS, probs, strict=True)}
         return RouteDecision(index, self.router.name, tuple(float(v) for v in x), prob_map, agent, reason)
 

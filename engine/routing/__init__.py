@@ -1,8 +1,9 @@
-"""The meta-controller: features, routers (rules, gru, hybrid) and the decision rule."""
+"""The meta-controller: features, routers (rules, gru, hybrid, fixed baselines) and the decision rule."""
 
 from engine.routing.features import FEATURE_NAMES, RoutingState
 from engine.routing.routers import (
     DEFAULT_WEIGHTS,
+    FixedRouter,
     GRURouter,
     HybridRouter,
     Router,
@@ -14,6 +15,7 @@ from engine.routing.routers import (
 __all__ = [
     "DEFAULT_WEIGHTS",
     "FEATURE_NAMES",
+    "FixedRouter",
     "GRURouter",
     "HybridRouter",
     "Router",

@@ -16,6 +16,7 @@ from engine.models import AGENTS, AgentName
 
 __all__ = [
     "DEFAULT_WEIGHTS",
+    "FixedRouter",
     "GRURouter",
     "HybridRouter",
     "Router",
@@ -71,6 +72,30 @@ class RulesRouter:
 
     def step(self, x: np.ndarray, mask: np.ndarray, state: None) -> tuple[np.ndarray, None]:
         return _softmax(self.logits(x), mask), None
+
+
+class FixedRouter:
+    """A single-agent baseline: always the one agent ``agent`` (probability 1), for one step only.
+
+    The loop runs that agent once and answers with its output: no fallback, no "already ran"
+    override, no second step (see :class:`engine.loop.routing.RoutingStep`).  Its name is
+    ``fixed:<agent>``.
+    """
+
+    def __init__(self, agent: AgentName) -> None:
+        if agent not in AGENTS:
+            raise ValueError(f"unknown agent {agent!r}: expected one of {', '.join(AGENTS)}")
+        self.agent: AgentName = agent
+        self.name = f"fixed:{agent}"
+
+    def start(self) -> None:
+        return None
+
+    def step(self, x: np.ndarray, mask: np.ndarray, state: None) -> tuple[np.ndarray, None]:
+        """Probability 1 on the fixed agent (whatever the features and the mask say)."""
+        p = np.zeros(len(AGENTS))
+        p[AGENTS.index(self.agent)] = 1.0
+        return p, None
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
