@@ -10,9 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
+
 from app import auth
 from app.messages import ENGINE_ERRORS, ValidationError, error_message, validation_problems
-from app.model_card import RouterReport, router_report, router_weights_present
+from app.model_card import CardRow, RouterReport, card_rows, router_report, router_weights_present
 from app.names import AGENTS, CONSOLE_TASKS, DEFAULT_CONFIDENCE_THRESHOLD, ROUTERS, RouterName
 from app.query import run_query
 from app.runtime import get_settings
@@ -24,11 +26,14 @@ __all__ = [
     "DEFAULT_CONFIDENCE_THRESHOLD",
     "ENGINE_ERRORS",
     "ROUTERS",
+    "CardRow",
     "QueryRequest",
     "QueryResult",
     "RouterReport",
     "RouterRun",
     "ValidationError",
+    "card_rows",
+    "card_table",
     "compare_routers",
     "error_message",
     "get_settings",
@@ -48,8 +53,12 @@ class RouterRun:
     error: str | None
 
 
+#: The routers the per-request comparison runs (the fixed baselines are compared over a workload).
+SIDE_BY_SIDE: tuple[RouterName, ...] = ("rules", "gru", "hybrid")
+
+
 def compare_routers(
-    query: str, seed: int, *, routers: tuple[RouterName, ...] = ROUTERS, **options: Any
+    query: str, seed: int, *, routers: tuple[RouterName, ...] = SIDE_BY_SIDE, **options: Any
 ) -> list[RouterRun]:
     """Run the same request (query, seed, options) once per router with ``engine.run``.
 
@@ -66,3 +75,32 @@ def compare_routers(
         except ENGINE_ERRORS as exc:
             runs.append(RouterRun(request.router, None, error_message(exc, request)))
     return runs
+
+
+def card_table(rows: list[CardRow]) -> pd.DataFrame:
+    """The model card's rows as a table (one row per router; blanks where a figure is absent)."""
+    return pd.DataFrame(
+        [
+            {
+                "router": r.router,
+                "label agreement": r.label_agreement,
+                "correct share": r.correct_share,
+                "mean ms": r.mean_ms,
+                "p95 ms": r.p95_ms,
+                "mean steps": r.mean_steps,
+                "missed": None if r.missed is None else int(r.missed),
+                "queries": None if r.queries is None else int(r.queries),
+            }
+            for r in rows
+        ],
+        columns=[
+            "router",
+            "label agreement",
+            "correct share",
+            "mean ms",
+            "p95 ms",
+            "mean steps",
+            "missed",
+            "queries",
+        ],
+    )

@@ -203,10 +203,14 @@ def _model_card() -> None:
     c.metric("Training steps", _count(report.train_steps), help=_by(report.train_label_counts, "labels: "))
     d.metric("Held-out steps", _count(report.held_out_steps))
     if report.accuracy:
-        st.markdown("**Held-out accuracy** (share of steps where the router picks the labelled agent)")
+        st.markdown(
+            "**Held-out label agreement** (share of steps where the router picks the labelled agent: "
+            "agreement with the labels, not quality — see the end-to-end table below)"
+        )
         cols = st.columns(4)
         rules = report.accuracy.get("rules")
-        for col, (name, value) in zip(cols, report.accuracy.items(), strict=False):
+        shown = {k: v for k, v in report.accuracy.items() if k in ("gru", "rules", "majority")}
+        for col, (name, value) in zip(cols, shown.items(), strict=False):
             label = f"majority class ({report.majority_class})" if name == "majority" else name
             label = components.plain(label)
             delta = (
@@ -219,6 +223,7 @@ def _model_card() -> None:
                 delta=delta,
                 help=None if train is None else f"on the training steps: {train:.1%}",
             )
+    _card_table(report)
     if report.confusion is not None:
         left, right = st.columns([3, 2])
         left.plotly_chart(
@@ -229,9 +234,9 @@ def _model_card() -> None:
         with right:
             st.markdown("**Reading it**")
             st.caption(
-                "Rows are the labelled best agent (the one whose step most improved verified quality per "
-                "second), columns the GRU's pick. Freeform queries have no verified quality and are not "
-                "in the training data."
+                "Rows are the labelled agent (the choice after which the query ends correct, fastest), "
+                "columns the GRU's pick. Freeform queries have no ground truth and are not in the "
+                "training data."
             )
             if report.training:
                 st.markdown("**Training**")
@@ -242,6 +247,42 @@ def _model_card() -> None:
             components.safe_markdown(report.markdown)
     with st.expander("Report as JSON"):
         st.json(report.raw, expanded=False)
+
+
+def _card_table(report: routing.RouterReport) -> None:
+    """Label agreement beside end-to-end correct share and latency, per router and per task."""
+    st.markdown("**Label agreement vs end-to-end results** (held-out queries)")
+    if not report.end_to_end:
+        st.info(
+            "This training report has no end-to-end results (it predates them): retrain with "
+            "`python -m engine train-router` to see correct share and latency per router."
+        )
+    tasks = ["all tasks", *sorted(set(report.end_to_end_by_task) | set(report.accuracy_by_task))]
+    task = st.segmented_control("Task", tasks, default="all tasks", key="routing_card_task")
+    rows = routing.card_rows(report, None if task in (None, "all tasks") else task)
+    st.dataframe(
+        routing.card_table(rows),
+        hide_index=True,
+        width="stretch",
+        key="routing_card_table",
+        column_config={
+            "label agreement": st.column_config.NumberColumn(format="percent"),
+            "correct share": st.column_config.NumberColumn(format="percent"),
+            "mean ms": st.column_config.NumberColumn(format="%.2f"),
+            "p95 ms": st.column_config.NumberColumn(format="%.2f"),
+            "mean steps": st.column_config.NumberColumn(format="%.2f"),
+        },
+    )
+    latency = report.end_to_end_latency or "the summed agent time"
+    st.caption(
+        components.plain(
+            f"Each router replayed over the same recorded agent runs of {_count(report.end_to_end_queries)} "
+            f"held-out queries; latency is {latency}. fixed:<agent> runs that agent once and answers "
+            "with its output (always-HRM/TRM/MCTS); best is the labelled choice per query (the labels "
+            "themselves, so it has no agreement figure); missed counts queries best ends correctly and "
+            "the router does not. A high label agreement does not imply a high correct share."
+        )
+    )
 
 
 def _short(text: str, limit: int = 80) -> str:
