@@ -15,7 +15,14 @@ import pandas as pd
 from app import auth
 from app.messages import ENGINE_ERRORS, ValidationError, error_message, validation_problems
 from app.model_card import CardRow, RouterReport, card_rows, router_report, router_weights_present
-from app.names import AGENTS, CONSOLE_TASKS, DEFAULT_CONFIDENCE_THRESHOLD, ROUTERS, RouterName
+from app.names import (
+    AGENTS,
+    CONSOLE_TASKS,
+    DEFAULT_CONFIDENCE_THRESHOLD,
+    ROUTER_LABELS,
+    ROUTERS,
+    RouterName,
+)
 from app.query import run_query
 from app.runtime import get_settings
 from engine import QueryRequest, QueryResult
@@ -26,6 +33,7 @@ __all__ = [
     "DEFAULT_CONFIDENCE_THRESHOLD",
     "ENGINE_ERRORS",
     "ROUTERS",
+    "ROUTER_LABELS",
     "CardRow",
     "QueryRequest",
     "QueryResult",

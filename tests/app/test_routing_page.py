@@ -266,3 +266,88 @@ def test_features_heatmap_and_confusion_matrix_hold_the_values():
     cm = charts.confusion_matrix_figure([[3, 1], [0, 2]], ["hrm", "trm"])
     assert [list(r) for r in cm.data[0].z] == [[3, 1], [0, 2]]
     assert list(cm.data[0].text[0]) == ["3", "1"]
+
+
+# -- compare routers over a workload -------------------------------------------------------------------
+
+
+def _requests_by_router(db: Path) -> dict[str, list[tuple[str, str]]]:
+    """The store's request rows (query, verdict) per router, read with sqlite3 directly."""
+    import sqlite3
+
+    with sqlite3.connect(db) as con:
+        rows = con.execute("SELECT router, query, verdict FROM requests WHERE status = 'ok'").fetchall()
+    out: dict[str, list[tuple[str, str]]] = {}
+    for router, query, verdict in rows:
+        out.setdefault(router, []).append((query, verdict))
+    return out
+
+
+def test_compare_routers_over_a_tiny_workload(app, no_report, tmp_path):
+    at = _routing(app)
+    assert any("No comparison yet" in i.value for i in at.info)
+    at.multiselect(key="routing_eval_routers").set_value(["rules", "fixed:hrm", "fixed:mcts"])
+    at.number_input(key="routing_eval_per_task").set_value(1)
+    at.number_input(key="routing_eval_seed").set_value(4)
+    at.number_input(key="routing_eval_iterations").set_value(50)
+    at.button(key="routing_eval_run").click().run()
+    assert not at.exception, at.exception
+    job = at.session_state["routing_eval_job"]
+    assert job.wait(timeout=300) and job.error is None
+    at.run()
+    assert not at.exception, at.exception
+
+    table = next(d.value for d in at.dataframe if list(d.value.columns[:2]) == ["router", "kind"])
+    assert list(table["router"]) == ["rules", "fixed:hrm", "fixed:mcts"]  # one row per router
+    assert list(table["kind"]) == ["default", "baseline", "baseline"]
+    assert set(table["positions"]) == {3}  # one position for each of the three game tasks
+
+    # Every figure comes from the runs the engine recorded: per router, three requests in the
+    # store, and the share the verifier accepted matches the engine's own verdicts there.
+    recorded = _requests_by_router(tmp_path / "arbor.db")
+    for _, row in table.iterrows():
+        runs = recorded[row["router"]]
+        assert len(runs) == 3
+        assert row["correct share"] == pytest.approx(sum(v == "correct" for _, v in runs) / 3)
+    # the fixed baselines ran exactly one step each
+    assert list(table.loc[table["router"] != "rules", "mean steps"]) == [1.0, 1.0]
+
+    per_task = next(d.value for d in at.dataframe if d.value.columns[0] == "task")
+    assert sorted(set(per_task["task"])) == ["connect4", "game24", "tictactoe"]
+    assert len(per_task) == 9 and set(per_task["positions"]) == {1}
+    # totals: the per-task correct shares add up to the overall share (one position per task)
+    for router, group in per_task.groupby("router"):
+        overall = table.loc[table["router"] == router, "correct share"].item()
+        assert group["correct share"].sum() / 3 == pytest.approx(overall)
+
+    pareto = next(s for s in _specs(at) if s["layout"]["title"]["text"].startswith("Correctness vs p95"))
+    plotted = {t["name"]: t for t in pareto["data"]}
+    assert plotted["default router"]["y"] == [table.loc[0, "correct share"]]
+    assert plotted["default router"]["x"] == [pytest.approx(table.loc[0, "p95 ms"])]
+    assert len(plotted["baseline (one agent)"]["x"]) == 2
+
+    # The result was saved beside the store; a new session shows it again.
+    saved = json.loads((tmp_path / "router_evaluation.json").read_text())
+    assert saved["spec"]["routers"] == ["rules", "fixed:hrm", "fixed:mcts"]
+    assert [r["router"] for r in saved["evaluation"]["overall"]] == ["rules", "fixed:hrm", "fixed:mcts"]
+    again = _routing(AppTest.from_file(MAIN, default_timeout=120))
+    again.run()
+    reloaded = next(d.value for d in again.dataframe if list(d.value.columns[:2]) == ["router", "kind"])
+    assert reloaded.equals(table)
+    assert any("the last saved comparison" in m.value for m in again.markdown)
+
+
+def test_a_garbage_saved_comparison_is_a_warning(app, no_report, tmp_path):
+    (tmp_path / "router_evaluation.json").write_text("{not json")
+    at = _routing(app)
+    assert any("cannot be read" in shown(w.value) for w in at.warning)
+    assert any("No comparison yet" in i.value for i in at.info)
+
+
+def test_an_empty_router_choice_is_an_error_not_a_run(app, no_report):
+    at = _routing(app)
+    at.multiselect(key="routing_eval_routers").set_value([])
+    at.button(key="routing_eval_run").click().run()
+    assert not at.exception
+    assert "routing_eval_job" not in at.session_state
+    assert any("routers" in shown(e.value) for e in at.error)
