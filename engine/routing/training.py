@@ -281,8 +281,39 @@ def end_to_end(trajs: list[Trajectory], gru: GRURouter | None) -> dict[str, Any]
     }
 
 
+#: Deeper connect-four tactics added to the training queries (per kind): positions where the
+#: agents differ (win-in-5 is where MCTS ends correct and HRM often does not).
+DEEP_CONNECT4 = {"win_in_3": 100, "win_in_5": 150}
+
+
+def deep_connect4(rng: np.random.Generator, quota: dict[str, int] = DEEP_CONNECT4) -> list[str]:
+    """Random connect-four positions (4..29 random moves) whose tactic
+    (``engine.routing.evaluation.connect4_kind``) is one of ``quota``'s kinds, up to its count
+    each (at most 200,000 draws)."""
+    from engine.routing.evaluation import connect4_kind
+    from engine.tasks import connect4
+
+    task = connect4.Connect4()
+    found: dict[str, list[str]] = {k: [] for k in quota}
+    for _ in range(200_000):
+        if all(len(found[k]) >= n for k, n in quota.items()):
+            break
+        state = connect4.INITIAL
+        for _ in range(int(rng.integers(4, 30))):
+            actions = task.legal_actions(state)
+            nxt = task.apply(state, actions[int(rng.integers(len(actions)))])
+            if task.is_terminal(nxt):
+                break
+            state = nxt
+        kind = connect4_kind(state)
+        if kind in found and len(found[kind]) < quota[kind]:
+            found[kind].append("connect4: " + task.render(state))
+    return [q for k in quota for q in found[k]]
+
+
 def workload_requests(root: Path, limit_per_task: int | None = None, seed: int = 0) -> list[QueryRequest]:
-    """The training queries: shipped workloads plus random game positions (seeded)."""
+    """The training queries: shipped workloads, random game positions and deeper connect-four
+    tactics (:func:`deep_connect4`), all seeded."""
     from engine.tasks import load_task
 
     rng = np.random.default_rng(seed)
@@ -302,6 +333,7 @@ def workload_requests(root: Path, limit_per_task: int | None = None, seed: int =
                     break
                 state = nxt
             queries.append(prefix + task.render(state))
+    queries += deep_connect4(rng)
     queries = list(dict.fromkeys(queries))
     if limit_per_task:
         queries = queries[: limit_per_task * 3]
@@ -318,14 +350,20 @@ def train_router(
     progress: Callable[[int], None] | None = None,
     deadline_s: float | None = None,
     clock: Callable[[], float] = time.perf_counter,
+    class_weight: str = "balanced",
+    trajectories: list[Trajectory] | None = None,
 ) -> dict[str, Any]:
     """Label, split, train, evaluate; write router_gru.npz, router_heldout.npz and the report.
 
     ``deadline_s`` bounds the labelling (seconds of ``clock``): queries not started by then are
     skipped and counted in the report's ``data.skipped_for_deadline``.  Raises ValueError when
-    fewer than two queries (one to train, one held out) were labelled."""
-    trajs = []
-    requests = list(requests)
+    fewer than two queries (one to train, one held out) were labelled.
+
+    ``class_weight`` ``balanced`` weighs each training step by n / (3 * n_label) so that the rare
+    labels (MCTS) count as much in the loss as the common ones; ``none`` weighs every step 1.
+    ``trajectories`` (already labelled) skips the labelling."""
+    trajs = list(trajectories or [])
+    requests = [] if trajectories is not None else list(requests)
     started, skipped = clock(), 0
     for i, request in enumerate(requests):
         if deadline_s is not None and clock() - started > deadline_s:
@@ -343,8 +381,15 @@ def train_router(
         raise ValueError(f"{len(trajs)} labelled queries: need at least one to train on and one held out")
     Xtr, ytr, vtr, atr = _pad(train_set)
     Xte, yte, vte, ate = _pad(test_set)
-    weights, log = train(Xtr, ytr, vtr, atr, hidden=hidden, epochs=epochs, seed=seed)
     counts = np.bincount(ytr[vtr.astype(bool)], minlength=3)
+    if class_weight == "balanced":
+        per_class = counts.sum() / (len(AGENTS) * np.maximum(counts, 1))
+        step_weight = vtr * per_class[ytr]
+    elif class_weight == "none":
+        step_weight = vtr
+    else:
+        raise ValueError(f"class_weight must be 'balanced' or 'none', not {class_weight!r}")
+    weights, log = train(Xtr, ytr, step_weight, atr, hidden=hidden, epochs=epochs, seed=seed)
     majority = int(np.argmax(counts))
     held = evaluate(weights, Xte, yte, vte, ate, majority)
     held["by_task"] = {
@@ -365,6 +410,7 @@ def train_router(
         held,
         evaluate(weights, Xtr, ytr, vtr, atr, majority),
     )
+    report["training"]["class_weight"] = class_weight
     report["data"]["skipped_for_deadline"] = skipped
     report["data"]["labelling_s"] = round(labelling_s, 1)
     report["end_to_end"] = end_to_end(test_set, GRURouter(weights))

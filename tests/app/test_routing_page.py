@@ -222,6 +222,57 @@ def test_model_card_shows_the_training_report(app, monkeypatch, tmp_path):
     assert any("Router model card" in m.value for m in at.markdown)
 
 
+E2E_ROW = {"n": 10, "correct": 7, "correct_share": 0.7, "mean_ms": 3.5, "p50_ms": 1.0, "p95_ms": 9.0,
+            "mean_steps": 1.5, "missed": 2, "regret_ms": 0.4}  # fmt: skip
+
+
+def test_model_card_puts_label_agreement_beside_end_to_end_results(app, monkeypatch, tmp_path):
+    report = {
+        **REPORT,
+        "held_out": {
+            **REPORT["held_out"],
+            "accuracy_always_hrm": 0.75,
+            "accuracy_always_trm": 0.2,
+            "accuracy_always_mcts": 0.05,
+            "by_task": {"game24": {"steps": 12, "accuracy_gru": 0.5, "accuracy_always_hrm": 0.9}},
+        },
+        "end_to_end": {
+            "queries": 10,
+            "latency": "sum of the agents' measured times",
+            "routers": {
+                "gru": E2E_ROW,
+                "rules": {**E2E_ROW, "correct_share": 0.9, "missed": 0},
+                "fixed:hrm": {**E2E_ROW, "correct_share": 0.6, "mean_steps": 1.0},
+                "best": {**E2E_ROW, "correct_share": 0.9, "missed": 0, "regret_ms": 0.0},
+            },
+            "by_task": {"game24": {"gru": {**E2E_ROW, "n": 4, "correct_share": 0.25}}},
+        },
+    }
+    (tmp_path / "router_report.json").write_text(json.dumps(report))
+    monkeypatch.setattr(model_card, "ROUTER_REPORT", tmp_path / "router_report.json")
+    monkeypatch.setattr(model_card, "ROUTER_WEIGHTS", tmp_path / "router_gru.npz")
+    at = _routing(app)
+    card = next(d.value for d in at.dataframe if "label agreement" in d.value.columns)
+    rows = {r["router"]: r for r in card.to_dict("records")}
+    assert list(rows) == ["gru", "rules", "fixed:hrm", "fixed:trm", "fixed:mcts", "best"]
+    assert (rows["gru"]["label agreement"], rows["gru"]["correct share"]) == (0.8, 0.7)
+    assert (rows["rules"]["label agreement"], rows["rules"]["correct share"]) == (0.5, 0.9)
+    # always-HRM agrees with 75 % of the labels but ends correct on 60 % of the queries
+    assert (rows["fixed:hrm"]["label agreement"], rows["fixed:hrm"]["correct share"]) == (0.75, 0.6)
+    assert rows["fixed:hrm"]["mean steps"] == 1.0 and rows["gru"]["p95 ms"] == 9.0
+    assert math.isnan(rows["fixed:trm"]["correct share"])  # not in the report: a blank, not a number
+    assert math.isnan(rows["best"]["label agreement"]) and rows["best"]["missed"] == 0
+    at.segmented_control(key="routing_card_task").set_value("game24").run()
+    card = next(d.value for d in at.dataframe if "label agreement" in d.value.columns)
+    rows = {r["router"]: r for r in card.to_dict("records")}
+    assert list(rows) == ["gru", "fixed:hrm"]
+    assert (rows["gru"]["label agreement"], rows["gru"]["correct share"], rows["gru"]["queries"]) == (
+        0.5,
+        0.25,
+        4,
+    )
+
+
 def test_model_card_says_plainly_when_absent(app, no_report):
     at = _routing(app)
     info = next(i.value for i in at.info if "No training report yet" in i.value)
