@@ -315,6 +315,8 @@ def rows_table(rows: Sequence[Mapping[str, Any]], default: str) -> pd.DataFrame:
         [{**{label: r.get(key) for key, label in _COLUMNS.items()}} for r in rows],
         columns=list(_COLUMNS.values()),
     )
+    for column in list(_COLUMNS.values())[1:]:
+        table[column] = pd.to_numeric(table[column], errors="coerce").astype(float)  # None: a blank
     table.insert(1, "kind", [_kind(str(r.get("router")), default) for r in rows])
     return table
 

@@ -409,31 +409,29 @@ def _comparison_result(result: router_eval.SavedComparison, *, fresh: bool) -> N
     scope = st.segmented_control("Chart", scopes, default="all tasks", key="routing_eval_scope")
     rows = result.overall if scope in (None, "all tasks") else result.by_task.get(scope, [])
     points = router_eval.pareto_points(rows, default)
-    left, right = st.columns([3, 2])
-    left.plotly_chart(
+    front = [p.router for p in points if p.on_front]
+    on = default in front
+    (st.success if on else st.warning)(
+        components.plain(
+            f"The default router ({default}) is {'on' if on else 'not on'} the Pareto front of correct "
+            f"share against p95 latency ({scope or 'all tasks'}). Front: {', '.join(front) or '—'}."
+        )
+    )
+    st.plotly_chart(
         routing_charts.pareto_figure(points, title=f"Correctness vs p95 latency · {scope or 'all tasks'}"),
         width="stretch",
         key="routing_eval_pareto",
     )
-    with right:
-        front = [p.router for p in points if p.on_front]
-        on = default in front
-        (st.success if on else st.warning)(
-            components.plain(
-                f"The default router ({default}) is {'on' if on else 'not on'} the Pareto front "
-                f"of correct share against p95 latency here. Front: {', '.join(front) or '—'}."
-            )
-        )
-        st.caption(
-            "A router is on the front unless another is at least as correct and at least as fast "
-            "(p95) and better in one. Grey squares are the single-agent baselines, the star the "
-            "default router."
-        )
+    st.caption(
+        "A router is on the front unless another is at least as correct and at least as fast (p95) "
+        "and better in one. Squares are the single-agent baselines, the star the default router."
+    )
     st.markdown("**Per task**")
     st.dataframe(
-        router_eval.task_table(result.by_task, default),
+        tasks := router_eval.task_table(result.by_task, default),
         hide_index=True,
         width="stretch",
+        height=35 * (len(tasks) + 1) + 3,
         key="routing_eval_task_table",
         column_config=_EVAL_COLUMNS,
     )

@@ -372,10 +372,14 @@ def test_compare_routers_over_a_tiny_workload(app, no_report, tmp_path):
         assert group["correct share"].sum() / 3 == pytest.approx(overall)
 
     pareto = next(s for s in _specs(at) if s["layout"]["title"]["text"].startswith("Correctness vs p95"))
-    plotted = {t["name"]: t for t in pareto["data"]}
-    assert plotted["default router"]["y"] == [table.loc[0, "correct share"]]
-    assert plotted["default router"]["x"] == [pytest.approx(table.loc[0, "p95 ms"])]
-    assert len(plotted["baseline (one agent)"]["x"]) == 2
+    plotted = {t["name"].split(" · ")[0]: t for t in pareto["data"]}
+    assert list(plotted)[-3:] == ["rules (default)", "fixed:hrm (baseline)", "fixed:mcts (baseline)"]
+    for name, trace in plotted.items():
+        if name == "Pareto front":
+            continue
+        row = table.loc[table["router"] == name.split(" ")[0]].iloc[0]
+        assert trace["y"] == [row["correct share"]] and trace["x"] == [pytest.approx(row["p95 ms"])]
+    assert plotted["rules (default)"]["marker"]["symbol"] == "star"
 
     # The result was saved beside the store; a new session shows it again.
     saved = json.loads((tmp_path / "router_evaluation.json").read_text())
