@@ -26,12 +26,17 @@ from app.names import (
 from app.query import run_query
 from app.runtime import get_settings
 from engine import QueryRequest, QueryResult
+from engine.names import FIXED_ROUTERS
+
+#: The meta-controller's routers (the side-by-side default; the fixed baselines are one agent each).
+META_ROUTERS: tuple[RouterName, ...] = tuple(r for r in ROUTERS if r not in FIXED_ROUTERS)
 
 __all__ = [
     "AGENTS",
     "CONSOLE_TASKS",
     "DEFAULT_CONFIDENCE_THRESHOLD",
     "ENGINE_ERRORS",
+    "META_ROUTERS",
     "ROUTERS",
     "ROUTER_LABELS",
     "CardRow",
@@ -61,12 +66,8 @@ class RouterRun:
     error: str | None
 
 
-#: The routers the per-request comparison runs (the fixed baselines are compared over a workload).
-SIDE_BY_SIDE: tuple[RouterName, ...] = ("rules", "gru", "hybrid")
-
-
 def compare_routers(
-    query: str, seed: int, *, routers: tuple[RouterName, ...] = SIDE_BY_SIDE, **options: Any
+    query: str, seed: int, *, routers: tuple[RouterName, ...] = META_ROUTERS, **options: Any
 ) -> list[RouterRun]:
     """Run the same request (query, seed, options) once per router with ``engine.run``.
 

@@ -69,8 +69,8 @@ class EvalPosition:
     """A held-out position with ground truth: the query text, its task and its kind.
 
     ``kind``: tic-tac-toe ``win_in_1``/``must_block``/``other`` (``tictactoe.classify``); connect
-    four ``win_in_1``/``must_block``/``win_in_3`` (``connect4.classify``) or ``win_in_5`` (a forced
-    win at the mover's third move, nothing quicker); Game of 24 ``solvable``/``unsolvable``.
+    four ``win_in_1``/``must_block``/``win_in_3``/``win_in_5`` (``connect4.classify_deep``); Game
+    of 24 ``solvable``/``unsolvable``.
     """
 
     query: str
@@ -202,18 +202,6 @@ def _tictactoe(rng: np.random.Generator, n: int) -> list[EvalPosition]:
     return out
 
 
-def connect4_kind(state: connect4.State) -> str | None:
-    """A connect-four position's tactic: ``connect4.classify``'s kinds, else ``win_in_5`` when the
-    best move forces a win at the mover's third move (score 1 at depth 5), else None."""
-    scores = connect4.move_scores(state, _CONNECT4_DEPTH)
-    if not scores or len(set(scores.values())) <= 1:
-        return None
-    kind = connect4.classify(state, _CONNECT4_DEPTH)
-    if kind is None and max(scores.values()) == _CONNECT4_DEPTH - 4:
-        return "win_in_5"
-    return kind
-
-
 def _connect4(rng: np.random.Generator, n: int) -> list[EvalPosition]:
     task = connect4.Connect4()
     kinds = ("win_in_1", "must_block", "win_in_3", "win_in_5")
@@ -233,7 +221,7 @@ def _connect4(rng: np.random.Generator, n: int) -> list[EvalPosition]:
         query = f"connect4: {task.render(state)}"
         if query in seen or not held_out(query):
             continue
-        kind = connect4_kind(state)
+        kind = connect4.classify_deep(state, _CONNECT4_DEPTH)
         if kind is None or len(found[kind]) >= quota:
             continue
         seen.add(query)

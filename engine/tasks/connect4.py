@@ -43,6 +43,8 @@ __all__ = [
     "Tactic",
     "best_moves",
     "classify",
+    "classify_deep",
+    "generate_deep_tactics",
     "generate_tactics",
     "has_four",
     "move_scores",
@@ -203,6 +205,53 @@ def _classify(state: State, scores: dict[int, int], depth: int) -> str | None:
     if depth >= 3 and top == depth - 2:
         return "win_in_3"
     return None
+
+
+def classify_deep(state: State, depth: int = 5) -> str | None:
+    """``classify``'s kinds, else ``"win_in_5"``: the mover's best move forces a win at its third
+    move (ply 5; score ``depth - 4``) and nothing quicker exists.  Needs ``depth`` >= 5 (raises
+    ValueError otherwise).  These deeper tactics are where the agents differ: HRM's sub-goals look
+    three plies ahead, TRM's refinement four, MCTS searches."""
+    if depth < 5:
+        raise ValueError("win_in_5 needs depth >= 5")
+    if state[2]:
+        return None
+    scores = move_scores(state, depth)
+    kind = _classify(state, scores, depth)
+    if kind is None and max(scores.values()) == depth - 4:
+        return "win_in_5"
+    return kind
+
+
+def generate_deep_tactics(seed: int, n: int, depth: int = 5) -> list[Tactic]:
+    """Find ``n`` distinct ``win_in_5`` positions (see ``classify_deep``) by seeded random play.
+
+    Deterministic for a given ``seed``; fewer than ``n`` only if ``200 * n`` random games do not
+    yield them.  Raises ValueError if ``n`` < 0.
+    """
+    if n < 0:
+        raise ValueError("n must be non-negative")
+    rng = random.Random(seed)
+    found: list[Tactic] = []
+    seen: set[tuple[int, int]] = set()
+    task = Connect4()
+    for _ in range(200 * max(n, 1)):
+        if len(found) >= n:
+            break
+        state = INITIAL
+        for _ in range(rng.randrange(4, 30)):
+            moves = task.legal_actions(state)
+            nxt = task.apply(state, moves[rng.randrange(len(moves))])
+            if nxt[2]:
+                break
+            state = nxt
+        if state[:2] in seen:
+            continue
+        seen.add(state[:2])
+        if classify_deep(state, depth) == "win_in_5":
+            optimal = tuple(str(c + 1) for c in sorted(best_moves(state, depth)))
+            found.append(Tactic(task.render(state), "win_in_5", optimal))
+    return found
 
 
 def _describe_score(score: int, depth: int) -> str:

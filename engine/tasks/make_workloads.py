@@ -6,6 +6,8 @@ Usage: ``python -m engine.tasks.make_workloads [directory]``
 - tictactoe_tactics.jsonl: reachable positions where not every move is optimal.
 - connect4_tactics.jsonl: win-in-1, must-block and win-in-3 positions found by
   seeded random play (``connect4.generate_tactics``).
+- connect4_deep.jsonl: win-in-5 positions (a forced win at the mover's third move and
+  nothing quicker), where the agents differ (``connect4.generate_deep_tactics``).
 """
 
 from __future__ import annotations
@@ -19,9 +21,12 @@ from engine.tasks import connect4, game24, tictactoe
 
 __all__ = [
     "CONNECT4_COUNT",
+    "CONNECT4_DEEP_COUNT",
+    "CONNECT4_DEEP_SEED",
     "CONNECT4_SEED",
     "DEFAULT_DIR",
     "TICTACTOE_PER_KIND",
+    "connect4_deep_rows",
     "connect4_rows",
     "game24_rows",
     "main",
@@ -33,6 +38,8 @@ DEFAULT_DIR = Path(__file__).resolve().parents[2] / "data" / "workloads"
 TICTACTOE_PER_KIND = {"win_in_1": 20, "must_block": 15, "other": 15}
 CONNECT4_SEED = 2024
 CONNECT4_COUNT = 45
+CONNECT4_DEEP_SEED = 2025
+CONNECT4_DEEP_COUNT = 30
 
 
 def game24_rows() -> list[dict[str, object]]:
@@ -81,6 +88,16 @@ def connect4_rows(seed: int = CONNECT4_SEED, n: int = CONNECT4_COUNT) -> list[di
     ]
 
 
+def connect4_deep_rows(
+    seed: int = CONNECT4_DEEP_SEED, n: int = CONNECT4_DEEP_COUNT
+) -> list[dict[str, object]]:
+    """Win-in-5 positions (``connect4.generate_deep_tactics``): ``{"query", "task", "kind", "optimal"}``."""
+    return [
+        {"query": f"connect4: {t.moves}", "task": "connect4", "kind": t.kind, "optimal": list(t.optimal)}
+        for t in connect4.generate_deep_tactics(seed, n)
+    ]
+
+
 def _write(path: Path, rows: Iterable[dict[str, object]]) -> int:
     lines = [json.dumps(row, separators=(", ", ": ")) for row in rows]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -88,12 +105,13 @@ def _write(path: Path, rows: Iterable[dict[str, object]]) -> int:
 
 
 def write_workloads(directory: Path = DEFAULT_DIR) -> dict[str, int]:
-    """Write the three workload files into ``directory``; returns rows written per file."""
+    """Write the four workload files into ``directory``; returns rows written per file."""
     directory.mkdir(parents=True, exist_ok=True)
     return {
         "game24.jsonl": _write(directory / "game24.jsonl", game24_rows()),
         "tictactoe_tactics.jsonl": _write(directory / "tictactoe_tactics.jsonl", tictactoe_rows()),
         "connect4_tactics.jsonl": _write(directory / "connect4_tactics.jsonl", connect4_rows()),
+        "connect4_deep.jsonl": _write(directory / "connect4_deep.jsonl", connect4_deep_rows()),
     }
 
 

@@ -1,0 +1,51 @@
+"""AppTest: the Query console's router selector offers the fixed single-agent baselines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.app.shown import shown
+
+MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
+
+
+@pytest.fixture
+def app() -> AppTest:
+    at = AppTest.from_file(MAIN, default_timeout=120)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def _run(at: AppTest, query: str, router: str) -> AppTest:
+    at.text_area(key="query_text").set_value(query)
+    at.number_input(key="query_seed").set_value(3)
+    at.selectbox(key="query_router").set_value(router)
+    next(b for b in at.button if b.label == "Run query").click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_selector_lists_the_baselines(app):
+    options = app.selectbox(key="query_router").options
+    assert {"fixed:hrm (baseline: HRM once)", "fixed:trm (baseline: TRM once)"} <= set(options)
+
+
+def test_fixed_trm_runs_one_step_and_shows_its_wrong_answer(app):
+    # connect4 4455: X wins by force with column 3 or 6 (worked out by hand: c1 or f1 makes an open
+    # three on row 1); TRM's depth-limited refinement stays on the centre column 4.
+    at = _run(app, "connect4: 4455", "fixed:trm")
+    result = at.session_state["query_result"]
+    assert [s.agent for s in result.steps] == ["trm"] and result.router == "fixed:trm"
+    assert [c.value for c in at.code] == ["4"]
+    assert result.verdict == "incorrect"
+
+
+def test_fixed_mcts_on_freeform_is_a_message(app):
+    at = _run(app, "how do canaries work?", "fixed:mcts")
+    errors = [shown(e.value) for e in at.error]
+    assert len(errors) == 1 and "mcts cannot work on freeform" in errors[0]
+    assert "query_result" not in at.session_state
