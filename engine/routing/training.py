@@ -360,7 +360,8 @@ def train_router(
     fewer than two queries (one to train, one held out) were labelled.
 
     ``class_weight`` ``balanced`` weighs each training step by n / (3 * n_label) so that the rare
-    labels (MCTS) count as much in the loss as the common ones; ``none`` weighs every step 1.
+    labels (MCTS) count as much in the loss as the common ones; ``sqrt`` by its square root;
+    ``none`` weighs every step 1.
     ``trajectories`` (already labelled) skips the labelling."""
     trajs = list(trajectories or [])
     requests = [] if trajectories is not None else list(requests)
@@ -382,13 +383,11 @@ def train_router(
     Xtr, ytr, vtr, atr = _pad(train_set)
     Xte, yte, vte, ate = _pad(test_set)
     counts = np.bincount(ytr[vtr.astype(bool)], minlength=3)
-    if class_weight == "balanced":
-        per_class = counts.sum() / (len(AGENTS) * np.maximum(counts, 1))
-        step_weight = vtr * per_class[ytr]
-    elif class_weight == "none":
-        step_weight = vtr
-    else:
-        raise ValueError(f"class_weight must be 'balanced' or 'none', not {class_weight!r}")
+    per_class = counts.sum() / (len(AGENTS) * np.maximum(counts, 1))
+    if class_weight not in ("balanced", "sqrt", "none"):
+        raise ValueError(f"class_weight must be 'balanced', 'sqrt' or 'none', not {class_weight!r}")
+    exponent = {"balanced": 1.0, "sqrt": 0.5, "none": 0.0}[class_weight]
+    step_weight = vtr * per_class[ytr] ** exponent
     weights, log = train(Xtr, ytr, step_weight, atr, hidden=hidden, epochs=epochs, seed=seed)
     majority = int(np.argmax(counts))
     held = evaluate(weights, Xte, yte, vte, ate, majority)
