@@ -363,6 +363,8 @@ def train_router(
     labels (MCTS) count as much in the loss as the common ones; ``sqrt`` by its square root;
     ``none`` weighs every step 1.
     ``trajectories`` (already labelled) skips the labelling."""
+    if class_weight not in ("balanced", "sqrt", "none"):
+        raise ValueError(f"class_weight must be 'balanced', 'sqrt' or 'none', not {class_weight!r}")
     trajs = list(trajectories or [])
     requests = [] if trajectories is not None else list(requests)
     started, skipped = clock(), 0
@@ -384,8 +386,6 @@ def train_router(
     Xte, yte, vte, ate = _pad(test_set)
     counts = np.bincount(ytr[vtr.astype(bool)], minlength=3)
     per_class = counts.sum() / (len(AGENTS) * np.maximum(counts, 1))
-    if class_weight not in ("balanced", "sqrt", "none"):
-        raise ValueError(f"class_weight must be 'balanced', 'sqrt' or 'none', not {class_weight!r}")
     exponent = {"balanced": 1.0, "sqrt": 0.5, "none": 0.0}[class_weight]
     step_weight = vtr * per_class[ytr] ** exponent
     weights, log = train(Xtr, ytr, step_weight, atr, hidden=hidden, epochs=epochs, seed=seed)

@@ -119,3 +119,29 @@ def test_replay_and_baselines_on_the_same_runs():
     assert rows["fixed:hrm"]["regret_ms"] is None  # never correct where the best choice is
     assert rows["fixed:mcts"]["regret_ms"] == 2000.0
     assert rows["best"]["mean_ms"] == 3000.0 and rows["best"]["mean_steps"] == 2.0
+
+
+def test_train_router_reports_label_agreement_and_end_to_end_on_held_out_queries(tmp_path):
+    from engine.routing.training import held_out, train_router
+
+    candidates = [f"24: {a} {b} 8 8" for a in range(1, 8) for b in range(a, 9)]
+    held = [q for q in candidates if held_out(q)][:2]
+    train_q = [q for q in candidates if not held_out(q)][:4]
+    requests = [QueryRequest(query=q, seed=i, mcts_iterations=50) for i, q in enumerate(held + train_q)]
+    report = train_router(requests, tmp_path, epochs=2, hidden=8)
+    assert (report["data"]["train_queries"], report["data"]["held_out_queries"]) == (4, 2)
+    e2e = report["end_to_end"]
+    assert e2e["queries"] == 2 and set(e2e["by_task"]) == {"game24"}
+    assert set(e2e["routers"]) == {"rules", "gru", "hybrid", "fixed:hrm", "fixed:trm", "fixed:mcts", "best"}
+    assert all(row["n"] == 2 for row in e2e["routers"].values())
+    best = e2e["routers"]["best"]
+    for row in e2e["routers"].values():  # nobody is more correct than the best choice within the loop
+        assert row["correct"] <= best["correct"] or row["mean_steps"] == 1.0
+    held_steps = report["held_out"]["steps"]
+    shares = [report["held_out"][f"accuracy_always_{a}"] for a in ("hrm", "trm", "mcts")]
+    assert sum(shares) == pytest.approx(1.0, abs=2e-4)  # every labelled step is one of the three
+    assert report["held_out"]["by_task"]["game24"]["steps"] == held_steps
+    assert sum(map(sum, report["held_out"]["confusion_matrix"])) == held_steps
+    assert "| fixed:mcts |" in (tmp_path / "router_report.md").read_text()
+    with pytest.raises(ValueError, match="class_weight"):
+        train_router(requests[:0], tmp_path, trajectories=[], class_weight="bogus")
