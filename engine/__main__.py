@@ -242,6 +242,7 @@ def _train_router(args: argparse.Namespace) -> int:
         seed=args.seed,
         progress=progress,
         deadline_s=args.deadline_s,
+        class_weight=args.class_weight,
     )
     print(file=sys.stderr)
     summary = {k: report[k] for k in ("data", "held_out", "end_to_end")}
@@ -462,6 +463,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int_in(1, 86_400),
         default=3600,
         help="total seconds for labelling; queries not started by then are skipped (the report says so)",
+    )
+    t.add_argument(
+        "--class-weight",
+        choices=("balanced", "sqrt", "none"),
+        default="balanced",
+        help="weigh training steps by inverse label frequency (balanced), its square root, or not",
     )
     t.set_defaults(func=_train_router)
 

@@ -288,9 +288,8 @@ DEEP_CONNECT4 = {"win_in_3": 100, "win_in_5": 150}
 
 def deep_connect4(rng: np.random.Generator, quota: dict[str, int] = DEEP_CONNECT4) -> list[str]:
     """Random connect-four positions (4..29 random moves) whose tactic
-    (``engine.routing.evaluation.connect4_kind``) is one of ``quota``'s kinds, up to its count
-    each (at most 200,000 draws)."""
-    from engine.routing.evaluation import connect4_kind
+    (``engine.tasks.connect4.classify_deep``, depth 5) is one of ``quota``'s kinds, up to its
+    count each (at most 200,000 draws)."""
     from engine.tasks import connect4
 
     task = connect4.Connect4()
@@ -305,7 +304,7 @@ def deep_connect4(rng: np.random.Generator, quota: dict[str, int] = DEEP_CONNECT
             if task.is_terminal(nxt):
                 break
             state = nxt
-        kind = connect4_kind(state)
+        kind = connect4.classify_deep(state)
         if kind in found and len(found[kind]) < quota[kind]:
             found[kind].append("connect4: " + task.render(state))
     return [q for k in quota for q in found[k]]
