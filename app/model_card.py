@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from engine.models import AGENTS
 
 __all__ = [
+    "CARD_ROUTERS",
     "MODELS_DIR",
     "ROUTER_REPORT",
     "ROUTER_WEIGHTS",
+    "CardRow",
     "RouterReport",
+    "card_rows",
     "parse_router_report",
     "router_report",
     "router_weights_present",
@@ -36,9 +39,13 @@ class RouterReport:
     """The GRU router's training report (``data/models/router_report.json`` and ``.md``, written
     by ``python -m engine train-router``), read tolerantly: a missing entry is None or empty.
 
-    ``accuracy`` and ``train_accuracy`` map gru / rules / majority to their accuracy on the
-    held-out and training steps; ``confusion`` is the GRU's held-out confusion matrix (rows: label,
-    columns: prediction) over ``labels``.
+    ``accuracy`` and ``train_accuracy`` map gru / rules / majority / always_<agent> to their
+    label agreement on the held-out and training steps (``accuracy_by_task``: held out, per
+    task); ``confusion`` is the GRU's held-out confusion matrix (rows: label, columns:
+    prediction) over ``labels``.  ``end_to_end`` maps each router replayed over the held-out
+    queries' recorded runs (rules, gru, hybrid, fixed:<agent>, best) to its numbers
+    (correct_share, mean_ms, p50_ms, p95_ms, mean_steps, missed, regret_ms, n, correct);
+    ``end_to_end_by_task`` the same per task.
     """
 
     path: Path
@@ -59,6 +66,11 @@ class RouterReport:
     confusion: list[list[float]] | None
     labels: list[str]
     training: dict[str, Any]
+    accuracy_by_task: dict[str, dict[str, float]] = field(default_factory=dict)
+    end_to_end: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    end_to_end_by_task: dict[str, dict[str, dict[str, float | None]]] = field(default_factory=dict)
+    end_to_end_queries: int | None = None
+    end_to_end_latency: str | None = None
 
 
 def _section(raw: dict[str, Any], name: str) -> dict[str, Any]:
@@ -85,12 +97,30 @@ def _matrix(value: Any) -> list[list[float]] | None:
     return None
 
 
+def _number(value: Any) -> float | None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    return float(value) if ok else None
+
+
+def _e2e_rows(section: Any) -> dict[str, dict[str, float | None]]:
+    """{router: {figure: number or None}} from an ``end_to_end`` routers section."""
+    if not isinstance(section, dict):
+        return {}
+    return {
+        str(name): {k: _number(v) for k, v in row.items()}
+        for name, row in section.items()
+        if isinstance(row, dict)
+    }
+
+
 def parse_router_report(
     raw: dict[str, Any], path: Path, markdown: str | None = None, *, weights_present: bool = False
 ) -> RouterReport:
     """The report's figures by name (see RouterReport); entries it lacks stay empty.
     ``weights_present`` says whether the trained weights exist beside the report."""
-    model, data, held, fit = (_section(raw, k) for k in ("model", "data", "held_out", "train_fit"))
+    model, data, held, fit, e2e = (
+        _section(raw, k) for k in ("model", "data", "held_out", "train_fit", "end_to_end")
+    )
     labels = model.get("agents")
     return RouterReport(
         path=path,
@@ -113,6 +143,15 @@ def parse_router_report(
         confusion=_matrix(held.get("confusion_matrix")),
         labels=[str(x) for x in labels] if isinstance(labels, list) else list(AGENTS),
         training=_section(raw, "training"),
+        accuracy_by_task={
+            str(task): _accuracies(section)
+            for task, section in _section(held, "by_task").items()
+            if isinstance(section, dict)
+        },
+        end_to_end=_e2e_rows(e2e.get("routers")),
+        end_to_end_by_task={str(task): _e2e_rows(rows) for task, rows in _section(e2e, "by_task").items()},
+        end_to_end_queries=_int(e2e.get("queries")),
+        end_to_end_latency=e2e.get("latency") if isinstance(e2e.get("latency"), str) else None,
     )
 
 
@@ -138,3 +177,65 @@ def router_report(path: Path | None = None) -> RouterReport | None:
 def router_weights_present() -> bool:
     """Whether the GRU's trained weights (:data:`ROUTER_WEIGHTS`) exist (gru and hybrid can run)."""
     return ROUTER_WEIGHTS.exists()
+
+
+#: The model card's routers, in order, and the label-agreement entry each one's predictions are
+#: scored by (None: not scored on labels -- hybrid was not evaluated on them, and ``best`` *is*
+#: the labels).
+CARD_ROUTERS: dict[str, str | None] = {
+    "gru": "gru",
+    "hybrid": None,
+    "rules": "rules",
+    "fixed:hrm": "always_hrm",
+    "fixed:trm": "always_trm",
+    "fixed:mcts": "always_mcts",
+    "best": None,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CardRow:
+    """One router on the model card: label agreement next to its end-to-end results (held out).
+
+    ``label_agreement``: share of held-out routing steps where it picks the labelled agent;
+    ``correct_share``: share of held-out queries it ends correctly; ``mean_ms`` / ``p95_ms``: the
+    summed agent time per query (ms); ``missed``: queries the best choice ends correctly and it
+    does not.  None where the report lacks the figure.
+    """
+
+    router: str
+    task: str
+    label_agreement: float | None
+    correct_share: float | None
+    mean_ms: float | None
+    p95_ms: float | None
+    mean_steps: float | None
+    missed: float | None
+    queries: float | None
+
+
+def card_rows(report: RouterReport, task: str | None = None) -> list[CardRow]:
+    """The model card's table for all held-out queries (``task`` None) or one task: a row per
+    router of :data:`CARD_ROUTERS` that the report has any figure for."""
+    accuracy = report.accuracy if task is None else report.accuracy_by_task.get(task, {})
+    e2e = report.end_to_end if task is None else report.end_to_end_by_task.get(task, {})
+    rows = []
+    for router, label_key in CARD_ROUTERS.items():
+        agreement = accuracy.get(label_key) if label_key is not None else None
+        numbers = e2e.get(router, {})
+        if agreement is None and not numbers:
+            continue
+        rows.append(
+            CardRow(
+                router,
+                task or "all",
+                agreement,
+                numbers.get("correct_share"),
+                numbers.get("mean_ms"),
+                numbers.get("p95_ms"),
+                numbers.get("mean_steps"),
+                numbers.get("missed"),
+                numbers.get("n"),
+            )
+        )
+    return rows

@@ -10,10 +10,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
+
 from app import auth
 from app.messages import ENGINE_ERRORS, ValidationError, error_message, validation_problems
-from app.model_card import RouterReport, router_report, router_weights_present
-from app.names import AGENTS, CONSOLE_TASKS, DEFAULT_CONFIDENCE_THRESHOLD, ROUTERS, RouterName
+from app.model_card import CardRow, RouterReport, card_rows, router_report, router_weights_present
+from app.names import (
+    AGENTS,
+    CONSOLE_TASKS,
+    DEFAULT_CONFIDENCE_THRESHOLD,
+    ROUTER_LABELS,
+    ROUTERS,
+    RouterName,
+)
 from app.query import run_query
 from app.runtime import get_settings
 from engine import QueryRequest, QueryResult
@@ -29,11 +38,15 @@ __all__ = [
     "ENGINE_ERRORS",
     "META_ROUTERS",
     "ROUTERS",
+    "ROUTER_LABELS",
+    "CardRow",
     "QueryRequest",
     "QueryResult",
     "RouterReport",
     "RouterRun",
     "ValidationError",
+    "card_rows",
+    "card_table",
     "compare_routers",
     "error_message",
     "get_settings",
@@ -71,3 +84,32 @@ def compare_routers(
         except ENGINE_ERRORS as exc:
             runs.append(RouterRun(request.router, None, error_message(exc, request)))
     return runs
+
+
+def card_table(rows: list[CardRow]) -> pd.DataFrame:
+    """The model card's rows as a table (one row per router; blanks where a figure is absent)."""
+    return pd.DataFrame(
+        [
+            {
+                "router": r.router,
+                "label agreement": r.label_agreement,
+                "correct share": r.correct_share,
+                "mean ms": r.mean_ms,
+                "p95 ms": r.p95_ms,
+                "mean steps": r.mean_steps,
+                "missed": None if r.missed is None else int(r.missed),
+                "queries": None if r.queries is None else int(r.queries),
+            }
+            for r in rows
+        ],
+        columns=[
+            "router",
+            "label agreement",
+            "correct share",
+            "mean ms",
+            "p95 ms",
+            "mean steps",
+            "missed",
+            "queries",
+        ],
+    )

@@ -236,9 +236,18 @@ def _train_router(args: argparse.Namespace) -> int:
         if done % 25 == 0 or done == total:
             print(f"\rlabelled {done}/{total} queries", end="", file=sys.stderr, flush=True)
 
-    report = train_router(requests, Path(args.out), epochs=args.epochs, seed=args.seed, progress=progress)
+    report = train_router(
+        requests,
+        Path(args.out),
+        epochs=args.epochs,
+        seed=args.seed,
+        progress=progress,
+        deadline_s=args.deadline_s,
+        class_weight=args.class_weight,
+    )
     print(file=sys.stderr)
-    print(json.dumps({"data": report["data"], "held_out": report["held_out"]}, indent=2))
+    summary = {k: report[k] for k in ("data", "held_out", "end_to_end")}
+    print(json.dumps(summary, indent=2))
     return 0
 
 
@@ -450,6 +459,18 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", default="data/models")
     t.add_argument("--epochs", type=int_in(1, 100_000), default=300)
     t.add_argument("--seed", type=int_in(0, 2**32 - 1), default=0)
+    t.add_argument(
+        "--deadline-s",
+        type=int_in(1, 86_400),
+        default=3600,
+        help="total seconds for labelling; queries not started by then are skipped (the report says so)",
+    )
+    t.add_argument(
+        "--class-weight",
+        choices=("balanced", "sqrt", "none"),
+        default="balanced",
+        help="weigh training steps by inverse label frequency (balanced), its square root, or not",
+    )
     t.set_defaults(func=_train_router)
 
     au = sub.add_parser("auth", help="console access control (ARBOR_AUTH=password users)")

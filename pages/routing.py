@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import auth, charts, components, routing
+from app import auth, charts, components, router_eval, routing, routing_charts
 from app.routing import AGENTS, DEFAULT_CONFIDENCE_THRESHOLD, QueryRequest, QueryResult
 
 SOURCES = ("Last Query console run", "Run a query here")
@@ -203,10 +203,14 @@ def _model_card() -> None:
     c.metric("Training steps", _count(report.train_steps), help=_by(report.train_label_counts, "labels: "))
     d.metric("Held-out steps", _count(report.held_out_steps))
     if report.accuracy:
-        st.markdown("**Held-out accuracy** (share of steps where the router picks the labelled agent)")
+        st.markdown(
+            "**Held-out label agreement** (share of steps where the router picks the labelled agent: "
+            "agreement with the labels, not quality — see the end-to-end table below)"
+        )
         cols = st.columns(4)
         rules = report.accuracy.get("rules")
-        for col, (name, value) in zip(cols, report.accuracy.items(), strict=False):
+        shown = {k: v for k, v in report.accuracy.items() if k in ("gru", "rules", "majority")}
+        for col, (name, value) in zip(cols, shown.items(), strict=False):
             label = f"majority class ({report.majority_class})" if name == "majority" else name
             label = components.plain(label)
             delta = (
@@ -219,6 +223,7 @@ def _model_card() -> None:
                 delta=delta,
                 help=None if train is None else f"on the training steps: {train:.1%}",
             )
+    _card_table(report)
     if report.confusion is not None:
         left, right = st.columns([3, 2])
         left.plotly_chart(
@@ -229,9 +234,9 @@ def _model_card() -> None:
         with right:
             st.markdown("**Reading it**")
             st.caption(
-                "Rows are the labelled best agent (the one whose step most improved verified quality per "
-                "second), columns the GRU's pick. Freeform queries have no verified quality and are not "
-                "in the training data."
+                "Rows are the labelled agent (the choice after which the query ends correct, fastest), "
+                "columns the GRU's pick. Freeform queries have no ground truth and are not in the "
+                "training data."
             )
             if report.training:
                 st.markdown("**Training**")
@@ -242,6 +247,205 @@ def _model_card() -> None:
             components.safe_markdown(report.markdown)
     with st.expander("Report as JSON"):
         st.json(report.raw, expanded=False)
+
+
+def _card_table(report: routing.RouterReport) -> None:
+    """Label agreement beside end-to-end correct share and latency, per router and per task."""
+    st.markdown("**Label agreement vs end-to-end results** (held-out queries)")
+    if not report.end_to_end:
+        st.info(
+            "This training report has no end-to-end results (it predates them): retrain with "
+            "`python -m engine train-router` to see correct share and latency per router."
+        )
+    tasks = ["all tasks", *sorted(set(report.end_to_end_by_task) | set(report.accuracy_by_task))]
+    task = st.segmented_control("Task", tasks, default="all tasks", key="routing_card_task")
+    rows = routing.card_rows(report, None if task in (None, "all tasks") else task)
+    st.dataframe(
+        routing.card_table(rows),
+        hide_index=True,
+        width="stretch",
+        key="routing_card_table",
+        column_config={
+            "label agreement": st.column_config.NumberColumn(format="percent"),
+            "correct share": st.column_config.NumberColumn(format="percent"),
+            "mean ms": st.column_config.NumberColumn(format="%.2f"),
+            "p95 ms": st.column_config.NumberColumn(format="%.2f"),
+            "mean steps": st.column_config.NumberColumn(format="%.2f"),
+        },
+    )
+    latency = report.end_to_end_latency or "the summed agent time"
+    st.caption(
+        components.plain(
+            f"Each router replayed over the same recorded agent runs of {_count(report.end_to_end_queries)} "
+            f"held-out queries; latency is {latency}. fixed:<agent> runs that agent once and answers "
+            "with its output (always-HRM/TRM/MCTS); best is the labelled choice per query (the labels "
+            "themselves, so it has no agreement figure); missed counts queries best ends correctly and "
+            "the router does not. A high label agreement does not imply a high correct share."
+        )
+    )
+
+
+def _workload_comparison() -> None:
+    """Compare routers over a held-out workload through the real engine; the last result is saved."""
+    st.subheader("Compare routers over a workload")
+    st.caption(
+        "Every chosen router answers the same held-out positions with ground truth (tic-tac-toe, "
+        "connect-four tactics up to win-in-5, Game of 24), each position with one seed shared by all "
+        "routers, through the console's engine (the runs are recorded like any request). Correct share "
+        "is judged by the task's verifier; latency is the engine's end-to-end time; regret is the share "
+        "of positions some router answered correctly and this one did not."
+    )
+    job: router_eval.ComparisonJob | None = st.session_state.get("routing_eval_job")
+    running = job is not None and job.running
+    with st.container(border=True):
+        a, b, c, d = st.columns([3, 1, 1, 1])
+        routers = a.multiselect(
+            "Routers",
+            list(routing.ROUTERS),
+            default=list(routing.ROUTERS),
+            format_func=routing.ROUTER_LABELS.get,
+            key="routing_eval_routers",
+            disabled=running,
+        )
+        per_task = b.number_input(
+            "Positions per task", 1, 50, value=5, key="routing_eval_per_task", disabled=running
+        )
+        seed = c.number_input("Seed", 0, 2**32 - 1, value=0, key="routing_eval_seed", disabled=running)
+        iterations = d.number_input(
+            "MCTS iterations", 1, 10_000, value=300, step=100, key="routing_eval_iterations", disabled=running
+        )
+        denied = auth.operator_disabled_reason("compare_routers")
+        if running:
+            denied = "A comparison is running: stop it or wait for it to finish."
+        if components.guarded_button(st, "Run the comparison", key="routing_eval_run", denied=denied):
+            try:
+                spec = router_eval.ComparisonSpec(
+                    routers=tuple(routers), per_task=per_task, seed=seed, mcts_iterations=iterations
+                )
+            except routing.ValidationError as exc:
+                for problem in routing.validation_problems(exc):
+                    st.error(components.plain(problem))
+                spec = None
+            if spec is not None:
+                st.session_state.routing_eval_job = job = router_eval.start(spec)
+                running = True
+    if job is not None and running:
+        _comparison_progress()
+        return
+    if job is not None and job.error:
+        st.error(components.plain(job.error))
+    if job is not None and job.save_error:
+        st.warning(components.plain(job.save_error))
+    result = job.result if job is not None and job.result is not None else None
+    if result is None:
+        result, problem = router_eval.load_saved()
+        if problem:
+            st.warning(components.plain(problem))
+        if result is None:
+            st.info("No comparison yet: choose routers and press **Run the comparison**.")
+            return
+    _comparison_result(result, fresh=job is not None and job.result is result)
+
+
+@st.fragment(run_every=1.0)
+def _comparison_progress() -> None:
+    job: router_eval.ComparisonJob | None = st.session_state.get("routing_eval_job")
+    if job is None:
+        return
+    if not job.running:
+        st.rerun(scope="app")
+    share = job.done / job.total if job.total else 1.0
+    st.progress(
+        min(1.0, share),
+        text=components.plain(
+            f"{job.done} of {job.total} runs"
+            + (" · stopping after the current position…" if job.stopping else "")
+        ),
+    )
+    st.button(
+        "Stop",
+        key="routing_eval_stop",
+        icon=":material/stop:",
+        on_click=job.stop,
+        disabled=job.stopping,
+        help="Stop before the next position; the positions finished so far are kept and saved.",
+    )
+
+
+def _comparison_result(result: router_eval.SavedComparison, *, fresh: bool) -> None:
+    ev, spec, default = result.evaluation, result.spec, result.default_router
+    by_task = ev.get("positions_by_task") or {}
+    where = "this run" if fresh else "the last saved comparison"
+    st.markdown(
+        components.plain(
+            f"Result of {where}: {ev.get('positions', 0)} positions "
+            f"({', '.join(f'{t} {n}' for t, n in by_task.items())}), seed {spec.seed}, "
+            f"{spec.mcts_iterations} MCTS iterations, saved {result.saved_at}, "
+            f"{result.wall_s:.1f} s. Default router: {default}."
+        )
+    )
+    if ev.get("stopped"):
+        st.warning(
+            "Stopped early"
+            + (" at the time limit" if result.deadline_hit else "")
+            + ": the figures cover the positions every router finished."
+        )
+    errors = ev.get("errors") or []
+    if errors:
+        st.warning(
+            components.plain(
+                f"{len(errors)} run(s) failed and count as incorrect, e.g. {errors[0].get('router')}: "
+                f"{errors[0].get('error')}"
+            )
+        )
+    st.dataframe(
+        router_eval.rows_table(result.overall, default),
+        hide_index=True,
+        width="stretch",
+        key="routing_eval_table",
+        column_config=_EVAL_COLUMNS,
+    )
+    scopes = ["all tasks", *result.by_task]
+    scope = st.segmented_control("Chart", scopes, default="all tasks", key="routing_eval_scope")
+    rows = result.overall if scope in (None, "all tasks") else result.by_task.get(scope, [])
+    points = router_eval.pareto_points(rows, default)
+    front = [p.router for p in points if p.on_front]
+    on = default in front
+    (st.success if on else st.warning)(
+        components.plain(
+            f"The default router ({default}) is {'on' if on else 'not on'} the Pareto front of correct "
+            f"share against p95 latency ({scope or 'all tasks'}). Front: {', '.join(front) or '—'}."
+        )
+    )
+    st.plotly_chart(
+        routing_charts.pareto_figure(points, title=f"Correctness vs p95 latency · {scope or 'all tasks'}"),
+        width="stretch",
+        key="routing_eval_pareto",
+    )
+    st.caption(
+        "A router is on the front unless another is at least as correct and at least as fast (p95) "
+        "and better in one. Squares are the single-agent baselines, the star the default router."
+    )
+    st.markdown("**Per task**")
+    st.dataframe(
+        tasks := router_eval.task_table(result.by_task, default),
+        hide_index=True,
+        width="stretch",
+        height=35 * (len(tasks) + 1) + 3,
+        key="routing_eval_task_table",
+        column_config=_EVAL_COLUMNS,
+    )
+
+
+_EVAL_COLUMNS = {
+    "correct share": st.column_config.NumberColumn(format="percent"),
+    "regret": st.column_config.NumberColumn(format="percent"),
+    "best share": st.column_config.NumberColumn(format="percent"),
+    "mean steps": st.column_config.NumberColumn(format="%.2f"),
+    "p50 ms": st.column_config.NumberColumn(format="%.1f"),
+    "p95 ms": st.column_config.NumberColumn(format="%.1f"),
+    "latency regret ms": st.column_config.NumberColumn(format="%.1f"),
+}
 
 
 def _short(text: str, limit: int = 80) -> str:
@@ -260,11 +464,13 @@ def _by(counts: dict[str, int], prefix: str = "") -> str | None:
 st.title("Routing")
 st.caption(
     "How the meta-controller chose between HRM, TRM and MCTS: the features it saw before each step, "
-    "the probabilities it gave and why each agent ran; the trained router's model card; and the "
-    "rules, gru and hybrid routers side by side on the same request."
+    "the probabilities it gave and why each agent ran; the rules, gru and hybrid routers side by side "
+    "on the same request; every router and baseline compared over a held-out workload; and the "
+    "trained router's model card."
 )
 result, request = _pick_run()
 if result is not None and request is not None:
     _decisions(result)
     _comparison(result, request)
+_workload_comparison()
 _model_card()

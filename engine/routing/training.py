@@ -1,12 +1,21 @@
-"""``python -m engine train-router``: label routing states from the engine's own
-runs, train the GRU, and write the weights with a training report.
+"""``python -m engine train-router``: label routing states with the end-to-end outcome of the
+query, train the GRU, and write the weights with a training report.
 
-Labelling: at each step of a query, every agent that has not run yet is tried
-from the same state; the label is the agent whose step most improved verified
-quality (the task's ground truth, 1 correct / 0 otherwise) per second of its
-latency (the fastest of three runs), ties going to the faster agent.  The loop then continues with the
-labelled agent's output, as the engine would.  Freeform queries have no
-verified quality and are left out.
+Labelling: for every routing state of a query, each agent that has not run yet is chosen in turn and
+the rest of the query is run to completion by the engine's own loop (the same agent inputs,
+agreement and stop rule, the loop continuing with the best choices again); the label is the agent
+whose choice ends with a correct final answer (the task's ground truth), ties -- both ending correct
+or both not -- going to the smaller total agent time (each agent run timed as the fastest of three
+runs; equal times to the first of hrm, trm, mcts).  A query's training sequence follows its labelled
+choices from the first step to the loop's stop.  Agents are seeded from the request's seed exactly
+as in the engine, so the answers are deterministic; only the timings are measured.  Freeform queries
+have no ground truth and are left out.
+
+The report also replays every router (rules, gru, hybrid, the single-agent baselines
+``fixed:hrm|trm|mcts``, and the best choice per query) over the same held-out runs, so label
+agreement sits next to end-to-end correct share and latency; see :mod:`engine.routing.outcomes`.
+Labelling is bounded: at most 15 agent runs per query (three agents, three steps) and an
+optional total deadline after which the remaining queries are skipped (and the report says so).
 """
 
 from __future__ import annotations
@@ -14,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,33 +33,41 @@ import numpy as np
 from engine.agents import AgentContext, AgentOutput, agent_for, available_agents
 from engine.mcts import SearchConfig
 from engine.models import AGENTS, QueryRequest
-from engine.routing.features import FEATURE_NAMES, RoutingState
+from engine.routing.features import FEATURE_NAMES
 from engine.routing.gru_train import TrainLog, forward, train
-from engine.routing.routers import RulesRouter
+from engine.routing.outcomes import Ending, QueryTree, explore
+from engine.routing.routers import GRURouter, HybridRouter, Router, RulesRouter
 
 __all__ = [
+    "BASELINES",
     "MAX_STEPS",
     "Trajectory",
+    "end_to_end",
     "evaluate",
     "held_out",
     "label_query",
     "report_markdown",
     "train_router",
+    "trajectory",
     "workload_requests",
 ]
 
 MAX_STEPS = 3
+#: The single-agent baselines scored on label agreement and end to end.
+BASELINES = ("hrm", "trm", "mcts")
 
 
 @dataclass(frozen=True, slots=True)
 class Trajectory:
-    """One query's routing states and labels."""
+    """One query's routing states and labels, and the runs they came from (``tree``)."""
 
     query: str
     task: str
     X: np.ndarray  # (T, 10)
     y: np.ndarray  # (T,)
     allowed: np.ndarray  # (T, 3) agents not yet run
+    tree: QueryTree | None = None
+    request: QueryRequest | None = None
 
 
 def _quality(task: Any, state: Any, answer: str | None) -> float:
@@ -75,20 +92,35 @@ def _timed(
     return out, max(best, 1e-6)
 
 
+def trajectory(tree: QueryTree) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The labelled sequence of ``tree``: features before each step (T, 10), labels (T,) as
+    ``AGENTS`` indices and the agents still allowed (T, 3), following the labels to the stop."""
+    xs, ys, masks = [], [], []
+    path: tuple[str, ...] = ()
+    while True:
+        agent, _ = tree.label(path)
+        fresh = tree.fresh(path)
+        xs.append(tree.features(path).vector())
+        ys.append(AGENTS.index(agent))
+        masks.append([a in fresh for a in AGENTS])
+        path = (*path, agent)
+        if tree.nodes[path].stop:
+            break
+    return np.array(xs), np.array(ys), np.array(masks, dtype=bool)
+
+
 def label_query(
     request: QueryRequest,
     *,
     seed: int,
     clock: Callable[[], float] = time.perf_counter,
-    iterations: int = 1000,
+    repeats: int = 3,
 ) -> Trajectory | None:
-    """Run one query with counterfactual agent trials; None for freeform text."""
-    from engine.loop import (  # the loop's own agreement and stop rules
-        DEFAULT_CONSENSUS_THRESHOLD,
-        agreement,
-        parse_position,
-        stop_decision,
-    )
+    """Run every routing choice of one query to its end (see the module docstring) and label
+    it; None for freeform text.  ``seed`` seeds the agents as the engine does for a request
+    with that seed; MCTS runs ``request.mcts_iterations``.  Raises QueryError for a malformed
+    or finished position."""
+    from engine.loop import DEFAULT_CONSENSUS_THRESHOLD, agent_seeds, parse_position
 
     task_name = request.resolved_task()
     if task_name == "freeform":
@@ -97,48 +129,34 @@ def label_query(
     task, state = position.task, position.state
     if task is None:  # freeform: no position to score (its requests returned above)
         raise ValueError(f"{task_name}: no task to train on")
-    rng = np.random.default_rng(seed)
-    seeds = {a: int(rng.integers(2**53)) for a in AGENTS}
-    usable = available_agents(task_name)
-    config = SearchConfig(iterations=iterations)
-    outputs: dict[str, AgentOutput] = {}
-    features = RoutingState(query_length=len(request.query))
-    xs, ys, masks = [], [], []
-    for index in range(MAX_STEPS):
-        fresh = [a for a in usable if a not in outputs]
-        if not fresh:
-            break
-        lead = agreement(outputs)
-        before = _quality(task, state, lead.answer)
-        trials: dict[str, tuple[float, float, AgentOutput]] = {}
-        for agent in fresh:
-            ctx = AgentContext(task, state, request.query, lead.answer, (), seeds[agent], config, None)  # type: ignore[arg-type]
-            out, dt = _timed(agent_for(agent, task_name), ctx, clock)
-            after = _quality(task, state, agreement({**outputs, agent: out}).answer)
-            trials[agent] = (after - before, dt, out)
-        label = max(fresh, key=lambda a: (trials[a][0] / trials[a][1], -trials[a][1]))
-        xs.append(features.vector())
-        ys.append(AGENTS.index(label))
-        masks.append([a in fresh for a in AGENTS])
-        out = trials[label][2]
-        outputs[label] = out
-        agreed = agreement(outputs)
-        stop, _ = stop_decision(out, agreed, DEFAULT_CONSENSUS_THRESHOLD, index, MAX_STEPS, usable, outputs)
-        if stop:
-            break
-        features = RoutingState(
-            hrm_confidence=outputs["hrm"].confidence if "hrm" in outputs else 0.0,
-            trm_confidence=outputs["trm"].confidence if "trm" in outputs else 0.0,
-            mcts_value=features.mcts_value
-            if out.search is None
-            else (out.search.stats.root_value - task.reward_range[0])
-            / (task.reward_range[1] - task.reward_range[0]),
-            consensus_score=agreed.score,
-            last_agent=label,
-            iteration=index + 1,
-            query_length=len(request.query),
-        )
-    return Trajectory(request.query, task_name, np.array(xs), np.array(ys), np.array(masks, dtype=bool))
+    seeds = agent_seeds(seed)
+    usable = tuple(a for a in available_agents(task_name) if a != "mcts" or request.use_mcts)
+    config = SearchConfig(iterations=request.mcts_iterations)
+    lo, hi = task.reward_range
+
+    def step(
+        path: tuple[str, ...], agent: str, outputs: Mapping[str, AgentOutput]
+    ) -> tuple[AgentOutput, float]:
+        from engine.loop import agreement
+
+        lead = agreement(outputs).answer
+        ctx = AgentContext(task, state, request.query, lead, (), seeds[agent], config, None)  # type: ignore[arg-type]
+        return _timed(agent_for(agent, task_name), ctx, clock, repeats)
+
+    def mcts_value(out: AgentOutput) -> float | None:
+        return None if out.search is None else (out.search.stats.root_value - lo) / (hi - lo)
+
+    tree = explore(
+        step,
+        usable,
+        lambda answer: _quality(task, state, answer) == 1.0,
+        max_steps=min(request.max_steps, MAX_STEPS),
+        agree_at=DEFAULT_CONSENSUS_THRESHOLD,
+        query_length=len(request.query),
+        mcts_value=mcts_value,
+    )
+    X, y, allowed = trajectory(tree)
+    return Trajectory(request.query, task_name, X, y, allowed, tree, request)
 
 
 def _pad(trajs: list[Trajectory]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -167,8 +185,10 @@ def evaluate(
     allowed: np.ndarray,
     majority: int,
 ) -> dict[str, Any]:
-    """Accuracy of the GRU, the rules router and the majority class on valid steps, and
-    the GRU's confusion matrix (rows: label, columns: prediction; order hrm, trm, mcts)."""
+    """Label agreement (share of valid steps where the router picks the labelled agent) of the
+    GRU, the rules router, the majority class and the single-agent baselines (``always_hrm``
+    etc.: that agent at every step), and the GRU's confusion matrix (rows: label, columns:
+    prediction; order hrm, trm, mcts)."""
     probs, _ = forward(weights, X, allowed)
     gru_pred = probs.argmax(axis=2)
     rules = RulesRouter()
@@ -181,17 +201,118 @@ def evaluate(
     conf = np.zeros((3, 3), dtype=int)
     for true, pred in zip(y[v], gru_pred[v], strict=True):
         conf[true, pred] += 1
-    return {
+    out: dict[str, Any] = {
         "steps": int(v.sum()),
         "accuracy_gru": round(float((gru_pred[v] == y[v]).mean()), 4),
         "accuracy_rules": round(float((rules_pred[v] == y[v]).mean()), 4),
         "accuracy_majority": round(float((maj_pred[v] == y[v]).mean()), 4),
-        "confusion_matrix": conf.tolist(),
+    }
+    for agent in BASELINES:
+        out[f"accuracy_always_{agent}"] = round(float((y[v] == AGENTS.index(agent)).mean()), 4)
+    out["confusion_matrix"] = conf.tolist()
+    return out
+
+
+def _summary(endings: list[Ending], best: list[Ending]) -> dict[str, Any]:
+    """Correct share, latency (ms: mean, p50, p95 of the summed agent times), mean agents run,
+    and against the best choice per query: ``missed`` (queries the best choice answers
+    correctly and this router does not) and ``regret_ms`` (mean extra time on the queries both
+    answer correctly)."""
+    ms = np.array([e.seconds * 1000 for e in endings])
+    both = [
+        (e.seconds - b.seconds) * 1000 for e, b in zip(endings, best, strict=True) if e.correct and b.correct
+    ]
+    return {
+        "n": len(endings),
+        "correct": sum(e.correct for e in endings),
+        "correct_share": round(sum(e.correct for e in endings) / len(endings), 4),
+        "mean_ms": round(float(ms.mean()), 3),
+        "p50_ms": round(float(np.percentile(ms, 50)), 3),
+        "p95_ms": round(float(np.percentile(ms, 95)), 3),
+        "mean_steps": round(float(np.mean([len(e.path) for e in endings])), 3),
+        "missed": sum(b.correct and not e.correct for e, b in zip(endings, best, strict=True)),
+        "regret_ms": round(float(np.mean(both)), 3) if both else None,
     }
 
 
+def end_to_end(trajs: list[Trajectory], gru: GRURouter | None) -> dict[str, Any]:
+    """Every router replayed over the queries' recorded runs (see ``QueryTree.replay``): rules,
+    gru and hybrid (when ``gru`` is given), ``fixed:<agent>`` (one agent, its answer) and
+    ``best`` (the labelled choices), overall and per task, as :func:`_summary` rows."""
+    from engine.loop import RoutingStep
+
+    routers: dict[str, Callable[[], Router] | str] = {"rules": RulesRouter}
+    if gru is not None:
+        routers["gru"] = lambda: gru
+        routers["hybrid"] = lambda: HybridRouter(RulesRouter(), gru, 0.5)
+    for agent in BASELINES:
+        routers[f"fixed:{agent}"] = agent
+    per: dict[str, list[tuple[str, Ending]]] = {name: [] for name in (*routers, "best")}
+    for t in trajs:
+        if t.tree is None or t.request is None:
+            continue
+        tree = t.tree
+        max_steps = min(t.request.max_steps, MAX_STEPS)
+        for name, make in routers.items():
+            if isinstance(make, str):
+                ending = tree.fixed(make) if make in tree.usable else None
+            else:
+                ending = tree.replay(RoutingStep(make(), t.request, t.task), max_steps)
+            if ending is not None:
+                per[name].append((t.task, ending))
+        per["best"].append((t.task, tree.best(())))
+    best = per["best"]
+    tasks = sorted({task for task, _ in best})
+
+    def rows(task: str | None) -> dict[str, Any]:
+        keep = [i for i, (tk, _) in enumerate(best) if task in (None, tk)]
+        b = [best[i][1] for i in keep]
+        return {
+            name: _summary([endings[i][1] for i in keep], b)
+            for name, endings in per.items()
+            if keep and len(endings) == len(best)
+        }
+
+    return {
+        "queries": len(best),
+        "latency": "sum of the agents' measured times (fastest of 3 runs each), no telemetry",
+        "routers": rows(None),
+        "by_task": {task: rows(task) for task in tasks},
+    }
+
+
+#: Deeper connect-four tactics added to the training queries (per kind): positions where the
+#: agents differ (win-in-5 is where MCTS ends correct and HRM often does not).
+DEEP_CONNECT4 = {"win_in_3": 100, "win_in_5": 150}
+
+
+def deep_connect4(rng: np.random.Generator, quota: dict[str, int] = DEEP_CONNECT4) -> list[str]:
+    """Random connect-four positions (4..29 random moves) whose tactic
+    (``engine.tasks.connect4.classify_deep``, depth 5) is one of ``quota``'s kinds, up to its
+    count each (at most 200,000 draws)."""
+    from engine.tasks import connect4
+
+    task = connect4.Connect4()
+    found: dict[str, list[str]] = {k: [] for k in quota}
+    for _ in range(200_000):
+        if all(len(found[k]) >= n for k, n in quota.items()):
+            break
+        state = connect4.INITIAL
+        for _ in range(int(rng.integers(4, 30))):
+            actions = task.legal_actions(state)
+            nxt = task.apply(state, actions[int(rng.integers(len(actions)))])
+            if task.is_terminal(nxt):
+                break
+            state = nxt
+        kind = connect4.classify_deep(state)
+        if kind in found and len(found[kind]) < quota[kind]:
+            found[kind].append("connect4: " + task.render(state))
+    return [q for k in quota for q in found[k]]
+
+
 def workload_requests(root: Path, limit_per_task: int | None = None, seed: int = 0) -> list[QueryRequest]:
-    """The training queries: shipped workloads plus random game positions (seeded)."""
+    """The training queries: shipped workloads, random game positions and deeper connect-four
+    tactics (:func:`deep_connect4`), all seeded."""
     from engine.tasks import load_task
 
     rng = np.random.default_rng(seed)
@@ -211,6 +332,7 @@ def workload_requests(root: Path, limit_per_task: int | None = None, seed: int =
                     break
                 state = nxt
             queries.append(prefix + task.render(state))
+    queries += deep_connect4(rng)
     queries = list(dict.fromkeys(queries))
     if limit_per_task:
         queries = queries[: limit_per_task * 3]
@@ -225,22 +347,54 @@ def train_router(
     hidden: int = 64,
     seed: int = 0,
     progress: Callable[[int], None] | None = None,
+    deadline_s: float | None = None,
+    clock: Callable[[], float] = time.perf_counter,
+    class_weight: str = "balanced",
+    trajectories: list[Trajectory] | None = None,
 ) -> dict[str, Any]:
-    """Label, split, train, evaluate; write router_gru.npz, router_heldout.npz and the report."""
-    trajs = []
+    """Label, split, train, evaluate; write router_gru.npz, router_heldout.npz and the report.
+
+    ``deadline_s`` bounds the labelling (seconds of ``clock``): queries not started by then are
+    skipped and counted in the report's ``data.skipped_for_deadline``.  Raises ValueError when
+    fewer than two queries (one to train, one held out) were labelled.
+
+    ``class_weight`` ``balanced`` weighs each training step by n / (3 * n_label) so that the rare
+    labels (MCTS) count as much in the loss as the common ones; ``sqrt`` by its square root;
+    ``none`` weighs every step 1.
+    ``trajectories`` (already labelled) skips the labelling."""
+    if class_weight not in ("balanced", "sqrt", "none"):
+        raise ValueError(f"class_weight must be 'balanced', 'sqrt' or 'none', not {class_weight!r}")
+    trajs = list(trajectories or [])
+    requests = [] if trajectories is not None else list(requests)
+    started, skipped = clock(), 0
     for i, request in enumerate(requests):
-        traj = label_query(request, seed=request.seed or i)
+        if deadline_s is not None and clock() - started > deadline_s:
+            skipped = len(requests) - i
+            break
+        traj = label_query(request, seed=request.seed if request.seed is not None else i, clock=clock)
         if traj is not None and len(traj.y):
             trajs.append(traj)
         if progress:
             progress(i + 1)
+    labelling_s = clock() - started
     train_set = [t for t in trajs if not held_out(t.query)]
     test_set = [t for t in trajs if held_out(t.query)]
+    if not train_set or not test_set:
+        raise ValueError(f"{len(trajs)} labelled queries: need at least one to train on and one held out")
     Xtr, ytr, vtr, atr = _pad(train_set)
     Xte, yte, vte, ate = _pad(test_set)
-    weights, log = train(Xtr, ytr, vtr, atr, hidden=hidden, epochs=epochs, seed=seed)
     counts = np.bincount(ytr[vtr.astype(bool)], minlength=3)
+    per_class = counts.sum() / (len(AGENTS) * np.maximum(counts, 1))
+    exponent = {"balanced": 1.0, "sqrt": 0.5, "none": 0.0}[class_weight]
+    step_weight = vtr * per_class[ytr] ** exponent
+    weights, log = train(Xtr, ytr, step_weight, atr, hidden=hidden, epochs=epochs, seed=seed)
     majority = int(np.argmax(counts))
+    held = evaluate(weights, Xte, yte, vte, ate, majority)
+    held["by_task"] = {
+        task: {k: v for k, v in evaluate(weights, *_pad(subset), majority).items() if k != "confusion_matrix"}
+        for task in sorted({t.task for t in test_set})
+        if (subset := [t for t in test_set if t.task == task])
+    }
     report = _report(
         trajs,
         train_set,
@@ -251,9 +405,13 @@ def train_router(
         hidden,
         epochs,
         seed,
-        evaluate(weights, Xte, yte, vte, ate, majority),
+        held,
         evaluate(weights, Xtr, ytr, vtr, atr, majority),
     )
+    report["training"]["class_weight"] = class_weight
+    report["data"]["skipped_for_deadline"] = skipped
+    report["data"]["labelling_s"] = round(labelling_s, 1)
+    report["end_to_end"] = end_to_end(test_set, GRURouter(weights))
     out_dir.mkdir(parents=True, exist_ok=True)
     # numpy's stub types savez's **kwds as allow_pickle's bool; the arrays are written as named entries
     np.savez(out_dir / "router_gru.npz", **weights)  # type: ignore[arg-type]
@@ -307,12 +465,35 @@ def _report(
     }
 
 
+def _e2e_table(rows: dict[str, Any]) -> str:
+    lines = [
+        "| router | correct | correct share | mean ms | p50 ms | p95 ms | mean steps | missed | regret ms |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, r in rows.items():
+        regret = "—" if r["regret_ms"] is None else r["regret_ms"]
+        lines.append(
+            f"| {name} | {r['correct']}/{r['n']} | {r['correct_share']} | {r['mean_ms']} | {r['p50_ms']} | "
+            f"{r['p95_ms']} | {r['mean_steps']} | {r['missed']} | {regret} |"
+        )
+    return "\n".join(lines)
+
+
 def report_markdown(report: dict[str, Any]) -> str:
     """The report as a short Markdown model card."""
     d, h, tr = report["data"], report["held_out"], report["training"]
     rows = "\n".join(
         f"| {a} | " + " | ".join(str(v) for v in row) + " |"
         for a, row in zip(AGENTS, h["confusion_matrix"], strict=True)
+    )
+    agreement_rows = "\n".join(
+        f"| {k.removeprefix('accuracy_').replace('_', ' ')} | {v} |"
+        for k, v in h.items()
+        if k.startswith("accuracy_")
+    )
+    e2e = report.get("end_to_end") or {}
+    per_task = "\n\n".join(
+        f"### {task}\n{_e2e_table(rows_)}" for task, rows_ in (e2e.get("by_task") or {}).items()
     )
     return f"""# Router model card: GRU meta-controller
 
@@ -326,18 +507,27 @@ def report_markdown(report: dict[str, Any]) -> str:
 {d["train_queries"]} for training ({d["train_steps"]} routing steps, labels {d["train_label_counts"]}),
 {d["held_out_queries"]} held out (split by a hash of the query text).
 
-## Held-out accuracy ({h["steps"]} steps)
-| router | accuracy |
+## Held-out label agreement ({h["steps"]} steps)
+Share of steps where the router picks the labelled agent: agreement with the labels, not quality.
+
+| router | agreement |
 | --- | --- |
-| GRU | {h["accuracy_gru"]} |
-| rules | {h["accuracy_rules"]} |
-| majority class ({d["majority_class"]}) | {h["accuracy_majority"]} |
+{agreement_rows}
 
 Confusion matrix of the GRU (rows: label, columns: prediction):
 
 | label | hrm | trm | mcts |
 | --- | --- | --- | --- |
 {rows}
+
+## Held-out end to end ({e2e.get("queries", 0)} queries)
+Every router replayed over the same recorded agent runs; latency is {e2e.get("latency", "")}.
+`best` is the labelled choice per query; `missed` counts queries it answers correctly and the
+router does not; regret is the mean extra time where both are correct.
+
+{_e2e_table(e2e.get("routers") or {})}
+
+{per_task}
 
 ## Training
 {tr["epochs"]} epochs, hidden {tr["hidden"]}, {tr["optimizer"]}, seed {tr["seed"]},

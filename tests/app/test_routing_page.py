@@ -222,6 +222,57 @@ def test_model_card_shows_the_training_report(app, monkeypatch, tmp_path):
     assert any("Router model card" in m.value for m in at.markdown)
 
 
+E2E_ROW = {"n": 10, "correct": 7, "correct_share": 0.7, "mean_ms": 3.5, "p50_ms": 1.0, "p95_ms": 9.0,
+            "mean_steps": 1.5, "missed": 2, "regret_ms": 0.4}  # fmt: skip
+
+
+def test_model_card_puts_label_agreement_beside_end_to_end_results(app, monkeypatch, tmp_path):
+    report = {
+        **REPORT,
+        "held_out": {
+            **REPORT["held_out"],
+            "accuracy_always_hrm": 0.75,
+            "accuracy_always_trm": 0.2,
+            "accuracy_always_mcts": 0.05,
+            "by_task": {"game24": {"steps": 12, "accuracy_gru": 0.5, "accuracy_always_hrm": 0.9}},
+        },
+        "end_to_end": {
+            "queries": 10,
+            "latency": "sum of the agents' measured times",
+            "routers": {
+                "gru": E2E_ROW,
+                "rules": {**E2E_ROW, "correct_share": 0.9, "missed": 0},
+                "fixed:hrm": {**E2E_ROW, "correct_share": 0.6, "mean_steps": 1.0},
+                "best": {**E2E_ROW, "correct_share": 0.9, "missed": 0, "regret_ms": 0.0},
+            },
+            "by_task": {"game24": {"gru": {**E2E_ROW, "n": 4, "correct_share": 0.25}}},
+        },
+    }
+    (tmp_path / "router_report.json").write_text(json.dumps(report))
+    monkeypatch.setattr(model_card, "ROUTER_REPORT", tmp_path / "router_report.json")
+    monkeypatch.setattr(model_card, "ROUTER_WEIGHTS", tmp_path / "router_gru.npz")
+    at = _routing(app)
+    card = next(d.value for d in at.dataframe if "label agreement" in d.value.columns)
+    rows = {r["router"]: r for r in card.to_dict("records")}
+    assert list(rows) == ["gru", "rules", "fixed:hrm", "fixed:trm", "fixed:mcts", "best"]
+    assert (rows["gru"]["label agreement"], rows["gru"]["correct share"]) == (0.8, 0.7)
+    assert (rows["rules"]["label agreement"], rows["rules"]["correct share"]) == (0.5, 0.9)
+    # always-HRM agrees with 75 % of the labels but ends correct on 60 % of the queries
+    assert (rows["fixed:hrm"]["label agreement"], rows["fixed:hrm"]["correct share"]) == (0.75, 0.6)
+    assert rows["fixed:hrm"]["mean steps"] == 1.0 and rows["gru"]["p95 ms"] == 9.0
+    assert math.isnan(rows["fixed:trm"]["correct share"])  # not in the report: a blank, not a number
+    assert math.isnan(rows["best"]["label agreement"]) and rows["best"]["missed"] == 0
+    at.segmented_control(key="routing_card_task").set_value("game24").run()
+    card = next(d.value for d in at.dataframe if "label agreement" in d.value.columns)
+    rows = {r["router"]: r for r in card.to_dict("records")}
+    assert list(rows) == ["gru", "fixed:hrm"]
+    assert (rows["gru"]["label agreement"], rows["gru"]["correct share"], rows["gru"]["queries"]) == (
+        0.5,
+        0.25,
+        4,
+    )
+
+
 def test_model_card_says_plainly_when_absent(app, no_report):
     at = _routing(app)
     info = next(i.value for i in at.info if "No training report yet" in i.value)
@@ -266,3 +317,92 @@ def test_features_heatmap_and_confusion_matrix_hold_the_values():
     cm = charts.confusion_matrix_figure([[3, 1], [0, 2]], ["hrm", "trm"])
     assert [list(r) for r in cm.data[0].z] == [[3, 1], [0, 2]]
     assert list(cm.data[0].text[0]) == ["3", "1"]
+
+
+# -- compare routers over a workload -------------------------------------------------------------------
+
+
+def _requests_by_router(db: Path) -> dict[str, list[tuple[str, str]]]:
+    """The store's request rows (query, verdict) per router, read with sqlite3 directly."""
+    import sqlite3
+
+    with sqlite3.connect(db) as con:
+        rows = con.execute("SELECT router, query, verdict FROM requests WHERE status = 'ok'").fetchall()
+    out: dict[str, list[tuple[str, str]]] = {}
+    for router, query, verdict in rows:
+        out.setdefault(router, []).append((query, verdict))
+    return out
+
+
+def test_compare_routers_over_a_tiny_workload(app, no_report, tmp_path):
+    at = _routing(app)
+    assert any("No comparison yet" in i.value for i in at.info)
+    at.multiselect(key="routing_eval_routers").set_value(["rules", "fixed:hrm", "fixed:mcts"])
+    at.number_input(key="routing_eval_per_task").set_value(1)
+    at.number_input(key="routing_eval_seed").set_value(4)
+    at.number_input(key="routing_eval_iterations").set_value(50)
+    at.button(key="routing_eval_run").click().run()
+    assert not at.exception, at.exception
+    job = at.session_state["routing_eval_job"]
+    assert job.wait(timeout=300) and job.error is None
+    at.run()
+    assert not at.exception, at.exception
+
+    table = next(d.value for d in at.dataframe if list(d.value.columns[:2]) == ["router", "kind"])
+    assert list(table["router"]) == ["rules", "fixed:hrm", "fixed:mcts"]  # one row per router
+    assert list(table["kind"]) == ["default", "baseline", "baseline"]
+    assert set(table["positions"]) == {3}  # one position for each of the three game tasks
+
+    # Every figure comes from the runs the engine recorded: per router, three requests in the
+    # store, and the share the verifier accepted matches the engine's own verdicts there.
+    recorded = _requests_by_router(tmp_path / "arbor.db")
+    for _, row in table.iterrows():
+        runs = recorded[row["router"]]
+        assert len(runs) == 3
+        assert row["correct share"] == pytest.approx(sum(v == "correct" for _, v in runs) / 3)
+    # the fixed baselines ran exactly one step each
+    assert list(table.loc[table["router"] != "rules", "mean steps"]) == [1.0, 1.0]
+
+    per_task = next(d.value for d in at.dataframe if d.value.columns[0] == "task")
+    assert sorted(set(per_task["task"])) == ["connect4", "game24", "tictactoe"]
+    assert len(per_task) == 9 and set(per_task["positions"]) == {1}
+    # totals: the per-task correct shares add up to the overall share (one position per task)
+    for router, group in per_task.groupby("router"):
+        overall = table.loc[table["router"] == router, "correct share"].item()
+        assert group["correct share"].sum() / 3 == pytest.approx(overall)
+
+    pareto = next(s for s in _specs(at) if s["layout"]["title"]["text"].startswith("Correctness vs p95"))
+    plotted = {t["name"].split(" · ")[0]: t for t in pareto["data"]}
+    assert list(plotted)[-3:] == ["rules (default)", "fixed:hrm (baseline)", "fixed:mcts (baseline)"]
+    for name, trace in plotted.items():
+        if name == "Pareto front":
+            continue
+        row = table.loc[table["router"] == name.split(" ")[0]].iloc[0]
+        assert trace["y"] == [row["correct share"]] and trace["x"] == [pytest.approx(row["p95 ms"])]
+    assert plotted["rules (default)"]["marker"]["symbol"] == "star"
+
+    # The result was saved beside the store; a new session shows it again.
+    saved = json.loads((tmp_path / "router_evaluation.json").read_text())
+    assert saved["spec"]["routers"] == ["rules", "fixed:hrm", "fixed:mcts"]
+    assert [r["router"] for r in saved["evaluation"]["overall"]] == ["rules", "fixed:hrm", "fixed:mcts"]
+    again = _routing(AppTest.from_file(MAIN, default_timeout=120))
+    again.run()
+    reloaded = next(d.value for d in again.dataframe if list(d.value.columns[:2]) == ["router", "kind"])
+    assert reloaded.equals(table)
+    assert any("the last saved comparison" in m.value for m in again.markdown)
+
+
+def test_a_garbage_saved_comparison_is_a_warning(app, no_report, tmp_path):
+    (tmp_path / "router_evaluation.json").write_text("{not json")
+    at = _routing(app)
+    assert any("cannot be read" in shown(w.value) for w in at.warning)
+    assert any("No comparison yet" in i.value for i in at.info)
+
+
+def test_an_empty_router_choice_is_an_error_not_a_run(app, no_report):
+    at = _routing(app)
+    at.multiselect(key="routing_eval_routers").set_value([])
+    at.button(key="routing_eval_run").click().run()
+    assert not at.exception
+    assert "routing_eval_job" not in at.session_state
+    assert any("routers" in shown(e.value) for e in at.error)
