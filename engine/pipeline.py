@@ -349,9 +349,11 @@ class Engine:
                     out.confidence,
                     out.evidence,
                     latency_ms,
+                    out.exact,
+                    out.refined_from,
                 )
             )
-            yield Consensus(index, agreed.score, agreed.answer, stop, why)
+            yield Consensus(index, agreed.shown, agreed.answer, stop, why)
             if out.search is not None:
                 search = out.search
                 mcts = mcts_summary(task, out)

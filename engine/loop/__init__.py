@@ -1,10 +1,12 @@
 """The query loop's parts, each with its collaborators passed in (``engine.pipeline.Engine``
 runs them): routing (:mod:`.routing`), agent steps (:mod:`.steps`), agreement and the stop rule
-(:mod:`.consensus`), fault injection (:mod:`.injection`), telemetry recording
+(:mod:`.consensus`), the final confidence rule (:mod:`.confidence`), fault injection
+(:mod:`.injection`), telemetry recording
 (:mod:`.recording`) and the result (:mod:`.synthesis`)."""
 
 from __future__ import annotations
 
+from engine.loop.confidence import RULE, ConfidenceExplanation, final_confidence, is_independent
 from engine.loop.consensus import DEFAULT_CONSENSUS_THRESHOLD, Agreement, agreement, stop_decision
 from engine.loop.injection import FailingProvider, FaultInjector
 from engine.loop.recording import CallLog, Progress, RequestRecorder, RunInfo
@@ -22,8 +24,10 @@ __all__ = [
     "DEFAULT_CONFIDENCE_THRESHOLD",
     "DEFAULT_CONSENSUS_THRESHOLD",
     "DEFAULT_HYBRID_WEIGHT",
+    "RULE",
     "Agreement",
     "CallLog",
+    "ConfidenceExplanation",
     "FailingProvider",
     "FaultInjector",
     "Outcome",
@@ -37,6 +41,8 @@ __all__ = [
     "agent_seeds",
     "agreement",
     "features_after",
+    "final_confidence",
+    "is_independent",
     "mcts_summary",
     "parse_position",
     "run_agent",
