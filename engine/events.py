@@ -60,6 +60,8 @@ class AgentFinished:
     confidence: float
     evidence: str
     latency_ms: float
+    exact: bool = False
+    refined_from: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -331,7 +331,16 @@ class Engine:
             latency_ms = injector.step_latency_ms((self._clock() - started) * 1000)
             injector.after_agent(agent)
             outputs[agent] = out
-            yield AgentFinished(index, agent, out.answer, out.confidence, out.evidence, latency_ms)
+            yield AgentFinished(
+                index,
+                agent,
+                out.answer,
+                out.confidence,
+                out.evidence,
+                latency_ms,
+                out.exact,
+                out.refined_from,
+            )
 
             agreed = agreement(outputs)
             stop, why = stop_decision(

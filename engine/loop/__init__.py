@@ -6,7 +6,13 @@ runs them): routing (:mod:`.routing`), agent steps (:mod:`.steps`), agreement an
 
 from __future__ import annotations
 
-from engine.loop.confidence import RULE, ConfidenceExplanation, final_confidence, is_independent
+from engine.loop.confidence import (
+    RULE,
+    ConfidenceExplanation,
+    final_confidence,
+    is_independent,
+    step_role,
+)
 from engine.loop.consensus import DEFAULT_CONSENSUS_THRESHOLD, Agreement, agreement, stop_decision
 from engine.loop.injection import FailingProvider, FaultInjector
 from engine.loop.recording import CallLog, Progress, RequestRecorder, RunInfo
@@ -46,6 +52,7 @@ __all__ = [
     "mcts_summary",
     "parse_position",
     "run_agent",
+    "step_role",
     "stop_decision",
     "synthesise",
 ]

@@ -19,8 +19,8 @@ final figure from the step table:
    answer::
 
        agreement  A = sum(c_i) / (sum(c_i) + sum(d_j))        (1 with no other answer)
-       support    S = 1 - prod(1 - c_i)                       (noisy-OR of the supporters)
-       confidence  = A * S
+       combined   C = 1 - prod(1 - c_i)                       (noisy-OR of the supporters)
+       confidence = A * C
 
    ``A`` is shown only when at least two independent answers exist (step 1 has no agreement
    to show); when every independent confidence is 0 it is the supporters' share of the
@@ -37,13 +37,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-__all__ = ["RULE", "ConfidenceExplanation", "StepLike", "final_confidence", "is_independent"]
+__all__ = [
+    "RULE",
+    "ConfidenceExplanation",
+    "StepLike",
+    "StepRole",
+    "final_confidence",
+    "is_independent",
+    "step_role",
+]
 
 RULE = (
     "Verified (rules-checked or proven) answer: 1.0. Otherwise only independent steps count (a step "
     "that got the leading answer as its candidate and returned it unchanged is a repeat, not "
-    "counted): confidence = agreement × support, where agreement = the chosen answer's share of the "
-    "independent steps' summed confidence and support = 1 − ∏(1 − c) over the independent steps "
+    "counted): confidence = agreement × combined, where agreement = the chosen answer's share of the "
+    "independent steps' summed confidence and combined = 1 − ∏(1 − c) over the independent steps "
     "that gave the chosen answer."
 )
 """The rule in one paragraph, as the console shows it."""
@@ -77,7 +85,7 @@ class ConfidenceExplanation:
 
     ``value`` is the confidence (0..1); ``basis`` which case of the rule applied;
     ``agreement`` the chosen answer's share of independent confidence (None when fewer than two
-    independent answers exist: nothing to agree with); ``support`` the noisy-OR of the
+    independent answers exist: nothing to agree with); ``combined`` the noisy-OR of the
     supporters' confidences (None unless ``basis == "combined"``); ``supporters`` the
     independent steps (1-based step number, agent, confidence) that gave the answer;
     ``dissent`` those that gave another; ``repeats`` the steps not counted because they
@@ -88,7 +96,7 @@ class ConfidenceExplanation:
     answer: str | None
     basis: Basis
     agreement: float | None
-    support: float | None
+    combined: float | None
     supporters: tuple[tuple[int, str, float], ...]
     dissent: tuple[tuple[int, str, float], ...]
     repeats: tuple[tuple[int, str], ...]
@@ -100,12 +108,23 @@ class ConfidenceExplanation:
         return tuple(agent for _, agent, _ in self.supporters)
 
 
+StepRole = Literal["verified", "independent", "repeat", "no answer"]
+
+
+def step_role(answer: str | None, exact: bool, refined_from: str | None) -> StepRole:
+    """How the rule counts a step with this ``answer``: ``verified`` (exact), ``independent``,
+    ``repeat`` (returned unchanged the candidate it was handed: not counted) or ``no answer``."""
+    if answer is None:
+        return "no answer"
+    if exact:
+        return "verified"
+    return "repeat" if refined_from is not None and answer == refined_from else "independent"
+
+
 def is_independent(step: StepLike) -> bool:
     """Whether ``step``'s answer counts as independent evidence: it answered, and it was not handed
     that same answer as its starting candidate -- unless it verified it (``exact``)."""
-    if step.answer is None:
-        return False
-    return step.exact or step.refined_from is None or step.answer != step.refined_from
+    return step_role(step.answer, step.exact, step.refined_from) in ("verified", "independent")
 
 
 def _names(items: Sequence[tuple[int, str, float]]) -> str:
@@ -153,34 +172,37 @@ def final_confidence(steps: Sequence[StepLike]) -> ConfidenceExplanation:
     miss = 1.0
     for s in backers:
         miss *= 1.0 - s.confidence
-    support = 1.0 - miss
-    value = share * support
+    combined = 1.0 - miss
+    value = share * combined
     supporters = tuple((s.index + 1, s.agent, s.confidence) for s in backers)
     dissent = tuple((s.index + 1, s.agent, s.confidence) for s in others)
     shown = share if len(votes) >= 2 else None
     if len(backers) == 1:
-        support_text = f"support {support:.2f} = {backers[0].agent}'s own confidence"
+        s0 = backers[0]
+        combined_text = f"combined: {s0.agent} (step {s0.index + 1}) alone, {combined:.2f}"
     else:
-        support_text = (
-            f"support {support:.2f} = 1 − "
+        combined_text = (
+            "combined: 1 − "
             + " × ".join(f"(1 − {s.confidence:.2f})" for s in backers)
-            + " (independent steps that agree)"
+            + f" = {combined:.2f} over {_names(supporters)}"
         )
     if shown is None:
-        text = f"{value:.2f} = {support_text}; no second independent answer, so no agreement to weigh"
+        text = (
+            f"{value:.2f} = combined {combined:.2f} (no second independent answer: no agreement to weigh); "
+        )
+        text += combined_text
     else:
         if total > 0:
-            share_text = (
-                f"agreement {share:.2f} = {mine:.2f} / {total:.2f} of the independent confidence backs it"
-                + (f" (against {_names(dissent)})" if dissent else "")
+            share_text = f"agreement: {mine:.2f} of {total:.2f} independent confidence backs this answer" + (
+                f" (against {_names(dissent)})" if dissent else ""
             )
         else:
             share_text = (
-                f"agreement {share:.2f} = {len(backers)} of {len(votes)} independent answers (all at 0)"
+                f"agreement: {len(backers)} of {len(votes)} independent answers (all at confidence 0)"
             )
-        text = f"{value:.2f} = agreement {share:.2f} × support {support:.2f}; {share_text}; {support_text}"
+        text = f"{value:.2f} = agreement {share:.2f} × combined {combined:.2f}; {share_text}; {combined_text}"
     if repeats:
-        text += "; not counted (repeated the candidate it was given): " + ", ".join(
+        text += "; not counted (returned the candidate it was given unchanged): " + ", ".join(
             f"{agent} (step {n})" for n, agent in repeats
         )
-    return ConfidenceExplanation(value, lead, "combined", shown, support, supporters, dissent, repeats, text)
+    return ConfidenceExplanation(value, lead, "combined", shown, combined, supporters, dissent, repeats, text)

@@ -37,8 +37,8 @@ def test_verified_exact_answer_is_one_whatever_came_before():
 def test_mcts_only_is_its_own_confidence_with_no_agreement():
     ex = final_confidence([step(0, "mcts", "4", 0.458)])
     assert ex.value == pytest.approx(0.458)
-    assert ex.agreement is None and ex.support == pytest.approx(0.458)
-    assert "no agreement" in ex.text
+    assert ex.agreement is None and ex.combined == pytest.approx(0.458)
+    assert "no agreement to weigh" in ex.text
 
 
 def test_independent_agents_that_agree_combine_by_noisy_or():
@@ -56,7 +56,7 @@ def test_disagreement_scales_by_the_answer_share():
     assert ex.agreement == pytest.approx(2 / 3)
     assert ex.value == pytest.approx(1 / 3)
     assert ex.dissent == ((1, "hrm", 0.25),)
-    assert "0.33 = agreement 0.67 × support 0.50" in ex.text
+    assert "0.33 = agreement 0.67 × combined 0.50" in ex.text
 
 
 def test_a_repeated_candidate_is_not_counted():
