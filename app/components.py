@@ -6,6 +6,7 @@ import ipaddress
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -257,6 +258,21 @@ def confidence_note(result: QueryResult) -> None:
                 "Freeform: each step's confidence is corpus support (the share of the question's terms "
                 "the cited text covers), not a judged quality — the quality stays unknown."
             )
+
+
+def confidence_span_note(spans: Sequence[Any]) -> None:
+    """On a trace: how the request's confidence follows from its steps, as the engine recorded it
+    on the ``synthesise`` span (``confidence_rule``); nothing when that span or attribute is
+    missing (older traces, failed requests).  ``spans`` are objects with ``name`` and
+    ``attributes`` (a dict or None)."""
+    for span in spans:
+        attrs = getattr(span, "attributes", None)
+        if getattr(span, "name", None) == "synthesise" and isinstance(attrs, dict):
+            rule = attrs.get("confidence_rule")
+            if isinstance(rule, str) and rule:
+                st.caption(f"**How the confidence follows from the steps:** {plain(rule)}")
+                st.caption(plain(f"The rule: {CONFIDENCE_RULE}"))
+            return
 
 
 def verdict_badge(result: QueryResult) -> None:
