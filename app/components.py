@@ -13,6 +13,7 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from app import charts
+from app.confidence import trace_confidence
 from app.safe_text import plain, sanitize_markdown
 from engine import QueryResult, StepRecord
 from engine.config import Settings
@@ -260,19 +261,18 @@ def confidence_note(result: QueryResult) -> None:
             )
 
 
-def confidence_span_note(spans: Sequence[Any]) -> None:
-    """On a trace: how the request's confidence follows from its steps, as the engine recorded it
-    on the ``synthesise`` span (``confidence_rule``); nothing when that span or attribute is
-    missing (older traces, failed requests).  ``spans`` are objects with ``name`` and
-    ``attributes`` (a dict or None)."""
-    for span in spans:
-        attrs = getattr(span, "attributes", None)
-        if getattr(span, "name", None) == "synthesise" and isinstance(attrs, dict):
-            rule = attrs.get("confidence_rule")
-            if isinstance(rule, str) and rule:
-                st.caption(f"**How the confidence follows from the steps:** {plain(rule)}")
-                st.caption(plain(f"The rule: {CONFIDENCE_RULE}"))
-            return
+def confidence_span_note(spans: Sequence[Any], recorded: float | None) -> None:
+    """On a trace: how the request's ``recorded`` confidence follows from its steps by the rule,
+    recomputed from the trace's agent spans (:func:`app.confidence.trace_confidence`), or why it
+    cannot be; nothing when the request recorded no confidence (it failed)."""
+    if recorded is None:
+        return
+    explained, note = trace_confidence(spans, recorded)
+    if explained is not None and note == explained.text:
+        st.caption(f"**How the confidence follows from the steps:** {plain(note)}")
+        st.caption(plain(f"The rule: {CONFIDENCE_RULE}"))
+    else:
+        st.caption(f":material/info: {plain(note)}")
 
 
 def verdict_badge(result: QueryResult) -> None:

@@ -43,7 +43,6 @@ from engine.loop import (
     agent_seeds,
     agreement,
     features_after,
-    final_confidence,
     mcts_summary,
     parse_position,
     run_agent,
@@ -391,12 +390,8 @@ class Engine:
             mcts=mcts,
             provenance=llm.provenance(provider_name) if llm is not None else ("none", None, None),
         )
-        with tel.span("synthesise") as span:
+        with tel.span("synthesise"):
             result = synthesise(run, position, outcome, lambda: (self._clock() - t0) * 1000)
-            if span is not None:  # how the confidence follows from the steps, for the Traces page
-                span.set_attributes(
-                    confidence=result.confidence, confidence_rule=final_confidence(outcome.steps).text
-                )
         return injector.result(result), search
 
     def _retrieve(self, request: QueryRequest, freeform: bool) -> tuple[PassageRef, ...]:
