@@ -6,12 +6,14 @@ import ipaddress
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from app import charts
+from app.confidence import trace_confidence
 from app.safe_text import plain, sanitize_markdown
 from engine import QueryResult, StepRecord
 from engine.config import Settings
@@ -25,10 +27,17 @@ from engine.events import (
     Retrieved,
     RouteDecision,
 )
+from engine.loop.confidence import RULE as CONFIDENCE_RULE
+from engine.loop.confidence import final_confidence, step_role
 from engine.mcts import SearchStats, TreeSnapshot
 from engine.models import AGENTS, PassageRef
 from engine.routing import FEATURE_NAMES
 from observability.promql import SourceStatus
+
+FREEFORM_CONFIDENCE = "Confidence (corpus support, not judged)"
+"""The freeform confidence figure's label: term coverage of the cited text, not a quality."""
+COUNTS_AS = {"repeat": "repeat (not counted)", "no answer": "no answer"}
+"""The timeline's ``counts as`` text of a step role other than verified / independent."""
 
 _SIDEBAR_KEYS = (
     ("llm_provider", "LLM provider"),
@@ -233,8 +242,37 @@ def quality_text(result: QueryResult) -> str:
 
 
 def confidence_label(result: QueryResult) -> str:
-    """Freeform answers carry support from the corpus and the agents, not a verified confidence."""
-    return "Support" if result.task == "freeform" else "Confidence"
+    """The confidence figure's label: for freeform text it is corpus support, not a judged score."""
+    return FREEFORM_CONFIDENCE if result.task == "freeform" else "Confidence"
+
+
+def confidence_note(result: QueryResult) -> None:
+    """How the result's confidence follows from its steps, by the one rule
+    (:func:`engine.loop.confidence.final_confidence`): the arithmetic as a caption and the rule
+    itself in an expander."""
+    explained = final_confidence(result.steps)
+    st.caption(f"**How {result.confidence:.2f} follows from the steps:** {plain(explained.text)}")
+    with st.expander("The confidence rule"):
+        st.markdown(plain(CONFIDENCE_RULE))
+        if result.task == "freeform":
+            st.caption(
+                "Freeform: each step's confidence is corpus support (the share of the question's terms "
+                "the cited text covers), not a judged quality — the quality stays unknown."
+            )
+
+
+def confidence_span_note(spans: Sequence[Any], recorded: float | None) -> None:
+    """On a trace: how the request's ``recorded`` confidence follows from its steps by the rule,
+    recomputed from the trace's agent spans (:func:`app.confidence.trace_confidence`), or why it
+    cannot be; nothing when the request recorded no confidence (it failed)."""
+    if recorded is None:
+        return
+    explained, note = trace_confidence(spans, recorded)
+    if explained is not None and note == explained.text:
+        st.caption(f"**How the confidence follows from the steps:** {plain(note)}")
+        st.caption(plain(f"The rule: {CONFIDENCE_RULE}"))
+    else:
+        st.caption(f":material/info: {plain(note)}")
 
 
 def verdict_badge(result: QueryResult) -> None:
@@ -291,9 +329,11 @@ def timeline_table(
     finished: Mapping[int, AgentFinished] | None = None,
     consensus: Sequence[Consensus] = (),
 ) -> pd.DataFrame:
-    """One row per step: agent, routing reason, answer, confidence, latency and what the
-    agreement check decided.  Live decisions take their outcome from ``finished`` (a step
-    still running shows "running…")."""
+    """One row per step: agent, routing reason, answer, confidence, how the confidence rule counts
+    the step (``counts as``: verified, independent, repeat, no answer), latency, the agreement
+    among independent answers so far (blank before there are two) and what the loop decided.
+    Live decisions take their outcome from ``finished`` (a step still running shows
+    "running…")."""
     after = {c.step: c for c in consensus}
     rows = []
     for s in steps:
@@ -302,9 +342,11 @@ def timeline_table(
             done = (finished or {}).get(index)
             answer = _short(done.answer) if done else "running…"
             conf, latency = (done.confidence, done.latency_ms) if done else (None, None)
+            role = step_role(done.answer, done.exact, done.refined_from) if done else ""
         else:
             index, agent, reason = s.index, s.agent, s.reason
             answer, conf, latency = _short(s.answer), s.confidence, s.latency_ms
+            role = step_role(s.answer, s.exact, s.refined_from)
         c = after.get(index)
         rows.append(
             {
@@ -313,18 +355,31 @@ def timeline_table(
                 "routing": reason,
                 "answer": answer,
                 "confidence": conf,
+                "counts as": COUNTS_AS.get(role, role),
                 "latency ms": latency,
                 "agreement": None if c is None else c.score,
                 "then": "" if c is None else c.reason,
             }
         )
     return pd.DataFrame(
-        rows, columns=["step", "agent", "routing", "answer", "confidence", "latency ms", "agreement", "then"]
+        rows,
+        columns=[
+            "step",
+            "agent",
+            "routing",
+            "answer",
+            "confidence",
+            "counts as",
+            "latency ms",
+            "agreement",
+            "then",
+        ],
     )
 
 
 def show_timeline(table: pd.DataFrame, container: DeltaGenerator | None = None) -> None:
-    """The step timeline as a dataframe (confidence and agreement drawn as bars)."""
+    """The step timeline as a dataframe (confidence and agreement drawn as bars; agreement is blank
+    until two independent answers exist)."""
     (container or st).dataframe(
         table,
         hide_index=True,
@@ -337,9 +392,19 @@ def show_timeline(table: pd.DataFrame, container: DeltaGenerator | None = None) 
             "confidence": st.column_config.ProgressColumn(
                 min_value=0.0, max_value=1.0, format="%.2f", width=95
             ),
+            "counts as": st.column_config.TextColumn(
+                width=95,
+                help="How the confidence rule counts the step: verified (1.0), independent, or a "
+                "repeat of the candidate it was given (not counted)",
+            ),
             "latency ms": st.column_config.NumberColumn(format="%.1f", width=80),
             "agreement": st.column_config.ProgressColumn(
-                min_value=0.0, max_value=1.0, format="%.2f", width=95
+                min_value=0.0,
+                max_value=1.0,
+                format="%.2f",
+                width=95,
+                help="The leading answer's share of the independent answers' confidence; blank "
+                "until there are two independent answers",
             ),
             "then": st.column_config.TextColumn(width=230),
         },
@@ -347,14 +412,17 @@ def show_timeline(table: pd.DataFrame, container: DeltaGenerator | None = None) 
 
 
 def agent_outputs(outputs: Sequence[StepRecord | AgentFinished], confidence_name: str = "confidence") -> None:
-    """What each agent answered, how sure it was (``confidence_name``: "support" for freeform)
-    and its evidence: one short block per step."""
+    """What each agent answered, how sure it was (``confidence_name``, e.g. "confidence (corpus
+    support, not judged)" for freeform), whether the confidence rule counts it, and its
+    evidence: one short block per step."""
     for o in outputs:
         index = o.step if isinstance(o, AgentFinished) else o.index
         answer = _short(o.answer, 60).replace("`", "'")
+        role = step_role(o.answer, o.exact, o.refined_from)
+        note = " · repeat of the candidate it was given: not counted" if role == "repeat" else ""
         st.markdown(
             f"**{charts.step_label(index).capitalize()} · {plain(o.agent)}** — `{answer}` · "
-            f"{confidence_name} {o.confidence:.2f} · {o.latency_ms:,.1f} ms"
+            f"{confidence_name} {o.confidence:.2f}{note} · {o.latency_ms:,.1f} ms"
         )
         st.caption(md_escape(o.evidence) if o.evidence else "no evidence recorded")
 

@@ -200,16 +200,19 @@ def _print_result(result: Any, as_json: bool) -> int:
     if as_json:
         print(json.dumps(dataclasses.asdict(result), indent=2, default=str))
         return 0
+    from engine.loop.confidence import final_confidence  # the rule the confidence follows
+
     print(f"answer: {result.answer or '(none)'}  [{result.answer_kind}]")
     print(f"verdict: {result.verdict} ({result.verdict_detail})")
     print(
         f"confidence: {result.confidence:.3f}  agents: {', '.join(result.agents_used)}  "
         f"stop: {result.stop_reason}"
     )
+    print(f"  = {final_confidence(result.steps).text}")
     print(f"latency: {result.latency_ms:.1f} ms  seed: {result.seed}  router: {result.router}")
     for step in result.steps:
         probs = " ".join(f"{a}={p:.2f}" for a, p in step.probabilities.items())
-        print(f"  step {step.index}: {step.agent:<4} [{probs}] {step.reason}")
+        print(f"  step {step.index + 1}: {step.agent:<4} [{probs}] {step.reason}")
         print(f"          -> {step.answer} (confidence {step.confidence:.2f}; {step.evidence})")
     for i, p in enumerate(result.passages, 1):
         print(f"  [{i}] {p.doc} § {p.section} (bm25 {p.score:.2f})")

@@ -60,14 +60,19 @@ class AgentFinished:
     confidence: float
     evidence: str
     latency_ms: float
+    exact: bool = False
+    refined_from: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Consensus:
-    """Agreement after a step and whether the loop stops."""
+    """Agreement after a step and whether the loop stops.
+
+    ``score`` is the leading answer's share of the independent answers' confidence, None while
+    fewer than two independent answers exist (nothing to agree with yet)."""
 
     step: int
-    score: float
+    score: float | None
     leading_answer: str | None
     stop: bool
     reason: str

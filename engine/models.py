@@ -102,7 +102,13 @@ class QueryRequest(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class StepRecord:
-    """One step of the loop: the routing decision and what the agent produced."""
+    """One step of the loop: the routing decision and what the agent produced.
+
+    ``index`` is 0-based (shown as step ``index + 1``); ``exact`` whether the answer was
+    rules-checked or proven; ``refined_from`` the candidate answer the agent was given and
+    refined (None when it worked without one) -- what ``engine.loop.confidence`` needs to tell
+    an independent answer from a repeat.
+    """
 
     index: int
     agent: AgentName
@@ -114,6 +120,8 @@ class StepRecord:
     confidence: float
     evidence: str
     latency_ms: float
+    exact: bool = False
+    refined_from: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -351,7 +351,16 @@ class Engine:
             latency_ms = injector.step_latency_ms((self._clock() - started) * 1000)
             injector.after_agent(agent)
             outputs[agent] = out
-            yield AgentFinished(index, agent, out.answer, out.confidence, out.evidence, latency_ms)
+            yield AgentFinished(
+                index,
+                agent,
+                out.answer,
+                out.confidence,
+                out.evidence,
+                latency_ms,
+                out.exact,
+                out.refined_from,
+            )
 
             agreed = agreement(outputs)
             stop, why = stop_decision(
@@ -371,9 +380,11 @@ class Engine:
                     out.confidence,
                     out.evidence,
                     latency_ms,
+                    out.exact,
+                    out.refined_from,
                 )
             )
-            yield Consensus(index, agreed.score, agreed.answer, stop, why)
+            yield Consensus(index, agreed.shown, agreed.answer, stop, why)
             if out.search is not None:
                 search = out.search
                 mcts = mcts_summary(task, out)

@@ -142,13 +142,14 @@ def _answer(result: QueryResult) -> None:
     a.metric(
         components.confidence_label(result),
         f"{result.confidence:.2f}",
-        help="Freeform: how strongly the corpus and the agents support the answer — not a judged score"
-        if result.task == "freeform"
-        else "Grounded: 1.0 when verified exactly, else MCTS visit share or the agents' agreement",
+        help="By one rule from the steps below: 1.0 when verified exactly, else agreement × "
+        "combined confidence of the independent steps that gave this answer"
+        + (" (freeform: corpus support, not a judged score)" if result.task == "freeform" else ""),
     )
     b.metric("Quality", components.quality_text(result), help="From ground truth; unknown when none exists")
     c.metric("Agents used", components.plain(" → ".join(result.agents_used) or "—"))
     d.metric("Latency", f"{result.latency_ms:,.1f} ms")
+    components.confidence_note(result)
     st.markdown(f"**Stopped:** {components.md_escape(result.stop_reason)}")
     st.caption(
         f"Seed **{result.seed}** · request {components.plain(result.request_id)} · "

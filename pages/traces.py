@@ -380,6 +380,7 @@ def _detail(trace_id_or_request: tuple[str, str]) -> None:
     for note in detail.notes:
         st.warning(components.plain(note))
     _request(detail.request, lookup.replay_url)
+    components.confidence_span_note(detail.spans, detail.request.confidence if detail.request else None)
     _capture(detail.request)
     _spans(detail)
     _logs(detail)

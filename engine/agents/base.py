@@ -44,6 +44,9 @@ class AgentOutput:
     (checked by the task's rules or proven by exhaustive search), otherwise a
     share it measured (surviving candidates, visit share, refuted
     alternatives, question-term support).  ``evidence`` says which.
+    ``refined_from`` is the candidate answer the agent started from and refined (TRM), None
+    when it worked without being given one: an output equal to it, not ``exact``, repeats the
+    candidate and is not independent agreement (see ``engine.loop.confidence``).
     """
 
     answer: str | None
@@ -54,6 +57,7 @@ class AgentOutput:
     search: SearchResult | None = None
     tokens: int = 0
     cost_usd: float = 0.0
+    refined_from: str | None = None
 
 
 class AgentUnavailable(Exception):

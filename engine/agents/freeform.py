@@ -6,9 +6,9 @@ expanded by the terms of the current answer and stops when the answer no
 longer changes.  Offline, the provider's answers are extractive (quoted
 sentences with citations) and are labelled so.
 
-Confidence here is *support*: the share of the question's content words that
-the answer's cited text covers.  It is not a quality score: the quality of a
-freeform answer is unknown (None) without a judge.
+Confidence here is corpus support: the share of the question's content words
+that the answer's cited text covers.  It is not a quality score: the quality of
+a freeform answer is unknown (None) without a judge.
 """
 
 from __future__ import annotations
@@ -106,13 +106,16 @@ def trm(ctx: AgentContext, max_rounds: int = 3) -> AgentOutput:
             "none",
             tokens=tokens,
             cost_usd=cost,
+            refined_from=ctx.candidate,
         )
     conf = support(ctx.query, current)
     return AgentOutput(
         current,
         conf,
-        f"refined over {rounds} round(s); covers {conf:.0%} of the question's terms",
+        f"refined over {rounds} round(s); covers {conf:.0%} of the question's terms"
+        + (" (no change)" if ctx.candidate is not None and current == ctx.candidate else ""),
         _kind(responses),
         tokens=tokens,
         cost_usd=cost,
+        refined_from=ctx.candidate,
     )

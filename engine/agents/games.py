@@ -106,6 +106,7 @@ def trm(ctx: AgentContext, max_depth: int = 4) -> AgentOutput:
             current = task.parse_action(state, ctx.candidate)
         except ValueError:
             current = None
+    given = ctx.candidate if current is not None else None  # the candidate it refines, if usable
     if current is None:
         current = _pick(ctx, legal)
     history = []
@@ -129,6 +130,7 @@ def trm(ctx: AgentContext, max_depth: int = 4) -> AgentOutput:
             + (f" (refined {', '.join(history)})" if history else ""),
             "move",
             True,
+            refined_from=given,
         )
     worse = sum(values[a] < values[current] for a in legal if a != current)
     share = worse / (len(legal) - 1) if len(legal) > 1 else 1.0
@@ -138,4 +140,5 @@ def trm(ctx: AgentContext, max_depth: int = 4) -> AgentOutput:
         f"refined to depth {depth}: {label} beats {worse} of {len(legal) - 1} alternatives"
         + (f" (changes: {', '.join(history)})" if history else " (no change)"),
         "move",
+        refined_from=given,
     )

@@ -140,8 +140,10 @@ def trm(ctx: AgentContext, max_rounds: int = 20) -> AgentOutput:
         return abs(float(value) - 24) if sorted(used) == numbers else None
 
     current, d = start, distance(start)
+    given = start if start == ctx.candidate else None  # the candidate it refines, if usable
     if d is None:
         current, d = _greedy(ctx), distance(_greedy(ctx))
+        given = None
     assert d is not None
     rounds = 0
     while d > 0 and rounds < max_rounds:
@@ -156,7 +158,12 @@ def trm(ctx: AgentContext, max_rounds: int = 20) -> AgentOutput:
     if d == 0:
         _, canon, _ = evaluate(current)
         return AgentOutput(
-            canon, 1.0, f"refined in {rounds} edits to {canon} = 24, checked exactly", "expression", True
+            canon,
+            1.0,
+            f"refined in {rounds} edits to {canon} = 24, checked exactly",
+            "expression",
+            True,
+            refined_from=given,
         )
     return AgentOutput(
         None, 0.0, f"closest after {rounds} edits: {current} (off by {d:.3g}); no answer", "none"

@@ -1,10 +1,18 @@
 """The query loop's parts, each with its collaborators passed in (``engine.pipeline.Engine``
 runs them): routing (:mod:`.routing`), agent steps (:mod:`.steps`), agreement and the stop rule
-(:mod:`.consensus`), fault injection (:mod:`.injection`), telemetry recording
+(:mod:`.consensus`), the final confidence rule (:mod:`.confidence`), fault injection
+(:mod:`.injection`), telemetry recording
 (:mod:`.recording`) and the result (:mod:`.synthesis`)."""
 
 from __future__ import annotations
 
+from engine.loop.confidence import (
+    RULE,
+    ConfidenceExplanation,
+    final_confidence,
+    is_independent,
+    step_role,
+)
 from engine.loop.consensus import DEFAULT_CONSENSUS_THRESHOLD, Agreement, agreement, stop_decision
 from engine.loop.injection import FailingProvider, FaultInjector
 from engine.loop.recording import CallLog, Progress, RequestRecorder, RunInfo
@@ -23,8 +31,10 @@ __all__ = [
     "DEFAULT_CONFIDENCE_THRESHOLD",
     "DEFAULT_CONSENSUS_THRESHOLD",
     "DEFAULT_HYBRID_WEIGHT",
+    "RULE",
     "Agreement",
     "CallLog",
+    "ConfidenceExplanation",
     "FailingProvider",
     "FaultInjector",
     "Outcome",
@@ -39,9 +49,12 @@ __all__ = [
     "agreement",
     "check_router",
     "features_after",
+    "final_confidence",
+    "is_independent",
     "mcts_summary",
     "parse_position",
     "run_agent",
+    "step_role",
     "stop_decision",
     "synthesise",
 ]

@@ -9,9 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import numpy as np
-
 from engine.agents import AgentOutput
+from engine.loop.confidence import ConfidenceExplanation, final_confidence
 
 __all__ = ["DEFAULT_CONSENSUS_THRESHOLD", "Agreement", "agreement", "stop_decision"]
 
@@ -21,11 +20,14 @@ DEFAULT_CONSENSUS_THRESHOLD = 0.6
 
 @dataclass(frozen=True, slots=True)
 class Agreement:
-    """The leading answer and how much the agents agree on it.
+    """The leading answer and how much the agents agree on it (see :mod:`engine.loop.confidence`).
 
-    ``score`` is the leading answer's share of all confidence (0..1); ``confidence`` the
-    answer's own (0..1); ``exact`` whether a rules-checked or proven answer leads;
-    ``supporters`` the agents that gave it, in the order they answered.
+    ``score`` is the leading answer's share of the independent answers' confidence (0..1; 1.0
+    with a single independent answer, 0.0 with none) -- the router's ``consensus_score``
+    feature; ``shown`` the same share when there is something to agree with (two or more
+    independent answers), else None; ``confidence`` the answer's confidence by the rule (0..1);
+    ``exact`` whether a rules-checked or proven answer leads; ``supporters`` the agents whose
+    independent answers back it, in the order they answered; ``explanation`` the rule's terms.
     """
 
     score: float
@@ -33,36 +35,37 @@ class Agreement:
     confidence: float
     exact: bool
     supporters: tuple[str, ...]
+    shown: float | None = None
+    explanation: ConfidenceExplanation | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Vote:
+    index: int
+    agent: str
+    answer: str | None
+    confidence: float
+    exact: bool
+    refined_from: str | None
 
 
 def agreement(outputs: Mapping[str, AgentOutput]) -> Agreement:
-    """The leading answer of ``outputs`` (agent -> output) and how much the agents agree on it.
-
-    An exact answer (rules-checked or proven) leads outright.  Otherwise the answer with the
-    largest summed confidence leads; the score is its share of all confidence (of all answers
-    when every confidence is 0).  The leading answer's confidence is score * noisy-OR of its
-    supporters' confidences.
-    """
-    answers = {a: o.answer for a, o in outputs.items() if o.answer is not None}
-    if not answers:
-        return Agreement(0.0, None, 0.0, False, ())
-    confidence = {a: outputs[a].confidence for a in answers}
-    groups: dict[str, list[str]] = {}
-    for agent, answer in answers.items():
-        groups.setdefault(answer, []).append(agent)
-    exact = [a for a in answers if outputs[a].exact]
-    if exact:
-        lead = answers[exact[0]]
-    else:
-        lead = max(groups, key=lambda ans: (sum(confidence[a] for a in groups[ans]), len(groups[ans])))
-    backers = groups[lead]
-    total = sum(confidence.values())
-    mine = sum(confidence[a] for a in backers)
-    score = mine / total if total > 0 else len(backers) / len(answers)
-    if exact:
-        return Agreement(score, lead, 1.0, True, tuple(backers))
-    miss = float(np.prod([1.0 - confidence[a] for a in backers]))
-    return Agreement(score, lead, score * (1.0 - miss), False, tuple(backers))
+    """The leading answer of ``outputs`` (agent -> output, in the order they ran) and how much the
+    agents agree on it, by the rule of :func:`engine.loop.confidence.final_confidence`: an exact
+    answer leads outright (confidence 1.0); otherwise only independent answers count (an agent
+    that returned the candidate it was given unchanged repeats it) and the confidence is
+    agreement x noisy-OR of the supporters' confidences."""
+    votes = [
+        _Vote(i, agent, o.answer, o.confidence, o.exact, o.refined_from)
+        for i, (agent, o) in enumerate(outputs.items())
+    ]
+    ex = final_confidence(votes)
+    if ex.answer is None:
+        return Agreement(0.0, None, 0.0, False, (), None, ex)
+    score = 1.0 if ex.agreement is None else ex.agreement
+    return Agreement(
+        score, ex.answer, ex.value, ex.basis == "verified", ex.supporter_agents, ex.agreement, ex
+    )
 
 
 def stop_decision(
@@ -76,7 +79,8 @@ def stop_decision(
 ) -> tuple[bool, str]:
     """Whether the loop stops after step ``index`` (0-based) produced ``out``, and why.
 
-    Stops on an exact answer, on two or more supporters with ``agreement.score >= agree_at``,
+    Stops on an exact answer, on two or more independent supporters with
+    ``agreement.score >= agree_at``,
     when every usable agent ran, or at ``max_steps``; the reason is the text recorded with the
     step (``"verified: ..."``, ``"agreement: ..."``, ``"all agents ran"``, ``"max steps"``,
     ``"continue: ..."``).

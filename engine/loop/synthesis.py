@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from engine.agents import AgentOutput
+from engine.loop.confidence import final_confidence
 from engine.loop.consensus import Agreement
 from engine.loop.recording import RunInfo
 from engine.loop.steps import Position
@@ -43,12 +44,16 @@ def synthesise(
 ) -> QueryResult:
     """The result of ``run``: the leading answer, its kind and confidence, the ground truth's
     verdict where the task has one, the steps, and what it cost; ``elapsed_ms()`` is read last,
-    for the request's total latency (verification included)."""
-    agreement, outputs, task = outcome.agreement, outcome.outputs, position.task
-    answer = agreement.answer
+    for the request's total latency (verification included).
+
+    Answer and confidence are :func:`engine.loop.confidence.final_confidence` of the recorded
+    steps -- the documented rule a reader can recompute from the step table."""
+    outputs, task = outcome.outputs, position.task
+    explained = final_confidence(outcome.steps)
+    answer = explained.answer
     kind = "none"
     if answer is not None:
-        kind = next(outputs[a].kind for a in agreement.supporters)
+        kind = next(outputs[a].kind for a in explained.supporter_agents)
     verdict_label, detail, quality = "unknown", "no ground truth for freeform text", None
     if task is not None:
         verdict = task.verify(position.state, answer) if answer is not None else None
@@ -70,7 +75,7 @@ def synthesise(
         verdict=verdict_label,  # type: ignore[arg-type]  # a Verdict's label is a VerdictLabel
         verdict_detail=detail,
         quality=quality,
-        confidence=agreement.confidence,
+        confidence=explained.value,
         agents_used=list(dict.fromkeys(step.agent for step in steps)),
         steps=steps,
         stop_reason=outcome.stop_reason,

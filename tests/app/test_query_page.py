@@ -138,7 +138,8 @@ def test_freeform_answer_is_labelled_extractive_with_unknown_quality(app):
     assert result.task == "freeform" and result.answer_kind == "extractive"
     assert any("Extractive answer quoted from the corpus" in m for m in _markdown(at))
     assert _metric(at, "Quality") == "unknown"
-    assert "Support" in [m.label for m in at.metric] and "Confidence" not in [m.label for m in at.metric]
+    labels = [m.label for m in at.metric]
+    assert "Confidence (corpus support, not judged)" in labels and "Support" not in labels
     assert any("gray-badge" in m and "unknown" in m for m in _markdown(at))
     assert result.passages and any(e.label.startswith("Retrieved passages") for e in at.expander)
 
