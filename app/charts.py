@@ -18,6 +18,7 @@ EDGE_COLOUR, PV_COLOUR, VALUE_SCALE = mcts_views.EDGE_COLOUR, mcts_views.PV_COLO
 tree_figure = mcts_views.tree_figure
 action_visits_figure = mcts_views.action_visits_figure
 convergence_figure = mcts_views.convergence_figure
+status_label = mcts_views.status_label
 
 
 def titled_layout(

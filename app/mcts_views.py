@@ -31,6 +31,7 @@ __all__ = [
     "move_label",
     "snapshot_table",
     "status_colour",
+    "status_label",
     "stop_note",
     "tree_figure",
 ]
@@ -68,6 +69,12 @@ def move_label(label: str, task: str | None = None) -> str:
     if label == "root":
         return label
     return _TASK_LABEL_PREFIX.get(task or "", "") + label
+
+
+def status_label(status: str) -> str:
+    """How a proof status (``engine.mcts.ProofStatus``) reads on screen, e.g. ``"proven draw"``;
+    an unknown status is shown as given."""
+    return STATUS_LABELS.get(status, status)  # type: ignore[call-overload]  # any str is looked up
 
 
 def status_colour(status: str, value: float, reward_range: tuple[float, float]) -> str:
