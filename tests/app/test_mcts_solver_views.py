@@ -43,7 +43,9 @@ def test_the_good_half_of_the_scale_is_blue():  # the helper above is checked on
 def _draw_position_result():
     # X.O/.X./..O, seed 7: b3 has mean Q +0.6 but is a proven loss (O then wins with c2)
     state = TTT.parse("X.O/.X./..O")
-    return state, search(TTT, state, SearchConfig(iterations=1000, seed=7, snapshot_every=10, snapshot_top_k=9))
+    return state, search(
+        TTT, state, SearchConfig(iterations=1000, seed=7, snapshot_every=10, snapshot_top_k=9)
+    )
 
 
 def test_a_proven_losing_move_is_never_coloured_as_good():
@@ -73,19 +75,25 @@ def test_proven_statuses_have_distinct_legend_colours():
     assert len(set(colours)) == 3
     assert not any(_looks_good(c) for c in colours[1:])  # loss and draw never read as "good"
     _, result = _draw_position_result()
-    names = {t.name for t in mcts_views.tree_figure(result.snapshots[-1], TTT.reward_range).data if t.showlegend}
+    names = {
+        t.name for t in mcts_views.tree_figure(result.snapshots[-1], TTT.reward_range).data if t.showlegend
+    }
     assert {"proven draw", "proven loss"} <= names
 
 
 def test_connect_four_nodes_are_labelled_by_column():
     c4 = load_task("connect4")
-    result = search(c4, c4.parse("4453"), SearchConfig(iterations=300, seed=1, snapshot_every=300, snapshot_top_k=7))
+    result = search(
+        c4, c4.parse("4453"), SearchConfig(iterations=300, seed=1, snapshot_every=300, snapshot_top_k=7)
+    )
     snap = result.snapshots[-1]
     table = mcts_views.snapshot_table(snap, "connect4")
     root_kids = table.loc[table["depth"] == 1, "action"]
     assert set(root_kids) == {f"c{i}" for i in range(1, 8)}  # 4453 leaves every column open
     assert set(table["action"]) - {"root"} <= {f"c{i}" for i in range(1, 8)}
-    text = {t for trace in mcts_views.tree_figure(snap, task="connect4").data if trace.text for t in trace.text}
+    text = {
+        t for trace in mcts_views.tree_figure(snap, task="connect4").data if trace.text for t in trace.text
+    }
     assert {"root", "c4"} <= text
     bars = mcts_views.action_visits_figure(snap.actions, task="connect4")
     assert {x for t in bars.data for x in t.x} == {f"c{i}" for i in range(1, 8)}

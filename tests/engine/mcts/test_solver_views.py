@@ -111,7 +111,9 @@ def test_the_issue_position_shows_a_proven_draw_and_a_proven_losing_move():
 def test_an_early_solve_still_yields_a_readable_snapshot_series(seed, every, position):
     """The series is non-empty, strictly increasing in iterations, ends at the solve point and
     every snapshot's root actions add up to its iteration count (one root-child visit each)."""
-    result = search(TTT, TTT.parse(position), SearchConfig(iterations=50_000, seed=seed, snapshot_every=every))
+    result = search(
+        TTT, TTT.parse(position), SearchConfig(iterations=50_000, seed=seed, snapshot_every=every)
+    )
     snaps = result.snapshots
     assert result.stats.termination_reason == "solved"
     assert snaps
