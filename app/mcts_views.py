@@ -61,6 +61,8 @@ COLOUR_LEGEND = (
 )
 
 _TASK_LABEL_PREFIX = {"connect4": "c"}
+#: Trees with at most this many shown nodes have every node labelled on the chart.
+LABEL_ALL_UP_TO = 60
 
 
 def move_label(label: str, task: str | None = None) -> str:
@@ -155,7 +157,9 @@ def tree_figure(
             hoverinfo="skip", name="principal variation",
         )
     )  # fmt: skip
-    text_mode = "markers+text" if len(snapshot.nodes) <= 60 else "markers"
+    # Every node is labelled in a small tree; in a big one the top two levels and the principal
+    # variation are (deeper levels would overlap), and hovering names any node.
+    crowded = len(snapshot.nodes) > LABEL_ALL_UP_TO
     for status in ("unproven", "win", "draw", "loss", "exact"):
         group = [n for n in snapshot.nodes if n.status == status]
         if not group:
@@ -181,8 +185,13 @@ def tree_figure(
             go.Scatter(
                 x=[pos[n.id][0] for n in group],
                 y=[pos[n.id][1] for n in group],
-                mode=text_mode,
-                text=[move_label(n.label if n.parent >= 0 else "root", task) for n in group],
+                mode="markers+text",
+                text=[
+                    move_label(n.label if n.parent >= 0 else "root", task)
+                    if not crowded or n.depth <= 2 or n.on_pv
+                    else ""
+                    for n in group
+                ],
                 textposition="top center",
                 textfont={"size": 10},
                 marker=marker,
@@ -196,11 +205,13 @@ def tree_figure(
                         n.exploit,
                         n.explore,
                         n.depth,
+                        move_label(n.label if n.parent >= 0 else "root", task),
                     ]
                     for n in group
                 ],
                 hovertemplate=(
-                    "<b>%{text}</b><br>value %{customdata[1]} (%{customdata[2]})<br>visits %{customdata[0]}"
+                    "<b>%{customdata[8]}</b><br>value %{customdata[1]} (%{customdata[2]})"
+                    "<br>visits %{customdata[0]}"
                     "<br>mean Q %{customdata[3]}<br>prior %{customdata[4]:.3f}"
                     "<br>exploit %{customdata[5]:.3f}<br>explore %{customdata[6]:.3f}"
                     "<br>depth %{customdata[7]}<extra></extra>"
@@ -317,6 +328,14 @@ def convergence_figure(
     xaxis: dict[str, object] = {"title": "iteration"}
     if budget is not None:
         xaxis["range"] = [0, budget * 1.02]
+        if snapshots and snapshots[-1].iteration < budget:
+            fig.add_vline(
+                x=snapshots[-1].iteration,
+                line={"color": "#6b7280", "dash": "dot", "width": 1},
+                annotation_text=f"stopped at {snapshots[-1].iteration:,}",
+                annotation_position="top right",
+                annotation_font={"size": 11, "color": "#374151"},
+            )
     title = "root value over iterations" + ("" if upto is None else f" · up to iteration {upto}")
     fig.update_layout(
         height=height,

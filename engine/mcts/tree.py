@@ -100,7 +100,7 @@ class Tree:
     def proven(self, i: int) -> float | None:
         """The exact value of node ``i`` for its mover, if known."""
         t = self.term[i]
-        return None if t is None else t[self.mover[i]]
+        return None if t is None else t[self.mover[i]] + 0.0  # + 0.0: a draw reads 0, never -0
 
     def status(self, i: int) -> ProofStatus:
         """The proof status of node ``i`` for its mover (win / loss / draw / exact / unproven)."""

@@ -91,10 +91,19 @@ def test_connect_four_nodes_are_labelled_by_column():
     root_kids = table.loc[table["depth"] == 1, "action"]
     assert set(root_kids) == {f"c{i}" for i in range(1, 8)}  # 4453 leaves every column open
     assert set(table["action"]) - {"root"} <= {f"c{i}" for i in range(1, 8)}
-    text = {
-        t for trace in mcts_views.tree_figure(snap, task="connect4").data if trace.text for t in trace.text
-    }
-    assert {"root", "c4"} <= text
+    figure = mcts_views.tree_figure(snap, task="connect4")
+    assert len(snap.nodes) > mcts_views.LABEL_ALL_UP_TO  # a crowded tree: still labelled at the top
+    written: dict[str, set[str]] = {}  # node label -> the text drawn next to its markers
+    for trace in figure.data:
+        if trace.customdata is not None:
+            assert "text" in trace.mode
+            for text, data in zip(trace.text, trace.customdata, strict=True):
+                written.setdefault(data[8], set()).add(text)
+    depth_one = {n.label for n in snap.nodes if n.depth == 1}
+    assert depth_one == set("1234567")
+    for label in depth_one:  # every column the root can play is written on the chart as c1..c7
+        assert f"c{label}" in written[f"c{label}"]
+    assert written["root"] == {"root"}
     bars = mcts_views.action_visits_figure(snap.actions, task="connect4")
     assert {x for t in bars.data for x in t.x} == {f"c{i}" for i in range(1, 8)}
     assert result.stats.best_action_label in "1234567"  # the answer format stays the bare column
