@@ -12,7 +12,7 @@ import pandas as pd
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from app import charts
+from app import charts, mcts_views
 from app.confidence import trace_confidence
 from app.safe_text import plain, sanitize_markdown
 from engine import QueryResult, StepRecord
@@ -29,7 +29,7 @@ from engine.events import (
 )
 from engine.loop.confidence import RULE as CONFIDENCE_RULE
 from engine.loop.confidence import final_confidence, step_role
-from engine.mcts import SearchStats, TreeSnapshot
+from engine.mcts import STATUS_LABELS, SearchStats, TreeSnapshot
 from engine.models import AGENTS, PassageRef
 from engine.routing import FEATURE_NAMES
 from observability.promql import SourceStatus
@@ -136,7 +136,9 @@ class LiveTree:
         *,
         min_interval_s: float = 0.2,
         clock: Callable[[], float] = time.monotonic,
+        task: str | None = None,
     ) -> None:
+        self._task = task
         self._total = total_iterations
         self._range = reward_range
         self._min = min_interval_s
@@ -156,7 +158,7 @@ class LiveTree:
             text=f"Iteration {snapshot.iteration:,} of {self._total:,} · "
             f"{snapshot.tree_size:,} nodes · best {plain(snapshot.best_action_label)}",
         )
-        self._chart.plotly_chart(charts.tree_figure(snapshot, self._range), width="stretch")
+        self._chart.plotly_chart(charts.tree_figure(snapshot, self._range, task=self._task), width="stretch")
 
     def clear(self) -> None:
         """Remove the live view (the results take its place)."""
@@ -170,7 +172,15 @@ def stats_panel(stats: SearchStats) -> None:
     a.metric(
         "Best action", plain(stats.best_action_label), help="Most visited root action (proven results first)"
     )
-    b.metric("Root value", f"{stats.root_value:+.3f}", help="Mean return for the player to move at the root")
+    b.metric(
+        "Root value",
+        f"{stats.shown_root_value:+.3f}",
+        delta=STATUS_LABELS[stats.root_status],
+        delta_color="off",
+        delta_arrow="off",
+        help="For the player to move at the root: the solver's exact value once the root is proven, "
+        f"else the mean return of the rollouts (mean Q {stats.root_value:+.3f})",
+    )
     c.metric("Iterations", f"{stats.iterations:,}", help=f"Stopped: {plain(stats.termination_reason)}")
     d.metric(
         "Time", f"{stats.elapsed_s * 1000:,.1f} ms", help=f"{stats.sims_per_sec:,.0f} simulations per second"
@@ -190,26 +200,10 @@ def stats_panel(stats: SearchStats) -> None:
     )
 
 
-def snapshot_table(snapshot: TreeSnapshot) -> pd.DataFrame:
-    """The snapshot's nodes as a table (visits, Q, prior, the two selection terms)."""
-    return pd.DataFrame(
-        [
-            {
-                "node": n.id,
-                "parent": n.parent if n.parent >= 0 else None,
-                "depth": n.depth,
-                "action": n.label,
-                "visits": n.visits,
-                "Q": round(n.value, 4),
-                "prior": round(n.prior, 4),
-                "exploit": round(n.exploit, 4),
-                "explore": round(n.explore, 4),
-                "on PV": n.on_pv,
-                "proven": n.proven,
-            }
-            for n in snapshot.nodes
-        ]
-    )
+def snapshot_table(snapshot: TreeSnapshot, task: str | None = None) -> pd.DataFrame:
+    """The snapshot's nodes as a table: proof status, solver-true value, mean Q, prior, the two
+    selection terms; blank cells where a field does not apply (``app.mcts_views.snapshot_table``)."""
+    return mcts_views.snapshot_table(snapshot, task)
 
 
 # -- query results ------------------------------------------------------------------------------------

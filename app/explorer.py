@@ -11,6 +11,7 @@ from typing import Any
 
 from app import auth
 from app.links import ExplorerLink, explorer_link_params, parse_explorer_link
+from app.mcts_views import COLOUR_LEGEND, SIGN_CONVENTION, stop_note
 from app.messages import ValidationError, validation_problems
 from app.names import EXPLORER_TASKS, SELECTIONS, TASK_LABELS
 from app.runtime import get_settings, task
@@ -18,8 +19,10 @@ from engine.explorer import ExploreOutcome, ExploreRequest, explore
 from engine.mcts import TreeSnapshot
 
 __all__ = [
+    "COLOUR_LEGEND",
     "EXPLORER_TASKS",
     "SELECTIONS",
+    "SIGN_CONVENTION",
     "TASKS",
     "ExploreOutcome",
     "ExploreRequest",
@@ -29,6 +32,7 @@ __all__ = [
     "get_settings",
     "parse_explorer_link",
     "run_exploration",
+    "stop_note",
     "task",
     "validation_problems",
 ]

@@ -71,31 +71,49 @@ def _results(outcome: ExploreOutcome) -> None:
         st.caption("Principal variation: " + components.plain(" → ".join(result.pv) or "—"))
 
     snaps = result.snapshots
+    task_name = outcome.request.task
     st.subheader("Tree")
-    iteration = st.select_slider(
-        "Snapshot (iteration)",
-        options=[s.iteration for s in snaps],
-        value=snaps[-1].iteration,
-        key="mcts_scrub",
+    note = explorer.stop_note(result.stats, outcome.request.iterations)
+    if note is not None:
+        st.info(components.plain(note), icon=":material/flag:")
+    if len(snaps) > 1:
+        iteration = st.select_slider(
+            "Snapshot (iteration)",
+            options=[s.iteration for s in snaps],
+            value=snaps[-1].iteration,
+            key="mcts_scrub",
+            help="Every chart below shows the search as it stood at this iteration",
+        )
+        snap = next(s for s in snaps if s.iteration == iteration)
+    else:
+        snap = snaps[-1]
+        st.caption(f"One snapshot, at iteration {snap.iteration:,} (the search stopped before a second).")
+    st.caption(explorer.SIGN_CONVENTION + " " + explorer.COLOUR_LEGEND)
+    st.plotly_chart(
+        charts.tree_figure(snap, outcome.reward_range, task=task_name), width="stretch", key="mcts_tree"
     )
-    snap = next(s for s in snaps if s.iteration == iteration)
-    st.plotly_chart(charts.tree_figure(snap, outcome.reward_range), width="stretch", key="mcts_tree")
     a, b = st.columns(2)
     a.plotly_chart(
-        charts.action_visits_figure(result.stats.action_stats, outcome.reward_range),
+        charts.action_visits_figure(
+            snap.actions, outcome.reward_range, task=task_name, iteration=snap.iteration
+        ),
         width="stretch",
         key="mcts_actions",
     )
-    b.plotly_chart(charts.convergence_figure(snaps), width="stretch", key="mcts_convergence")
+    b.plotly_chart(
+        charts.convergence_figure(snaps, upto=snap.iteration, budget=outcome.request.iterations),
+        width="stretch",
+        key="mcts_convergence",
+    )
     st.subheader(f"Nodes at iteration {snap.iteration}")
-    st.dataframe(components.snapshot_table(snap), hide_index=True, width="stretch")
+    st.dataframe(components.snapshot_table(snap, task_name), hide_index=True, width="stretch")
 
 
 st.title("MCTS explorer")
 st.caption(
     "Search a position with Monte Carlo Tree Search and watch the tree grow. "
-    "Node size is visits, colour is the mean value Q for the player who chose the move; "
-    "the principal variation is outlined in teal."
+    "Node size is visits; proven nodes show the solver's exact result (win / loss / draw) in their own "
+    "colour, unproven ones their mean value Q; the principal variation is outlined in teal."
 )
 _init_from_link()
 settings = explorer.get_settings()
@@ -160,7 +178,7 @@ if submitted:
         for problem in explorer.validation_problems(exc):
             st.error(components.plain(problem))
         st.stop()
-    live = components.LiveTree(request.iterations, task.reward_range)
+    live = components.LiveTree(request.iterations, task.reward_range, task=task_name)
     outcome = explorer.run_exploration(request, live)
     live.clear()
     st.session_state.mcts_outcome = outcome

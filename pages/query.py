@@ -193,7 +193,7 @@ def _details(result: QueryResult, consensus: list[Consensus], snapshots: dict[in
         for step, snap in sorted(snapshots.items()):
             st.caption(f"{charts.step_label(step).capitalize()} · the tree when the search stopped")
             st.plotly_chart(
-                charts.tree_figure(snap, reward_range),
+                charts.tree_figure(snap, reward_range, task=result.task),
                 width="stretch",
                 key=f"query_tree_{step}",
             )
@@ -201,7 +201,8 @@ def _details(result: QueryResult, consensus: list[Consensus], snapshots: dict[in
             m = result.mcts
             st.caption(
                 f"{m.get('iterations')} iterations · best {components.plain(str(m.get('best_action')))} · "
-                f"root value {float(m.get('root_value', 0.0)):+.3f} · stopped by "
+                f"root value {float(m.get('root_value_shown', m.get('root_value', 0.0))):+.3f} "
+                f"({charts.status_label(str(m.get('root_status', 'unproven')))}) · stopped by "
                 f"{components.plain(str(m.get('termination_reason')))} · "
                 f"{int(m.get('tree_size', 0)):,} nodes · search seed {m.get('seed')}"
             )

@@ -96,7 +96,9 @@ def run_agent(
 def mcts_summary(task: Task | None, out: AgentOutput) -> dict[str, float | int | str]:
     """The result's ``mcts`` summary of an output that carries a search (``out.search``):
     iterations, root value (raw and scaled to 0..1 by the task's reward range), best action,
-    cache hit rate, why it stopped, tree size, elapsed ms, seed.  Raises ValueError without one."""
+    cache hit rate, why it stopped, tree size, elapsed ms, seed, the root's proof status and its
+    solver-true value (the proven one once proven; ``root_value`` stays the mean Q).
+    Raises ValueError without one."""
     if out.search is None:
         raise ValueError("the agent's output carries no search")
     s = out.search.stats
@@ -111,4 +113,6 @@ def mcts_summary(task: Task | None, out: AgentOutput) -> dict[str, float | int |
         "tree_size": s.tree_size,
         "elapsed_ms": s.elapsed_s * 1000,
         "seed": s.seed,
+        "root_status": s.root_status,  # the solver's proof status of the root (or "unproven")
+        "root_value_shown": s.shown_root_value,  # solver-true: the proven value once proven, else Q
     }

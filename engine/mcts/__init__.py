@@ -8,6 +8,7 @@
 
 from engine.mcts.search import TerminalStateError, fresh_seed, search
 from engine.mcts.selection import RULES, puct, ucb1
+from engine.mcts.solver import STATUS_LABELS, ProofStatus, proof_status, solver_value
 from engine.mcts.tree import Tree
 from engine.mcts.types import (
     ActionStat,
@@ -21,7 +22,9 @@ from engine.mcts.types import (
 
 __all__ = [
     "RULES",
+    "STATUS_LABELS",
     "ActionStat",
+    "ProofStatus",
     "SearchConfig",
     "SearchResult",
     "SearchStats",
@@ -31,7 +34,9 @@ __all__ = [
     "Tree",
     "TreeSnapshot",
     "fresh_seed",
+    "proof_status",
     "puct",
     "search",
+    "solver_value",
     "ucb1",
 ]

@@ -21,10 +21,9 @@ from typing import Any
 import numpy as np
 
 from engine.mcts.selection import RULES, SelectRule, puct_expand_first
-from engine.mcts.snapshots import take_snapshot
+from engine.mcts.snapshots import root_actions, take_snapshot
 from engine.mcts.tree import Tree
 from engine.mcts.types import (
-    ActionStat,
     SearchConfig,
     SearchResult,
     SearchStats,
@@ -298,17 +297,7 @@ def _result(
     root_state = tree.state[0]
     best = tree.best_child(0)
     pv = tree.principal_variation(0)
-    stats = [
-        ActionStat(
-            tree.action[k],
-            task.action_label(root_state, tree.action[k]),
-            tree.N[k],
-            tree.q(k),
-            tree.P[k],
-            tree.proven(k),
-        )
-        for k in sorted(tree.children[0], key=lambda k: -tree.N[k])
-    ]
+    stats = root_actions(tree, task)
     lookups = hits + misses
     search_stats = SearchStats(
         iterations=iterations,
@@ -329,6 +318,8 @@ def _result(
         sims_per_sec=iterations / elapsed if elapsed > 0 else float("inf"),
         tree_size=len(tree),
         max_depth=max(tree.depth),
+        root_proven=tree.proven(0),
+        root_status=tree.status(0),
     )
     return SearchResult(
         best_action=tree.action[best],

@@ -4,10 +4,28 @@ from __future__ import annotations
 
 from engine.mcts.selection import explore_term
 from engine.mcts.tree import Tree
-from engine.mcts.types import SnapshotNode, TreeSnapshot
+from engine.mcts.types import ActionStat, SnapshotNode, TreeSnapshot
 from engine.tasks.base import Task
 
-__all__ = ["take_snapshot"]
+__all__ = ["root_actions", "take_snapshot"]
+
+
+def root_actions(tree: Tree, task: Task) -> tuple[ActionStat, ...]:
+    """Every child of the root as it stands now (visits, Q, prior, proven value and status for
+    the player to move at the root), most visited first."""
+    root_state = tree.state[0]
+    return tuple(
+        ActionStat(
+            tree.action[k],
+            task.action_label(root_state, tree.action[k]),
+            tree.N[k],
+            tree.q(k),
+            tree.P[k],
+            tree.proven(k),
+            tree.status(k),
+        )
+        for k in sorted(tree.children[0], key=lambda k: -tree.N[k])
+    )
 
 
 def take_snapshot(
@@ -62,6 +80,7 @@ def take_snapshot(
                 explore=explore_term(rule, c, N[p], n, P[i]) if p >= 0 else 0.0,
                 on_pv=i in on_pv,
                 proven=tree.proven(i),
+                status=tree.status(i),
             )
         )
     return TreeSnapshot(
@@ -72,4 +91,7 @@ def take_snapshot(
         pv=tuple(tree.label(task, i) for i in pv_ids),
         root_value=tree.q(0),
         best_action_label=tree.label(task, pv_ids[0]) if pv_ids else "",
+        actions=root_actions(tree, task),
+        root_proven=tree.proven(0),
+        root_status=tree.status(0),
     )

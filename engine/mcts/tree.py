@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.mcts.solver import ProofStatus, proof_status
 from engine.tasks.base import Task
 
 __all__ = ["Tree"]
@@ -99,7 +100,11 @@ class Tree:
     def proven(self, i: int) -> float | None:
         """The exact value of node ``i`` for its mover, if known."""
         t = self.term[i]
-        return None if t is None else t[self.mover[i]]
+        return None if t is None else t[self.mover[i]] + 0.0  # + 0.0: a draw reads 0, never -0
+
+    def status(self, i: int) -> ProofStatus:
+        """The proof status of node ``i`` for its mover (win / loss / draw / exact / unproven)."""
+        return proof_status(self.proven(i), self.reward_range)
 
     def best_child(self, i: int) -> int:
         """The child to recommend: a proven best-possible result first, never a

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from engine.mcts.solver import ProofStatus, solver_value
+
 __all__ = [
     "ActionStat",
     "SearchConfig",
@@ -71,7 +73,10 @@ class SearchConfig(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class ActionStat:
-    """One root action: visits, mean value for the player choosing it, prior."""
+    """One root action: visits, mean value for the player choosing it, prior.
+
+    ``proven`` is the solver's exact value for the player choosing it (None if unproven) and
+    ``status`` its reading (``engine.mcts.solver.proof_status``)."""
 
     action: Any
     label: str
@@ -79,6 +84,12 @@ class ActionStat:
     value: float
     prior: float
     proven: float | None = None
+    status: ProofStatus = "unproven"
+
+    @property
+    def shown_value(self) -> float:
+        """The solver-true value: the proven one if there is one, else the mean Q."""
+        return solver_value(self.value, self.proven)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +114,13 @@ class SearchStats:
     sims_per_sec: float
     tree_size: int
     max_depth: int
+    root_proven: float | None = None  # the solver's exact root value (player to move), if proven
+    root_status: ProofStatus = "unproven"
+
+    @property
+    def shown_root_value(self) -> float:
+        """The solver-true root value: the proven one if the root is proven, else the mean Q."""
+        return solver_value(self.root_value, self.root_proven)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +129,8 @@ class SnapshotNode:
 
     ``value`` is the mean return for the player who chose ``action``;
     ``exploit`` and ``explore`` are the two terms of the selection score seen
-    from the parent (0 for the root).
+    from the parent (0 for the root).  ``proven`` is the solver's exact value
+    for that same player (None if unproven), ``status`` its reading.
     """
 
     id: int
@@ -125,12 +144,23 @@ class SnapshotNode:
     explore: float
     on_pv: bool
     proven: float | None = None
+    status: ProofStatus = "unproven"
+
+    @property
+    def shown_value(self) -> float:
+        """The solver-true value: the proven one if there is one, else the mean Q."""
+        return solver_value(self.value, self.proven)
 
 
 @dataclass(frozen=True, slots=True)
 class TreeSnapshot:
     """The top of the tree after ``iteration`` iterations (principal variation
-    plus the top-k children per node), small enough to draw live."""
+    plus the top-k children per node), small enough to draw live.
+
+    ``actions`` holds every root action as it stood then (most visited first), so
+    views of a scrubbed snapshot show that moment, not the end of the search.
+    ``root_value`` is the root's mean Q; ``root_proven``/``root_status`` the solver's
+    exact value and its reading, both for the player to move at the root."""
 
     iteration: int
     elapsed_s: float
@@ -139,6 +169,14 @@ class TreeSnapshot:
     pv: tuple[str, ...]  # action labels along the principal variation
     root_value: float
     best_action_label: str
+    actions: tuple[ActionStat, ...] = ()
+    root_proven: float | None = None
+    root_status: ProofStatus = "unproven"
+
+    @property
+    def shown_root_value(self) -> float:
+        """The solver-true root value: the proven one if the root is proven, else the mean Q."""
+        return solver_value(self.root_value, self.root_proven)
 
 
 @dataclass(frozen=True, slots=True)

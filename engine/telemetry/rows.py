@@ -170,7 +170,7 @@ def result_rows(
             iterations=s.iterations,
             seed=s.seed,
             best_action=s.best_action_label,
-            root_value=s.root_value,
+            root_value=s.shown_root_value,  # solver-true: the proven value once the root is proven
             termination_reason=s.termination_reason,
             tree_size=s.tree_size,
             cache_hit_rate=s.cache_hit_rate,
