@@ -198,8 +198,9 @@ class Engine:
         tel = self.telemetry
         request_id = request_id or uuid.uuid4().hex
         correlation_id = request.correlation_id or get_correlation_id() or request_id
+        wall = tel.clock()
         meta = RequestMeta(
-            tel.clock() if ts is None else ts,
+            wall if ts is None else ts,
             request.user_id,
             simulated,
             experiment,
@@ -207,6 +208,7 @@ class Engine:
             correlation_id,
             request.model_dump_json(),
             bucket,
+            0.0 if ts is None else ts - wall,  # spans and log lines go on the row's clock
         )
         run = RunInfo(request, request.resolved_task(), request_id, uuid.uuid4().hex, meta)
         progress = Progress()
