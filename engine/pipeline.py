@@ -296,7 +296,8 @@ class Engine:
             if all(a in outputs for a in routing.usable):
                 stop_reason = "all agents ran"
                 break
-            decision = routing.decide(index, features, set(outputs))
+            with tel.span("route", step=index):  # the router's own time (e.g. the GRU), traced
+                decision = routing.decide(index, features, set(outputs))
             agent, reason = decision.chosen, decision.reason
             progress.decided(decision)
             yield decision
@@ -320,7 +321,7 @@ class Engine:
                     agent=agent,
                 )
                 injector.before_agent()
-                out = yield from run_agent(index, agent, task_name, ctx, live)
+                out = yield from run_agent(index, agent, task_name, ctx, live, tel.span)
                 if span is not None:
                     span.set_attributes(answer=out.answer, confidence=out.confidence, exact=out.exact)
                 tel.log(

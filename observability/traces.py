@@ -31,7 +31,8 @@ from observability.tracing import ERROR_KEY  # where a span row keeps its error 
 __all__ = [
     "ERROR_KEY", "FIELD_LABELS", "NO_VALUE", "STATUSES", "LogLine", "MctsRunInfo", "RequestInfo",
     "RoutingStep", "SpanNode", "TraceDetail", "TraceFilter", "TraceFilterError", "TraceSummary",
-    "build_span_tree", "list_traces", "parse_filter", "trace_detail", "trace_id_for_request",
+    "WaterfallRow", "build_span_tree", "list_traces", "parse_filter", "trace_detail",
+    "trace_id_for_request", "untraced_notes", "waterfall_rows",
 ]  # fmt: skip
 
 _T = TypeVar("_T")
@@ -104,6 +105,13 @@ class SpanNode:
     error: str | None
     correlation_id: str | None
     orphan: bool
+    #: Duration minus the time its children cover (ms; overlapping children counted once,
+    #: children clipped to this span); the whole duration for a leaf; None without times.
+    self_ms: float | None = None
+    #: The stretches inside this span that none of its children covers, as ``(offset_ms,
+    #: duration_ms)`` from the trace start: untraced time.  Empty for a leaf (its self time is
+    #: its own traced work); for a span with children they add up to its ``self_ms``.
+    gaps: tuple[tuple[float, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,6 +297,38 @@ def _order_key(row: Mapping[str, Any]) -> tuple[bool, float, str]:
     return (start is None, start if start is not None else 0.0, str(row["span_id"]))
 
 
+def _self_time(
+    start: float | None,
+    duration_ms: float | None,
+    children: Sequence[tuple[float | None, float | None]],
+    trace_start: float | None,
+) -> tuple[float | None, tuple[tuple[float, float], ...]]:
+    """A span's self time (ms) and its untraced gaps (``(offset_ms, duration_ms)`` from
+    ``trace_start``): the parts of ``[start, start + duration]`` that no child interval
+    (``(start, end)``, unix s) covers.  Children are clipped to the span and overlapping ones
+    merged; children without times are ignored.  ``(duration, ())`` for a leaf, ``(None, ())``
+    when the span's own times are unknown."""
+    if start is None or duration_ms is None:
+        return None, ()
+    spans = sorted((s, e) for s, e in children if s is not None and e is not None)
+    if not spans:
+        return duration_ms, ()
+    end = start + duration_ms / 1000.0
+    origin = start if trace_start is None else trace_start
+    gaps: list[tuple[float, float]] = []
+    cursor = start  # everything before it is covered (or already a gap)
+    for child_start, child_end in spans:
+        lo, hi = max(child_start, start), min(child_end, end)
+        if hi <= cursor:
+            continue
+        if lo > cursor:
+            gaps.append(((cursor - origin) * 1000.0, (lo - cursor) * 1000.0))
+        cursor = max(cursor, hi)
+    if cursor < end:
+        gaps.append(((cursor - origin) * 1000.0, (end - cursor) * 1000.0))
+    return sum(d for _, d in gaps), tuple(gaps)
+
+
 def build_span_tree(
     rows: Sequence[Mapping[str, Any]], trace_start: float | None = None
 ) -> tuple[tuple[SpanNode, ...], tuple[str, ...]]:
@@ -300,6 +340,9 @@ def build_span_tree(
     from the top: the earliest of them is promoted to the top level to break the cycle, so
     every span appears exactly once.
     ``offset_ms`` is measured from ``trace_start`` (unix s; default the earliest span start).
+    Each node's ``self_ms`` is its duration minus what its children cover and ``gaps`` the
+    uncovered stretches (untraced time), so when siblings do not overlap a root's duration is
+    the sum of the self times of its tree (leaves: traced work; parents: their gaps).
     """
     by_id: dict[str, Mapping[str, Any]] = {}
     for row in rows:
@@ -351,8 +394,11 @@ def build_span_tree(
         start, end, duration = _start(row), _end(row), _float(row.get("duration_ms"))
         if duration is None and start is not None and end is not None:
             duration = (end - start) * 1000.0
+        kids = [(_start(by_id[k]), _end(by_id[k])) for k in children[sid] if k not in promoted]
+        self_ms, gaps = _self_time(start, duration, kids, trace_start)
         given = {"span_id": sid, "depth": depth, "offset_ms": _offset(start, trace_start)}
         given |= {"duration_ms": duration, "attributes": attributes, "error": error, "orphan": sid in orphans}
+        given |= {"self_ms": self_ms, "gaps": gaps}
         nodes.append(_from_row(SpanNode, row, **given))
     notes = []
     if orphans:
@@ -421,3 +467,92 @@ def trace_detail(store: Store, trace_id: str) -> TraceDetail | None:
         trace_id=trace_id, request=request, start_ts=start_ts, duration_ms=duration_ms, spans=spans,
         logs=logs, routing=routing, mcts_runs=runs, correlation_ids=tuple(cids), notes=tuple(notes),
     )  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------ self time
+
+
+@dataclass(frozen=True, slots=True)
+class WaterfallRow:
+    """One row of a waterfall: a span (``span`` set) or an untraced gap inside its parent
+    (``span`` None, ``parent`` the span it lies in).  ``offset_ms`` from the trace start."""
+
+    depth: int
+    offset_ms: float
+    duration_ms: float
+    span: SpanNode | None
+    parent: SpanNode | None = None
+
+    @property
+    def label(self) -> str:
+        """The span's name, or ``"untraced"``."""
+        return self.span.name if self.span is not None else "untraced"
+
+
+def waterfall_rows(spans: Sequence[SpanNode], min_gap_ms: float = 0.0) -> list[WaterfallRow]:
+    """``spans`` (in :func:`build_span_tree` order) as waterfall rows, with each span's untraced
+    gaps of at least ``min_gap_ms`` as rows of their own one level below it, placed among its
+    children by start time.  Spans without times get no row (their children still do)."""
+    rows: list[WaterfallRow] = []
+    inf = float("inf")
+
+    def subtree(i: int) -> int:
+        """Emit span ``i`` and everything under it; return the index after its subtree."""
+        span = spans[i]
+        if span.offset_ms is not None and span.duration_ms is not None:
+            rows.append(WaterfallRow(span.depth, span.offset_ms, span.duration_ms, span))
+        kids: list[int] = []
+        j = i + 1
+        while j < len(spans) and spans[j].depth > span.depth:
+            if spans[j].depth == span.depth + 1:
+                kids.append(j)
+            j += 1
+        items: list[tuple[float, int, int | WaterfallRow]] = [
+            (o, 0, WaterfallRow(span.depth + 1, o, d, None, span)) for o, d in span.gaps if d >= min_gap_ms
+        ]
+        items += [(inf if spans[k].offset_ms is None else spans[k].offset_ms, 1, k) for k in kids]  # type: ignore[misc]
+        for _, _, item in sorted(items, key=lambda t: (t[0], t[1])):
+            if isinstance(item, WaterfallRow):
+                rows.append(item)
+            else:
+                subtree(item)
+        return j
+
+    i = 0
+    while i < len(spans):
+        i = subtree(i)
+    return rows
+
+
+def untraced_notes(spans: Sequence[SpanNode], request_latency_ms: float | None = None) -> tuple[str, ...]:
+    """Sentences that say, from the spans' own records, where untraced time went: a span that
+    held a live stream (``caller_ms``, ``snapshots_streamed``: the caller taking its tree
+    snapshots while the search ran in a worker), and a request whose latency exceeds its spans.
+    Durations in ms, one decimal."""
+    notes = []
+    by_parent: dict[str | None, list[SpanNode]] = {}
+    for span in spans:
+        by_parent.setdefault(span.parent_id, []).append(span)
+    for span in spans:
+        caller = _float(span.attributes.get("caller_ms"))
+        if caller is None or span.duration_ms is None or span.self_ms is None:
+            continue
+        streamed = _int(span.attributes.get("snapshots_streamed")) or 0
+        kids = by_parent.get(span.span_id, [])
+        covered = ", ".join(f"{k.name} {k.duration_ms:,.1f} ms" for k in kids if k.duration_ms is not None)
+        notes.append(
+            f"{span.name} lasted {span.duration_ms:,.1f} ms ({covered or 'no child span'}); its "
+            f"{span.self_ms:,.1f} ms untraced: the caller held the live stream for {caller:,.1f} ms "
+            f"while taking {streamed} tree snapshot(s) (the console drawing each one), and the span "
+            "stays open until the last is taken, while the search runs in a worker."
+        )
+    roots = [s.duration_ms for s in spans if s.depth == 0 and s.duration_ms is not None]
+    if request_latency_ms is not None and roots:
+        extra = request_latency_ms - max(roots)
+        if extra >= 0.05 * request_latency_ms and extra >= 0.5:
+            notes.append(
+                f"The request's latency ({request_latency_ms:,.1f} ms) is {extra:,.1f} ms longer than its "
+                f"spans ({max(roots):,.1f} ms): time before the query span opened (reading the position, "
+                "loading the task) or after it closed, or injected latency, which no span covers."
+            )
+    return tuple(notes)

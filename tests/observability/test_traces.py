@@ -337,8 +337,10 @@ def test_real_game_query_trace(engine_runs):
     # one agent span per routing step, in order, under the root; then synthesise
     agents = [s.name for s in detail.spans if s.name.startswith("agent.")]
     assert agents == [f"agent.{step.agent}" for step in game.steps]
-    assert {s.name for s in detail.spans} == {"query", "synthesise", *agents}
-    assert all(s.depth == 1 for s in detail.spans[1:])
+    searched = {"mcts.search"} if "mcts" in game.agents_used else set()
+    assert {s.name for s in detail.spans} == {"query", "route", "synthesise", *agents, *searched}
+    assert [s.name for s in detail.spans].count("route") == len(game.steps)  # one per routing decision
+    assert all(s.depth == (2 if s.name == "mcts.search" else 1) for s in detail.spans[1:])
     assert [r.agent for r in detail.routing] == [step.agent for step in game.steps]
     assert detail.request.request_id == game.request_id and detail.request.seed == 3
     if "mcts" in game.agents_used:
