@@ -11,6 +11,7 @@ from app.safe_text import plotly_text
 from engine.events import RouteDecision
 from engine.mcts import ActionStat, TreeSnapshot
 from engine.models import AGENTS, StepRecord
+from engine.names import step_number
 from engine.routing import FEATURE_NAMES
 
 PV_COLOUR = "#0f766e"
@@ -228,7 +229,7 @@ def _step_fields(step: StepRecord | RouteDecision) -> tuple[int, str, dict[str, 
 
 def step_label(index: int) -> str:
     """How a (0-based) step is named in the console: ``step 1`` is the first."""
-    return f"step {index + 1}"
+    return f"step {step_number(index)}"
 
 
 def routing_probabilities_figure(

@@ -51,6 +51,7 @@ from engine.loop import (
 )
 from engine.mcts import SearchConfig, fresh_seed
 from engine.models import PassageRef, QueryRequest, QueryResult, StepRecord
+from engine.names import step_number
 from engine.routing import GRURouter, Router, RoutingState
 from engine.telemetry import RequestMeta, Telemetry
 from observability.tracing import correlation_scope, get_correlation_id
@@ -316,7 +317,8 @@ class Engine:
             with tel.span(f"agent.{agent}", step=index, reason=reason) as span:
                 tel.log(
                     logging.INFO,
-                    f"step {index}: routed to {agent} (p={decision.probabilities[agent]:.2f}; {reason})",
+                    f"step {step_number(index)}: routed to {agent} "
+                    f"(p={decision.probabilities[agent]:.2f}; {reason})",
                     step=index,
                     agent=agent,
                 )

@@ -76,9 +76,7 @@ def on_request_clock(
     onto the request row's clock; durations and order unchanged.  The same lists when it is 0."""
     if not shift_s:
         return spans, lines
-    moved = [
-        dataclasses.replace(s, start_ts=s.start_ts + shift_s, end_ts=s.end_ts + shift_s) for s in spans
-    ]
+    moved = [dataclasses.replace(s, start_ts=s.start_ts + shift_s, end_ts=s.end_ts + shift_s) for s in spans]
     return moved, [line._replace(ts=line.ts + shift_s) for line in lines]
 
 

@@ -61,7 +61,8 @@ def test_waterfall_rows_interleave_gaps_with_children_by_time():
     ]
     assert [r.parent.name for r in rows if r.span is None] == ["root", "A", "A", "root"]
     # a floor of 9 ms drops the small gap (5 ms) only
-    assert [round(r.duration_ms, 6) for r in waterfall_rows(nodes, 9.0) if r.span is None] == [10.0, 15.0, 20.0]
+    floored = waterfall_rows(nodes, 9.0)
+    assert [round(r.duration_ms, 6) for r in floored if r.span is None] == [10.0, 15.0, 20.0]
 
 
 def test_a_span_without_times_has_no_self_time():
