@@ -21,6 +21,7 @@ from observability.store import Store
 from observability.trace_filter import (  # the filter lives there; re-exported for callers of this module
     FIELD_LABELS,
     NO_VALUE,
+    ORDERS,
     STATUSES,
     TraceFilter,
     TraceFilterError,
@@ -29,10 +30,10 @@ from observability.trace_filter import (  # the filter lives there; re-exported 
 from observability.tracing import ERROR_KEY  # where a span row keeps its error text, in attributes
 
 __all__ = [
-    "ERROR_KEY", "FIELD_LABELS", "NO_VALUE", "STATUSES", "LogLine", "MctsRunInfo", "RequestInfo",
-    "RoutingStep", "SpanNode", "TraceDetail", "TraceFilter", "TraceFilterError", "TraceSummary",
-    "WaterfallRow", "build_span_tree", "list_traces", "parse_filter", "trace_detail",
-    "trace_id_for_request", "untraced_notes", "waterfall_rows",
+    "ERROR_KEY", "FIELD_LABELS", "NO_VALUE", "ORDERS", "STATUSES", "LogLine", "MctsRunInfo",
+    "RequestInfo", "RoutingStep", "SpanNode", "TraceDetail", "TraceFilter", "TraceFilterError",
+    "TraceSummary", "WaterfallRow", "build_span_tree", "count_traces", "list_traces", "parse_filter",
+    "step_outcomes", "trace_detail", "trace_id_for_request", "untraced_notes", "waterfall_rows",
 ]  # fmt: skip
 
 _T = TypeVar("_T")
@@ -239,18 +240,10 @@ def _from_row(cls: type[_T], row: Mapping[str, Any], **given: Any) -> _T:
 # ------------------------------------------------------------------------------------------ the list
 
 
-def list_traces(store: Store, flt: TraceFilter, *, now: float | None = None) -> list[TraceSummary]:
-    """Requests matching ``flt``, newest first (``ts`` descending, then request id), at most
-    ``flt.limit``, each with its span count and span wall time.
-
-    ``now`` (unix s, default the clock) anchors ``flt.window_s``.
-
-    Raises:
-        sqlite3.Error: the store cannot be read.
-    """
+def _store_filters(flt: TraceFilter, now: float | None) -> dict[str, Any]:
+    """``flt`` as the keyword filters of the store's trace reads (``now`` anchors its window)."""
     since = None if flt.window_s is None else (time.time() if now is None else now) - flt.window_s
-    rows = store.reads.trace_summaries(
-        limit=flt.limit,
+    return dict(
         statuses=flt.statuses,
         task=flt.task,
         min_latency_ms=flt.min_latency_ms,
@@ -262,11 +255,34 @@ def list_traces(store: Store, flt: TraceFilter, *, now: float | None = None) -> 
         after_ts=flt.after_ts,
         until_ts=flt.until_ts,
         dimensions=flt.dimensions,
+        query_text=flt.query_text,
     )
+
+
+def list_traces(store: Store, flt: TraceFilter, *, now: float | None = None) -> list[TraceSummary]:
+    """Requests matching ``flt``, in ``flt.order`` (default newest first: ``ts`` descending, then
+    request id), at most ``flt.limit``, each with its span count and span wall time.
+
+    ``now`` (unix s, default the clock) anchors ``flt.window_s``.
+
+    Raises:
+        sqlite3.Error: the store cannot be read.
+    """
+    rows = store.reads.trace_summaries(limit=flt.limit, order=flt.order, **_store_filters(flt, now))
     return [
         TraceSummary(_from_row(RequestInfo, row), int(row["span_count"] or 0), _float(row["span_ms"]))
         for row in rows
     ]
+
+
+def count_traces(store: Store, flt: TraceFilter, *, cap: int = 10_000, now: float | None = None) -> int:
+    """How many requests match ``flt`` (ignoring its limit), counting at most ``cap + 1``: a
+    result above ``cap`` means "more than ``cap``" (the count stays bounded on a large store).
+
+    Raises:
+        sqlite3.Error: the store cannot be read.
+    """
+    return store.reads.trace_count(cap=cap, **_store_filters(flt, now))
 
 
 def trace_id_for_request(store: Store, request_id: str) -> str | None:
@@ -556,3 +572,47 @@ def untraced_notes(spans: Sequence[SpanNode], request_latency_ms: float | None =
                 "loading the task) or after it closed, or injected latency, which no span covers."
             )
     return tuple(notes)
+
+
+# ------------------------------------------------------------------------------------------ outcomes
+
+_FAILED = {"error": "failed", "cancelled": "was cancelled", "invalid": "was rejected"}
+
+
+def step_outcomes(detail: TraceDetail) -> tuple[str, ...]:
+    """What became of each routing step of ``detail`` (one text per ``detail.routing`` entry), from
+    its row, spans and log lines: ``"finished"`` for a step recorded with its confidence or
+    latency; for one recorded unfinished (the request ended first), ``"answered; request failed
+    at <stage>: <error>"`` when the agent's span or log line shows it answered, else ``"did not
+    finish: request failed at <stage>: <error>"``.  ``<stage>`` is the innermost span that failed
+    (``"the query loop, after the agent"`` when only the root did), or unknown."""
+    request = detail.request
+    status = request.status if request is not None else "error"
+    error = (request.error if request is not None else None) or "no error recorded"
+    failed = [s for s in detail.spans if s.status == "error"]
+    innermost = max(failed, key=lambda s: (s.depth, s.offset_ms or 0.0), default=None)
+    out = []
+    for step in detail.routing:
+        if step.confidence is not None or step.latency_ms is not None:
+            out.append("finished")
+            continue
+        name = f"agent.{step.agent}"
+        agent_spans = [
+            s for s in detail.spans if s.name == name and _int(s.attributes.get("step")) == step.step
+        ]
+        logged = any(
+            x.attributes.get("agent") == step.agent
+            and _int(x.attributes.get("step")) == step.step
+            and x.message.startswith(f"{step.agent} answered")
+            for x in detail.logs
+        )
+        answered = logged or any(s.status == "ok" and "answer" in s.attributes for s in agent_spans)
+        if innermost is None:
+            stage = "an unknown stage"
+        elif innermost.depth == 0 and answered:
+            stage = f"the {innermost.name} loop, after {step.agent} answered"
+        else:
+            stage = innermost.name
+        ended = f"request {_FAILED.get(status, status)} at {stage}: {error}"
+        out.append(f"answered; {ended}" if answered else f"did not finish: {ended}")
+    return tuple(out)

@@ -181,24 +181,35 @@ def test_deep_link_opens_the_trace_with_waterfall_tree_logs_routing_and_mcts(db)
     write(db, **_trace_rows())
     at = open_page({"trace": "trace-r1"})
     assert [shown(h.value) for h in at.header] == ["Trace trace-r1"]
-    # waterfall: depth-first order query, agent.hrm, llm.complete, agent.mcts; offsets from 100.000 s
+    # waterfall: depth-first order query, agent.hrm, llm.complete, agent.mcts; offsets from 100.000 s,
+    # with the untraced gaps worked out from the rows: query 0-40 ms has children at 2-12 and 15-35
+    # (gaps 0-2, 12-15, 35-40), agent.hrm 2-12 has llm.complete at 4-9 (gaps 2-4, 9-12)
     chart = _waterfall(at)
     bars = chart["data"][0]
-    assert bars["base"] == pytest.approx([0.0, 2.0, 4.0, 15.0])
-    assert bars["x"] == pytest.approx([40.0, 10.0, 5.0, 20.0])
+    assert bars["base"] == pytest.approx([0.0, 0.0, 2.0, 2.0, 4.0, 9.0, 12.0, 15.0, 35.0], abs=1e-6)
+    assert bars["x"] == pytest.approx([40.0, 2.0, 10.0, 2.0, 5.0, 3.0, 3.0, 20.0, 5.0], abs=1e-6)
     labels = [a["text"] for a in chart["layout"]["annotations"]]
-    assert labels == ["query", "\u2003agent.hrm", "\u2003\u2003llm.complete", "\u2003agent.mcts"]
+    gap1, gap2 = "\u2003<i>untraced</i>", "\u2003\u2003<i>untraced</i>"
+    assert labels == ["query", gap1, "\u2003agent.hrm", gap2, "\u2003\u2003llm.complete", gap2, gap1,
+                      "\u2003agent.mcts", gap1]  # fmt: skip
     red = "#dc2626"
-    assert [c == red for c in bars["marker"]["color"]] == [True, False, False, True]
+    assert [c == red for c in bars["marker"]["color"]] == [True] + [False] * 6 + [True, False]
     # the span tree, the log lines and the routing decisions as tables
     tree, logs, routing = (d.value for d in at.main.dataframe[1:4])
     assert [s.strip("\u2003└ ") for s in tree["span"]] == ["query", "agent.hrm", "llm.complete", "agent.mcts"]
     assert list(tree["error"]) == ["", "", "", "boom"]
+    # self time: duration minus the children (query 40 - 10 - 20, agent.hrm 10 - 5); leaves their own
+    assert list(tree["self (ms)"]) == pytest.approx([10.0, 5.0, 5.0, 20.0], abs=1e-6)
     assert list(logs["message"]) == ["routed to hrm", "mcts failed"]
     assert list(logs["span"]) == ["agent.hrm", "agent.mcts"]
     assert list(logs["+ms"]) == pytest.approx([3.0, 30.0])
     assert list(routing["agent"]) == ["hrm", "mcts"] and list(routing["p(mcts)"]) == [0.2, 0.8]
-    assert list(routing["step outcome"]) == ["finished", "did not finish"]  # mcts failed in its step
+    assert list(routing["step"]) == [1, 2]  # stored 0 and 1: numbered from 1 on screen
+    # mcts failed in its own step (its span failed, no answer logged)
+    assert list(routing["step outcome"]) == [
+        "finished",
+        "did not finish: request failed at agent.mcts: ProviderUnavailable: down",
+    ]
     # the request's error, and the links out
     assert any("ProviderUnavailable: down" in e for e in texts(at.error))
     links = [m for m in texts(at.markdown) if "](" in m]
@@ -261,7 +272,11 @@ def test_query_console_links_a_finished_run_to_its_trace(db):
     assert [shown(h.value) for h in at.header] == [f"Trace {result.trace_id}"]
     assert table(at) == [result.trace_id]  # the list has the run too, right away
     labels = [a["text"].strip("\u2003") for a in _waterfall(at)["layout"]["annotations"]]
-    assert labels == ["query", *(f"agent.{s.agent}" for s in result.steps), "synthesise"]
+    expected = ["query"]
+    for s in result.steps:  # a route span, then the agent's (MCTS with its search inside); from step 1
+        expected += [f"route · step {s.index + 1}", f"agent.{s.agent} · step {s.index + 1}"]
+        expected += ["mcts.search"] if s.agent == "mcts" else []
+    assert [x for x in labels if x != "<i>untraced</i>"] == [*expected, "synthesise"]
     assert "No log lines recorded for this trace." not in texts(at.info)  # the engine logged the run
 
 
