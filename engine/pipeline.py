@@ -233,7 +233,7 @@ class Engine:
                     task=run.task_name,
                     seed=seed,
                     router=request.router,
-                ),
+                ) as root,
             ):
                 tel.log(
                     logging.INFO,
@@ -242,7 +242,9 @@ class Engine:
                     router=request.router,
                     seed=seed,
                 )
-                result, search = yield from self._loop(run, position, progress, injector, seed, t0, live)
+                result, search = yield from _held(
+                    self._loop(run, position, progress, injector, seed, t0, live), root
+                )
         except GeneratorExit:
             self._recorder.failure(
                 run, progress, "cancelled", "the caller stopped reading before the answer", t0, seed
@@ -417,3 +419,28 @@ class Engine:
     def __exit__(self, *exc_info: object) -> None:
         """Close the engine (flushing its telemetry)."""
         self.close()
+
+
+def _held(events: Generator[Event, None, Any], span: Any) -> Generator[Event, None, Any]:
+    """Yield ``events`` and return their generator's value, timing how long the caller holds each
+    event (from the yield until it asks for the next: e.g. the console drawing it).  The totals go
+    on ``span`` (the request's root, None when tracing is off) as ``caller_ms`` (ms) and
+    ``events_streamed``: that time lies inside the span but in none of its children, so the Traces
+    page can say what its untraced time was.  Closing this closes ``events``."""
+    held, count = 0.0, 0
+    try:
+        while True:
+            try:
+                event = next(events)
+            except StopIteration as stop:
+                return stop.value
+            handed = time.perf_counter()
+            try:
+                yield event
+            finally:
+                held += time.perf_counter() - handed
+                count += 1
+    finally:
+        events.close()
+        if span is not None:
+            span.set_attributes(caller_ms=round(held * 1000.0, 3), events_streamed=count)

@@ -541,26 +541,57 @@ def waterfall_rows(spans: Sequence[SpanNode], min_gap_ms: float = 0.0) -> list[W
 
 
 def untraced_notes(spans: Sequence[SpanNode], request_latency_ms: float | None = None) -> tuple[str, ...]:
-    """Sentences that say, from the spans' own records, where untraced time went: a span that
-    held a live stream (``caller_ms``, ``snapshots_streamed``: the caller taking its tree
-    snapshots while the search ran in a worker), and a request whose latency exceeds its spans.
+    """Sentences that say, from the spans' own records, where untraced time went.
+
+    A span with ``caller_ms`` held a stream: its caller (e.g. the console drawing each event) had
+    the events that long, inside the span but in none of its children.  ``snapshots_streamed``
+    (the MCTS agent's live tree snapshots, taken while the search runs in a worker) or
+    ``events_streamed`` (the request's events) say how many; a root's held time excludes what
+    its descendants report.  A request whose latency exceeds its spans gets a sentence too.
     Durations in ms, one decimal."""
     notes = []
-    by_parent: dict[str | None, list[SpanNode]] = {}
-    for span in spans:
-        by_parent.setdefault(span.parent_id, []).append(span)
+    parents = {s.span_id: s.parent_id for s in spans}
+
+    def below(top: str) -> list[SpanNode]:
+        out = []
+        for s in spans:
+            p = s.parent_id
+            while p is not None and p != top and p in parents:
+                p = parents[p]
+            if p == top and s.span_id != top:
+                out.append(s)
+        return out
+
     for span in spans:
         caller = _float(span.attributes.get("caller_ms"))
-        if caller is None or span.duration_ms is None or span.self_ms is None:
+        if caller is None or span.duration_ms is None or span.self_ms is None or not span.gaps:
             continue
-        streamed = _int(span.attributes.get("snapshots_streamed")) or 0
-        kids = by_parent.get(span.span_id, [])
-        covered = ", ".join(f"{k.name} {k.duration_ms:,.1f} ms" for k in kids if k.duration_ms is not None)
+        kids = [k for k in spans if k.parent_id == span.span_id and k.duration_ms is not None]
+        covered = (
+            ", ".join(f"{k.name} {k.duration_ms:,.1f} ms" for k in kids)
+            if len(kids) <= 3
+            else f"{len(kids)} child spans cover {span.duration_ms - span.self_ms:,.1f} ms"
+        )
+        head = f"{span.name} lasted {span.duration_ms:,.1f} ms ({covered}), {span.self_ms:,.1f} ms untraced"
+        snapshots = _int(span.attributes.get("snapshots_streamed"))
+        if snapshots is not None:
+            notes.append(
+                f"{head}: the caller held the live stream for {caller:,.1f} ms while taking {snapshots} "
+                "tree snapshot(s) (the console drawing each one), and the span stays open until the "
+                "last is taken, while the search runs in a worker."
+            )
+            continue
+        inner = [s for s in below(span.span_id) if _float(s.attributes.get("caller_ms")) is not None]
+        inner_ms = sum(_float(s.attributes.get("caller_ms")) or 0.0 for s in inner)
+        inner_n = sum(_int(s.attributes.get("snapshots_streamed")) or 0 for s in inner)
+        events = (_int(span.attributes.get("events_streamed")) or 0) - inner_n
+        own = max(caller - inner_ms, 0.0)
+        rest = max(span.self_ms - own, 0.0)
         notes.append(
-            f"{span.name} lasted {span.duration_ms:,.1f} ms ({covered or 'no child span'}); its "
-            f"{span.self_ms:,.1f} ms untraced: the caller held the live stream for {caller:,.1f} ms "
-            f"while taking {streamed} tree snapshot(s) (the console drawing each one), and the span "
-            "stays open until the last is taken, while the search runs in a worker."
+            f"{head}: the caller held the stream for {own:,.1f} ms of it over {events} event(s) "
+            "(routing decisions, agent steps, agreement: the console drawing each one); the other "
+            f"{rest:,.1f} ms are the loop's own code between spans (building the router, checking "
+            "agreement)."
         )
     roots = [s.duration_ms for s in spans if s.depth == 0 and s.duration_ms is not None]
     if request_latency_ms is not None and roots:

@@ -142,3 +142,29 @@ def test_live_mcts_span_explains_the_time_the_caller_held_the_stream(engine, tmp
     assert agent.attributes["caller_ms"] >= taken * 5.0  # slept at least that long at the yields
     notes = untraced_notes(detail.spans, result.latency_ms)
     assert any(f"taking {taken} tree snapshot(s)" in n and "agent.mcts lasted" in n for n in notes)
+
+
+def test_the_root_span_says_how_long_the_caller_held_each_event(engine, tmp_path):
+    """A caller that takes 5 ms per event (as the console does, drawing each step) leaves that time
+    inside the query span and outside every child; the root records it and the notes say so."""
+    result, taken = None, 0
+    for event in engine.stream(QueryRequest(query="24: 4 7 8 8", seed=2, router="rules"), live=False):
+        if isinstance(event, Final):
+            result = event.result
+        else:
+            taken += 1
+            time.sleep(0.005)
+    assert result is not None
+    engine.telemetry.flush()
+    store = Store(tmp_path / "arbor.db", threaded=False)
+    try:
+        detail = trace_detail(store, result.trace_id)
+    finally:
+        store.close()
+    assert detail is not None
+    root = detail.spans[0]
+    assert root.attributes["events_streamed"] == taken  # every event before Final
+    assert root.attributes["caller_ms"] >= taken * 5.0
+    assert root.self_ms >= taken * 5.0  # held outside every child span: untraced time of the root
+    notes = untraced_notes(detail.spans, result.latency_ms)
+    assert any(n.startswith("query lasted") and f"over {taken} event(s)" in n for n in notes), notes
