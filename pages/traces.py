@@ -363,18 +363,25 @@ def _routing(detail: TraceDetail) -> None:
     if not detail.routing:
         st.info("No routing decisions recorded for this request.")
         return
+    outcomes = telemetry.step_outcomes(detail)
     if any(_unfinished(r) for r in detail.routing):
         st.caption(
             "A step recorded unfinished (the request ended before it was) has no confidence or latency; "
             "its outcome says from the agent's span and log lines whether the agent answered first."
         )
+        for r, outcome in zip(detail.routing, outcomes, strict=True):
+            if outcome != "finished":
+                st.warning(
+                    f"{charts.step_label(r.step).capitalize()} ({components.plain(r.agent)}): "
+                    f"{components.plain(outcome)}"
+                )
     agents = list(dict.fromkeys(a for step in detail.routing for a in step.probabilities))
     table = pd.DataFrame(
         {
             "step": [charts.step_number(r.step) for r in detail.routing],
             "agent": [r.agent for r in detail.routing],
             "reason": [r.reason or UNKNOWN for r in detail.routing],
-            "step outcome": list(telemetry.step_outcomes(detail)),
+            "step outcome": list(outcomes),
             "confidence": [r.confidence for r in detail.routing],
             **{f"p({a})": [r.probabilities.get(a) for r in detail.routing] for a in agents},
             "latency (ms)": [r.latency_ms for r in detail.routing],
@@ -391,6 +398,7 @@ def _routing(detail: TraceDetail) -> None:
             **{f"p({a})": number for a in agents},
             "latency (ms)": st.column_config.NumberColumn(format="%.1f"),
         },
+        placeholder="—",
     )
 
 

@@ -444,6 +444,10 @@ def test_an_agent_that_answered_before_the_request_failed_says_so(db):
         "InjectedFault: injected error after the hrm step"
     ]
     assert not any("did not finish" in str(v) for v in routing["step outcome"])
+    assert (
+        "Step 1 (hrm): answered; request failed at the query loop, after hrm answered: "
+        "InjectedFault: injected error after the hrm step"
+    ) in texts(at.warning)
     logs = next(d.value for d in at.main.dataframe if "message" in d.value.columns)
     assert any(m.startswith("step 1: routed to hrm") for m in logs["message"])
     # one clock: the list's time, the header's start and the log lines are all the simulated ts
