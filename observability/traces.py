@@ -547,8 +547,9 @@ def untraced_notes(spans: Sequence[SpanNode], request_latency_ms: float | None =
     the events that long, inside the span but in none of its children.  ``snapshots_streamed``
     (the MCTS agent's live tree snapshots, taken while the search runs in a worker) or
     ``events_streamed`` (the request's events) say how many; a root's held time excludes what
-    its descendants report.  A request whose latency exceeds its spans gets a sentence too.
-    Durations in ms, one decimal."""
+    its descendants report.  Only spans with at least 1 ms (and 5 % of their duration) untraced
+    get a sentence; so does a request whose latency exceeds its spans.  Durations in ms, one
+    decimal."""
     notes = []
     parents = {s.span_id: s.parent_id for s in spans}
 
@@ -566,6 +567,8 @@ def untraced_notes(spans: Sequence[SpanNode], request_latency_ms: float | None =
         caller = _float(span.attributes.get("caller_ms"))
         if caller is None or span.duration_ms is None or span.self_ms is None or not span.gaps:
             continue
+        if span.self_ms < max(1.0, 0.05 * span.duration_ms):
+            continue  # too little untraced time to be worth a sentence
         kids = [k for k in spans if k.parent_id == span.span_id and k.duration_ms is not None]
         covered = (
             ", ".join(f"{k.name} {k.duration_ms:,.1f} ms" for k in kids)
