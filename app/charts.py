@@ -10,6 +10,7 @@ from app import mcts_views
 from app.safe_text import plotly_text
 from engine.events import RouteDecision
 from engine.models import AGENTS, StepRecord
+from engine.names import step_number
 from engine.routing import FEATURE_NAMES
 
 # The MCTS charts live in app.mcts_views (solver-true values, proof-status colours); re-exported
@@ -58,7 +59,7 @@ def _step_fields(step: StepRecord | RouteDecision) -> tuple[int, str, dict[str, 
 
 def step_label(index: int) -> str:
     """How a (0-based) step is named in the console: ``step 1`` is the first."""
-    return f"step {index + 1}"
+    return f"step {step_number(index)}"
 
 
 def routing_probabilities_figure(

@@ -344,7 +344,7 @@ def timeline_table(
         c = after.get(index)
         rows.append(
             {
-                "step": index + 1,
+                "step": charts.step_number(index),
                 "agent": agent,
                 "routing": reason,
                 "answer": answer,
@@ -445,7 +445,7 @@ def decisions_table(steps: Sequence[StepRecord]) -> pd.DataFrame:
     return pd.DataFrame(
         [
             {
-                "step": s.index + 1,
+                "step": charts.step_number(s.index),
                 "router": s.router,
                 **{f"p({a})": round(s.probabilities.get(a, 0.0), 4) for a in AGENTS},
                 "chosen": s.agent,

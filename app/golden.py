@@ -484,7 +484,7 @@ def _routing_mark(
         return None
     if d.where.startswith("routing step "):
         try:
-            step = int(d.where[len("routing step ") :])
+            step = int(d.where[len("routing step ") :]) - 1  # the message numbers steps from 1
         except ValueError:
             return None
         steps = [s.step for s in golden] or [s.step for s in now]

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import plotly.graph_objects as go
 
-from app.charts import AGENT_COLOURS, titled_layout
+from app.charts import AGENT_COLOURS, step_label, titled_layout
 from app.golden import RoutingRow, SuiteRunSummary
 from app.safe_text import plotly_text
 
@@ -58,7 +58,7 @@ def routing_figure(rows: Sequence[RoutingRow], agents: Sequence[str]) -> go.Figu
     """The router's probability of each agent at each step: the golden's (hatched, pale) beside
     the replay's (solid), agents in their routing colours.  A step one side lacks has no bar there;
     the step of the first routing divergence is labelled with a ``≠``."""
-    labels = [f"step {r.step + 1}" + (" ≠" if r.marked else "") for r in rows]
+    labels = [step_label(r.step) + (" ≠" if r.marked else "") for r in rows]
     fig = go.Figure()
     for agent in agents:
         colour = AGENT_COLOURS.get(agent, _OTHER_AGENT)

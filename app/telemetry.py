@@ -21,10 +21,23 @@ from app.names import TASK_LABELS
 from observability import traces as tracelib
 from observability.overview import PRESETS, OverviewView, Tile, load_overview, tiles
 from observability.store import Store
-from observability.traces import STATUSES, RequestInfo, RoutingStep, TraceDetail, TraceSummary
+from observability.traces import (
+    ORDERS,
+    STATUSES,
+    RequestInfo,
+    RoutingStep,
+    TraceDetail,
+    TraceSummary,
+    WaterfallRow,
+    step_outcomes,
+    untraced_notes,
+    waterfall_rows,
+)
 
 __all__ = [
+    "COUNT_CAP",
     "FILTER_LINK_KEYS",
+    "ORDERS",
     "OVERVIEW_TTL_S",
     "PRESETS",
     "STATUSES",
@@ -40,14 +53,18 @@ __all__ = [
     "TraceLookup",
     "TraceSummary",
     "TracesLink",
+    "WaterfallRow",
     "fallback_note",
     "link_filter_text",
     "overview",
     "parse_trace_link",
     "parse_traces_link",
+    "step_outcomes",
     "tiles",
     "trace_list",
     "trace_lookup",
+    "untraced_notes",
+    "waterfall_rows",
 ]
 
 # -- overview (pages/overview.py) ----------------------------------------------------------------------
@@ -75,19 +92,24 @@ def overview(source: str, preset: str) -> OverviewView:
 #: How long a trace list / a trace's detail is reused (s): new requests show up within this.
 TRACES_LIST_TTL_S = 5
 TRACES_DETAIL_TTL_S = 10
+#: The trace list counts matching requests up to this many (then says "more than").
+COUNT_CAP = 10_000
 
 
 @dataclass(frozen=True, slots=True)
 class TraceListing:
     """The Traces page's list: ``enabled`` False when telemetry is off (no store); ``problems``
     are the filter's (or the store's) errors, one line each, and then ``traces`` is empty;
-    ``total`` counts every request in the store; ``limit`` is the filter's row limit."""
+    ``total`` counts every request in the store; ``limit`` is the filter's row limit;
+    ``matched`` how many requests match the filter (ignoring the limit; above COUNT_CAP it is
+    COUNT_CAP + 1: "more than COUNT_CAP")."""
 
     enabled: bool
     traces: tuple[tracelib.TraceSummary, ...] = ()
     problems: tuple[str, ...] = ()
     total: int = 0
     limit: int = 0
+    matched: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,13 +157,15 @@ class _TraceMissing(LookupError):
 @st.cache_data(ttl=TRACES_LIST_TTL_S, show_spinner=False)
 def _cached_traces(
     db_path: str, filter_json: str, committed: int
-) -> tuple[tuple[tracelib.TraceSummary, ...], int]:
-    """The listing for one filter.  ``db_path`` keys the cache to the store's file and
-    ``committed`` (this process's committed rows) drops it as soon as this console records more."""
+) -> tuple[tuple[tracelib.TraceSummary, ...], int, int]:
+    """The listing for one filter, the requests in all and how many match (at most COUNT_CAP + 1).
+    ``db_path`` keys the cache to the store's file and ``committed`` (this process's committed
+    rows) drops it as soon as this console records more."""
     store = runtime.get_store()
     assert store is not None
     flt = tracelib.TraceFilter.model_validate_json(filter_json)
-    return tuple(tracelib.list_traces(store, flt)), store.count("requests")
+    traces = tuple(tracelib.list_traces(store, flt))
+    return traces, store.count("requests"), tracelib.count_traces(store, flt, cap=COUNT_CAP)
 
 
 @st.cache_data(ttl=TRACES_DETAIL_TTL_S, show_spinner=False)
@@ -171,10 +195,12 @@ def trace_list(**fields: Any) -> TraceListing:
         return TraceListing(enabled=True, problems=exc.problems)
     try:
         _flush_quietly(store)
-        traces, total = _cached_traces(str(store.path), flt.model_dump_json(), store.stats.committed_rows)
+        traces, total, matched = _cached_traces(
+            str(store.path), flt.model_dump_json(), store.stats.committed_rows
+        )
     except sqlite3.Error as exc:
         return TraceListing(enabled=True, problems=(f"The store could not be read: {exc}",))
-    return TraceListing(enabled=True, traces=traces, total=total, limit=flt.limit)
+    return TraceListing(enabled=True, traces=traces, total=total, limit=flt.limit, matched=matched)
 
 
 def trace_lookup(trace_id: str | None = None, request_id: str | None = None) -> TraceLookup:

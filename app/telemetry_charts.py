@@ -16,23 +16,27 @@ from datetime import UTC, datetime
 
 import plotly.graph_objects as go
 
-from app.charts import AGENT_COLOURS, PV_COLOUR
+from app.charts import AGENT_COLOURS, PV_COLOUR, step_label
 from app.safe_text import plotly_text
 from observability.overview import RATE_UNIT, OverviewSeries, OverviewStats
-from observability.traces import SpanNode
+from observability.traces import SpanNode, WaterfallRow, waterfall_rows
 
 __all__ = [
     "agent_mix_figure",
     "duration_label",
     "error_ratio_figure",
+    "gap_floor_ms",
     "latency_figure",
     "span_colour",
+    "span_label",
     "traffic_figure",
     "waterfall_figure",
 ]
 
 ERROR_COLOUR = "#dc2626"
 SPAN_COLOUR = "#64748b"
+UNTRACED_COLOUR = "#cbd5e1"  # untraced gaps: light grey, hatched
+UNTRACED_TEXT = "#64748b"
 UNKNOWN = "unknown"
 LOG_SPREAD = 20  # latency: log scale when the highest point exceeds the lowest this many times
 #: Latency lines: p50, p95, p99 in hues told apart at a glance (none is the errors' red).
@@ -168,45 +172,96 @@ def span_colour(span: SpanNode) -> str:
     return AGENT_COLOURS.get(span.name.removeprefix("agent."), SPAN_COLOUR)
 
 
-def waterfall_figure(spans: Sequence[SpanNode]) -> go.Figure:
+def span_label(span: SpanNode) -> str:
+    """A span's name, with its routing step (numbered from 1) when it has one: ``agent.hrm · step 1``."""
+    step = span.attributes.get("step")
+    if isinstance(step, int) and not isinstance(step, bool):
+        return f"{span.name} · {step_label(step)}"
+    return span.name
+
+
+def gap_floor_ms(spans: Sequence[SpanNode]) -> float:
+    """The shortest untraced gap the waterfall draws (ms): 1 % of the longest root span, at least
+    0.05 ms, so a trace's microsecond hand-overs between spans do not crowd it."""
+    roots = [s.duration_ms for s in spans if s.depth == 0 and s.duration_ms is not None]
+    return max(0.01 * max(roots, default=0.0), 0.05)
+
+
+def _where(r: WaterfallRow) -> str:
+    """The hover's last line: the span's id, or the span a gap lies in."""
+    if r.span is not None:
+        return plotly_text(f"span {r.span.span_id}")
+    return plotly_text(f"inside {r.parent.name}, covered by no child span") if r.parent is not None else ""
+
+
+def waterfall_figure(spans: Sequence[SpanNode], min_gap_ms: float | None = None) -> go.Figure:
     """Spans as horizontal bars from their start offset for their duration, top to bottom in tree
-    order, names left-aligned and indented by depth; errors in red, agents in their routing colours."""
-    drawn = [s for s in spans if s.offset_ms is not None and s.duration_ms is not None]
+    order, names left-aligned and indented by depth; errors in red, agents in their routing colours.
+    Each span's untraced gaps (time inside it no child covers) of at least ``min_gap_ms``
+    (default :func:`gap_floor_ms`) are grey rows labelled ``untraced`` among its children; a bar
+    with children says its self time (duration minus its children)."""
+    floor = gap_floor_ms(spans) if min_gap_ms is None else min_gap_ms
+    drawn = waterfall_rows(spans, floor)
     rows = list(range(len(drawn)))
-    label_px = min(60 + 14 * max((s.depth * 2 + len(s.name) for s in drawn), default=10), 360)
+    labels = [span_label(r.span) if r.span is not None else "untraced" for r in drawn]
+    colours = [span_colour(r.span) if r.span is not None else UNTRACED_COLOUR for r in drawn]
+    widest = max((r.depth * 2 + len(t) for r, t in zip(drawn, labels, strict=True)), default=10)
+    label_px = min(60 + 14 * widest, 360)
+
+    def text(r: WaterfallRow) -> str:
+        s = r.span
+        if s is None:
+            return f"{r.duration_ms:,.1f} ms untraced"
+        if s.self_ms is not None and s.gaps:
+            return f"{r.duration_ms:,.1f} ms · self {s.self_ms:,.1f}"
+        return f"{r.duration_ms:,.1f} ms"
+
+    def self_ms(r: WaterfallRow) -> float:
+        return r.duration_ms if r.span is None or r.span.self_ms is None else r.span.self_ms
+
     fig = go.Figure(
         go.Bar(
             orientation="h",
             y=rows,
-            base=[s.offset_ms for s in drawn],
-            x=[s.duration_ms for s in drawn],
-            marker={"color": [span_colour(s) for s in drawn]},
-            text=[f"{s.duration_ms:,.1f} ms" for s in drawn],
+            base=[r.offset_ms for r in drawn],
+            x=[r.duration_ms for r in drawn],
+            marker={"color": colours, "pattern": {"shape": ["/" if r.span is None else "" for r in drawn]}},
+            text=[text(r) for r in drawn],
             textposition="auto",
             customdata=[
-                [plotly_text(s.name), s.offset_ms, plotly_text(s.status or UNKNOWN), plotly_text(s.span_id)]
-                for s in drawn
+                [
+                    plotly_text(t),
+                    r.offset_ms,
+                    plotly_text(r.span.status or UNKNOWN) if r.span is not None else "no span",
+                    _where(r),
+                    self_ms(r),
+                ]
+                for r, t in zip(drawn, labels, strict=True)
             ],
             hovertemplate="<b>%{customdata[0]}</b><br>starts at %{customdata[1]:,.2f} ms<br>"
-            "lasts %{x:,.2f} ms<br>status %{customdata[2]}<br>span %{customdata[3]}<extra></extra>",
+            "lasts %{x:,.2f} ms (self %{customdata[4]:,.2f} ms)<br>status %{customdata[2]}<br>"
+            "%{customdata[3]}<extra></extra>",
         )
     )
-    for row, span in zip(rows, drawn, strict=True):  # tick labels are right-aligned: indent by hand
+    for row, r, label, colour in zip(rows, drawn, labels, colours, strict=True):  # indent by hand
         fig.add_annotation(
             x=0, xref="paper", xanchor="left", xshift=-label_px + 4, y=row, yref="y", showarrow=False,
-            text=("\u2003" * span.depth) + plotly_text(span.name),
-            font={"size": 12, "color": span_colour(span)},
+            text=("\u2003" * r.depth) + (plotly_text(label) if r.span is not None else "<i>untraced</i>"),
+            font={"size": 12, "color": colour if r.span is not None else UNTRACED_TEXT},
         )  # fmt: skip
     fig.update_layout(
         height=90 + 28 * max(len(drawn), 1),
         margin={"l": label_px, "r": 48, "t": 40, "b": 40},
-        title={"text": "waterfall · ms since the trace started", "font": {"size": 14}},
+        title={
+            "text": "waterfall · ms since the trace started · hatched grey: untraced",
+            "font": {"size": 14},
+        },
         plot_bgcolor="white",
         bargap=0.25,
         showlegend=False,
     )
     fig.update_yaxes(tickvals=rows, showticklabels=False, autorange="reversed", showgrid=False)
-    end = max((s.offset_ms + s.duration_ms for s in drawn), default=1.0)  # type: ignore[operator]
+    end = max((r.offset_ms + r.duration_ms for r in drawn), default=1.0)
     # headroom for the duration printed outside the shortest bars at the right edge
     fig.update_xaxes(title={"text": "ms"}, gridcolor="#e2e8f0", range=[0, max(end, 1e-3) * 1.12])
     return fig

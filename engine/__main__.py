@@ -47,7 +47,7 @@ from engine.cli_signals import Interrupted, Signals, close_runtime, print_run_su
 from engine.cli_slo import add_slo_parser
 from engine.cli_store import add_store_parser
 from engine.mcts import SearchConfig, TerminalStateError, search
-from engine.names import PROVIDERS, QUERY_TASKS, ROUTERS
+from engine.names import PROVIDERS, QUERY_TASKS, ROUTERS, step_number
 from engine.tasks import TASK_NAMES, ParseError, load_task
 from engine.workload import MAX_LOAD_REQUESTS
 from observability.store import StoreError, StoreOpenError
@@ -212,7 +212,7 @@ def _print_result(result: Any, as_json: bool) -> int:
     print(f"latency: {result.latency_ms:.1f} ms  seed: {result.seed}  router: {result.router}")
     for step in result.steps:
         probs = " ".join(f"{a}={p:.2f}" for a, p in step.probabilities.items())
-        print(f"  step {step.index + 1}: {step.agent:<4} [{probs}] {step.reason}")
+        print(f"  step {step_number(step.index)}: {step.agent:<4} [{probs}] {step.reason}")
         print(f"          -> {step.answer} (confidence {step.confidence:.2f}; {step.evidence})")
     for i, p in enumerate(result.passages, 1):
         print(f"  [{i}] {p.doc} § {p.section} (bm25 {p.score:.2f})")

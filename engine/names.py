@@ -21,6 +21,7 @@ __all__ = [
     "RouterName",
     "TaskName",
     "fixed_agent",
+    "step_number",
 ]
 
 AgentName = Literal["hrm", "trm", "mcts"]
@@ -53,3 +54,11 @@ GAME_TASKS: tuple[GameTaskName, ...] = get_args(GameTaskName)
 TaskName = Literal["auto", "game24", "tictactoe", "connect4", "freeform"]
 """What a query may name as its task: a game task, ``freeform`` text, or ``auto`` (detected)."""
 QUERY_TASKS: tuple[TaskName, ...] = get_args(TaskName)
+
+
+def step_number(index: int) -> int:
+    """The number a step is shown with, from its stored 0-based ``index``: 1 for the first.
+
+    Steps are stored and passed around 0-based (``StepRecord.index``, ``routing_decisions.step``,
+    span attribute ``step``); every text a person reads numbers them from 1 through this."""
+    return index + 1

@@ -54,6 +54,7 @@ from engine.loop import (
 )
 from engine.mcts import SearchConfig, fresh_seed
 from engine.models import PassageRef, QueryRequest, QueryResult, StepRecord
+from engine.names import step_number
 from engine.routing import GRURouter, Router, RoutingState
 from engine.telemetry import RequestMeta, Telemetry
 from observability.tracing import correlation_scope, get_correlation_id
@@ -214,8 +215,9 @@ class Engine:
         request, applied = self._flags.resolve(request, request.user_id or request_id, pinned)
         flag_names = tuple(a.name for a in applied)
         correlation_id = request.correlation_id or get_correlation_id() or request_id
+        wall = tel.clock()
         meta = RequestMeta(
-            tel.clock() if ts is None else ts,
+            wall if ts is None else ts,
             request.user_id,
             simulated,
             experiment,
@@ -224,6 +226,7 @@ class Engine:
             request.model_dump_json(),
             bucket,
             flags=",".join(flag_names) or None,
+            clock_shift_s=0.0 if ts is None else ts - wall,  # spans and log lines go on the row's clock
         )
         run = RunInfo(request, request.resolved_task(), request_id, uuid.uuid4().hex, meta)
         progress = Progress()
@@ -248,7 +251,7 @@ class Engine:
                     task=run.task_name,
                     seed=seed,
                     router=request.router,
-                ),
+                ) as root,
             ):
                 tel.log(
                     logging.INFO,
@@ -257,7 +260,9 @@ class Engine:
                     router=request.router,
                     seed=seed,
                 )
-                result, search = yield from self._loop(run, position, progress, injector, seed, t0, live)
+                result, search = yield from _held(
+                    self._loop(run, position, progress, injector, seed, t0, live), root
+                )
         except GeneratorExit:
             self._recorder.failure(
                 run, progress, "cancelled", "the caller stopped reading before the answer", t0, seed
@@ -314,7 +319,8 @@ class Engine:
             if all(a in outputs for a in routing.usable):
                 stop_reason = "all agents ran"
                 break
-            decision = routing.decide(index, features, set(outputs))
+            with tel.span("route", step=index):  # the router's own time (e.g. the GRU), traced
+                decision = routing.decide(index, features, set(outputs))
             agent, reason = decision.chosen, decision.reason
             progress.decided(decision)
             yield decision
@@ -333,12 +339,13 @@ class Engine:
             with tel.span(f"agent.{agent}", step=index, reason=reason) as span:
                 tel.log(
                     logging.INFO,
-                    f"step {index}: routed to {agent} (p={decision.probabilities[agent]:.2f}; {reason})",
+                    f"step {step_number(index)}: routed to {agent} "
+                    f"(p={decision.probabilities[agent]:.2f}; {reason})",
                     step=index,
                     agent=agent,
                 )
                 injector.before_agent()
-                out = yield from run_agent(index, agent, task_name, ctx, live)
+                out = yield from run_agent(index, agent, task_name, ctx, live, tel.span)
                 if span is not None:
                     span.set_attributes(answer=out.answer, confidence=out.confidence, exact=out.exact)
                 tel.log(
@@ -446,3 +453,28 @@ class Engine:
     def __exit__(self, *exc_info: object) -> None:
         """Close the engine (flushing its telemetry)."""
         self.close()
+
+
+def _held(events: Generator[Event, None, Any], span: Any) -> Generator[Event, None, Any]:
+    """Yield ``events`` and return their generator's value, timing how long the caller holds each
+    event (from the yield until it asks for the next: e.g. the console drawing it).  The totals go
+    on ``span`` (the request's root, None when tracing is off) as ``caller_ms`` (ms) and
+    ``events_streamed``: that time lies inside the span but in none of its children, so the Traces
+    page can say what its untraced time was.  Closing this closes ``events``."""
+    held, count = 0.0, 0
+    try:
+        while True:
+            try:
+                event = next(events)
+            except StopIteration as stop:
+                return stop.value
+            handed = time.perf_counter()
+            try:
+                yield event
+            finally:
+                held += time.perf_counter() - handed
+                count += 1
+    finally:
+        events.close()
+        if span is not None:
+            span.set_attributes(caller_ms=round(held * 1000.0, 3), events_streamed=count)

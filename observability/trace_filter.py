@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 __all__ = [
     "FIELD_LABELS",
     "NO_VALUE",
+    "ORDERS",
     "STATUSES",
     "VERDICTS",
     "TraceFilter",
@@ -41,8 +42,14 @@ FIELD_LABELS = {
     "max_latency_ms": "Max latency (ms)", "id_text": "Id", "window_s": "Time window (s)", "limit": "Limit",
     "verdict": "Verdict", "agent": "Last agent", "provider": "Provider", "router": "Router",
     "variant": "Variant", "over_latency_ms": "Slower than (ms)", "after_ts": "After (unix s)",
-    "until_ts": "Until (unix s)",
+    "until_ts": "Until (unix s)", "query_text": "Query text", "order": "Sort by",
 }  # fmt: skip
+#: How a trace list can be sorted (``TraceFilter.order``), with its label.
+ORDERS: dict[str, str] = {
+    "newest": "newest first", "oldest": "oldest first", "slowest": "slowest first",
+    "fastest": "fastest first", "status": "status (cancelled, error, invalid, ok)",
+}  # fmt: skip
+Order = Literal["newest", "oldest", "slowest", "fastest", "status"]
 _VALUE = r"^(\(none\)|[A-Za-z0-9_.:@+-]{1,100})$"  # an attribution value, or NO_VALUE
 
 
@@ -65,7 +72,9 @@ class TraceFilter(BaseModel):
     requests of the last ``window_s`` seconds.  ``after_ts``/``until_ts`` (unix s): only
     requests with ``after_ts < ts <= until_ts``.  ``verdict``: correct / incorrect / unknown.
     ``agent`` (the request's last agent), ``provider``, ``router``, ``variant``: that value, or
-    :data:`NO_VALUE` for requests without one.  ``limit``: at most this many traces, newest first.
+    :data:`NO_VALUE` for requests without one.  ``query_text``: requests whose query contains it
+    (case-insensitive for ASCII letters; ``%`` and ``_`` are literal).  ``order``: one of
+    :data:`ORDERS` (default newest first).  ``limit``: at most this many traces, in that order.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
@@ -85,8 +94,10 @@ class TraceFilter(BaseModel):
     over_latency_ms: float | None = Field(None, ge=0, allow_inf_nan=False)
     after_ts: float | None = Field(None, ge=0, allow_inf_nan=False)
     until_ts: float | None = Field(None, ge=0, allow_inf_nan=False)
+    query_text: str | None = Field(None, max_length=200)
+    order: Order = "newest"
 
-    @field_validator("task", "id_text", "agent", "provider", "router", "variant", mode="before")
+    @field_validator("task", "id_text", "agent", "provider", "router", "variant", "query_text", mode="before")
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value

@@ -21,6 +21,7 @@ from observability.store import Store
 from observability.trace_filter import (  # the filter lives there; re-exported for callers of this module
     FIELD_LABELS,
     NO_VALUE,
+    ORDERS,
     STATUSES,
     TraceFilter,
     TraceFilterError,
@@ -29,9 +30,10 @@ from observability.trace_filter import (  # the filter lives there; re-exported 
 from observability.tracing import ERROR_KEY  # where a span row keeps its error text, in attributes
 
 __all__ = [
-    "ERROR_KEY", "FIELD_LABELS", "NO_VALUE", "STATUSES", "LogLine", "MctsRunInfo", "RequestInfo",
-    "RoutingStep", "SpanNode", "TraceDetail", "TraceFilter", "TraceFilterError", "TraceSummary",
-    "build_span_tree", "list_traces", "parse_filter", "trace_detail", "trace_id_for_request",
+    "ERROR_KEY", "FIELD_LABELS", "NO_VALUE", "ORDERS", "STATUSES", "LogLine", "MctsRunInfo",
+    "RequestInfo", "RoutingStep", "SpanNode", "TraceDetail", "TraceFilter", "TraceFilterError",
+    "TraceSummary", "WaterfallRow", "build_span_tree", "count_traces", "list_traces", "parse_filter",
+    "step_outcomes", "trace_detail", "trace_id_for_request", "untraced_notes", "waterfall_rows",
 ]  # fmt: skip
 
 _T = TypeVar("_T")
@@ -105,6 +107,13 @@ class SpanNode:
     error: str | None
     correlation_id: str | None
     orphan: bool
+    #: Duration minus the time its children cover (ms; overlapping children counted once,
+    #: children clipped to this span); the whole duration for a leaf; None without times.
+    self_ms: float | None = None
+    #: The stretches inside this span that none of its children covers, as ``(offset_ms,
+    #: duration_ms)`` from the trace start: untraced time.  Empty for a leaf (its self time is
+    #: its own traced work); for a span with children they add up to its ``self_ms``.
+    gaps: tuple[tuple[float, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,18 +241,10 @@ def _from_row(cls: type[_T], row: Mapping[str, Any], **given: Any) -> _T:
 # ------------------------------------------------------------------------------------------ the list
 
 
-def list_traces(store: Store, flt: TraceFilter, *, now: float | None = None) -> list[TraceSummary]:
-    """Requests matching ``flt``, newest first (``ts`` descending, then request id), at most
-    ``flt.limit``, each with its span count and span wall time.
-
-    ``now`` (unix s, default the clock) anchors ``flt.window_s``.
-
-    Raises:
-        sqlite3.Error: the store cannot be read.
-    """
+def _store_filters(flt: TraceFilter, now: float | None) -> dict[str, Any]:
+    """``flt`` as the keyword filters of the store's trace reads (``now`` anchors its window)."""
     since = None if flt.window_s is None else (time.time() if now is None else now) - flt.window_s
-    rows = store.reads.trace_summaries(
-        limit=flt.limit,
+    return dict(
         statuses=flt.statuses,
         task=flt.task,
         min_latency_ms=flt.min_latency_ms,
@@ -255,11 +256,34 @@ def list_traces(store: Store, flt: TraceFilter, *, now: float | None = None) -> 
         after_ts=flt.after_ts,
         until_ts=flt.until_ts,
         dimensions=flt.dimensions,
+        query_text=flt.query_text,
     )
+
+
+def list_traces(store: Store, flt: TraceFilter, *, now: float | None = None) -> list[TraceSummary]:
+    """Requests matching ``flt``, in ``flt.order`` (default newest first: ``ts`` descending, then
+    request id), at most ``flt.limit``, each with its span count and span wall time.
+
+    ``now`` (unix s, default the clock) anchors ``flt.window_s``.
+
+    Raises:
+        sqlite3.Error: the store cannot be read.
+    """
+    rows = store.reads.trace_summaries(limit=flt.limit, order=flt.order, **_store_filters(flt, now))
     return [
         TraceSummary(_from_row(RequestInfo, row), int(row["span_count"] or 0), _float(row["span_ms"]))
         for row in rows
     ]
+
+
+def count_traces(store: Store, flt: TraceFilter, *, cap: int = 10_000, now: float | None = None) -> int:
+    """How many requests match ``flt`` (ignoring its limit), counting at most ``cap + 1``: a
+    result above ``cap`` means "more than ``cap``" (the count stays bounded on a large store).
+
+    Raises:
+        sqlite3.Error: the store cannot be read.
+    """
+    return store.reads.trace_count(cap=cap, **_store_filters(flt, now))
 
 
 def trace_id_for_request(store: Store, request_id: str) -> str | None:
@@ -290,6 +314,38 @@ def _order_key(row: Mapping[str, Any]) -> tuple[bool, float, str]:
     return (start is None, start if start is not None else 0.0, str(row["span_id"]))
 
 
+def _self_time(
+    start: float | None,
+    duration_ms: float | None,
+    children: Sequence[tuple[float | None, float | None]],
+    trace_start: float | None,
+) -> tuple[float | None, tuple[tuple[float, float], ...]]:
+    """A span's self time (ms) and its untraced gaps (``(offset_ms, duration_ms)`` from
+    ``trace_start``): the parts of ``[start, start + duration]`` that no child interval
+    (``(start, end)``, unix s) covers.  Children are clipped to the span and overlapping ones
+    merged; children without times are ignored.  ``(duration, ())`` for a leaf, ``(None, ())``
+    when the span's own times are unknown."""
+    if start is None or duration_ms is None:
+        return None, ()
+    spans = sorted((s, e) for s, e in children if s is not None and e is not None)
+    if not spans:
+        return duration_ms, ()
+    end = start + duration_ms / 1000.0
+    origin = start if trace_start is None else trace_start
+    gaps: list[tuple[float, float]] = []
+    cursor = start  # everything before it is covered (or already a gap)
+    for child_start, child_end in spans:
+        lo, hi = max(child_start, start), min(child_end, end)
+        if hi <= cursor:
+            continue
+        if lo > cursor:
+            gaps.append(((cursor - origin) * 1000.0, (lo - cursor) * 1000.0))
+        cursor = max(cursor, hi)
+    if cursor < end:
+        gaps.append(((cursor - origin) * 1000.0, (end - cursor) * 1000.0))
+    return sum(d for _, d in gaps), tuple(gaps)
+
+
 def build_span_tree(
     rows: Sequence[Mapping[str, Any]], trace_start: float | None = None
 ) -> tuple[tuple[SpanNode, ...], tuple[str, ...]]:
@@ -301,6 +357,9 @@ def build_span_tree(
     from the top: the earliest of them is promoted to the top level to break the cycle, so
     every span appears exactly once.
     ``offset_ms`` is measured from ``trace_start`` (unix s; default the earliest span start).
+    Each node's ``self_ms`` is its duration minus what its children cover and ``gaps`` the
+    uncovered stretches (untraced time), so when siblings do not overlap a root's duration is
+    the sum of the self times of its tree (leaves: traced work; parents: their gaps).
     """
     by_id: dict[str, Mapping[str, Any]] = {}
     for row in rows:
@@ -352,8 +411,11 @@ def build_span_tree(
         start, end, duration = _start(row), _end(row), _float(row.get("duration_ms"))
         if duration is None and start is not None and end is not None:
             duration = (end - start) * 1000.0
+        kids = [(_start(by_id[k]), _end(by_id[k])) for k in children[sid] if k not in promoted]
+        self_ms, gaps = _self_time(start, duration, kids, trace_start)
         given = {"span_id": sid, "depth": depth, "offset_ms": _offset(start, trace_start)}
         given |= {"duration_ms": duration, "attributes": attributes, "error": error, "orphan": sid in orphans}
+        given |= {"self_ms": self_ms, "gaps": gaps}
         nodes.append(_from_row(SpanNode, row, **given))
     notes = []
     if orphans:
@@ -422,3 +484,170 @@ def trace_detail(store: Store, trace_id: str) -> TraceDetail | None:
         trace_id=trace_id, request=request, start_ts=start_ts, duration_ms=duration_ms, spans=spans,
         logs=logs, routing=routing, mcts_runs=runs, correlation_ids=tuple(cids), notes=tuple(notes),
     )  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------ self time
+
+
+@dataclass(frozen=True, slots=True)
+class WaterfallRow:
+    """One row of a waterfall: a span (``span`` set) or an untraced gap inside its parent
+    (``span`` None, ``parent`` the span it lies in).  ``offset_ms`` from the trace start."""
+
+    depth: int
+    offset_ms: float
+    duration_ms: float
+    span: SpanNode | None
+    parent: SpanNode | None = None
+
+    @property
+    def label(self) -> str:
+        """The span's name, or ``"untraced"``."""
+        return self.span.name if self.span is not None else "untraced"
+
+
+def waterfall_rows(spans: Sequence[SpanNode], min_gap_ms: float = 0.0) -> list[WaterfallRow]:
+    """``spans`` (in :func:`build_span_tree` order) as waterfall rows, with each span's untraced
+    gaps of at least ``min_gap_ms`` as rows of their own one level below it, placed among its
+    children by start time.  Spans without times get no row (their children still do)."""
+    rows: list[WaterfallRow] = []
+    inf = float("inf")
+
+    def subtree(i: int) -> int:
+        """Emit span ``i`` and everything under it; return the index after its subtree."""
+        span = spans[i]
+        if span.offset_ms is not None and span.duration_ms is not None:
+            rows.append(WaterfallRow(span.depth, span.offset_ms, span.duration_ms, span))
+        kids: list[int] = []
+        j = i + 1
+        while j < len(spans) and spans[j].depth > span.depth:
+            if spans[j].depth == span.depth + 1:
+                kids.append(j)
+            j += 1
+        items: list[tuple[float, int, int | WaterfallRow]] = [
+            (o, 0, WaterfallRow(span.depth + 1, o, d, None, span)) for o, d in span.gaps if d >= min_gap_ms
+        ]
+        items += [(inf if spans[k].offset_ms is None else spans[k].offset_ms, 1, k) for k in kids]  # type: ignore[misc]
+        for _, _, item in sorted(items, key=lambda t: (t[0], t[1])):
+            if isinstance(item, WaterfallRow):
+                rows.append(item)
+            else:
+                subtree(item)
+        return j
+
+    i = 0
+    while i < len(spans):
+        i = subtree(i)
+    return rows
+
+
+def untraced_notes(spans: Sequence[SpanNode], request_latency_ms: float | None = None) -> tuple[str, ...]:
+    """Sentences that say, from the spans' own records, where untraced time went.
+
+    A span with ``caller_ms`` held a stream: its caller (e.g. the console drawing each event) had
+    the events that long, inside the span but in none of its children.  ``snapshots_streamed``
+    (the MCTS agent's live tree snapshots, taken while the search runs in a worker) or
+    ``events_streamed`` (the request's events) say how many; a root's held time excludes what
+    its descendants report.  Only spans with at least 1 ms (and 5 % of their duration) untraced
+    get a sentence; so does a request whose latency exceeds its spans.  Durations in ms, one
+    decimal."""
+    notes = []
+    parents = {s.span_id: s.parent_id for s in spans}
+
+    def below(top: str) -> list[SpanNode]:
+        out = []
+        for s in spans:
+            p = s.parent_id
+            while p is not None and p != top and p in parents:
+                p = parents[p]
+            if p == top and s.span_id != top:
+                out.append(s)
+        return out
+
+    for span in spans:
+        caller = _float(span.attributes.get("caller_ms"))
+        if caller is None or span.duration_ms is None or span.self_ms is None or not span.gaps:
+            continue
+        if span.self_ms < max(1.0, 0.05 * span.duration_ms):
+            continue  # too little untraced time to be worth a sentence
+        kids = [k for k in spans if k.parent_id == span.span_id and k.duration_ms is not None]
+        covered = (
+            ", ".join(f"{k.name} {k.duration_ms:,.1f} ms" for k in kids)
+            if len(kids) <= 3
+            else f"{len(kids)} child spans cover {span.duration_ms - span.self_ms:,.1f} ms"
+        )
+        head = f"{span.name} lasted {span.duration_ms:,.1f} ms ({covered}), {span.self_ms:,.1f} ms untraced"
+        snapshots = _int(span.attributes.get("snapshots_streamed"))
+        if snapshots is not None:
+            notes.append(
+                f"{head}: the caller held the live stream for {caller:,.1f} ms while taking {snapshots} "
+                "tree snapshot(s) (the console drawing each one), and the span stays open until the "
+                "last is taken, while the search runs in a worker."
+            )
+            continue
+        inner = [s for s in below(span.span_id) if _float(s.attributes.get("caller_ms")) is not None]
+        inner_ms = sum(_float(s.attributes.get("caller_ms")) or 0.0 for s in inner)
+        inner_n = sum(_int(s.attributes.get("snapshots_streamed")) or 0 for s in inner)
+        events = (_int(span.attributes.get("events_streamed")) or 0) - inner_n
+        own = max(caller - inner_ms, 0.0)
+        rest = max(span.self_ms - own, 0.0)
+        notes.append(
+            f"{head}: the caller held the stream for {own:,.1f} ms of it over {events} event(s) "
+            "(routing decisions, agent steps, agreement: the console drawing each one); the other "
+            f"{rest:,.1f} ms are the loop's own code between spans (building the router, checking "
+            "agreement)."
+        )
+    roots = [s.duration_ms for s in spans if s.depth == 0 and s.duration_ms is not None]
+    if request_latency_ms is not None and roots:
+        extra = request_latency_ms - max(roots)
+        if extra >= 0.05 * request_latency_ms and extra >= 0.5:
+            notes.append(
+                f"The request's latency ({request_latency_ms:,.1f} ms) is {extra:,.1f} ms longer than its "
+                f"spans ({max(roots):,.1f} ms): time before the query span opened (reading the position, "
+                "loading the task) or after it closed, or injected latency, which no span covers."
+            )
+    return tuple(notes)
+
+
+# ------------------------------------------------------------------------------------------ outcomes
+
+_FAILED = {"error": "failed", "cancelled": "was cancelled", "invalid": "was rejected"}
+
+
+def step_outcomes(detail: TraceDetail) -> tuple[str, ...]:
+    """What became of each routing step of ``detail`` (one text per ``detail.routing`` entry), from
+    its row, spans and log lines: ``"finished"`` for a step recorded with its confidence or
+    latency; for one recorded unfinished (the request ended first), ``"answered; request failed
+    at <stage>: <error>"`` when the agent's span or log line shows it answered, else ``"did not
+    finish: request failed at <stage>: <error>"``.  ``<stage>`` is the innermost span that failed
+    (``"the query loop, after the agent"`` when only the root did), or unknown."""
+    request = detail.request
+    status = request.status if request is not None else "error"
+    error = (request.error if request is not None else None) or "no error recorded"
+    failed = [s for s in detail.spans if s.status == "error"]
+    innermost = max(failed, key=lambda s: (s.depth, s.offset_ms or 0.0), default=None)
+    out = []
+    for step in detail.routing:
+        if step.confidence is not None or step.latency_ms is not None:
+            out.append("finished")
+            continue
+        name = f"agent.{step.agent}"
+        agent_spans = [
+            s for s in detail.spans if s.name == name and _int(s.attributes.get("step")) == step.step
+        ]
+        logged = any(
+            x.attributes.get("agent") == step.agent
+            and _int(x.attributes.get("step")) == step.step
+            and x.message.startswith(f"{step.agent} answered")
+            for x in detail.logs
+        )
+        answered = logged or any(s.status == "ok" and "answer" in s.attributes for s in agent_spans)
+        if innermost is None:
+            stage = "an unknown stage"
+        elif innermost.depth == 0 and answered:
+            stage = f"the {innermost.name} loop, after {step.agent} answered"
+        else:
+            stage = innermost.name
+        ended = f"request {_FAILED.get(status, status)} at {stage}: {error}"
+        out.append(f"answered; {ended}" if answered else f"did not finish: {ended}")
+    return tuple(out)

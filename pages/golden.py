@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from app import components, golden, golden_charts
+from app import charts, components, golden, golden_charts
 from app.golden_form import capture_form
 from app.safe_text import plain
 
@@ -300,7 +300,7 @@ def _routing(diff: golden.TraceDiff) -> None:
     )
     frame = pd.DataFrame(
         {
-            "step": [r.step + 1 for r in diff.routing],
+            "step": [charts.step_number(r.step) for r in diff.routing],
             "≠": [MARK if r.marked else "" for r in diff.routing],
             "golden agent": [r.golden_agent or UNKNOWN for r in diff.routing],
             "now agent": [r.now_agent or UNKNOWN for r in diff.routing],

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from app import auth, components, golden, telemetry, telemetry_charts
+from app import auth, charts, components, golden, telemetry, telemetry_charts
 from app.golden_form import capture_form
 from app.telemetry import STATUSES, RequestInfo, RoutingStep, TraceDetail, TraceSummary
 
@@ -22,6 +22,8 @@ WINDOWS = {
     604_800: "last 7 days",
 }
 STATUS_BADGES = {"ok": "green", "error": "red", "invalid": "orange", "cancelled": "gray"}
+OPEN_MARK = "▶"  # the list's "open" column on the trace shown below it
+OPEN_BACKGROUND = "background-color: #e0e7ff"  # and its row's colour
 UNKNOWN = "unknown"
 HOW_TO_GET_TRACES = (
     "No traces yet: every request the engine answers is recorded here. Run a query on the "
@@ -110,9 +112,18 @@ def _short(text: str | None, limit: int = 90) -> str:
 # -- the list ---------------------------------------------------------------------------------------
 
 
-def _table(traces: Sequence[TraceSummary]) -> pd.DataFrame:
+def _is_open(t: TraceSummary, selected: tuple[str, str] | None) -> bool:
+    """Whether ``t`` is the trace opened below the list (``selected``: ("trace"|"request", id))."""
+    if selected is None:
+        return False
+    kind, value = selected
+    return (t.request.trace_id if kind == "trace" else t.request.request_id) == value
+
+
+def _table(traces: Sequence[TraceSummary], selected: tuple[str, str] | None = None) -> pd.DataFrame:
     table = pd.DataFrame(
         {
+            "open": [OPEN_MARK if _is_open(t, selected) else "" for t in traces],
             "time": [pd.Timestamp(t.request.ts, unit="s", tz="UTC") for t in traces],
             "status": [t.request.status for t in traces],
             "task": [t.request.task for t in traces],
@@ -128,20 +139,35 @@ def _table(traces: Sequence[TraceSummary]) -> pd.DataFrame:
     return table if table["simulated"].any() else table.drop(columns="simulated")
 
 
-def _list(traces: Sequence[TraceSummary], total: int, limit: int) -> None:
-    more = " (the newest shown; narrow the filters to see older ones)" if len(traces) == limit else ""
+def _matched(matched: int) -> str:
+    """How many requests matched, in words ("more than 10,000" past the count's cap)."""
+    return f"more than {telemetry.COUNT_CAP:,}" if matched > telemetry.COUNT_CAP else f"{matched:,}"
+
+
+def _list(traces: Sequence[TraceSummary], total: int, limit: int, matched: int, order: str) -> None:
+    shown = (
+        f"the first {len(traces):,} shown ({telemetry.ORDERS[order]}; narrow the filters to see the rest)"
+        if matched > len(traces)
+        else f"all shown, {telemetry.ORDERS[order]}"
+    )
     simulated = sum(bool(t.request.simulated) for t in traces)
-    sim = f" {simulated:,} of them are simulated (load generator, simulated clock)." if simulated else ""
+    sim = f" {simulated:,} of them are simulated (load generator, simulated clock)." * bool(simulated)
+    selected: tuple[str, str] | None = st.session_state.get("traces_selected")
     st.caption(
-        f"{len(traces):,} matching trace(s){more} · {total:,} request(s) recorded in all.{sim} "
-        "Select a row to open its trace."
+        f"{_matched(matched)} matching trace(s), {shown} · {total:,} request(s) recorded in all.{sim} "
+        f"Select a row to open its trace; the open one is marked {OPEN_MARK}. Click a column header to "
+        "sort the rows shown."
     )
     st.session_state.traces_rows = [
         ("trace", t.request.trace_id) if t.request.trace_id else ("request", t.request.request_id)
         for t in traces
     ]
+    table = _table(traces, selected)
+    styled = table.style.apply(
+        lambda row: [OPEN_BACKGROUND if row["open"] == OPEN_MARK else ""] * len(row), axis=1
+    )
     st.dataframe(
-        _table(traces),
+        styled,
         key="traces_table",
         on_select=_pick,
         selection_mode="single-row",
@@ -149,6 +175,7 @@ def _list(traces: Sequence[TraceSummary], total: int, limit: int) -> None:
         width="stretch",
         height=min(38 + 35 * len(traces), 420),
         column_config={
+            "open": st.column_config.TextColumn("open", width=40, help="The trace shown below the list"),
             "time": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss"),
             "latency (ms)": st.column_config.NumberColumn(format="%.1f"),
             "query": st.column_config.TextColumn(width="medium"),
@@ -236,17 +263,38 @@ def _spans(detail: TraceDetail) -> None:
     if not detail.spans:
         st.info("No spans recorded for this trace.")
         return
-    st.plotly_chart(telemetry_charts.waterfall_figure(detail.spans), width="stretch", key="traces_waterfall")
+    floor = telemetry_charts.gap_floor_ms(detail.spans)
+    st.plotly_chart(
+        telemetry_charts.waterfall_figure(detail.spans, floor), width="stretch", key="traces_waterfall"
+    )
+    gaps = [d for s in detail.spans for _, d in s.gaps]
+    hidden = [d for d in gaps if d < floor]
     st.caption(
         "Bars start at the span's offset from the trace start and last its duration. "
-        "Agents in their routing colours (HRM indigo, TRM amber, MCTS teal); errors in red."
+        "Agents in their routing colours (HRM indigo, TRM amber, MCTS teal); errors in red. "
+        "**Untraced** rows (hatched grey) are time inside a span that none of its child spans covers: "
+        "the span's own code between its children. A span's **self time** is its duration minus "
+        f"its children's; the untraced time adds up to {sum(gaps):,.1f} ms"
+        + (
+            f" ({len(hidden)} gap(s) under {floor:,.2f} ms, {sum(hidden):,.2f} ms in all, not drawn)."
+            if hidden
+            else "."
+        )
     )
+    request_latency = detail.request.latency_ms if detail.request is not None else None
+    for note in telemetry.untraced_notes(detail.spans, request_latency):
+        st.info(components.plain(note), icon=":material/timer:")
     st.subheader("Span tree")
     tree = pd.DataFrame(
         {
-            "span": ["\u2003" * s.depth + ("└ " if s.depth else "") + s.name for s in detail.spans],
+            "span": [
+                "\u2003" * s.depth + ("└ " if s.depth else "") + telemetry_charts.span_label(s)
+                for s in detail.spans
+            ],
             "start (ms)": [s.offset_ms for s in detail.spans],
             "duration (ms)": [s.duration_ms for s in detail.spans],
+            "self (ms)": [s.self_ms for s in detail.spans],
+            "untraced (ms)": [sum(d for _, d in s.gaps) if s.gaps else None for s in detail.spans],
             "status": [s.status or UNKNOWN for s in detail.spans],
             "error": [s.error or "" for s in detail.spans],
             "span id": [s.span_id + (" (parent missing)" if s.orphan else "") for s in detail.spans],
@@ -260,13 +308,24 @@ def _spans(detail: TraceDetail) -> None:
             "span": st.column_config.TextColumn(width="medium"),
             "start (ms)": st.column_config.NumberColumn(format="%.2f"),
             "duration (ms)": st.column_config.NumberColumn(format="%.2f"),
+            "self (ms)": st.column_config.NumberColumn(
+                format="%.2f", help="Duration minus the time its child spans cover"
+            ),
+            "untraced (ms)": st.column_config.NumberColumn(
+                format="%.2f",
+                help="Time inside this span no child span covers (its self time, for a span with children)",
+            ),
         },
+        placeholder="",
     )
     with st.expander("Span attributes"):
         labels = {s.span_id: f"{'· ' * s.depth}{s.name} ({s.span_id})" for s in detail.spans}
         chosen = st.selectbox("Span", list(labels), format_func=labels.get, key="traces_span")
         span = next((s for s in detail.spans if s.span_id == chosen), detail.spans[0])
-        st.json(span.attributes or {}, expanded=True)
+        shown = dict(span.attributes or {})
+        if isinstance(shown.get("step"), int):
+            shown["step"] = charts.step_number(shown["step"])  # numbered from 1, as everywhere on screen
+        st.json(shown, expanded=True)
 
 
 def _logs(detail: TraceDetail) -> None:
@@ -306,15 +365,25 @@ def _routing(detail: TraceDetail) -> None:
     if not detail.routing:
         st.info("No routing decisions recorded for this request.")
         return
+    outcomes = telemetry.step_outcomes(detail)
     if any(_unfinished(r) for r in detail.routing):
-        st.caption("A step that did not finish (the request failed in it) has no confidence or latency.")
+        st.caption(
+            "A step recorded unfinished (the request ended before it was) has no confidence or latency; "
+            "its outcome says from the agent's span and log lines whether the agent answered first."
+        )
+        for r, outcome in zip(detail.routing, outcomes, strict=True):
+            if outcome != "finished":
+                st.warning(
+                    f"{charts.step_label(r.step).capitalize()} ({components.plain(r.agent)}): "
+                    f"{components.plain(outcome)}"
+                )
     agents = list(dict.fromkeys(a for step in detail.routing for a in step.probabilities))
     table = pd.DataFrame(
         {
-            "step": [r.step for r in detail.routing],
+            "step": [charts.step_number(r.step) for r in detail.routing],
             "agent": [r.agent for r in detail.routing],
             "reason": [r.reason or UNKNOWN for r in detail.routing],
-            "step outcome": ["did not finish" if _unfinished(r) else "finished" for r in detail.routing],
+            "step outcome": list(outcomes),
             "confidence": [r.confidence for r in detail.routing],
             **{f"p({a})": [r.probabilities.get(a) for r in detail.routing] for a in agents},
             "latency (ms)": [r.latency_ms for r in detail.routing],
@@ -326,10 +395,12 @@ def _routing(detail: TraceDetail) -> None:
         hide_index=True,
         width="stretch",
         column_config={
+            "step outcome": st.column_config.TextColumn(width="large"),
             "confidence": number,
             **{f"p({a})": number for a in agents},
             "latency (ms)": st.column_config.NumberColumn(format="%.1f"),
         },
+        placeholder="—",
     )
 
 
@@ -409,6 +480,16 @@ with st.container(border=True):
     )
     window = f.selectbox("Time", list(WINDOWS), format_func=WINDOWS.get, key="traces_window")
     limit = g.number_input("Show at most", 1, 5000, value=200, step=50, key="traces_limit")
+    h, i = st.columns([3, 1])
+    query_text = h.text_input(
+        "Query text",
+        key="traces_query",
+        max_chars=200,
+        placeholder="part of the query, e.g. connect4 or 8 8 — any case; % and _ match only themselves",
+    )
+    order = i.selectbox(
+        "Sort by", list(telemetry.ORDERS), format_func=telemetry.ORDERS.get, key="traces_order"
+    )
     _link_filters(link)
 
 listing = telemetry.trace_list(
@@ -419,6 +500,8 @@ listing = telemetry.trace_list(
     id_text=id_text,
     window_s=window,
     limit=limit,
+    query_text=query_text,
+    order=order,
     **link.filters(),
 )
 if not listing.enabled:
@@ -434,7 +517,7 @@ if not listing.problems:
     elif not listing.traces:
         st.info(f"No trace matches these filters ({listing.total:,} request(s) recorded in all).")
     else:
-        _list(listing.traces, listing.total, listing.limit)
+        _list(listing.traces, listing.total, listing.limit, listing.matched, order)
 
 selected: tuple[str, str] | None = st.session_state.get("traces_selected")
 if selected is not None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from engine.golden.format import GoldenFile, GoldenSpan, GoldenStep, span_paths
+from engine.names import step_number
 
 __all__ = ["Divergence", "Observation", "Section", "compare"]
 
@@ -46,7 +47,7 @@ class Observation:
 @dataclass(frozen=True, slots=True)
 class Divergence:
     """One difference between golden and replay: its ``section``, where exactly, the two values
-    and the full message.  ``where`` is ``routing step N`` (N the step's index), ``routing`` (the
+    and the full message.  ``where`` is ``routing step N`` (N the step's number, from 1), ``routing`` (the
     number of steps), ``span PATH`` (PATH as :func:`~engine.golden.format.span_paths` names it: in
     the golden's tree, or the replay's for an unexpected span), ``answer``, ``verdict`` or ``quality``."""
 
@@ -82,7 +83,7 @@ def _prob(value: float | None) -> str:
 def _routing(golden: list[GoldenStep], got: tuple[GoldenStep, ...], tol: float) -> list[Divergence]:
     out: list[Divergence] = []
     for g, o in zip(golden, got, strict=False):
-        where = f"routing step {g.step}"
+        where = f"routing step {step_number(g.step)}"
         if g.agent != o.agent:
             gp, op = g.probabilities.get(g.agent), o.probabilities.get(g.agent)
             detail = f" (p_{g.agent} {gp:.2f} -> {op:.2f})" if gp is not None and op is not None else ""
@@ -118,9 +119,9 @@ def _routing(golden: list[GoldenStep], got: tuple[GoldenStep, ...], tol: float) 
     if len(golden) != len(got):
         where = "routing"
         extra = (
-            f"step {golden[len(got)].step} ({golden[len(got)].agent}) missing"
+            f"step {step_number(golden[len(got)].step)} ({golden[len(got)].agent}) missing"
             if len(golden) > len(got)
-            else f"extra step {got[len(golden)].step} ({got[len(golden)].agent})"
+            else f"extra step {step_number(got[len(golden)].step)} ({got[len(golden)].agent})"
         )
         out.append(
             Divergence(

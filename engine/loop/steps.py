@@ -9,7 +9,9 @@ from __future__ import annotations
 import dataclasses
 import queue
 import threading
-from collections.abc import Generator
+import time
+from collections.abc import Callable, Generator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +21,7 @@ from engine.agents import AgentContext, AgentOutput, agent_for
 from engine.events import Event, MctsSnapshot
 from engine.models import AGENTS, QueryRequest
 from engine.tasks import ParseError, Task, load_task
-from observability.tracing import propagate
+from observability.tracing import current_span, propagate
 
 __all__ = ["Position", "QueryError", "agent_seeds", "mcts_summary", "parse_position", "run_agent"]
 
@@ -62,13 +64,26 @@ def agent_seeds(seed: int) -> dict[str, int]:
 
 
 def run_agent(
-    index: int, agent: str, task_name: str, ctx: AgentContext, live: bool
+    index: int,
+    agent: str,
+    task_name: str,
+    ctx: AgentContext,
+    live: bool,
+    span: Callable[[str], AbstractContextManager[Any]] = lambda _name: nullcontext(),
 ) -> Generator[Event, None, AgentOutput]:
     """Run ``agent`` on ``ctx`` (step ``index``); yields MCTS snapshots when ``live``, returns its
-    output.  An agent's exception is re-raised in the caller's thread."""
+    output.  An agent's exception is re-raised in the caller's thread.
+
+    The MCTS agent runs inside ``span("mcts.search")`` (the telemetry's span factory).  When
+    ``live``, the current span (the agent's) also gets ``snapshots_streamed`` and ``caller_ms``:
+    how long the caller held the stream at those yields (ms), e.g. the console drawing each tree,
+    which the agent's span lasts on top of the search when the caller is slower than it."""
     fn = agent_for(agent, task_name)
-    if agent != "mcts" or not live:
+    if agent != "mcts":
         return fn(ctx)
+    if not live:
+        with span("mcts.search"):
+            return fn(ctx)
     # Run the search in a worker so its snapshots can be yielded as they come.
     inbox: queue.Queue[Any] = queue.Queue()
     done = object()
@@ -76,7 +91,8 @@ def run_agent(
 
     def work() -> None:
         try:
-            box["out"] = fn(dataclasses.replace(ctx, on_snapshot=inbox.put))
+            with span("mcts.search"):
+                box["out"] = fn(dataclasses.replace(ctx, on_snapshot=inbox.put))
         except BaseException as exc:  # re-raised in the caller's thread
             box["error"] = exc
         finally:
@@ -84,8 +100,17 @@ def run_agent(
 
     worker = threading.Thread(target=propagate(work), name="arbor-mcts", daemon=True)
     worker.start()
-    while (item := inbox.get()) is not done:
-        yield MctsSnapshot(index, item)
+    streamed, held = 0, 0.0
+    owner = current_span()
+    try:
+        while (item := inbox.get()) is not done:
+            handed = time.perf_counter()
+            yield MctsSnapshot(index, item)
+            held += time.perf_counter() - handed
+            streamed += 1
+    finally:
+        if owner is not None:
+            owner.set_attributes(snapshots_streamed=streamed, caller_ms=round(held * 1000.0, 3))
     worker.join()
     if "error" in box:
         raise box["error"]

@@ -30,6 +30,7 @@ from engine.telemetry.rows import (
     exposure_rows,
     failure_request_row,
     log_rows,
+    on_request_clock,
     redacted_request,
     result_rows,
     routing_rows,
@@ -218,12 +219,12 @@ class Telemetry:
         secrets = self.secrets
 
         def job(metrics: Metrics | None) -> dict[str, Any]:
-            records = [s.record() for s in spans]
+            records, lines = on_request_clock([s.record() for s in spans], logs, meta.clock_shift_s)
             if metrics is not None:
                 _observe(metrics, result, search)
                 observe_calls(metrics, records)
             out = result_rows(result, meta, search, records, secrets)
-            out["logs"] = log_rows(result.trace_id, logs, secrets)
+            out["logs"] = log_rows(result.trace_id, lines, secrets)
             return out
 
         self._submit(job, 3 + len(result.steps) + len(spans) + len(logs))
@@ -242,7 +243,7 @@ class Telemetry:
         secrets = self.secrets
 
         def job(metrics: Metrics | None) -> dict[str, Any]:
-            records = [s.record() for s in spans]
+            records, lines = on_request_clock([s.record() for s in spans], logs, f.meta.clock_shift_s)
             if metrics is not None:
                 if status == "error":
                     metrics.observe_request(task, "error", latency_ms / 1000)
@@ -255,7 +256,7 @@ class Telemetry:
                 "requests": redacted_request(row, secrets),
                 "routing_decisions": routing_rows(request_id, steps, unfinished),
                 "spans": [r.to_row() for r in records],
-                "logs": log_rows(trace_id, logs, secrets),
+                "logs": log_rows(trace_id, lines, secrets),
                 "exposures": exposure_rows(request_id, f.meta),
             }
 

@@ -28,6 +28,7 @@ __all__ = [
     "exposure_rows",
     "failure_request_row",
     "log_rows",
+    "on_request_clock",
     "redacted_request",
     "result_rows",
     "routing_rows",
@@ -64,6 +65,21 @@ class RequestMeta:
     bucket: int | None = None
     #: The feature flags that applied, comma-separated by name (None: none).
     flags: str | None = None
+    #: Seconds added to the request's span and log timestamps to put them on the row's clock:
+    #: ``ts`` minus the wall clock when the request started (0 unless the caller passed its own
+    #: ``ts``, e.g. the load generator's simulated timeline).  Durations are unchanged.
+    clock_shift_s: float = 0.0
+
+
+def on_request_clock(
+    spans: list[SpanRecord], lines: list[LogLine], shift_s: float
+) -> tuple[list[SpanRecord], list[LogLine]]:
+    """``spans`` and log ``lines`` moved by ``shift_s`` seconds (:attr:`RequestMeta.clock_shift_s`)
+    onto the request row's clock; durations and order unchanged.  The same lists when it is 0."""
+    if not shift_s:
+        return spans, lines
+    moved = [dataclasses.replace(s, start_ts=s.start_ts + shift_s, end_ts=s.end_ts + shift_s) for s in spans]
+    return moved, [line._replace(ts=line.ts + shift_s) for line in lines]
 
 
 def exposure_rows(request_id: str, meta: RequestMeta) -> list[dict[str, Any]]:

@@ -32,6 +32,23 @@ SERVED_SQL = f"status IN ({', '.join(repr(s) for s in SERVED_STATUSES)})"
 _ID_MATCH = "(r.request_id GLOB ? OR r.trace_id GLOB ? OR r.correlation_id GLOB ?)"
 
 
+#: The orders a trace list can be read in (``trace_summaries(order=...)``): ties newest first.
+TRACE_ORDERS: dict[str, str] = {
+    "newest": "r.ts DESC, r.request_id DESC",
+    "oldest": "r.ts ASC, r.request_id ASC",
+    "slowest": "r.latency_ms IS NULL, r.latency_ms DESC, r.ts DESC, r.request_id DESC",
+    "fastest": "r.latency_ms IS NULL, r.latency_ms ASC, r.ts DESC, r.request_id DESC",
+    "status": "r.status ASC, r.ts DESC, r.request_id DESC",
+}
+
+
+def _like_contains(text: str) -> str:
+    """A LIKE pattern (with ``ESCAPE '\\'``) matching strings that contain ``text`` literally:
+    ``%``, ``_`` and the escape character itself match only themselves."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
 def _glob_prefix(text: str) -> str:
     """A GLOB pattern matching strings that start with ``text`` literally (GLOB is case-sensitive
     and can use an index for its literal prefix)."""
@@ -163,18 +180,76 @@ class ReadModel:
         after_ts: float | None = None,
         until_ts: float | None = None,
         dimensions: Mapping[str, str] | None = None,
+        query_text: str | None = None,
+        order: str = "newest",
     ) -> list[dict[str, Any]]:
-        """Requests matching every filter given, newest first (``ts`` descending, then request id),
-        at most ``limit``; each with ``span_count`` and ``span_ms`` (its spans' wall time, ms).
+        """Requests matching every filter given, newest first (``ts`` descending, then request id;
+        ``order`` picks another of :data:`TRACE_ORDERS`), at most ``limit``; each with
+        ``span_count`` and ``span_ms`` (its spans' wall time, ms).
 
         ``id_prefix`` matches the start of the request, trace or correlation id (case-sensitive).
+        ``query_text`` matches requests whose query contains it (SQL LIKE, wildcards escaped:
+        case-insensitive for ASCII letters).
         ``since_ts <= ts``, ``after_ts < ts <= until_ts``, ``latency_ms > over_latency_ms``.
         ``dimensions`` maps roll-up dimensions (``last_agent``, ``provider``, ...) to the value
         as the roll-ups store it (``''``: none), computed from the row as the roll-ups do.
 
         Raises:
+            ValueError: an unknown dimension or order.
+        """
+        if order not in TRACE_ORDERS:
+            raise ValueError(f"order must be one of {', '.join(TRACE_ORDERS)}, not {order!r}")
+        where, params = self._trace_where(
+            statuses, task, min_latency_ms, max_latency_ms, since_ts, id_prefix, verdict,
+            over_latency_ms, after_ts, until_ts, dimensions, query_text,
+        )  # fmt: skip
+        sql = (
+            "SELECT r.*, (SELECT count(*) FROM spans s WHERE s.trace_id = r.trace_id) AS span_count,"
+            " (SELECT (max(coalesce(s.end_ts, s.start_ts + s.duration_ms / 1000.0))"
+            " - min(s.start_ts)) * 1000.0  FROM spans s WHERE s.trace_id = r.trace_id) AS span_ms"
+            " FROM requests r"
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + f" ORDER BY {TRACE_ORDERS[order]} LIMIT ?"
+        )
+        params.append(limit)
+        return self.query(sql, params)
+
+    def trace_count(self, *, cap: int, **filters: Any) -> int:
+        """How many requests match ``filters`` (the filters of :meth:`trace_summaries`), counting
+        at most ``cap + 1`` rows: a result above ``cap`` means "more than ``cap``".
+
+        Raises:
             ValueError: an unknown dimension.
         """
+        where, params = self._trace_where(
+            filters.get("statuses", ()), filters.get("task"), filters.get("min_latency_ms"),
+            filters.get("max_latency_ms"), filters.get("since_ts"), filters.get("id_prefix"),
+            filters.get("verdict"), filters.get("over_latency_ms"), filters.get("after_ts"),
+            filters.get("until_ts"), filters.get("dimensions"), filters.get("query_text"),
+        )  # fmt: skip
+        sql = (
+            "SELECT count(*) AS n FROM (SELECT 1 FROM requests r"
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + " LIMIT ?)"
+        )
+        return int(self.query(sql, [*params, cap + 1])[0]["n"])
+
+    @staticmethod
+    def _trace_where(
+        statuses: Sequence[str],
+        task: str | None,
+        min_latency_ms: float | None,
+        max_latency_ms: float | None,
+        since_ts: float | None,
+        id_prefix: str | None,
+        verdict: str | None,
+        over_latency_ms: float | None,
+        after_ts: float | None,
+        until_ts: float | None,
+        dimensions: Mapping[str, str] | None,
+        query_text: str | None,
+    ) -> tuple[list[str], list[Any]]:
+        """The WHERE clauses (over ``requests r``) and parameters of a trace filter."""
         glob = None if id_prefix is None else _glob_prefix(id_prefix)
         dims = dict(dimensions or {})
         clauses: list[tuple[bool, str, list[Any]]] = [
@@ -189,19 +264,11 @@ class ReadModel:
             (verdict is not None, "r.verdict = ?", [verdict]),
             *((True, f"{row_dimension_sql(d, 'r')} = ?", [v]) for d, v in dims.items()),
             (glob is not None, _ID_MATCH, [glob] * 3),
+            (bool(query_text), "r.query LIKE ? ESCAPE '\\'", [_like_contains(query_text or "")]),
         ]
         where = [sql for on, sql, _ in clauses if on]
         params = [p for on, _, ps in clauses if on for p in ps]
-        sql = (
-            "SELECT r.*, (SELECT count(*) FROM spans s WHERE s.trace_id = r.trace_id) AS span_count,"
-            " (SELECT (max(coalesce(s.end_ts, s.start_ts + s.duration_ms / 1000.0))"
-            " - min(s.start_ts)) * 1000.0  FROM spans s WHERE s.trace_id = r.trace_id) AS span_ms"
-            " FROM requests r"
-            + (" WHERE " + " AND ".join(where) if where else "")
-            + " ORDER BY r.ts DESC, r.request_id DESC LIMIT ?"
-        )
-        params.append(limit)
-        return self.query(sql, params)
+        return where, params
 
     # ------------------------------------------------------------------ aggregates over a window
 

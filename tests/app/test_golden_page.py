@@ -183,7 +183,7 @@ def test_empty_suite_and_no_runs_say_what_to_do(suite):
 
 @pytest.fixture
 def tampered(suite) -> dict[str, Any]:
-    """Four goldens: one untouched, one with routing step 1's agent changed, one with a span
+    """Four goldens: one untouched, one with routing step 2 (index 1) agent changed, one with a span
     renamed, and one file that is not JSON.  Returns what each should report, from the raw JSON."""
     add(suite, "game24-solvable-rules", "clean")
 
@@ -192,7 +192,7 @@ def tampered(suite) -> dict[str, Any]:
     p_mcts = routing[1]["probabilities"]["mcts"]
     routing[1]["agent"] = "mcts"
     add(suite, "tictactoe-open-no-mcts", "routing-changed", routing=routing)
-    routing_message = f"routing step 1: expected mcts, got trm (p_mcts {p_mcts:.2f} -> {p_mcts:.2f})"
+    routing_message = f"routing step 2: expected mcts, got trm (p_mcts {p_mcts:.2f} -> {p_mcts:.2f})"
 
     spans = json.loads((SHIPPED / "connect4-no-mcts.json").read_text())["spans"]
     original = preorder(spans)

@@ -181,24 +181,35 @@ def test_deep_link_opens_the_trace_with_waterfall_tree_logs_routing_and_mcts(db)
     write(db, **_trace_rows())
     at = open_page({"trace": "trace-r1"})
     assert [shown(h.value) for h in at.header] == ["Trace trace-r1"]
-    # waterfall: depth-first order query, agent.hrm, llm.complete, agent.mcts; offsets from 100.000 s
+    # waterfall: depth-first order query, agent.hrm, llm.complete, agent.mcts; offsets from 100.000 s,
+    # with the untraced gaps worked out from the rows: query 0-40 ms has children at 2-12 and 15-35
+    # (gaps 0-2, 12-15, 35-40), agent.hrm 2-12 has llm.complete at 4-9 (gaps 2-4, 9-12)
     chart = _waterfall(at)
     bars = chart["data"][0]
-    assert bars["base"] == pytest.approx([0.0, 2.0, 4.0, 15.0])
-    assert bars["x"] == pytest.approx([40.0, 10.0, 5.0, 20.0])
+    assert bars["base"] == pytest.approx([0.0, 0.0, 2.0, 2.0, 4.0, 9.0, 12.0, 15.0, 35.0], abs=1e-6)
+    assert bars["x"] == pytest.approx([40.0, 2.0, 10.0, 2.0, 5.0, 3.0, 3.0, 20.0, 5.0], abs=1e-6)
     labels = [a["text"] for a in chart["layout"]["annotations"]]
-    assert labels == ["query", "\u2003agent.hrm", "\u2003\u2003llm.complete", "\u2003agent.mcts"]
+    gap1, gap2 = "\u2003<i>untraced</i>", "\u2003\u2003<i>untraced</i>"
+    assert labels == ["query", gap1, "\u2003agent.hrm", gap2, "\u2003\u2003llm.complete", gap2, gap1,
+                      "\u2003agent.mcts", gap1]  # fmt: skip
     red = "#dc2626"
-    assert [c == red for c in bars["marker"]["color"]] == [True, False, False, True]
+    assert [c == red for c in bars["marker"]["color"]] == [True] + [False] * 6 + [True, False]
     # the span tree, the log lines and the routing decisions as tables
     tree, logs, routing = (d.value for d in at.main.dataframe[1:4])
     assert [s.strip("\u2003└ ") for s in tree["span"]] == ["query", "agent.hrm", "llm.complete", "agent.mcts"]
     assert list(tree["error"]) == ["", "", "", "boom"]
+    # self time: duration minus the children (query 40 - 10 - 20, agent.hrm 10 - 5); leaves their own
+    assert list(tree["self (ms)"]) == pytest.approx([10.0, 5.0, 5.0, 20.0], abs=1e-6)
     assert list(logs["message"]) == ["routed to hrm", "mcts failed"]
     assert list(logs["span"]) == ["agent.hrm", "agent.mcts"]
     assert list(logs["+ms"]) == pytest.approx([3.0, 30.0])
     assert list(routing["agent"]) == ["hrm", "mcts"] and list(routing["p(mcts)"]) == [0.2, 0.8]
-    assert list(routing["step outcome"]) == ["finished", "did not finish"]  # mcts failed in its step
+    assert list(routing["step"]) == [1, 2]  # stored 0 and 1: numbered from 1 on screen
+    # mcts failed in its own step (its span failed, no answer logged)
+    assert list(routing["step outcome"]) == [
+        "finished",
+        "did not finish: request failed at agent.mcts: ProviderUnavailable: down",
+    ]
     # the request's error, and the links out
     assert any("ProviderUnavailable: down" in e for e in texts(at.error))
     links = [m for m in texts(at.markdown) if "](" in m]
@@ -261,7 +272,11 @@ def test_query_console_links_a_finished_run_to_its_trace(db):
     assert [shown(h.value) for h in at.header] == [f"Trace {result.trace_id}"]
     assert table(at) == [result.trace_id]  # the list has the run too, right away
     labels = [a["text"].strip("\u2003") for a in _waterfall(at)["layout"]["annotations"]]
-    assert labels == ["query", *(f"agent.{s.agent}" for s in result.steps), "synthesise"]
+    expected = ["query"]
+    for s in result.steps:  # a route span, then the agent's (MCTS with its search inside); from step 1
+        expected += [f"route · step {s.index + 1}", f"agent.{s.agent} · step {s.index + 1}"]
+        expected += ["mcts.search"] if s.agent == "mcts" else []
+    assert [x for x in labels if x != "<i>untraced</i>"] == [*expected, "synthesise"]
     assert "No log lines recorded for this trace." not in texts(at.info)  # the engine logged the run
 
 
@@ -337,3 +352,105 @@ def test_the_list_says_how_many_traces_are_simulated(db) -> None:
     assert "3 matching trace(s)" in captions
     assert "1 of them are simulated (load generator, simulated clock)." in captions
     assert list(at.main.dataframe[0].value["simulated"]) == [False, False, True]
+
+
+# ------------------------------------------------------------------------------------------ search and sort
+
+SEARCHABLE = {
+    "requests": [
+        {**request("a", 1_000.0, latency=30.0), "query": "connect4: 4453"},
+        {**request("b", 2_000.0, latency=10.0), "query": "Connect4: 4444"},
+        {**request("c", 3_000.0, latency=20.0), "query": "24: 4 7 8 8 — 50% off_today"},
+        {**request("d", 4_000.0, latency=None), "query": "24: 5 0 off today"},
+    ]
+}
+
+
+def _caption_with(at: AppTest, text: str) -> str:
+    return next(c for c in texts(at.caption) if text in c)
+
+
+def test_query_text_search_narrows_the_list_and_says_how_many_matched(db):
+    write(db, **SEARCHABLE)
+    at = open_page()
+    assert table(at) == ["trace-d", "trace-c", "trace-b", "trace-a"]
+    at.text_input(key="traces_query").set_value("CONNECT4").run()  # any case (ASCII)
+    assert table(at) == ["trace-b", "trace-a"]
+    assert _caption_with(at, "matching trace(s)").startswith("2 matching trace(s), all shown")
+    # % and _ are literal: "50%" matches c only (as a wildcard it would match d too: "5 0 ")
+    at.text_input(key="traces_query").set_value("5%").run()  # as a wildcard it would match a, c and d
+    assert len(at.main.dataframe) == 0 and any(i.startswith("No trace matches") for i in texts(at.info))
+    at.text_input(key="traces_query").set_value("50% off_").run()
+    assert table(at) == ["trace-c"]
+    at.text_input(key="traces_query").set_value("off_today").run()  # "_" would also match "off today"
+    assert table(at) == ["trace-c"]
+    # the count is of every match, not of the rows shown
+    at.text_input(key="traces_query").set_value("4:").run()  # a, b ("connect4:") and c, d ("24:")
+    at.number_input(key="traces_limit").set_value(2).run()
+    assert table(at) == ["trace-d", "trace-c"]
+    assert _caption_with(at, "matching trace(s)").startswith("4 matching trace(s), the first 2 shown")
+    at.text_input(key="traces_query").set_value("nothing like it").run()
+    assert "No trace matches these filters (4 request(s) recorded in all)." in texts(at.info)
+
+
+def test_the_list_sorts_by_latency_time_and_status(db):
+    write(db, **{"requests": [*SEARCHABLE["requests"][:3], request("e", 500.0, "error", latency=5.0)]})
+    at = open_page()
+    at.selectbox(key="traces_order").set_value("slowest").run()
+    assert table(at) == ["trace-a", "trace-c", "trace-b", "trace-e"]  # 30, 20, 10, 5 ms
+    at.selectbox(key="traces_order").set_value("fastest").run()
+    assert table(at) == ["trace-e", "trace-b", "trace-c", "trace-a"]
+    at.selectbox(key="traces_order").set_value("oldest").run()
+    assert table(at) == ["trace-e", "trace-a", "trace-b", "trace-c"]
+    at.selectbox(key="traces_order").set_value("status").run()
+    assert table(at) == ["trace-e", "trace-c", "trace-b", "trace-a"]  # error before ok, then newest
+    assert "slowest first" not in _caption_with(at, "matching trace(s)")
+
+
+def test_the_open_trace_is_marked_in_the_list(db):
+    write(db, **THREE)
+    at = open_page({"trace": "trace-b"})
+    listed = at.main.dataframe[0].value
+    assert list(listed["trace id"]) == ["trace-c", "trace-b", "trace-a"]
+    assert list(listed["open"]) == ["", "▶", ""]
+    at.query_params["trace"] = "trace-a"
+    at.run()
+    assert list(at.main.dataframe[0].value["open"]) == ["", "", "▶"]
+
+
+# ------------------------------------------------------------------------------------------ a failed request
+
+
+def test_an_agent_that_answered_before_the_request_failed_says_so(db):
+    """A real request on a simulated clock: hrm answers, then an injected fault fails the request.
+    The step says it answered and where the request failed; steps count from 1; the trace header
+    and the list show the row's (simulated) time."""
+    from engine.faults import Faults, InjectedFault
+
+    engine = Engine(load_settings(db_path=db, metrics_port=0))
+    try:
+        with pytest.raises(InjectedFault):
+            list(engine.stream(QueryRequest(query="connect4: 4453", seed=1, router="rules"), live=False,
+                               ts=1_600_000_000.0, simulated=True, faults=Faults(error=True),
+                               request_id="answered-then-failed"))  # fmt: skip
+    finally:
+        engine.close()
+    at = open_page({"request": "answered-then-failed"})
+    assert not at.exception
+    routing = next(d.value for d in at.main.dataframe if "step outcome" in d.value.columns)
+    assert list(routing["step"]) == [1] and list(routing["agent"]) == ["hrm"]
+    assert list(routing["step outcome"]) == [
+        "answered; request failed at the query loop, after hrm answered: "
+        "InjectedFault: injected error after the hrm step"
+    ]
+    assert not any("did not finish" in str(v) for v in routing["step outcome"])
+    assert (
+        "Step 1 (hrm): answered; request failed at the query loop, after hrm answered: "
+        "InjectedFault: injected error after the hrm step"
+    ) in texts(at.warning)
+    logs = next(d.value for d in at.main.dataframe if "message" in d.value.columns)
+    assert any(m.startswith("step 1: routed to hrm") for m in logs["message"])
+    # one clock: the list's time, the header's start and the log lines are all the simulated ts
+    assert "Started 2020-09-13 12:26:40 UTC" in _caption_with(at, "Started ")
+    assert str(at.main.dataframe[0].value["time"].iloc[0]).startswith("2020-09-13 12:26:40")
+    assert all(t.startswith("12:26:40") for t in logs["time (UTC)"])

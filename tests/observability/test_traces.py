@@ -19,6 +19,7 @@ from observability.traces import (
     TraceFilter,
     TraceFilterError,
     build_span_tree,
+    count_traces,
     list_traces,
     parse_filter,
     trace_detail,
@@ -337,8 +338,10 @@ def test_real_game_query_trace(engine_runs):
     # one agent span per routing step, in order, under the root; then synthesise
     agents = [s.name for s in detail.spans if s.name.startswith("agent.")]
     assert agents == [f"agent.{step.agent}" for step in game.steps]
-    assert {s.name for s in detail.spans} == {"query", "synthesise", *agents}
-    assert all(s.depth == 1 for s in detail.spans[1:])
+    searched = {"mcts.search"} if "mcts" in game.agents_used else set()
+    assert {s.name for s in detail.spans} == {"query", "route", "synthesise", *agents, *searched}
+    assert [s.name for s in detail.spans].count("route") == len(game.steps)  # one per routing decision
+    assert all(s.depth == (2 if s.name == "mcts.search" else 1) for s in detail.spans[1:])
     assert [r.agent for r in detail.routing] == [step.agent for step in game.steps]
     assert detail.request.request_id == game.request_id and detail.request.seed == 3
     if "mcts" in game.agents_used:
@@ -358,3 +361,23 @@ def test_real_freeform_query_trace_nests_llm_calls_under_agents(engine_runs):
     assert llm, "a freeform query asks the (offline) LLM"
     assert all(by_id[s.parent_id].name.startswith("agent.") and s.depth == 2 for s in llm)
     assert "rag.retrieve" in {s.name for s in detail.spans}
+
+
+def test_query_text_is_matched_literally_and_the_count_is_bounded(store):
+    rows = [
+        {**request("a", 1.0), "query": "24: 1 2 3 4 100%"},
+        {**request("b", 2.0), "query": "24: 1 2 3 4 1000"},
+        {**request("c", 3.0), "query": "path a_b\\c"},
+        {**request("d", 4.0), "query": "path axb\\\\c"},
+    ]
+    store.submit("requests", rows)
+    store.flush()
+    # %, _ and \ match only themselves (as LIKE wildcards "100%" would match b, "a_b" d)
+    assert ids(list_traces(store, TraceFilter(query_text="100%"))) == ["a"]
+    assert ids(list_traces(store, TraceFilter(query_text="a_b\\c"))) == ["c"]
+    assert ids(list_traces(store, TraceFilter(query_text="PATH"))) == ["d", "c"]  # ASCII any case
+    assert count_traces(store, TraceFilter(query_text="24:")) == 2
+    assert count_traces(store, TraceFilter(limit=1)) == 4  # the limit bounds rows, not the count
+    assert count_traces(store, TraceFilter(), cap=2) == 3  # cap + 1: "more than 2"
+    with pytest.raises(TraceFilterError, match="Query text"):
+        parse_filter({"query_text": "x" * 201})

@@ -80,10 +80,11 @@ def test_a_different_agent_is_named_with_its_probabilities() -> None:
         SAME, routing=_step(2, agent="mcts", probabilities={"hrm": 0.01, "trm": 0.38, "mcts": 0.61})
     )
     diffs = _cmp(obs)
-    assert diffs[0].message == "routing step 2: expected trm, got mcts (p_trm 0.61 -> 0.38)"
+    # the step stored as index 2 is the third: messages number steps from 1
+    assert diffs[0].message == "routing step 3: expected trm, got mcts (p_trm 0.61 -> 0.38)"
     assert (diffs[0].section, diffs[0].where, diffs[0].expected, diffs[0].got) == (
         "routing",
-        "routing step 2",
+        "routing step 3",
         "trm",
         "mcts",
     )
@@ -93,16 +94,16 @@ def test_probabilities_are_compared_within_the_tolerance() -> None:
     shifted = _step(0, probabilities={"hrm": 0.7400004, "trm": 0.0999996, "mcts": 0.16})
     assert _cmp(dataclasses.replace(SAME, routing=shifted), p=1e-6) == ()
     diffs = _cmp(dataclasses.replace(SAME, routing=shifted), p=1e-7)
-    assert diffs[0].message == "routing step 0: p_hrm 0.740000 -> 0.740000 (tolerance 1e-07)"
+    assert diffs[0].message == "routing step 1: p_hrm 0.740000 -> 0.740000 (tolerance 1e-07)"
 
 
 def test_a_missing_step_and_a_changed_reason() -> None:
     diffs = _cmp(dataclasses.replace(SAME, routing=tuple(STEPS[:2])))
-    assert diffs[0].message == "routing: expected 3 steps, got 2: step 2 (trm) missing"
+    assert diffs[0].message == "routing: expected 3 steps, got 2: step 3 (trm) missing"
     diffs = _cmp(dataclasses.replace(SAME, routing=_step(1, reason="override: hrm already ran")))
     assert (
         diffs[0].message
-        == "routing step 1: reason expected 'argmax: mcts at 0.95', got 'override: hrm already ran'"
+        == "routing step 2: reason expected 'argmax: mcts at 0.95', got 'override: hrm already ran'"
     )
 
 

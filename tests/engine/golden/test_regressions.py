@@ -61,7 +61,7 @@ def test_three_clean_runs_in_a_row_pass_and_are_recorded(settings, suite_copy) -
 
 def test_tampered_answer_and_routing_step_are_exactly_those_traces(settings, suite_copy) -> None:
     _edit(suite_copy / "game24-solvable-rules.json", lambda d: d.update(answer="8*(7+4-7)"))
-    # connect4-three-agents-c05 routes hrm, mcts, trm: claim step 2 went to hrm instead
+    # connect4-three-agents-c05 routes hrm, mcts, trm: claim step index 2 (the third) went to hrm instead
     _edit(suite_copy / "connect4-three-agents-c05.json", lambda d: d["routing"][2].update(agent="hrm"))
     trm_p = read_golden(suite_copy / "connect4-three-agents-c05.json").routing[2].probabilities
     result = run_suite(suite_copy, settings=settings, latency_gate=False)
@@ -70,7 +70,7 @@ def test_tampered_answer_and_routing_step_are_exactly_those_traces(settings, sui
     assert bad["game24-solvable-rules"].first_divergence == "answer: expected 8*(7+4-7), got 8*(7+4-8)"
     assert bad["game24-solvable-rules"].status == "regression"
     assert bad["connect4-three-agents-c05"].first_divergence == (
-        f"routing step 2: expected hrm, got trm (p_hrm {trm_p['hrm']:.2f} -> {trm_p['hrm']:.2f})"
+        f"routing step 3: expected hrm, got trm (p_hrm {trm_p['hrm']:.2f} -> {trm_p['hrm']:.2f})"
     )
     assert (result.failed, result.errors, result.ok) == (2, 0, False)
 
@@ -86,7 +86,7 @@ def test_a_higher_router_threshold_is_a_routing_regression(settings, suite_copy,
     by_name = {r.name: r for r in result.results}
     r = by_name["game24-solvable-rules"]
     assert r.status == "regression"
-    assert r.first_divergence == f"routing step 0: expected hrm, got mcts (p_hrm {p_hrm:.2f} -> {p_hrm:.2f})"
+    assert r.first_divergence == f"routing step 1: expected hrm, got mcts (p_hrm {p_hrm:.2f} -> {p_hrm:.2f})"
     # goldens that set their own threshold (confidence_threshold override) are unaffected
     for name in ("tictactoe-mcts-solved", "game24-mcts-forced"):
         assert by_name[name].status == "pass", by_name[name].first_divergence
@@ -103,7 +103,7 @@ def test_changed_gru_weights_regress_exactly_the_gru_and_hybrid_goldens(settings
     assert regressed == learned
     for r in result.results:
         if r.name in learned:
-            assert r.first_divergence.startswith("routing step 0: "), r.first_divergence
+            assert r.first_divergence.startswith("routing step 1: "), r.first_divergence
 
 
 def test_bad_golden_files_are_errors_and_the_rest_still_runs(settings, suite_copy) -> None:
