@@ -12,6 +12,7 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from app import charts
+from app.links import LinkWarning
 from app.safe_text import plain, sanitize_markdown
 from engine import QueryResult, StepRecord
 from engine.config import Settings
@@ -263,14 +264,20 @@ def safe_markdown(text: str, container: DeltaGenerator | None = None) -> None:
     (container or st).markdown(sanitize_markdown(text))
 
 
-def apply_link(values: Mapping[str, object], problems: Sequence[str]) -> None:
+def apply_link(values: Mapping[str, object], warnings: Sequence[LinkWarning]) -> None:
     """Put a deep link's values into session state (``None``: the widget keeps its own) and
-    show each of the link's problems as a warning, as plain text."""
+    show the link's warnings (:func:`link_warnings`)."""
     for state_key, value in values.items():
         if value is not None:
             st.session_state[state_key] = value
-    for problem in problems:
-        st.warning(plain(problem))
+    link_warnings(warnings)
+
+
+def link_warnings(warnings: Sequence[LinkWarning]) -> None:
+    """Each deep-link (or form) value the page did not use as given, as a warning in plain text
+    naming the parameter, the value given and the value used instead (``app.links.LinkWarning``)."""
+    for warning in warnings:
+        st.warning(plain(warning.text), icon=":material/link_off:")
 
 
 def md_escape(text: str) -> str:

@@ -49,6 +49,7 @@ from engine.loop import (
     stop_decision,
     synthesise,
 )
+from engine.loop.cancel import CancelToken, QueryCancelled
 from engine.mcts import SearchConfig, fresh_seed
 from engine.models import PassageRef, QueryRequest, QueryResult, StepRecord
 from engine.routing import GRURouter, Router, RoutingState
@@ -61,7 +62,9 @@ __all__ = [
     "DEFAULT_CONFIDENCE_THRESHOLD",
     "DEFAULT_CONSENSUS_THRESHOLD",
     "DEFAULT_HYBRID_WEIGHT",
+    "CancelToken",
     "Engine",
+    "QueryCancelled",
     "QueryError",
 ]
 
@@ -155,6 +158,7 @@ class Engine:
         faults: Faults | None = None,
         request_id: str | None = None,
         assignment: Any = None,
+        cancel: CancelToken | None = None,
     ) -> Iterator[Event]:
         """Yield the loop's events, ending with ``Final``; record the request once.
 
@@ -177,7 +181,12 @@ class Engine:
         query) so that a resumed run can tell what is recorded, and the store's primary key
         keeps a request id once.
 
+        ``cancel``: another thread may cancel the query through it; the loop stops before its
+        next step, before the answer, or at a live search's next snapshot, records the request
+        as ``cancelled`` (with the token's reason) and raises QueryCancelled.
+
         Raises:
+            QueryCancelled: ``cancel`` was set before the answer was put together.
             ValueError: (before anything is recorded) a malformed ``request_id``, or an
                 ``assignment`` of another unit than ``request.user_id`` or contradicting
                 ``experiment``/``variant``.
@@ -239,7 +248,11 @@ class Engine:
                     router=request.router,
                     seed=seed,
                 )
-                result, search = yield from self._loop(run, position, progress, injector, seed, t0, live)
+                loop = self._loop(run, position, progress, injector, seed, t0, live, cancel)
+                result, search = yield from loop
+        except QueryCancelled as exc:
+            self._recorder.failure(run, progress, "cancelled", exc.reason, t0, seed)
+            raise
         except GeneratorExit:
             self._recorder.failure(
                 run, progress, "cancelled", "the caller stopped reading before the answer", t0, seed
@@ -260,6 +273,7 @@ class Engine:
         seed: int,
         t0: float,
         live: bool,
+        cancel: CancelToken | None = None,
     ) -> Generator[Event, None, tuple[QueryResult, Any]]:
         request, task_name, tel = run.request, run.task_name, self.telemetry
         task, state = position.task, position.state
@@ -291,6 +305,8 @@ class Engine:
         mcts: dict[str, float | int | str] = {}
         search = None
         for index in range(request.max_steps):
+            if cancel is not None:
+                cancel.check()
             if all(a in outputs for a in routing.usable):
                 stop_reason = "all agents ran"
                 break
@@ -318,7 +334,7 @@ class Engine:
                     agent=agent,
                 )
                 injector.before_agent()
-                out = yield from run_agent(index, agent, task_name, ctx, live)
+                out = yield from run_agent(index, agent, task_name, ctx, live, cancel)
                 if span is not None:
                     span.set_attributes(answer=out.answer, confidence=out.confidence, exact=out.exact)
                 tel.log(
@@ -368,6 +384,8 @@ class Engine:
             if stop:
                 break
 
+        if cancel is not None:
+            cancel.check()
         outcome = Outcome(
             seed=seed,
             router=routing.name,

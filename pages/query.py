@@ -36,7 +36,9 @@ def _init() -> None:
     restore the form from the last run when returning from another page."""
     if not st.session_state.get("query_linked"):
         st.session_state.query_linked = True
-        link = console.parse_query_link(st.query_params)
+        link = console.parse_query_link(
+            st.query_params, default_iterations=console.get_settings().mcts_iterations
+        )
         linked = {
             "query_text": link.query,
             "query_task": link.task,
@@ -44,7 +46,7 @@ def _init() -> None:
             "query_seed": link.seed,
             "query_iterations": link.iterations,
         }
-        components.apply_link(linked, link.problems)
+        components.apply_link(linked, link.warnings)
     last: QueryRequest | None = st.session_state.get("query_request")
     if last is not None and "query_text" not in st.session_state:
         st.session_state.query_text = last.query

@@ -17,6 +17,7 @@ import numpy as np
 
 from engine.agents import AgentContext, AgentOutput, agent_for
 from engine.events import Event, MctsSnapshot
+from engine.loop.cancel import CancelToken
 from engine.models import AGENTS, QueryRequest
 from engine.tasks import ParseError, Task, load_task
 from observability.tracing import propagate
@@ -61,11 +62,23 @@ def agent_seeds(seed: int) -> dict[str, int]:
     return {a: int(rng.integers(2**53)) for a in AGENTS}
 
 
+#: How long (s) closing a live step waits for its search to stop at its next snapshot.
+STOP_JOIN_S = 30.0
+
+
+class _SearchStopped(Exception):
+    """Raised inside a live search's snapshot callback to end the search early."""
+
+
 def run_agent(
-    index: int, agent: str, task_name: str, ctx: AgentContext, live: bool
+    index: int, agent: str, task_name: str, ctx: AgentContext, live: bool, cancel: CancelToken | None = None
 ) -> Generator[Event, None, AgentOutput]:
     """Run ``agent`` on ``ctx`` (step ``index``); yields MCTS snapshots when ``live``, returns its
-    output.  An agent's exception is re-raised in the caller's thread."""
+    output.  An agent's exception is re-raised in the caller's thread.
+
+    A live search stops at its next snapshot (an iteration boundary) when ``cancel`` is set --
+    then QueryCancelled is raised -- or when the caller closes this generator (the worker is
+    joined, at most :data:`STOP_JOIN_S` s, so no search outlives its query)."""
     fn = agent_for(agent, task_name)
     if agent != "mcts" or not live:
         return fn(ctx)
@@ -73,10 +86,16 @@ def run_agent(
     inbox: queue.Queue[Any] = queue.Queue()
     done = object()
     box: dict[str, Any] = {}
+    closed = threading.Event()
+
+    def on_snapshot(snapshot: Any) -> None:
+        if closed.is_set() or (cancel is not None and cancel.cancelled):
+            raise _SearchStopped
+        inbox.put(snapshot)
 
     def work() -> None:
         try:
-            box["out"] = fn(dataclasses.replace(ctx, on_snapshot=inbox.put))
+            box["out"] = fn(dataclasses.replace(ctx, on_snapshot=on_snapshot))
         except BaseException as exc:  # re-raised in the caller's thread
             box["error"] = exc
         finally:
@@ -84,9 +103,14 @@ def run_agent(
 
     worker = threading.Thread(target=propagate(work), name="arbor-mcts", daemon=True)
     worker.start()
-    while (item := inbox.get()) is not done:
-        yield MctsSnapshot(index, item)
-    worker.join()
+    try:
+        while (item := inbox.get()) is not done:
+            yield MctsSnapshot(index, item)
+    finally:  # also when the caller stops reading: the search ends at its next snapshot
+        closed.set()
+        worker.join(STOP_JOIN_S)
+    if isinstance(box.get("error"), _SearchStopped) and cancel is not None:
+        cancel.check()
     if "error" in box:
         raise box["error"]
     out: AgentOutput = box["out"]
