@@ -67,7 +67,8 @@ def test_token_stops_a_live_search_at_its_first_snapshot(engine):
     assert [(r["status"], r["error"]) for r in rows] == [("ok", None), ("cancelled", "stopped by the test")]
     assert rows[0]["request_id"] == done_id and rows[1]["seed"] == 11
     # the steps before the search finished and are kept; the search's step is not a finished step
-    steps = _rows(engine, "select step, agent from routing_decisions where request_id = ?", rows[1]["request_id"])
+    sql = "select step, agent from routing_decisions where request_id = ?"
+    steps = _rows(engine, sql, rows[1]["request_id"])
     finished_before = [(e.step, e.agent) for e in started[:-1]]
     assert [(s["step"], s["agent"]) for s in steps][: len(finished_before)] == finished_before
 
