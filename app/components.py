@@ -14,6 +14,8 @@ from streamlit.delta_generator import DeltaGenerator
 
 from app import charts, mcts_views
 from app.confidence import trace_confidence
+from app.links import LinkWarning
+from app.safe_text import inert_markdown as _inert_markdown
 from app.safe_text import plain, sanitize_markdown
 from engine import QueryResult, StepRecord
 from engine.config import Settings
@@ -295,14 +297,26 @@ def safe_markdown(text: str, container: DeltaGenerator | None = None) -> None:
     (container or st).markdown(sanitize_markdown(text))
 
 
-def apply_link(values: Mapping[str, object], problems: Sequence[str]) -> None:
+def inert_markdown(text: str, container: DeltaGenerator | None = None) -> None:
+    """Render an answer from an LLM or the corpus with its formatting but nothing that can load
+    or open anything: no images, raw HTML or links (:func:`app.safe_text.inert_markdown`)."""
+    (container or st).markdown(_inert_markdown(text))
+
+
+def apply_link(values: Mapping[str, object], warnings: Sequence[LinkWarning]) -> None:
     """Put a deep link's values into session state (``None``: the widget keeps its own) and
-    show each of the link's problems as a warning, as plain text."""
+    show the link's warnings (:func:`link_warnings`)."""
     for state_key, value in values.items():
         if value is not None:
             st.session_state[state_key] = value
-    for problem in problems:
-        st.warning(plain(problem))
+    link_warnings(warnings)
+
+
+def link_warnings(warnings: Sequence[LinkWarning]) -> None:
+    """Each deep-link (or form) value the page did not use as given, as a warning in plain text
+    naming the parameter, the value given and the value used instead (``app.links.LinkWarning``)."""
+    for warning in warnings:
+        st.warning(plain(warning.text), icon=":material/link_off:")
 
 
 def md_escape(text: str) -> str:
@@ -371,38 +385,28 @@ def timeline_table(
     )
 
 
-def show_timeline(table: pd.DataFrame, container: DeltaGenerator | None = None) -> None:
-    """The step timeline as a dataframe (confidence and agreement drawn as bars; agreement is blank
-    until two independent answers exist)."""
-    (container or st).dataframe(
-        table,
-        hide_index=True,
-        width="stretch",
-        column_config={
-            "step": st.column_config.NumberColumn(width=45),
-            "agent": st.column_config.TextColumn(width=55),
-            "routing": st.column_config.TextColumn(width=190),
-            "answer": st.column_config.TextColumn(width=150),
-            "confidence": st.column_config.ProgressColumn(
-                min_value=0.0, max_value=1.0, format="%.2f", width=95
-            ),
-            "counts as": st.column_config.TextColumn(
-                width=95,
-                help="How the confidence rule counts the step: verified (1.0), independent, or a "
-                "repeat of the candidate it was given (not counted)",
-            ),
-            "latency ms": st.column_config.NumberColumn(format="%.1f", width=80),
-            "agreement": st.column_config.ProgressColumn(
-                min_value=0.0,
-                max_value=1.0,
-                format="%.2f",
-                width=95,
-                help="The leading answer's share of the independent answers' confidence; blank "
-                "until there are two independent answers",
-            ),
-            "then": st.column_config.TextColumn(width=230),
-        },
+def timeline_cells(table: pd.DataFrame) -> pd.DataFrame:
+    """The timeline's cells as text for a static table: every value shown literally (Markdown
+    escaped, whitespace collapsed), numbers formatted (confidence and agreement to 2 places,
+    latency in ms to 1), missing values as "—"."""
+    formats = {"confidence": "{:.2f}", "agreement": "{:.2f}", "latency ms": "{:,.1f}", "step": "{:d}"}
+
+    def cell(column: str, value: object) -> str:
+        if value is None or (isinstance(value, float) and pd.isna(value)):
+            return "—"
+        text = formats[column].format(value) if column in formats else str(value)
+        return plain(" ".join(text.split())) or "—"
+
+    return pd.DataFrame(
+        {column: [cell(column, v) for v in table[column].tolist()] for column in table.columns},
+        columns=table.columns,
     )
+
+
+def show_timeline(table: pd.DataFrame, container: DeltaGenerator | None = None) -> None:
+    """The step timeline as a static table whose cells wrap (nothing cut short: long routing
+    reasons and answers are shown whole), every value as plain text (:func:`timeline_cells`)."""
+    (container or st).table(timeline_cells(table), hide_index=True)
 
 
 def agent_outputs(outputs: Sequence[StepRecord | AgentFinished], confidence_name: str = "confidence") -> None:

@@ -23,7 +23,7 @@ import streamlit as st
 import yaml
 
 from app import auth, runtime
-from app.links import traces_url
+from app.links import parse_experiment_link, traces_url
 from engine.experiments import ExperimentSpec, SpecError, load_spec, parse_spec, stats
 from engine.experiments.analysis import Analysis, analyze, open_store
 from engine.experiments.decision import Decision, decide
@@ -51,6 +51,7 @@ __all__ = [
     "SpecListing",
     "SpecRow",
     "list_experiments",
+    "parse_experiment_link",
     "report_files",
     "results",
     "results_frame",

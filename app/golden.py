@@ -29,6 +29,7 @@ import streamlit as st
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from app import auth, runtime
+from app.links import LinkWarning
 from app.messages import validation_problems
 from engine.golden import (
     CaptureRefused,
@@ -108,17 +109,26 @@ class GoldenLink:
     line per value ignored."""
 
     trace: str | None
-    problems: tuple[str, ...] = ()
+    warnings: tuple[LinkWarning, ...] = ()
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        """The warnings as lines of text."""
+        return tuple(w.text for w in self.warnings)
 
 
 def parse_golden_link(params: Mapping[str, str], names: Sequence[str]) -> GoldenLink:
     """The Golden traces page's deep link: ``trace`` must name a golden of ``names`` (the suite's
-    files and the last run's traces); an unknown name is a problem, and ignored."""
+    files and the last run's traces); an unknown name is ignored with a warning (the first golden
+    that did not pass is shown)."""
     name = params.get("trace")
     if not name:
         return GoldenLink(None)
     if name not in names:
-        return GoldenLink(None, (f"The link names no golden trace {name[:100]!r} in this suite.",))
+        used = "the first golden that did not pass"
+        return GoldenLink(
+            None, (LinkWarning("trace", name, used, "ignored", "is not a golden trace of this suite"),)
+        )
     return GoldenLink(name)
 
 

@@ -10,31 +10,38 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import quote, urlencode
 
 from app.names import AGENTS, CONSOLE_TASKS, EXPLORER_TASKS, PROVIDERS, ROUTERS, SELECTIONS, TASK_LABELS
+from engine.explorer import ExploreRequest
 from engine.models import QueryRequest, strip_task_prefix
 from observability.trace_filter import NO_VALUE, STATUSES, VERDICTS
 from observability.traces import MctsRunInfo, TraceDetail
 
 __all__ = [
     "LINK_DIMENSIONS",
+    "PAGE_PARAMS",
     "RUNBOOK_BY_ALERT",
     "RUNBOOK_BY_SEVERITY",
     "SLO_BURN_ALERT",
     "ExplorerLink",
+    "LinkWarning",
     "QueryLink",
     "TraceLink",
     "TracesLink",
     "bad_events_url",
     "explorer_link_params",
     "explorer_url",
+    "link_choice",
+    "link_number",
+    "parse_experiment_link",
     "parse_explorer_link",
     "parse_query_link",
+    "parse_runbook_link",
     "parse_trace_link",
     "parse_traces_link",
     "query_link_params",
@@ -43,6 +50,7 @@ __all__ = [
     "runbook_name",
     "runbook_url",
     "traces_url",
+    "unknown_params",
 ]
 
 #: Which trace a Traces link names: ("trace", trace id) or ("request", request id).
@@ -115,24 +123,153 @@ def explorer_link_params(
     }
 
 
+# -- deep-link values: every value not used as given comes back as a warning ------------------------
+#
+# One rule for every page: a number outside its range is CLAMPED to the nearest bound when it is an
+# amount (iterations, the exploration constant c, a latency threshold); anything else that cannot be
+# used -- not a number, an unknown name, a seed or a time out of range, text too long -- is IGNORED
+# and the page's default used.  Each case is a :class:`LinkWarning` naming the parameter, the value
+# given and the value used instead; nothing is changed silently.
+
+#: The largest seed a page's number input holds (JavaScript's largest exact integer).
+MAX_SEED = 2**53 - 1
+_SHOWN_CHARS = 80  # how much of a rejected value a warning quotes
+
+
+@dataclass(frozen=True, slots=True)
+class LinkWarning:
+    """A deep-link (or form) value the page did not use as given: ``param`` and its ``value`` (as
+    given), the value ``used`` instead (as shown to the reader), whether it was ``clamped`` to a
+    bound or ``ignored``, and ``reason``, why."""
+
+    param: str
+    value: str
+    used: str
+    action: Literal["clamped", "ignored"]
+    reason: str
+
+    @property
+    def text(self) -> str:
+        """One line for the reader (shown as plain text; the value quoted, cut at 80 chars)."""
+        value = self.value if len(self.value) <= _SHOWN_CHARS else self.value[: _SHOWN_CHARS - 1] + "…"
+        head = f"Link parameter {self.param}={value!r} {self.reason}: {self.action}"
+        return f"{head}, using {self.used} instead." if self.used else f"{head}."
+
+
+def link_number(
+    params: Mapping[str, str],
+    key: str,
+    warnings: list[LinkWarning],
+    *,
+    whole: bool,
+    low: float,
+    high: float,
+    default: str,
+    clamp: bool,
+) -> Any:
+    """``params[key]`` as a whole number (``whole``) or a finite real number in ``low..high``;
+    None when absent or empty.  A value that does not parse is ignored (``default``, how the
+    page's default reads, is used); one out of range is clamped to the nearest bound with
+    ``clamp`` (amounts), else ignored (seeds, times).  Each adds a warning to ``warnings``."""
+    raw = params.get(key)
+    if raw is None or not raw.strip():
+        return None
+    kind = "a whole number" if whole else "a number"
+    try:
+        value: float = int(raw) if whole else float(raw)
+    except ValueError:
+        warnings.append(LinkWarning(key, raw, default, "ignored", f"is not {kind}"))
+        return None
+    if not math.isfinite(value):
+        warnings.append(LinkWarning(key, raw, default, "ignored", f"is not {kind}"))
+        return None
+    shown = (lambda x: f"{x:,}") if whole else (lambda x: f"{x:g}")
+    if low <= value <= high:
+        return value
+    bound = low if value < low else high
+    reason = f"is {'below the smallest' if value < low else 'above the largest'} value, {shown(bound)}"
+    if not clamp:
+        warnings.append(LinkWarning(key, raw, default, "ignored", reason))
+        return None
+    bound = int(bound) if whole else float(bound)
+    warnings.append(LinkWarning(key, raw, shown(bound), "clamped", reason))
+    return bound
+
+
+def link_choice(
+    params: Mapping[str, str],
+    key: str,
+    choices: Sequence[str],
+    warnings: list[LinkWarning],
+    *,
+    default: str,
+) -> str | None:
+    """``params[key]`` when it is one of ``choices`` (after trimming spaces); None when absent or
+    empty; otherwise ignored with a warning naming the choices (``default``: how the page's
+    default reads)."""
+    raw = params.get(key)
+    if raw is None or not raw.strip():
+        return None
+    if raw.strip() in choices:
+        return raw.strip()
+    listed = ", ".join(choices) if len(choices) <= 12 else ", ".join(choices[:12]) + ", …"
+    warnings.append(LinkWarning(key, raw, default, "ignored", f"is not one of {listed}"))
+    return None
+
+
+def _text(
+    params: Mapping[str, str], key: str, warnings: list[LinkWarning], *, limit: int, default: str
+) -> str | None:
+    """``params[key]`` when non-empty and at most ``limit`` characters, else None (a longer one is
+    ignored with a warning)."""
+    raw = params.get(key)
+    if not raw:
+        return None
+    if len(raw) > limit:
+        warnings.append(LinkWarning(key, raw, default, "ignored", f"is longer than {limit:,} characters"))
+        return None
+    return raw
+
+
+def _range_of(model: Any, field: str) -> tuple[float, float]:
+    """The inclusive (low, high) bounds of a pydantic model's numeric field (its ge/gt/le/lt)."""
+    low, high = -math.inf, math.inf
+    for rule in model.model_fields[field].metadata:
+        low = getattr(rule, "ge", None) if getattr(rule, "ge", None) is not None else low
+        low = rule.gt + 1 if getattr(rule, "gt", None) is not None else low
+        high = getattr(rule, "le", None) if getattr(rule, "le", None) is not None else high
+        high = rule.lt - 1 if getattr(rule, "lt", None) is not None else high
+    return low, high
+
+
+def _max_length(model: Any, field: str) -> int:
+    """The max_length of a pydantic model's string field."""
+    return next(rule.max_length for rule in model.model_fields[field].metadata if hasattr(rule, "max_length"))
+
+
 @dataclass(frozen=True, slots=True)
 class QueryLink:
     """What a Query console link (``/?q=...&task=...&seed=...&router=...&iterations=...``) asks
-    for; None where the link says nothing usable.  ``problems``: one line per value ignored."""
+    for; None where the link says nothing usable.  ``warnings``: one per value not used as given."""
 
     query: str | None = None
     task: str | None = None
     router: str | None = None
     seed: int | None = None
     iterations: int | None = None
-    problems: tuple[str, ...] = ()
+    warnings: tuple[LinkWarning, ...] = ()
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        """The warnings as lines of text."""
+        return tuple(w.text for w in self.warnings)
 
 
 @dataclass(frozen=True, slots=True)
 class ExplorerLink:
     """What an MCTS explorer link (``/mcts?task=...&position=...&iterations=...&seed=...&c=...
     &selection=...``) asks for; None where the link says nothing usable.  ``position`` is set
-    (possibly empty) only with a known task.  ``problems``: one line per value ignored."""
+    (possibly empty) only with a known task.  ``warnings``: one per value not used as given."""
 
     task: str | None = None
     position: str | None = None
@@ -140,66 +277,134 @@ class ExplorerLink:
     seed: int | None = None
     c: float | None = None
     selection: str | None = None
-    problems: tuple[str, ...] = ()
+    warnings: tuple[LinkWarning, ...] = ()
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        """The warnings as lines of text."""
+        return tuple(w.text for w in self.warnings)
 
 
-def _whole(params: Mapping[str, str], key: str, problems: list[str], what: str) -> int | None:
-    """``int(params[key])``, or None when absent or not a whole number (then a line in ``problems``)."""
-    if key not in params:
-        return None
-    try:
-        return int(params[key])
-    except ValueError:
-        problems.append(f"Ignored the link's {key}={params[key]!r}: {what}.")
-        return None
+def _seed_default(seed: int | None) -> str:
+    return "a random seed" if seed is None else f"seed {seed}"
 
 
-def _real(params: Mapping[str, str], key: str, problems: list[str]) -> float | None:
-    """``float(params[key])``, or None when absent or not a number (then a line in ``problems``)."""
-    if key not in params:
-        return None
-    try:
-        return float(params[key])
-    except ValueError:
-        problems.append(f"Ignored the link's {key}={params[key]!r}: not a number.")
-        return None
-
-
-def parse_query_link(params: Mapping[str, str]) -> QueryLink:
-    """The Query console's deep link: ``q`` (non-empty), ``task`` (a console task), ``router``
-    (a known router), ``seed`` and ``iterations`` (whole numbers).  Unknown task or router names
-    are dropped silently; a seed or iteration count that is not a whole number is a problem."""
-    problems: list[str] = []
-    seed = _whole(params, "seed", problems, "not a whole number")
-    iterations = _whole(params, "iterations", problems, "not a whole number")
-    return QueryLink(
-        query=params.get("q") or None,
-        task=params.get("task") if params.get("task") in CONSOLE_TASKS else None,
-        router=params.get("router") if params.get("router") in ROUTERS else None,
-        seed=seed,
-        iterations=iterations,
-        problems=tuple(problems),
+def parse_query_link(params: Mapping[str, str], *, default_iterations: int = 1000) -> QueryLink:
+    """The Query console's deep link: ``q`` (1..10,000 characters), ``task`` (a console task),
+    ``router`` (a known router), ``seed`` (0..2^53-1) and ``iterations`` (the request's range,
+    1..10,000).  Iterations out of range are clamped; anything else unusable is ignored (the
+    form's default kept: Auto-detect, the first router, a random seed, ``default_iterations``);
+    each with a warning."""
+    warnings: list[LinkWarning] = []
+    query = _text(
+        params, "q", warnings, limit=_max_length(QueryRequest, "query"), default="the example query"
     )
+    task = link_choice(params, "task", tuple(CONSOLE_TASKS), warnings, default=CONSOLE_TASKS["auto"])
+    router = link_choice(params, "router", ROUTERS, warnings, default=ROUTERS[0])
+    seed_low, seed_high = _range_of(QueryRequest, "seed")
+    seed = link_number(
+        params, "seed", warnings, whole=True, low=seed_low, high=min(seed_high, MAX_SEED),
+        default=_seed_default(None), clamp=False,
+    )  # fmt: skip
+    low, high = _range_of(QueryRequest, "mcts_iterations")
+    iterations = link_number(
+        params, "iterations", warnings, whole=True, low=low, high=high, default=f"{default_iterations:,}",
+        clamp=True,
+    )  # fmt: skip
+    return QueryLink(query, task, router, seed, iterations, tuple(warnings))
 
 
-def parse_explorer_link(params: Mapping[str, str]) -> ExplorerLink:
-    """The MCTS explorer's deep link: ``task`` (an explorer task) with ``position``,
-    ``iterations`` and ``seed`` (whole numbers), ``c`` (a number), ``selection`` (ucb1 or puct).
-    Unknown task or selection names are dropped silently; a number that does not parse is a
-    problem."""
-    task = params.get("task") if params.get("task") in EXPLORER_TASKS else None
-    problems: list[str] = []
-    iterations = _whole(params, "iterations", problems, "not a number")
-    seed = _whole(params, "seed", problems, "not a number")
-    c = _real(params, "c", problems)
-    return ExplorerLink(
-        task=task,
-        position=params.get("position", "") if task is not None else None,
-        iterations=iterations,
-        seed=seed,
-        c=c,
-        selection=params.get("selection") if params.get("selection") in SELECTIONS else None,
-        problems=tuple(problems),
+def parse_explorer_link(
+    params: Mapping[str, str],
+    *,
+    default_iterations: int = 1000,
+    default_c: float = 1.414,
+    default_seed: int | None = None,
+) -> ExplorerLink:
+    """The MCTS explorer's deep link: ``task`` (an explorer task) with ``position`` (at most
+    10,000 characters), ``iterations`` (1..100,000) and ``c`` (0..100) clamped into range,
+    ``seed`` (0..2^53-1) and ``selection`` (ucb1 or puct) ignored when unusable (the form's
+    defaults kept: ``default_*``, ucb1, the first task); each with a warning."""
+    warnings: list[LinkWarning] = []
+    task = link_choice(params, "task", EXPLORER_TASKS, warnings, default=EXPLORER_TASKS[0])
+    position = None
+    if task is not None:
+        limit = _max_length(ExploreRequest, "position")
+        position = _text(params, "position", warnings, limit=limit, default="the task's first example")
+        position = "" if position is None and not params.get("position") else position
+    elif params.get("position"):
+        warnings.append(
+            LinkWarning(
+                "position", params["position"], "the task's first example", "ignored", "comes without a task"
+            )
+        )
+    low, high = _range_of(ExploreRequest, "iterations")
+    iterations = link_number(
+        params, "iterations", warnings, whole=True, low=low, high=high, default=f"{default_iterations:,}",
+        clamp=True,
+    )  # fmt: skip
+    seed_low, seed_high = _range_of(ExploreRequest, "seed")
+    seed = link_number(
+        params, "seed", warnings, whole=True, low=seed_low, high=min(seed_high, MAX_SEED),
+        default=_seed_default(default_seed), clamp=False,
+    )  # fmt: skip
+    c_low, c_high = _range_of(ExploreRequest, "c")
+    c = link_number(
+        params, "c", warnings, whole=False, low=c_low, high=c_high, default=f"{default_c:g}", clamp=True
+    )
+    selection = link_choice(params, "selection", SELECTIONS, warnings, default=SELECTIONS[0])
+    return ExplorerLink(task, position, iterations, seed, c, selection, tuple(warnings))
+
+
+def parse_experiment_link(
+    params: Mapping[str, str], ids: Sequence[str]
+) -> tuple[str | None, tuple[LinkWarning, ...]]:
+    """The Experiments page's ``?experiment=<id>``: one of ``ids`` (None when absent or unknown:
+    the first is shown, with a warning)."""
+    warnings: list[LinkWarning] = []
+    chosen = link_choice(params, "experiment", ids, warnings, default=f"{ids[0]!r}" if ids else "none")
+    return chosen, tuple(warnings)
+
+
+def parse_runbook_link(
+    params: Mapping[str, str], names: Sequence[str]
+) -> tuple[str | None, tuple[LinkWarning, ...]]:
+    """The Runbooks page's ``?name=<runbook>``: one of ``names`` (None when absent or unknown:
+    the list is shown, with a warning)."""
+    warnings: list[LinkWarning] = []
+    name = link_choice(params, "name", names, warnings, default="none (the list of runbooks)")
+    return name, tuple(warnings)
+
+
+#: The query parameters each page reads, by its URL path ("" is the Query console); any other
+#: parameter in a link is ignored with a warning (:func:`unknown_params`).
+PAGE_PARAMS: dict[str, tuple[str, ...]] = {
+    "": ("q", "task", "router", "seed", "iterations"),
+    "mcts": ("task", "position", "iterations", "seed", "c", "selection"),
+    "traces": (
+        "trace", "request", "status", "task", "verdict", "agent", "provider", "router", "variant",
+        "over_ms", "since", "until",
+    ),
+    "slos": ("slo", "range", "as_of"),
+    "golden": ("trace",),
+    "experiments": ("experiment",),
+    "runbooks": ("name",),
+    "routing": (),
+    "overview": (),
+}  # fmt: skip
+
+
+def unknown_params(page: str, params: Mapping[str, str]) -> tuple[LinkWarning, ...]:
+    """A warning for each parameter of ``params`` that the page at URL path ``page`` does not read
+    (a page not in :data:`PAGE_PARAMS` is not checked)."""
+    known = PAGE_PARAMS.get(page)
+    if known is None:
+        return ()
+    reads = ", ".join(known) if known else "no parameters"
+    return tuple(
+        LinkWarning(key, params[key], "", "ignored", f"is not read by this page (it reads {reads})")
+        for key in params
+        if key not in known
     )
 
 
@@ -274,7 +479,7 @@ class TracesLink:
     the link says nothing usable.  ``statuses`` empty: any.  ``agent`` .. ``variant`` may be
     :data:`~observability.traces.NO_VALUE` (requests without one, except for the task).
     ``over_ms``: latency strictly above it (ms).  ``since``/``until`` (unix s): ``since < ts <=
-    until``, an SLO window.  ``problems``: one line per value ignored."""
+    until``, an SLO window.  ``warnings``: one per value not used as given."""
 
     statuses: tuple[str, ...] = ()
     task: str | None = None
@@ -286,7 +491,12 @@ class TracesLink:
     over_ms: float | None = None
     since: float | None = None
     until: float | None = None
-    problems: tuple[str, ...] = ()
+    warnings: tuple[LinkWarning, ...] = ()
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        """The warnings as lines of text."""
+        return tuple(w.text for w in self.warnings)
 
     def filters(self) -> dict[str, Any]:
         """The link's filters as :class:`~observability.traces.TraceFilter` fields, besides the
@@ -299,29 +509,35 @@ class TracesLink:
         return {k: v for k, v in values.items() if v is not None}
 
 
-def _timestamp(params: Mapping[str, str], key: str, problems: list[str]) -> float | None:
-    """A unix time (s) or an ISO 8601 date-time (UTC unless it names its zone), else a problem."""
+def _timestamp(params: Mapping[str, str], key: str, warnings: list[LinkWarning]) -> float | None:
+    """A unix time (s) or an ISO 8601 date-time (UTC unless it names its zone), else ignored with
+    a warning (no bound on that side of the time range)."""
     raw = params.get(key)
     if raw is None or not raw.strip():
         return None
+    unbounded = "no " + ("start" if key == "since" else "end") + " to the time range"
     try:
         value = float(raw)
     except ValueError:
         try:
             at = datetime.fromisoformat(raw.strip())
         except ValueError:
-            problems.append(f"Ignored the link's {key}={raw!r}: not a unix time or an ISO 8601 date-time.")
+            warnings.append(
+                LinkWarning(key, raw, unbounded, "ignored", "is not a unix time or an ISO 8601 date-time")
+            )
             return None
         value = (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
     if not (math.isfinite(value) and 0 <= value <= _MAX_TS):
-        problems.append(f"Ignored the link's {key}={raw!r}: not a time between 1970 and {_MAX_TS:.0f}.")
+        warnings.append(
+            LinkWarning(key, raw, unbounded, "ignored", f"is not a time between 1970 and {_MAX_TS:.0f}")
+        )
         return None
     return value
 
 
-def _choice(params: Mapping[str, str], key: str, problems: list[str]) -> str | None:
+def _choice(params: Mapping[str, str], key: str, warnings: list[LinkWarning]) -> str | None:
     """A link value that must be one of the known names (agents, routers, ...), or the no-value
-    marker for a dimension; else a problem naming the known ones."""
+    marker for a dimension; else ignored (no filter on it) with a warning naming the known ones."""
     raw = params.get(key)
     if raw is None or not raw.strip():
         return None
@@ -331,40 +547,50 @@ def _choice(params: Mapping[str, str], key: str, problems: list[str]) -> str | N
     if key == "variant":
         if _VARIANT.match(value):
             return value
-        problems.append(f"Ignored the link's variant={raw!r}: not a variant name.")
+        warnings.append(LinkWarning(key, raw, "any variant", "ignored", "is not a variant name"))
         return None
-    if value in _KNOWN[key]:
-        return value
-    problems.append(f"Ignored the link's {key}={raw!r}: not one of {', '.join(_KNOWN[key])}.")
-    return None
+    return link_choice(params, key, _KNOWN[key], warnings, default=f"any {key}")
 
 
 def parse_traces_link(params: Mapping[str, str]) -> TracesLink:
     """The Traces page's filter link (see :class:`TracesLink`).  ``status`` is a comma-separated
     list; unknown statuses, tasks, verdicts, agents, providers and routers, malformed variants,
-    numbers and times, and an empty time range are ignored, each with a line in ``problems``."""
-    problems: list[str] = []
+    numbers and times, and an empty time range are ignored (no filter on them), a negative
+    latency is clamped to 0; each with a warning."""
+    warnings: list[LinkWarning] = []
     statuses: list[str] = []
     for part in (params.get("status") or "").split(","):
         if part.strip() in STATUSES:
             statuses.append(part.strip())
         elif part.strip():
-            problems.append(f"Ignored the link's status {part.strip()!r}: not one of {', '.join(STATUSES)}.")
-    over = _real(params, "over_ms", problems)
-    if over is not None and not (math.isfinite(over) and over >= 0):
-        problems.append(f"Ignored the link's over_ms={params['over_ms']!r}: not a latency in ms.")
-        over = None
-    since, until = _timestamp(params, "since", problems), _timestamp(params, "until", problems)
+            reason = f"is not one of {', '.join(STATUSES)}"
+            warnings.append(LinkWarning("status", part.strip(), "the other statuses", "ignored", reason))
+    over = link_number(
+        params,
+        "over_ms",
+        warnings,
+        whole=False,
+        low=0.0,
+        high=math.inf,
+        default="no latency filter",
+        clamp=True,
+    )
+    since, until = _timestamp(params, "since", warnings), _timestamp(params, "until", warnings)
     if since is not None and until is not None and since >= until:
-        problems.append("Ignored the link's since and until: the range is empty (since is not before until).")
+        warnings.append(
+            LinkWarning(
+                "since", params["since"], "no time range", "ignored",
+                f"is not before until={params['until']!r} (the range is empty)",
+            )
+        )  # fmt: skip
         since = until = None
     return TracesLink(
         statuses=tuple(dict.fromkeys(statuses)),
-        **{key: _choice(params, key, problems) for key in ("task", "verdict", *LINK_DIMENSIONS)},
+        **{key: _choice(params, key, warnings) for key in ("task", "verdict", *LINK_DIMENSIONS)},
         over_ms=over,
         since=since,
         until=until,
-        problems=tuple(problems),
+        warnings=tuple(warnings),
     )
 
 

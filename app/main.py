@@ -6,7 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from app import alerts, auth, components, runtime
+from app import alerts, auth, components, links, runtime
 from app.runtime import ConfigError
 
 PAGES = Path(__file__).resolve().parent.parent / "pages"
@@ -67,4 +67,9 @@ components.exposure_banner(settings)
 components.settings_sidebar(settings)
 components.prometheus_sidebar(runtime.prometheus_status())
 alerts.alert_sidebar()
+# a link's parameters the page does not read, said once here for every page (app.links.PAGE_PARAMS);
+# only for the page a session opens on (the link), not for parameters left over while navigating
+if not st.session_state.get("link_params_checked"):
+    st.session_state["link_params_checked"] = True
+    components.link_warnings(links.unknown_params(page.url_path, st.query_params.to_dict()))
 page.run()

@@ -7,7 +7,8 @@ else (``auth.require_operator``) whatever the page shows.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Sequence
 
 from app import auth, runtime
 from app.links import QueryLink, parse_query_link, query_link_params
@@ -17,6 +18,7 @@ from app.runtime import get_settings, task
 from engine import QueryRequest, QueryResult
 from engine.events import Consensus, Event
 from engine.mcts import TreeSnapshot
+from engine.models import PassageRef
 
 __all__ = [
     "CONSOLE_TASKS",
@@ -32,6 +34,7 @@ __all__ = [
     "QueryResult",
     "TreeSnapshot",
     "ValidationError",
+    "cited_passages",
     "error_message",
     "examples",
     "fallback_note",
@@ -70,12 +73,25 @@ def examples(task_name: str) -> list[tuple[str, str]]:
     return out
 
 
-def stream_query(request: QueryRequest) -> Iterator[Event]:
+def stream_query(request: QueryRequest, *, request_id: str | None = None) -> Iterator[Event]:
     """The engine's events for ``request`` as they happen (MCTS snapshots included), ending
-    with ``Final``.  Raises QueryError (malformed position) before the first event and
-    RouterUnavailable when the request names a router without trained weights.  Operators only."""
+    with ``Final``; ``request_id`` names the request (default: a random id).  Raises QueryError
+    (malformed position) before the first event and RouterUnavailable when the request names a
+    router without trained weights.  Closing the iterator before ``Final`` stops the run (a live
+    search at its next snapshot) and records it as cancelled.  Operators only."""
     auth.require_operator("run_query")
-    return runtime.get_engine().stream(request, live=True)
+    return runtime.get_engine().stream(request, live=True, request_id=request_id)
+
+
+_CITATION = re.compile(r"(?<![\\!])\[(\d{1,3})\](?![(\[])")
+
+
+def cited_passages(answer: str, passages: Sequence[PassageRef]) -> list[tuple[int, PassageRef | None]]:
+    """The ``[n]`` citations of ``answer`` in order of first appearance, each with the passage it
+    names (``passages`` are numbered from 1, as the engine's prompt numbers them) or None when
+    ``n`` names none of them."""
+    numbers = dict.fromkeys(int(m.group(1)) for m in _CITATION.finditer(answer))
+    return [(n, passages[n - 1] if 1 <= n <= len(passages) else None) for n in numbers]
 
 
 def run_query(request: QueryRequest) -> QueryResult:

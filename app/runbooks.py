@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.links import runbook_link, runbook_name, runbook_url
+from app.links import parse_runbook_link, runbook_link, runbook_name, runbook_url
 
 __all__ = [
     "CORPUS_DIR",
@@ -22,6 +22,7 @@ __all__ = [
     "RunbookInfo",
     "find_runbook",
     "list_runbooks",
+    "parse_runbook_link",
     "runbook_link",
     "runbook_name",
     "runbook_url",

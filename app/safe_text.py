@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 import string
 
-__all__ = ["plain", "plotly_text", "sanitize_markdown"]
+__all__ = ["inert_markdown", "plain", "plotly_text", "sanitize_markdown"]
 
 _PUNCT = frozenset(string.punctuation)
 
@@ -177,3 +177,33 @@ def sanitize_markdown(text: str) -> str:
     defined = frozenset(_label(m.group(1)) for m in _DEFINITION.finditer(text))
     cleaned = "".join(piece if code else _clean_prose(piece, defined) for code, piece in _segments(text))
     return cleaned.replace("![", "!\\[")
+
+
+# -- answers: no links either -------------------------------------------------------------------------
+# An answer from an LLM is shown with its formatting but without anything it could make the reader
+# open: inline links [text](url) read "text (url)", reference links [text][ref] read "text", link
+# reference definitions and bare web addresses are shown as text (GFM would link "http://...",
+# "www...." and e-mail addresses by itself).  ``[n]`` citations stay as they are: they link nowhere.
+_LINK_INLINE = re.compile(
+    r"(?<![\\!])\[([^\[\]]*)\]\(\s*(<[^<>\n]*>|(?:[^\s()\\]|\\.|\([^\s()]*\))*)"
+    r"""(?:\s+(?:"[^"]*"|'[^']*'|\([^()]*\)))?\s*\)"""
+)
+_LINK_REF = re.compile(r"(?<![\\!])\[([^\[\]]+)\]\[[^\[\]]*\]")
+_DEFINITION_LINE = re.compile(r"^ {0,3}\[(?:[^\[\]\\]|\\.)+\]:.*$", re.MULTILINE)
+_BARE_ADDRESS = re.compile(r"(?i)\b[a-z][a-z0-9+.-]{1,31}:(?=\S)|\bwww\.|@")
+
+
+def _unlink_prose(prose: str) -> str:
+    prose = _DEFINITION_LINE.sub(lambda m: plain(m.group(0)), prose)
+    prose = _LINK_INLINE.sub(lambda m: f"{m.group(1)} ({m.group(2).strip('<>')})", prose)
+    prose = _LINK_REF.sub(lambda m: m.group(1), prose)
+    return _BARE_ADDRESS.sub(lambda m: m.group(0)[:-1] + "\\" + m.group(0)[-1], prose)
+
+
+def inert_markdown(text: str) -> str:
+    """Markdown from an LLM or the corpus made inert: :func:`sanitize_markdown` (no images, no raw
+    HTML), and no links either -- an inline link becomes ``text (address)``, a reference link its
+    text, and bare addresses (``scheme:...``, ``www.``, e-mail) are escaped so GFM does not link
+    them.  Emphasis, lists, tables, code and ``[n]`` citations are kept; code is left as it is."""
+    cleaned = sanitize_markdown(text)
+    return "".join(piece if code else _unlink_prose(piece) for code, piece in _segments(cleaned))

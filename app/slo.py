@@ -25,7 +25,7 @@ from pathlib import Path
 import streamlit as st
 
 from app import runtime
-from app.links import bad_events_url, runbook_link
+from app.links import LinkWarning, bad_events_url, link_choice, link_number, runbook_link
 from engine.slo_report import AlertRow, Report, SLOFigures, build_report, render_markdown, report_json
 from engine.slo_review_html import build_html_review, render_html
 from engine.slo_series import SLOSeries, bucket_plan
@@ -83,37 +83,36 @@ SOURCES = ("sqlite", "prometheus")
 
 @dataclass(frozen=True)
 class SLOLink:
-    """A deep link's values (None: not in the link) and its problems, one line each."""
+    """A deep link's values (None: not in the link) and a warning per value not used."""
 
     slo: str | None
     range: str | None
     as_of: float | None
-    problems: tuple[str, ...]
+    warnings: tuple[LinkWarning, ...]
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        """The warnings as lines of text."""
+        return tuple(w.text for w in self.warnings)
 
 
 def parse_slo_link(params: Mapping[str, str], names: list[str]) -> SLOLink:
     """``/slos?slo=latency&range=7d&as_of=1800000000``: an SLO of ``names``, a preset of
-    :data:`RANGES` and a unix time; an unknown value is a problem naming it, and ignored."""
-    problems = []
-    slo = params.get("slo")
-    if slo is not None and slo not in names:
-        problems.append(f"The link names an unknown SLO {slo!r}; SLOs: {', '.join(names)}.")
-        slo = None
-    rng = params.get("range")
-    if rng is not None and rng not in RANGES:
-        problems.append(f"The link's range {rng!r} is not one of {', '.join(RANGES)}.")
-        rng = None
-    as_of = None
-    raw = params.get("as_of")
-    if raw is not None:
-        try:
-            as_of = float(raw)
-            if not (math.isfinite(as_of) and 0 <= as_of <= 1e11):
-                raise ValueError
-        except ValueError:
-            problems.append(f"The link's as_of {raw!r} is not a unix time in seconds.")
-            as_of = None
-    return SLOLink(slo, rng, as_of, tuple(problems))
+    :data:`RANGES` and a unix time; an unknown value is ignored with a warning naming it."""
+    warnings: list[LinkWarning] = []
+    slo = link_choice(params, "slo", names, warnings, default="the SLO with the least budget left")
+    rng = link_choice(params, "range", RANGES, warnings, default="each SLO's window")
+    as_of = link_number(
+        params,
+        "as_of",
+        warnings,
+        whole=False,
+        low=0.0,
+        high=1e11,
+        default="the page's default time",
+        clamp=False,
+    )
+    return SLOLink(slo, rng, as_of, tuple(warnings))
 
 
 def period_of(range_key: str, slo: SLO | None = None) -> timedelta | None:

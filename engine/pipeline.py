@@ -52,6 +52,7 @@ from engine.loop import (
     stop_decision,
     synthesise,
 )
+from engine.loop.cancel import CancelToken, QueryCancelled
 from engine.mcts import SearchConfig, fresh_seed
 from engine.models import PassageRef, QueryRequest, QueryResult, StepRecord
 from engine.names import step_number
@@ -65,7 +66,9 @@ __all__ = [
     "DEFAULT_CONFIDENCE_THRESHOLD",
     "DEFAULT_CONSENSUS_THRESHOLD",
     "DEFAULT_HYBRID_WEIGHT",
+    "CancelToken",
     "Engine",
+    "QueryCancelled",
     "QueryError",
 ]
 
@@ -165,6 +168,7 @@ class Engine:
         request_id: str | None = None,
         assignment: Any = None,
         pinned: Collection[str] = (),
+        cancel: CancelToken | None = None,
     ) -> Iterator[Event]:
         """Yield the loop's events, ending with ``Final``; record the request once.
 
@@ -192,7 +196,12 @@ class Engine:
         the settings an experiment variant set on this request, which flags leave alone.  The
         flags that applied are on the request row (``flags``) and on the result.
 
+        ``cancel``: another thread may cancel the query through it; the loop stops before its
+        next step, before the answer, or at a live search's next snapshot, records the request
+        as ``cancelled`` (with the token's reason) and raises QueryCancelled.
+
         Raises:
+            QueryCancelled: ``cancel`` was set before the answer was put together.
             ValueError: (before anything is recorded) a malformed ``request_id``, or an
                 ``assignment`` of another unit than ``request.user_id`` or contradicting
                 ``experiment``/``variant``.
@@ -260,9 +269,11 @@ class Engine:
                     router=request.router,
                     seed=seed,
                 )
-                result, search = yield from _held(
-                    self._loop(run, position, progress, injector, seed, t0, live), root
-                )
+                loop = self._loop(run, position, progress, injector, seed, t0, live, cancel)
+                result, search = yield from _held(loop, root)
+        except QueryCancelled as exc:
+            self._recorder.failure(run, progress, "cancelled", exc.reason, t0, seed)
+            raise
         except GeneratorExit:
             self._recorder.failure(
                 run, progress, "cancelled", "the caller stopped reading before the answer", t0, seed
@@ -285,6 +296,7 @@ class Engine:
         seed: int,
         t0: float,
         live: bool,
+        cancel: CancelToken | None = None,
     ) -> Generator[Event, None, tuple[QueryResult, Any]]:
         request, task_name, tel = run.request, run.task_name, self.telemetry
         task, state = position.task, position.state
@@ -316,6 +328,8 @@ class Engine:
         mcts: dict[str, float | int | str] = {}
         search = None
         for index in range(request.max_steps):
+            if cancel is not None:
+                cancel.check()
             if all(a in outputs for a in routing.usable):
                 stop_reason = "all agents ran"
                 break
@@ -345,7 +359,7 @@ class Engine:
                     agent=agent,
                 )
                 injector.before_agent()
-                out = yield from run_agent(index, agent, task_name, ctx, live, tel.span)
+                out = yield from run_agent(index, agent, task_name, ctx, live, tel.span, cancel)
                 if span is not None:
                     span.set_attributes(answer=out.answer, confidence=out.confidence, exact=out.exact)
                 tel.log(
@@ -408,6 +422,8 @@ class Engine:
             if stop:
                 break
 
+        if cancel is not None:
+            cancel.check()
         outcome = Outcome(
             seed=seed,
             router=routing.name,

@@ -47,7 +47,8 @@ def _spec_list(listing: ex.SpecListing) -> str | None:
     )
     st.dataframe(table, hide_index=True, width="stretch", key="exp_specs")
     ids = [r.id for r in listing.rows]
-    wanted = st.query_params.get("experiment")
+    wanted, warnings = ex.parse_experiment_link(st.query_params, ids)
+    components.link_warnings(warnings)
     index = ids.index(wanted) if wanted in ids else 0
     chosen = st.selectbox("Experiment", ids, index=index, key="exp_chosen")
     if chosen and st.query_params.get("experiment") != chosen:

@@ -212,8 +212,7 @@ def _choose(status: golden.SuiteStatus) -> str | None:
     if params.get("trace") != st.session_state.get("golden_link_seen"):
         st.session_state["golden_link_seen"] = params.get("trace")
         link = golden.parse_golden_link(params, names)
-        for problem in link.problems:
-            st.warning(plain(problem))
+        components.link_warnings(link.warnings)
         if link.trace is not None:
             st.session_state["golden_trace"] = link.trace
     if st.session_state.get("golden_trace") not in names:

@@ -20,7 +20,13 @@ def _init_from_link() -> None:
     if st.session_state.get("mcts_linked"):
         return
     st.session_state.mcts_linked = True
-    link = explorer.parse_explorer_link(st.query_params)
+    settings = explorer.get_settings()
+    link = explorer.parse_explorer_link(
+        st.query_params,
+        default_iterations=settings.mcts_iterations,
+        default_c=settings.mcts_c,
+        default_seed=settings.mcts_seed,
+    )
     linked = {
         "mcts_task": link.task,
         "mcts_position": link.position,
@@ -29,7 +35,7 @@ def _init_from_link() -> None:
         "mcts_c": link.c,
         "mcts_selection": link.selection,
     }
-    components.apply_link(linked, link.problems)
+    components.apply_link(linked, link.warnings)
 
 
 def _use_example() -> None:

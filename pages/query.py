@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 import streamlit as st
@@ -36,7 +37,9 @@ def _init() -> None:
     restore the form from the last run when returning from another page."""
     if not st.session_state.get("query_linked"):
         st.session_state.query_linked = True
-        link = console.parse_query_link(st.query_params)
+        link = console.parse_query_link(
+            st.query_params, default_iterations=console.get_settings().mcts_iterations
+        )
         linked = {
             "query_text": link.query,
             "query_task": link.task,
@@ -44,8 +47,10 @@ def _init() -> None:
             "query_seed": link.seed,
             "query_iterations": link.iterations,
         }
-        components.apply_link(linked, link.problems)
-    last: QueryRequest | None = st.session_state.get("query_request")
+        components.apply_link(linked, link.warnings)
+    # the form as it was submitted (an empty seed stays empty), not the seed the run drew
+    state = st.session_state
+    last: QueryRequest | None = state.get("query_submitted") or state.get("query_request")
     if last is not None and "query_text" not in st.session_state:
         st.session_state.query_text = last.query
         st.session_state.query_task = last.task
@@ -78,37 +83,92 @@ def _rerun_same_seed() -> None:
     st.session_state.query_pending = st.session_state.query_request
 
 
+def _forget_result() -> None:
+    """Drop the last answer: after a rejected or stopped query it would read as this one's."""
+    for key in ("query_result", "query_consensus", "query_snapshots"):
+        st.session_state.pop(key, None)
+
+
 def _build_request(**fields: Any) -> QueryRequest | None:
-    """The validated request, or None after showing one error per invalid field."""
+    """The validated request, or None after showing one error per invalid field (the previous
+    answer is cleared: it is not this query's)."""
     try:
         return QueryRequest(**fields)
     except console.ValidationError as exc:
         st.session_state.query_errors = console.validation_problems(exc, FIELD_LABELS)
+        _forget_result()
         return None
 
 
+def _stop() -> None:
+    st.session_state.query_stop_pressed = True
+
+
+def _stopped_run() -> None:
+    """A run that did not finish: the page was rerun while it streamed (Stop pressed, or another
+    widget used), so its stream was closed and the engine recorded the request as cancelled."""
+    running: dict[str, str] | None = st.session_state.pop("query_running", None)
+    pressed = st.session_state.pop("query_stop_pressed", False)
+    if running is None:
+        return
+    _forget_result()
+    st.session_state.query_errors = []
+    why = "you pressed Stop" if pressed else "the page was rerun by another action while it ran"
+    st.warning(
+        components.plain(
+            f"Stopped: the query “{running['query'][:200]}” was cancelled before it finished ({why}). "
+            f"It is recorded as cancelled (request {running['request_id']}); nothing else changed."
+        ),
+        icon=":material/stop_circle:",
+    )
+
+
 def _run(request: QueryRequest) -> None:
-    """Stream the request's events into a live view, then keep the result in session state."""
+    """Stream the request's events into a live view, then keep the result in session state.  A
+    Stop button stops the run: the click reruns the page, the stream is closed at the event it
+    was on (a live search stops at its next snapshot) and the engine records it as cancelled."""
     resolved = request.resolved_task()
     reward_range = None if resolved == "freeform" else console.task(resolved).reward_range
+    request_id = uuid.uuid4().hex
+    stop = st.empty()
+    stop.button(
+        "Stop",
+        key="query_stop",
+        icon=":material/stop_circle:",
+        on_click=_stop,
+        help="Stops the query at its next step or MCTS snapshot; it is recorded as cancelled",
+    )
     live = components.LiveRun(request.mcts_iterations, reward_range, threshold=DEFAULT_CONFIDENCE_THRESHOLD)
+    st.session_state.query_running = {"request_id": request_id, "query": request.query}
+    stream = console.stream_query(request, request_id=request_id)
     try:
-        for event in console.stream_query(request):
+        for event in stream:
             live(event)
     except console.ENGINE_ERRORS as exc:
+        st.session_state.pop("query_running", None)
+        stop.empty()
         live.clear()
         st.session_state.query_errors = [console.error_message(exc, request)]
+        _forget_result()
         return
     except Exception as exc:  # a bug: say so plainly, keep the traceback in the log
         log.exception("query failed")
+        st.session_state.pop("query_running", None)
+        stop.empty()
         live.clear()
         st.session_state.query_errors = [f"The engine failed unexpectedly ({type(exc).__name__}): {exc}"]
+        _forget_result()
         return
+    finally:  # interrupted by a rerun (Stop): query_running stays set for the next run to report
+        stream.close()
+    st.session_state.pop("query_running", None)
+    stop.empty()
     live.clear()
     result = live.result
     assert result is not None
     st.session_state.query_result = result
     st.session_state.query_request = request.model_copy(update={"seed": result.seed})
+    st.session_state.query_submitted = request
     st.session_state.query_consensus = live.consensus
     st.session_state.query_snapshots = live.snapshots
     st.session_state.query_errors = []
@@ -132,7 +192,8 @@ def _answer(result: QueryResult) -> None:
             st.info("The agents produced no answer they could stand behind.")
         elif result.answer_kind in ("extractive", "generated"):
             with st.container(border=True):
-                components.safe_markdown(result.answer)
+                components.inert_markdown(result.answer)
+            _sources(result)
         else:
             st.code(result.answer, language=None)
     with right:
@@ -147,7 +208,9 @@ def _answer(result: QueryResult) -> None:
         + (" (freeform: corpus support, not a judged score)" if result.task == "freeform" else ""),
     )
     b.metric("Quality", components.quality_text(result), help="From ground truth; unknown when none exists")
-    c.metric("Agents used", components.plain(" → ".join(result.agents_used) or "—"))
+    with c:  # not a metric: a metric's value is cut short with "…" in a narrow column; this wraps
+        st.caption("Agents used")
+        st.markdown(f"**{components.plain(' → '.join(result.agents_used) or '—')}**")
     d.metric("Latency", f"{result.latency_ms:,.1f} ms")
     components.confidence_note(result)
     st.markdown(f"**Stopped:** {components.md_escape(result.stop_reason)}")
@@ -172,6 +235,22 @@ def _answer(result: QueryResult) -> None:
         or "Reruns the identical request (same seed): the answer, routing and agents must repeat",
         disabled=auth.operator_disabled_reason("run_query") is not None,
     )
+
+
+def _sources(result: QueryResult) -> None:
+    """The passages the answer cites as ``[n]``, as a list of doc § section · title (plain text);
+    a number that names no retrieved passage is said to."""
+    cited = console.cited_passages(result.answer or "", result.passages)
+    if not cited:
+        return
+    lines = []
+    for n, passage in cited:
+        if passage is None:
+            lines.append(f"- **\\[{n}\\]** not one of the {len(result.passages)} retrieved passages")
+        else:
+            where = f"{passage.doc} § {passage.section} · {passage.title}"
+            lines.append(f"- **\\[{n}\\]** {components.plain(where)}")
+    st.markdown("**Sources**\n\n" + "\n".join(lines))
 
 
 def _details(result: QueryResult, consensus: list[Consensus], snapshots: dict[int, TreeSnapshot]) -> None:
@@ -215,6 +294,7 @@ st.caption(
     "Watch the router's probabilities, each agent's answer and the MCTS tree as they happen."
 )
 _init()
+_stopped_run()
 settings = console.get_settings()
 denied = auth.operator_disabled_reason("run_query")
 

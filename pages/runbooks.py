@@ -32,12 +32,11 @@ if not items:
 titles = {info.name: info.title for info in items}
 
 asked = st.query_params.get("name")
+known, warnings = runbooks.parse_runbook_link(st.query_params, list(titles))
 if asked is not None and asked != st.session_state.get("runbooks_link"):
     st.session_state["runbooks_link"] = asked  # a new link: open what it names
-    st.session_state[PICK] = asked if asked in titles else None
-if asked is not None and asked not in titles:
-    found = runbooks.find_runbook(asked)
-    st.warning(components.plain(found if isinstance(found, str) else f"No runbook {asked!r}."))
+    st.session_state[PICK] = known
+components.link_warnings(warnings)
 
 pick = st.selectbox(
     "Runbook",

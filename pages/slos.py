@@ -58,7 +58,7 @@ def _defaults(names: list[str], latest_ts: float | None) -> None:
                 "slo_day": at.date(),
                 "slo_time": at.time().replace(microsecond=0),
             }
-        components.apply_link(values, link.problems)
+        components.apply_link(values, link.warnings)
         st.session_state["slo_link_seen"] = _link_key(params)
     stale = latest_ts is not None and latest_ts < slo.now() - STALE_S
     st.session_state.setdefault("slo_range", "window")

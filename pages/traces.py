@@ -61,8 +61,7 @@ def _filter_link() -> telemetry.TracesLink:
         if link.since is not None or link.until is not None:
             st.session_state.pop("traces_window", None)  # "all time": the link's range applies
         st.session_state.pop("traces_selected", None)
-    for problem in link.problems:
-        st.warning(components.plain(problem))
+    components.link_warnings(link.warnings)
     return link
 
 

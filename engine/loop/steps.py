@@ -19,6 +19,7 @@ import numpy as np
 
 from engine.agents import AgentContext, AgentOutput, agent_for
 from engine.events import Event, MctsSnapshot
+from engine.loop.cancel import CancelToken
 from engine.models import AGENTS, QueryRequest
 from engine.tasks import ParseError, Task, load_task
 from observability.tracing import current_span, propagate
@@ -63,6 +64,14 @@ def agent_seeds(seed: int) -> dict[str, int]:
     return {a: int(rng.integers(2**53)) for a in AGENTS}
 
 
+#: How long (s) closing a live step waits for its search to stop at its next snapshot.
+STOP_JOIN_S = 30.0
+
+
+class _SearchStopped(Exception):
+    """Raised inside a live search's snapshot callback to end the search early."""
+
+
 def run_agent(
     index: int,
     agent: str,
@@ -70,6 +79,7 @@ def run_agent(
     ctx: AgentContext,
     live: bool,
     span: Callable[[str], AbstractContextManager[Any]] = lambda _name: nullcontext(),
+    cancel: CancelToken | None = None,
 ) -> Generator[Event, None, AgentOutput]:
     """Run ``agent`` on ``ctx`` (step ``index``); yields MCTS snapshots when ``live``, returns its
     output.  An agent's exception is re-raised in the caller's thread.
@@ -77,7 +87,11 @@ def run_agent(
     The MCTS agent runs inside ``span("mcts.search")`` (the telemetry's span factory).  When
     ``live``, the current span (the agent's) also gets ``snapshots_streamed`` and ``caller_ms``:
     how long the caller held the stream at those yields (ms), e.g. the console drawing each tree,
-    which the agent's span lasts on top of the search when the caller is slower than it."""
+    which the agent's span lasts on top of the search when the caller is slower than it.
+
+    A live search stops at its next snapshot (an iteration boundary) when ``cancel`` is set --
+    then QueryCancelled is raised -- or when the caller closes this generator (the worker is
+    joined, at most :data:`STOP_JOIN_S` s, so no search outlives its query)."""
     fn = agent_for(agent, task_name)
     if agent != "mcts":
         return fn(ctx)
@@ -88,11 +102,17 @@ def run_agent(
     inbox: queue.Queue[Any] = queue.Queue()
     done = object()
     box: dict[str, Any] = {}
+    closed = threading.Event()
+
+    def on_snapshot(snapshot: Any) -> None:
+        if closed.is_set() or (cancel is not None and cancel.cancelled):
+            raise _SearchStopped
+        inbox.put(snapshot)
 
     def work() -> None:
         try:
             with span("mcts.search"):
-                box["out"] = fn(dataclasses.replace(ctx, on_snapshot=inbox.put))
+                box["out"] = fn(dataclasses.replace(ctx, on_snapshot=on_snapshot))
         except BaseException as exc:  # re-raised in the caller's thread
             box["error"] = exc
         finally:
@@ -108,10 +128,13 @@ def run_agent(
             yield MctsSnapshot(index, item)
             held += time.perf_counter() - handed
             streamed += 1
-    finally:
+    finally:  # also when the caller stops reading: the search ends at its next snapshot
+        closed.set()
+        worker.join(STOP_JOIN_S)
         if owner is not None:
             owner.set_attributes(snapshots_streamed=streamed, caller_ms=round(held * 1000.0, 3))
-    worker.join()
+    if isinstance(box.get("error"), _SearchStopped) and cancel is not None:
+        cancel.check()
     if "error" in box:
         raise box["error"]
     out: AgentOutput = box["out"]

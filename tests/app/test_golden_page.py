@@ -268,7 +268,10 @@ def test_a_run_from_the_page_names_each_regression_and_marks_its_first_divergenc
 
 def test_a_link_to_an_unknown_golden_is_a_warning(tampered):
     at = open_page({"trace": "no-such-golden"})
-    assert "The link names no golden trace 'no-such-golden' in this suite." in texts(at.warning)
+    assert (
+        "Link parameter trace='no-such-golden' is not a golden trace of this suite: ignored, "
+        "using the first golden that did not pass instead." in texts(at.warning)
+    )
     assert at.selectbox(key="golden_trace").value in status_table(at)
 
 

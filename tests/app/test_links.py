@@ -106,15 +106,20 @@ def test_the_explorer_link_reads_back_what_it_wrote():
 # -- deep links -------------------------------------------------------------------------------------
 
 
-def test_query_link_ignores_unknown_names_silently_and_bad_numbers_loudly():
+def test_query_link_ignores_unknown_names_and_bad_numbers_with_a_warning_each():
     link = parse_query_link(
-        {"q": "", "task": "chess", "router": "neural", "seed": "abc", "iterations": "1.5"}
+        {"q": "", "task": "chess", "router": "neural", "seed": "abc", "iterations": "1.5"},
+        default_iterations=700,
     )
-    assert link == QueryLink(
-        problems=(
-            "Ignored the link's seed='abc': not a whole number.",
-            "Ignored the link's iterations='1.5': not a whole number.",
-        )
+    assert (link.query, link.task, link.router, link.seed, link.iterations) == (None,) * 5
+    assert [(w.param, w.value, w.action, w.used) for w in link.warnings] == [
+        ("task", "chess", "ignored", "Auto-detect"),
+        ("router", "neural", "ignored", "rules"),
+        ("seed", "abc", "ignored", "a random seed"),
+        ("iterations", "1.5", "ignored", "700"),
+    ]
+    assert link.problems[1] == (
+        "Link parameter router='neural' is not one of rules, gru, hybrid: ignored, using rules instead."
     )
 
 
@@ -124,17 +129,25 @@ def test_query_link_takes_what_int_takes():
 
 
 def test_explorer_link_position_only_with_a_known_task():
-    assert parse_explorer_link({"position": "4453"}) == ExplorerLink()
-    assert parse_explorer_link({"task": "freeform", "position": "x"}) == ExplorerLink()
+    alone = parse_explorer_link({"position": "4453"})
+    assert (alone.task, alone.position) == (None, None)
+    assert [(w.param, w.action, w.reason) for w in alone.warnings] == [
+        ("position", "ignored", "comes without a task")
+    ]
+    freeform = parse_explorer_link({"task": "freeform", "position": "x"})
+    assert (freeform.task, freeform.position) == (None, None)
+    assert [w.param for w in freeform.warnings] == ["task", "position"]
     assert parse_explorer_link({"task": "game24"}) == ExplorerLink(task="game24", position="")
 
 
-def test_explorer_link_problems_in_parameter_order():
+def test_explorer_link_warnings_in_parameter_order():
     link = parse_explorer_link({"c": "wide", "seed": "x", "iterations": "10", "selection": "greedy"})
-    assert link == ExplorerLink(
-        iterations=10,
-        problems=("Ignored the link's seed='x': not a number.", "Ignored the link's c='wide': not a number."),
-    )
+    assert (link.iterations, link.seed, link.c, link.selection) == (10, None, None, None)
+    assert [(w.param, w.action) for w in link.warnings] == [
+        ("seed", "ignored"),
+        ("c", "ignored"),
+        ("selection", "ignored"),
+    ]
     assert parse_explorer_link({"c": "0.25", "selection": "ucb1"}) == ExplorerLink(c=0.25, selection="ucb1")
 
 

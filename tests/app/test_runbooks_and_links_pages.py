@@ -62,11 +62,7 @@ def test_runbooks_page_opens_the_runbook_a_link_names() -> None:
 def test_an_unknown_runbook_is_a_clear_message(name: str) -> None:
     at = _open("runbooks", {"name": name})
     warning = " ".join(shown(w.value) for w in at.warning)
-    assert (
-        ("no runbook 'runbook-nope'" in warning)
-        if name == "runbook-nope"
-        else ("not a runbook name" in warning)
-    )
+    assert f"name={name!r} is not one of runbook-" in warning and "ignored" in warning
     assert "<" not in " ".join(w.value for w in at.warning).replace("\\<", "")  # escaped: shown as text
     assert at.selectbox(key="runbooks_pick").value is None  # and the list is there to choose from
     assert "(runbooks?name=runbook-error-budget-fast-burn)" in _text(at)
@@ -148,7 +144,7 @@ def test_bad_traces_link_values_are_warnings_and_ignored(tmp_path: Path) -> None
     _write(tmp_path / "arbor.db")
     at = _open("traces", {"status": "error,broken", "agent": "gpt-9", "since": "later", "task": "chess"})
     warnings = " ".join(shown(w.value) for w in at.warning)
-    assert "status 'broken'" in warnings and "agent='gpt-9'" in warnings
+    assert "status='broken'" in warnings and "agent='gpt-9'" in warnings
     assert "since='later'" in warnings and "task='chess'" in warnings
     # the usable part applies: every error, any agent, any time
     assert _listed(at) == ["trace-a1", "trace-a2", "trace-a3", "trace-a5", "trace-a6", "trace-a7"]

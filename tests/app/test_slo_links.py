@@ -119,10 +119,10 @@ def test_unknown_values_are_ignored_with_a_note_never_an_exception() -> None:
     )  # fmt: skip
     assert link.statuses == ("error", "ok")
     assert (link.task, link.verdict, link.agent, link.provider, link.router, link.variant) == (None,) * 6
-    assert (link.over_ms, link.since, link.until) == (None, None, None)
+    assert (link.over_ms, link.since, link.until) == (0.0, None, None)  # a latency is clamped to 0
     text = "\n".join(link.problems)
     for piece in (
-        "status 'nope'", "task='chess'", "verdict='maybe'", "agent='gpt'", "provider='<b>x</b>'",
+        "status='nope'", "task='chess'", "verdict='maybe'", "agent='gpt'", "provider='<b>x</b>'",
         "router='fixed'", "variant='a b'", "over_ms='-1'", "since='yesterday'", "until='nan'",
     ):  # fmt: skip
         assert piece in text, piece
