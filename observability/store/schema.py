@@ -41,6 +41,7 @@ from typing import Any, Literal, NamedTuple
 from sqlite_utils import Database
 
 from observability.store import (
+    canary_store,
     experiment_sums_migration,
     exposures_per_unit,
     incidents,
@@ -323,6 +324,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("daily request roll-ups by every dimension", lambda db: rollups_daily.create_daily(db.conn)),
     (experiment_sums_migration.NAME, experiment_sums_migration.migrate),
     (rollups_minute_sli.NAME, lambda db: rollups_minute_sli.create_minute_sli(db.conn)),
+    canary_store.MIGRATION,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
