@@ -61,9 +61,15 @@ class GuardrailResult:
 
 
 def error_ratio_guard(
-    base_errors: int, base_n: int, canary_errors: int, canary_n: int, *, relative: float = 1.5,
-    absolute_points: float = 0.5, min_n: int = 1,
-) -> GuardrailResult:  # fmt: skip
+    base_errors: int,
+    base_n: int,
+    canary_errors: int,
+    canary_n: int,
+    *,
+    relative: float = 1.5,
+    absolute_points: float = 0.5,
+    min_n: int = 1,
+) -> GuardrailResult:
     """The error-ratio guardrail over the window's served requests (counts per arm).
 
     Raises:
@@ -73,17 +79,24 @@ def error_ratio_guard(
         if n < 0 or not 0 <= e <= n:
             raise ValueError(f"need 0 <= errors <= served, got {e} of {n}")
     if base_n < min_n or canary_n < min_n:
-        return GuardrailResult("error_ratio", None, None, "waiting",
-                               f"{canary_n} canary / {base_n} baseline served requests in the window, "
-                               f"{min_n} needed in each")  # fmt: skip
+        return GuardrailResult(
+            "error_ratio",
+            None,
+            None,
+            "waiting",
+            f"{canary_n} canary / {base_n} baseline served requests in the window, {min_n} needed in each",
+        )
     b, c = base_errors / base_n, canary_errors / canary_n
     threshold = max(b * relative, b + absolute_points / 100)
     verdict = "fail" if c > threshold else "pass"
     return GuardrailResult(
-        "error_ratio", c, threshold, verdict,
+        "error_ratio",
+        c,
+        threshold,
+        verdict,
         f"canary {c:.2%} ({canary_errors}/{canary_n}) vs threshold {threshold:.2%} "
         f"(baseline {b:.2%} ({base_errors}/{base_n}) x{relative:g} and +{absolute_points:g} points)",
-    )  # fmt: skip
+    )
 
 
 def p95(latencies_ms: Sequence[float]) -> float | None:
@@ -96,22 +109,35 @@ def p95_latency_guard(
 ) -> GuardrailResult:
     """The p95-latency guardrail over the window's ok requests' latencies (ms) per arm."""
     if len(base_ms) < max(min_n, 1) or len(canary_ms) < max(min_n, 1):
-        return GuardrailResult("p95_latency", None, None, "waiting",
-                               f"{len(canary_ms)} canary / {len(base_ms)} baseline latencies in the window, "
-                               f"{max(min_n, 1)} needed in each")  # fmt: skip
+        return GuardrailResult(
+            "p95_latency",
+            None,
+            None,
+            "waiting",
+            f"{len(canary_ms)} canary / {len(base_ms)} baseline latencies in the window, "
+            f"{max(min_n, 1)} needed in each",
+        )
     b, c = p95(base_ms), p95(canary_ms)
     assert b is not None and c is not None
     threshold = b * relative
     return GuardrailResult(
-        "p95_latency", c, threshold, "fail" if c > threshold else "pass",
+        "p95_latency",
+        c,
+        threshold,
+        "fail" if c > threshold else "pass",
         f"canary p95 {c:.1f} ms vs threshold {threshold:.1f} ms (baseline p95 {b:.1f} ms x{relative:g})",
-    )  # fmt: skip
+    )
 
 
 def correctness_guard(
-    base_correct: int, base_judged: int, canary_correct: int, canary_judged: int, *, alpha: float = 0.05,
+    base_correct: int,
+    base_judged: int,
+    canary_correct: int,
+    canary_judged: int,
+    *,
+    alpha: float = 0.05,
     min_n: int = 2,
-) -> GuardrailResult:  # fmt: skip
+) -> GuardrailResult:
     """The correctness guardrail: an always-valid (sequential) two-proportion test of the canary's
     correct share against the baseline's; fails when significant at ``alpha`` and the canary is worse.
 
@@ -119,24 +145,42 @@ def correctness_guard(
         ValueError: bad counts or alpha (from :func:`engine.experiments.stats.proportion_test`).
     """
     if base_judged < max(min_n, 2) or canary_judged < max(min_n, 2):
-        return GuardrailResult("correctness", None, alpha, "waiting",
-                               f"{canary_judged} canary / {base_judged} baseline judged answers in the window, "
-                               f"{max(min_n, 2)} needed in each")  # fmt: skip
-    r = stats.proportion_test(base_correct, base_judged, canary_correct, canary_judged, alpha=alpha, sequential=True)
+        return GuardrailResult(
+            "correctness",
+            None,
+            alpha,
+            "waiting",
+            f"{canary_judged} canary / {base_judged} baseline judged answers in the window, "
+            f"{max(min_n, 2)} needed in each",
+        )
+    r = stats.proportion_test(
+        base_correct, base_judged, canary_correct, canary_judged, alpha=alpha, sequential=True
+    )
     pb, pc = base_correct / base_judged, canary_correct / canary_judged
-    shares = f"canary {pc:.1%} ({canary_correct}/{canary_judged}) vs baseline {pb:.1%} ({base_correct}/{base_judged}) correct"
+    shares = (
+        f"canary {pc:.1%} ({canary_correct}/{canary_judged}) vs baseline {pb:.1%} "
+        f"({base_correct}/{base_judged}) correct"
+    )
     if r.p_value is None:  # no spread in either arm: every answer alike in each
         verdict = "fail" if pc < pb else "pass"
-        return GuardrailResult("correctness", 0.0 if verdict == "fail" else 1.0, alpha, verdict,
-                               f"{shares}; no spread to test ({r.error})")  # fmt: skip
+        return GuardrailResult(
+            "correctness",
+            0.0 if verdict == "fail" else 1.0,
+            alpha,
+            verdict,
+            f"{shares}; no spread to test ({r.error})",
+        )
     worse = r.estimate is not None and r.estimate < 0
     verdict = "fail" if r.p_value < alpha and worse else "pass"
     lo, hi = r.ci or (float("nan"), float("nan"))
     return GuardrailResult(
-        "correctness", r.p_value, alpha, verdict,
+        "correctness",
+        r.p_value,
+        alpha,
+        verdict,
         f"{shares}; difference {100 * (pc - pb):+.1f} points, {1 - alpha:.0%} confidence sequence "
         f"[{100 * lo:+.1f}, {100 * hi:+.1f}], always-valid p = {r.p_value:.3g}",
-    )  # fmt: skip
+    )
 
 
 def slo_burn_guard(
@@ -154,8 +198,9 @@ def slo_burn_guard(
     if len(ts) != len(bad):
         raise ValueError("ts and bad must have the same length")
     if len(ts) < min_n:
-        return GuardrailResult(name, None, None, "waiting",
-                               f"{len(ts)} canary {slo.name} events, {min_n} needed")  # fmt: skip
+        return GuardrailResult(
+            name, None, None, "waiting", f"{len(ts)} canary {slo.name} events, {min_n} needed"
+        )
     t = np.asarray(ts, dtype=float)
     b = np.asarray(bad, dtype=bool)
     burns: dict[str, float | None] = {}
@@ -170,15 +215,24 @@ def slo_burn_guard(
         return -1.0 if lo is None else lo / s.factor  # type: ignore[attr-defined]
 
     worst = max(states, key=nearness)
-    value = None if worst.long_burn is None or worst.short_burn is None else min(worst.long_burn, worst.short_burn)
+    value = (
+        None
+        if worst.long_burn is None or worst.short_burn is None
+        else min(worst.long_burn, worst.short_burn)
+    )
     firing = [s for s in states if s.firing]
     shown = "; ".join(
         f"{s.long_window}/{s.short_window}: burn {_fmt(s.long_burn)}/{_fmt(s.short_burn)} vs {s.factor:g}"
         + (" FIRING" if s.firing else "")
         for s in states
     )
-    return GuardrailResult(name, value, worst.factor, "fail" if firing else "pass",
-                           f"{slo.name} page rule on the canary arm: {shown}")  # fmt: skip
+    return GuardrailResult(
+        name,
+        value,
+        worst.factor,
+        "fail" if firing else "pass",
+        f"{slo.name} page rule on the canary arm: {shown}",
+    )
 
 
 def _fmt(x: float | None) -> str:

@@ -29,6 +29,7 @@ it with the baseline over a sliding window at every evaluation, and promotes or 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 import uuid
@@ -125,7 +126,9 @@ def _select_slos(spec: CanarySpec, slos: Sequence[SLO] | None) -> list[SLO]:
         try:
             slos = load_slos()
         except SLOConfigError as exc:
-            raise RunConfigError(f"the SLO-burn guardrail needs data/slos.yaml: {str(exc).splitlines()[0]}") from None
+            raise RunConfigError(
+                f"the SLO-burn guardrail needs data/slos.yaml: {str(exc).splitlines()[0]}"
+            ) from None
     known = {s.name: s for s in slos}
     missing = [n for n in guard.slos if n not in known]
     if missing:
@@ -137,12 +140,15 @@ def _requests(spec: CanarySpec, rows: Sequence[dict[str, Any]]) -> None:
     """Check that every workload row is a valid request for both arms (before anything is sent)."""
     for row in rows:
         try:
-            base = QueryRequest(query=row["query"], task=row.get("task", "auto"), seed=0, user_id="unit-000000")
+            base = QueryRequest(
+                query=row["query"], task=row.get("task", "auto"), seed=0, user_id="unit-000000"
+            )
             for arm in ARMS:
                 spec.overrides(arm).apply(base)
         except (ValidationError, KeyError, TypeError) as exc:
             raise RunConfigError(
-                f"workload {spec.workload.file}: query {str(row.get('query'))[:60]!r} is not a valid request: "
+                f"workload {spec.workload.file}: query {str(row.get('query'))[:60]!r} is not a valid "
+                f"request: "
                 f"{str(exc).splitlines()[0]}"
             ) from None
 
@@ -195,17 +201,28 @@ def run_canary(
     run_id = uuid.uuid4().hex[:16]
     writer = CanaryWriter(store.path, run_id, clock)
     try:
-        return _Run(engine, spec, seed, simulated, stop, progress, chosen_slos, clock, rows, plans, writer).go()
+        return _Run(
+            engine, spec, seed, simulated, stop, progress, chosen_slos, clock, rows, plans, writer
+        ).go()
     finally:
         writer.close()
 
 
 class _Run:
     def __init__(
-        self, engine: Any, spec: CanarySpec, seed: int, simulated: bool, stop: Callable[[], bool] | None,
-        progress: Callable[[CanaryProgress], None] | None, slos: list[SLO], clock: Callable[[], float],
-        rows: Sequence[dict[str, Any]], plans: dict[str, FaultPlan | None], writer: CanaryWriter,
-    ) -> None:  # fmt: skip
+        self,
+        engine: Any,
+        spec: CanarySpec,
+        seed: int,
+        simulated: bool,
+        stop: Callable[[], bool] | None,
+        progress: Callable[[CanaryProgress], None] | None,
+        slos: list[SLO],
+        clock: Callable[[], float],
+        rows: Sequence[dict[str, Any]],
+        plans: dict[str, FaultPlan | None],
+        writer: CanaryWriter,
+    ) -> None:
         self.engine, self.spec, self.seed, self.simulated = engine, spec, seed, simulated
         self.stop, self.progress, self.slos, self.clock = stop, progress, slos, clock
         self.rows, self.plans, self.writer = rows, plans, writer
@@ -249,17 +266,28 @@ class _Run:
         faults = dict(fault_draw)[arm]
         row = self.rows[int(picks[j])]
         request = self.spec.overrides(arm).apply(
-            QueryRequest(query=row["query"], task=row.get("task", "auto"), seed=int(seeds[j]), user_id=unit,
-                         correlation_id=f"canary-{self.writer.run_id}")
-        )  # fmt: skip
+            QueryRequest(
+                query=row["query"],
+                task=row.get("task", "auto"),
+                seed=int(seeds[j]),
+                user_id=unit,
+                correlation_id=f"canary-{self.writer.run_id}",
+            )
+        )
         rid = uuid.uuid5(REQUEST_ID_NAMESPACE, f"{self.writer.run_id}/{unit}/{j}").hex
         ts = self._now()
         status, latency, verdict = "ok", None, None
         try:
             for event in self.engine.stream(
-                request, live=False, ts=ts if self.simulated else None, simulated=self.simulated,
-                experiment=self.spec.id, variant=arm, faults=faults, request_id=rid,
-            ):  # fmt: skip
+                request,
+                live=False,
+                ts=ts if self.simulated else None,
+                simulated=self.simulated,
+                experiment=self.spec.id,
+                variant=arm,
+                faults=faults,
+                request_id=rid,
+            ):
                 if isinstance(event, Final):
                     latency, verdict = event.result.latency_ms, event.result.verdict
         except (ValueError, ProviderNotConfigured):
@@ -283,69 +311,141 @@ class _Run:
     def _evaluate(self) -> list[GuardrailResult]:
         g, spec = self.spec.guardrails, self.spec
         base, can = self.window["baseline"], self.window["canary"]
-        names = ([*(["error_ratio"] if g.error_ratio.enabled else []), *(["p95_latency"] if g.p95_latency.enabled else []),
-                  *(["correctness"] if g.correctness.enabled else [])] + [f"slo_burn:{s.name}" for s in self.slos])  # fmt: skip
+        names = [
+            *(["error_ratio"] if g.error_ratio.enabled else []),
+            *(["p95_latency"] if g.p95_latency.enabled else []),
+            *(["correctness"] if g.correctness.enabled else []),
+        ] + [f"slo_burn:{s.name}" for s in self.slos]
         if len(base) < spec.min_requests or len(can) < spec.min_requests:
-            detail = (f"{len(can)} canary / {len(base)} baseline served requests in the window, "
-                      f"{spec.min_requests} needed in each")  # fmt: skip
+            detail = (
+                f"{len(can)} canary / {len(base)} baseline served requests in the window, "
+                f"{spec.min_requests} needed in each"
+            )
             return [GuardrailResult(n, None, None, "waiting", detail) for n in names]
         out: list[GuardrailResult] = []
         if g.error_ratio.enabled:
-            out.append(error_ratio_guard(
-                sum(o.status == "error" for o in base), len(base), sum(o.status == "error" for o in can), len(can),
-                relative=g.error_ratio.relative, absolute_points=g.error_ratio.absolute_points))  # fmt: skip
+            out.append(
+                error_ratio_guard(
+                    sum(o.status == "error" for o in base),
+                    len(base),
+                    sum(o.status == "error" for o in can),
+                    len(can),
+                    relative=g.error_ratio.relative,
+                    absolute_points=g.error_ratio.absolute_points,
+                )
+            )
         if g.p95_latency.enabled:
-            out.append(p95_latency_guard(
-                [o.latency_ms for o in base if o.status == "ok" and o.latency_ms is not None],
-                [o.latency_ms for o in can if o.status == "ok" and o.latency_ms is not None],
-                relative=g.p95_latency.relative, min_n=2))  # fmt: skip
+            out.append(
+                p95_latency_guard(
+                    [o.latency_ms for o in base if o.status == "ok" and o.latency_ms is not None],
+                    [o.latency_ms for o in can if o.status == "ok" and o.latency_ms is not None],
+                    relative=g.p95_latency.relative,
+                    min_n=2,
+                )
+            )
         if g.correctness.enabled:
             jb = [o for o in base if o.status == "ok" and o.verdict in ("correct", "incorrect")]
             jc = [o for o in can if o.status == "ok" and o.verdict in ("correct", "incorrect")]
-            out.append(correctness_guard(
-                sum(o.verdict == "correct" for o in jb), len(jb), sum(o.verdict == "correct" for o in jc), len(jc),
-                alpha=g.correctness.alpha))  # fmt: skip
+            out.append(
+                correctness_guard(
+                    sum(o.verdict == "correct" for o in jb),
+                    len(jb),
+                    sum(o.verdict == "correct" for o in jc),
+                    len(jc),
+                    alpha=g.correctness.alpha,
+                )
+            )
         as_of = self._now() if self.simulated else self.clock()
         for slo in self.slos:
             ts, bad = _slo_events(slo, self.canary_all)
             out.append(slo_burn_guard(slo, ts, bad, as_of))
         return out
 
-    def _record(self, step_index: int, share: float, decision: str, reason: str, step_n: dict[str, int],
-                results: list[GuardrailResult], run_share: float) -> None:  # fmt: skip
+    def _record(
+        self,
+        step_index: int,
+        share: float,
+        decision: str,
+        reason: str,
+        step_n: dict[str, int],
+        results: list[GuardrailResult],
+        run_share: float,
+    ) -> None:
         self.seq += 1
-        injected = [f"{a}: {self.spec.faults.baseline if a == 'baseline' else self.spec.faults.canary}"
-                    for a in ARMS if self.plans[a] is not None]  # fmt: skip
+        injected = [
+            f"{a}: {self.spec.faults.baseline if a == 'baseline' else self.spec.faults.canary}"
+            for a in ARMS
+            if self.plans[a] is not None
+        ]
         if injected:
             reason += f" [injected faults: {'; '.join(injected)}]"
         self.writer.evaluation(
             self.seq,
-            {"step_index": step_index, "share_pct": share, "ts": self._now() if self.simulated else self.clock(),
-             "wall_ts": self.clock(), "decision": decision, "reason": reason,
-             "baseline_window": len(self.window["baseline"]), "canary_window": len(self.window["canary"]),
-             "baseline_step": step_n["baseline"], "canary_step": step_n["canary"],
-             "baseline_total": self.sent["baseline"], "canary_total": self.sent["canary"]},
-            [{"guardrail": r.name, "value": _finite(r.value), "threshold": _finite(r.threshold),
-              "verdict": r.verdict, "detail": r.detail} for r in results],
-            run_share, (self.sent["baseline"], self.sent["canary"]),
-        )  # fmt: skip
+            {
+                "step_index": step_index,
+                "share_pct": share,
+                "ts": self._now() if self.simulated else self.clock(),
+                "wall_ts": self.clock(),
+                "decision": decision,
+                "reason": reason,
+                "baseline_window": len(self.window["baseline"]),
+                "canary_window": len(self.window["canary"]),
+                "baseline_step": step_n["baseline"],
+                "canary_step": step_n["canary"],
+                "baseline_total": self.sent["baseline"],
+                "canary_total": self.sent["canary"],
+            },
+            [
+                {
+                    "guardrail": r.name,
+                    "value": _finite(r.value),
+                    "threshold": _finite(r.threshold),
+                    "verdict": r.verdict,
+                    "detail": r.detail,
+                }
+                for r in results
+            ],
+            run_share,
+            (self.sent["baseline"], self.sent["canary"]),
+        )
         self.last, self.last_decision = results, decision
 
     def _report(self, status: str, share: float, reason: str, step_index: int) -> CanaryReport:
         return CanaryReport(
-            run_id=self.writer.run_id, canary=self.spec.id, seed=self.seed, simulated=self.simulated,
-            status=status, share_pct=share, reason=reason, step_index=step_index,
-            steps=tuple(self.spec.steps), evaluations=self.seq, sent=dict(self.sent), errors=dict(self.errors),
-            invalid=self.invalid, injected_faults={"baseline": self.spec.faults.baseline, "canary": self.spec.faults.canary},
-            guardrails={r.name: {"value": r.value, "threshold": r.threshold, "verdict": r.verdict, "detail": r.detail}
-                        for r in self.last},
+            run_id=self.writer.run_id,
+            canary=self.spec.id,
+            seed=self.seed,
+            simulated=self.simulated,
+            status=status,
+            share_pct=share,
+            reason=reason,
+            step_index=step_index,
+            steps=tuple(self.spec.steps),
+            evaluations=self.seq,
+            sent=dict(self.sent),
+            errors=dict(self.errors),
+            invalid=self.invalid,
+            injected_faults={"baseline": self.spec.faults.baseline, "canary": self.spec.faults.canary},
+            guardrails={
+                r.name: {"value": r.value, "threshold": r.threshold, "verdict": r.verdict, "detail": r.detail}
+                for r in self.last
+            },
             wall_s=time.monotonic() - self.t0,
-        )  # fmt: skip
+        )
 
     def _tick(self, step_index: int, share: float) -> None:
         if self.progress is not None:
-            self.progress(CanaryProgress(self.writer.run_id, step_index, share, self.sent["baseline"],
-                                         self.sent["canary"], self.seq, self.last_decision))  # fmt: skip
+            self.progress(
+                CanaryProgress(
+                    self.writer.run_id,
+                    step_index,
+                    share,
+                    self.sent["baseline"],
+                    self.sent["canary"],
+                    self.seq,
+                    self.last_decision,
+                )
+            )
 
     # -- the ramp -------------------------------------------------------------------------------
     def go(self) -> CanaryReport:
@@ -362,10 +462,8 @@ class _Run:
             raise
 
     def _finish(self, status: str, reason: str, share: float) -> None:
-        try:
+        with contextlib.suppress(Exception):  # the store is gone: the original error is what matters
             self.writer.finish(status, reason, share, (self.sent["baseline"], self.sent["canary"]))
-        except Exception:  # the store is gone: the original error is what matters
-            pass
 
     def _ramp(self) -> CanaryReport:
         spec = self.spec
@@ -380,14 +478,20 @@ class _Run:
             since, step_sent, ready_checked = 0, 0, False
             while True:
                 if self.stop is not None and self.stop():
-                    reason = f"stopped at step {step_index + 1} ({share:g} %) after {self.k} requests; nothing recorded was lost"
+                    reason = (
+                        f"stopped at step {step_index + 1} ({share:g} %) after {self.k} requests; "
+                        "nothing recorded was lost"
+                    )
                     self._record(step_index, share, "stop", reason, step_n, self._evaluate(), share)
                     self.writer.finish("stopped", reason, share, (self.sent["baseline"], self.sent["canary"]))
                     return self._report("stopped", share, reason, step_index)
                 if step_sent >= spec.max_requests_per_step:
-                    reason = (f"stalled at step {step_index + 1} ({share:g} %): {step_sent} requests sent, the step "
-                              f"received {step_n['canary']} canary and {step_n['baseline']} baseline requests "
-                              f"of the {spec.min_requests} needed in each")  # fmt: skip
+                    reason = (
+                        f"stalled at step {step_index + 1} ({share:g} %): {step_sent} requests sent, "
+                        "the step "
+                        f"received {step_n['canary']} canary and {step_n['baseline']} baseline requests "
+                        f"of the {spec.min_requests} needed in each"
+                    )
                     self._record(step_index, share, "stall", reason, step_n, self._evaluate(), share)
                     self.writer.finish("stalled", reason, share, (self.sent["baseline"], self.sent["canary"]))
                     return self._report("stalled", share, reason, step_index)
@@ -412,21 +516,33 @@ class _Run:
                     why = "; ".join(f"{r.name}: {r.detail}" for r in failed)
                     reason = f"rolled back at step {step_index + 1} ({share:g} %): {why}"
                     self._record(step_index, share, "rollback", reason, step_n, results, 0.0)
-                    self.writer.finish("rolled_back", reason, 0.0, (self.sent["baseline"], self.sent["canary"]))
+                    self.writer.finish(
+                        "rolled_back", reason, 0.0, (self.sent["baseline"], self.sent["canary"])
+                    )
                     self._tick(step_index, 0.0)
                     return self._report("rolled_back", 0.0, reason, step_index)
                 waiting = [r.name for r in results if r.verdict == "waiting"]
                 nxt = spec.steps[step_index + 1]
                 if ready and not waiting:
-                    reason = (f"promote {share:g} % -> {nxt:g} %: every guardrail passed with {step_n['canary']} "
-                              f"canary and {step_n['baseline']} baseline requests in the step")  # fmt: skip
+                    reason = (
+                        f"promote {share:g} % -> {nxt:g} %: every guardrail passed with {step_n['canary']} "
+                        f"canary and {step_n['baseline']} baseline requests in the step"
+                    )
                     self._record(step_index, share, "promote", reason, step_n, results, nxt)
                     self._tick(step_index, nxt)
                     break
-                need = (f"the step has {step_n['canary']} canary and {step_n['baseline']} baseline requests of "
-                        f"{spec.min_requests} needed in each") if not ready else ""  # fmt: skip
+                need = (
+                    (
+                        f"the step has {step_n['canary']} canary and {step_n['baseline']} baseline "
+                        "requests of "
+                        f"{spec.min_requests} needed in each"
+                    )
+                    if not ready
+                    else ""
+                )
                 reason = "continue: " + "; ".join(
-                    x for x in (need, f"waiting for data: {', '.join(waiting)}" if waiting else "") if x)
+                    x for x in (need, f"waiting for data: {', '.join(waiting)}" if waiting else "") if x
+                )
                 self._record(step_index, share, "continue", reason, step_n, results, share)
                 self._tick(step_index, share)
         raise AssertionError("unreachable: the last step is 100")  # pragma: no cover

@@ -17,6 +17,7 @@ read ``FILE:LINE: FIELD: message``, as for experiment specs (the same YAML posit
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -152,15 +153,18 @@ def _semantic(spec: CanarySpec, slo_names: frozenset[str] | None) -> list[tuple[
             problems.append((("steps", i), f"a step is a traffic share in percent in (0, 100], got {s:g}"))
         elif abs(s * 100 - round(s * 100)) > 1e-6:
             problems.append((("steps", i), f"a step is resolved to 0.01 % (one bucket), got {s:g}"))
-    if any(b <= a for a, b in zip(steps, steps[1:], strict=False)):
+    if any(b <= a for a, b in itertools.pairwise(steps)):
         problems.append((("steps",), f"steps must increase strictly, got {[f'{s:g}' for s in steps]}"))
     if steps and steps[-1] != 100:
         problems.append((("steps",), f"the last step must be 100 (full rollout), got {steps[-1]:g}"))
     if spec.min_requests > spec.window_requests:
         problems.append(
-            (("min_requests",), f"min_requests ({spec.min_requests}) cannot exceed window_requests "
-                                f"({spec.window_requests}): the window could never hold them")
-        )  # fmt: skip
+            (
+                ("min_requests",),
+                f"min_requests ({spec.min_requests}) cannot exceed window_requests "
+                f"({spec.window_requests}): the window could never hold them",
+            )
+        )
     if spec.max_requests_per_step < spec.min_requests:
         problems.append((("max_requests_per_step",), "must be at least min_requests"))
     for arm in ("baseline", "canary"):
@@ -171,7 +175,10 @@ def _semantic(spec: CanarySpec, slo_names: frozenset[str] | None) -> list[tuple[
     same = spec.baseline.changes() == spec.candidate.changes()
     if same and spec.faults.baseline == spec.faults.canary:
         problems.append(
-            (("candidate",), "the candidate has the baseline's settings and faults: there is nothing to compare")
+            (
+                ("candidate",),
+                "the candidate has the baseline's settings and faults: there is nothing to compare",
+            )
         )
     for i, name in enumerate(spec.guardrails.slo_burn.slos):
         if slo_names is not None and name not in slo_names:
@@ -187,12 +194,16 @@ def _message(err: Any) -> str:
     if err["type"] == "extra_forbidden":
         loc = err["loc"]
         if len(loc) >= 2 and loc[-2] in ("baseline", "candidate"):
-            return f"unknown override {loc[-1]!r}; a variant may set: {', '.join(VariantOverrides.model_fields)}"
+            return (
+                f"unknown override {loc[-1]!r}; a variant may set: {', '.join(VariantOverrides.model_fields)}"
+            )
         return "unknown field"
     return str(err["msg"])
 
 
-def parse_canary_spec(text: str, source: str = "<spec>", slo_names: Iterable[str] | None = None) -> CanarySpec:
+def parse_canary_spec(
+    text: str, source: str = "<spec>", slo_names: Iterable[str] | None = None
+) -> CanarySpec:
     """Validate the YAML ``text`` of one canary spec; ``source`` names it in messages.
 
     ``slo_names``: the SLOs the SLO-burn guardrail may name (None: not checked).
@@ -201,11 +212,19 @@ def parse_canary_spec(text: str, source: str = "<spec>", slo_names: Iterable[str
         SpecError: not YAML, not a mapping, or not a valid spec; every problem with line and field.
     """
     if len(text.encode("utf-8", "replace")) > MAX_SPEC_BYTES:
-        raise SpecError([SpecProblem(source, None, "", f"the spec is larger than {MAX_SPEC_BYTES // 1024} KiB")])
+        raise SpecError(
+            [SpecProblem(source, None, "", f"the spec is larger than {MAX_SPEC_BYTES // 1024} KiB")]
+        )
     try:
         aliases = sum(isinstance(e, yaml.AliasEvent) for e in yaml.parse(text, Loader=yaml.SafeLoader))
         if aliases > MAX_ALIASES:
-            raise SpecError([SpecProblem(source, None, "", f"the spec uses {aliases} YAML aliases (at most {MAX_ALIASES})")])
+            raise SpecError(
+                [
+                    SpecProblem(
+                        source, None, "", f"the spec uses {aliases} YAML aliases (at most {MAX_ALIASES})"
+                    )
+                ]
+            )
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -214,7 +233,13 @@ def parse_canary_spec(text: str, source: str = "<spec>", slo_names: Iterable[str
         reason = getattr(exc, "problem", None) or str(exc)
         raise SpecError([SpecProblem(source, line, "", f"not valid YAML: {reason}")]) from None
     if not isinstance(document, dict):
-        raise SpecError([SpecProblem(source, 1, "", "a canary spec must be a YAML mapping (id, candidate, workload, ...)")])
+        raise SpecError(
+            [
+                SpecProblem(
+                    source, 1, "", "a canary spec must be a YAML mapping (id, candidate, workload, ...)"
+                )
+            ]
+        )
     problems = [SpecProblem(source, line, f, m) for line, f, m in _duplicate_keys(root)]
     try:
         spec = CanarySpec.model_validate(document)

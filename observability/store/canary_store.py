@@ -48,29 +48,57 @@ def create(db: Database) -> None:
     """Create the three canary tables and their indexes (the schema migration)."""
     db.table("canary_runs").create(
         {
-            "run_id": str, "canary": str, "status": str, "share_pct": float, "reason": str, "seed": int,
-            "simulated": int, "spec": str, "baseline_requests": int, "canary_requests": int,
-            "started_ts": float, "finished_ts": float, "updated_ts": float,
+            "run_id": str,
+            "canary": str,
+            "status": str,
+            "share_pct": float,
+            "reason": str,
+            "seed": int,
+            "simulated": int,
+            "spec": str,
+            "baseline_requests": int,
+            "canary_requests": int,
+            "started_ts": float,
+            "finished_ts": float,
+            "updated_ts": float,
         },
         pk="run_id",
         not_null={"canary", "status", "started_ts"},
-    )  # fmt: skip
+    )
     db.table("canary_runs").create_index(["canary", "started_ts"], index_name="idx_canary_runs_canary")
     db.table("canary_steps").create(
         {
-            "run_id": str, "seq": int, "step_index": int, "share_pct": float, "ts": float, "wall_ts": float,
-            "decision": str, "reason": str, "baseline_window": int, "canary_window": int,
-            "baseline_step": int, "canary_step": int, "baseline_total": int, "canary_total": int,
+            "run_id": str,
+            "seq": int,
+            "step_index": int,
+            "share_pct": float,
+            "ts": float,
+            "wall_ts": float,
+            "decision": str,
+            "reason": str,
+            "baseline_window": int,
+            "canary_window": int,
+            "baseline_step": int,
+            "canary_step": int,
+            "baseline_total": int,
+            "canary_total": int,
         },
         pk=("run_id", "seq"),
         not_null={"decision", "share_pct"},
-    )  # fmt: skip
+    )
     db.table("canary_guardrails").create(
-        {"run_id": str, "seq": int, "guardrail": str, "value": float, "threshold": float, "verdict": str,
-         "detail": str},
+        {
+            "run_id": str,
+            "seq": int,
+            "guardrail": str,
+            "value": float,
+            "threshold": float,
+            "verdict": str,
+            "detail": str,
+        },
         pk=("run_id", "seq", "guardrail"),
         not_null={"verdict"},
-    )  # fmt: skip
+    )
 
 
 #: The migration's entry in ``observability.store.schema.MIGRATIONS``.
@@ -133,7 +161,9 @@ class CanaryWriter:
     Raises (every method): sqlite3.Error when the file cannot be written.
     """
 
-    def __init__(self, path: Path | str, run_id: str, clock: Callable[[], float], busy_timeout_ms: int = 10_000) -> None:
+    def __init__(
+        self, path: Path | str, run_id: str, clock: Callable[[], float], busy_timeout_ms: int = 10_000
+    ) -> None:
         self.run_id = run_id
         from observability.store.transactions import connect  # schema.py imports this module
 
@@ -143,20 +173,38 @@ class CanaryWriter:
     def close(self) -> None:
         self._conn.close()
 
-    def start(self, canary: str, seed: int, simulated: bool, spec: Mapping[str, Any], share_pct: float) -> None:
+    def start(
+        self, canary: str, seed: int, simulated: bool, spec: Mapping[str, Any], share_pct: float
+    ) -> None:
         """Insert the run's row (status ``running``)."""
         now = self._clock()
         with self._tx():
             self._conn.execute(
                 "INSERT INTO canary_runs (run_id, canary, status, share_pct, seed, simulated, spec, "
                 "baseline_requests, canary_requests, started_ts, updated_ts) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (self.run_id, canary, "running", share_pct, seed, int(simulated), json.dumps(spec), 0, 0, now, now),
+                (
+                    self.run_id,
+                    canary,
+                    "running",
+                    share_pct,
+                    seed,
+                    int(simulated),
+                    json.dumps(spec),
+                    0,
+                    0,
+                    now,
+                    now,
+                ),
             )
 
     def evaluation(
-        self, seq: int, step: Mapping[str, Any], guardrails: Sequence[Mapping[str, Any]], share_pct: float,
+        self,
+        seq: int,
+        step: Mapping[str, Any],
+        guardrails: Sequence[Mapping[str, Any]],
+        share_pct: float,
         counts: tuple[int, int],
-    ) -> None:  # fmt: skip
+    ) -> None:
         """Record evaluation ``seq`` (a ``canary_steps`` row without run_id/seq, and its guardrails)
         and the run's current share and request counts, in one transaction."""
         cols = ["run_id", "seq", *step]
@@ -168,12 +216,14 @@ class CanaryWriter:
             self._conn.executemany(
                 "INSERT INTO canary_guardrails (run_id, seq, guardrail, value, threshold, verdict, detail) "
                 "VALUES (?,?,?,?,?,?,?)",
-                [(self.run_id, seq, g["guardrail"], g["value"], g["threshold"], g["verdict"], g["detail"])
-                 for g in guardrails],
-            )  # fmt: skip
+                [
+                    (self.run_id, seq, g["guardrail"], g["value"], g["threshold"], g["verdict"], g["detail"])
+                    for g in guardrails
+                ],
+            )
             self._conn.execute(
-                "UPDATE canary_runs SET share_pct = ?, baseline_requests = ?, canary_requests = ?, updated_ts = ? "
-                "WHERE run_id = ?",
+                "UPDATE canary_runs SET share_pct = ?, baseline_requests = ?, canary_requests = ?, "
+                "updated_ts = ? WHERE run_id = ?",
                 (share_pct, counts[0], counts[1], self._clock(), self.run_id),
             )
 
@@ -209,18 +259,42 @@ def _run(row: sqlite3.Row | tuple[Any, ...], names: Sequence[str]) -> CanaryRunR
     except ValueError:
         spec = None
     return CanaryRunRow(
-        str(d["run_id"]), str(d["canary"]), str(d["status"]), float(d["share_pct"] or 0.0), d["reason"],
-        d["seed"], bool(d["simulated"]), spec, int(d["baseline_requests"] or 0), int(d["canary_requests"] or 0),
-        float(d["started_ts"]), d["finished_ts"],
-    )  # fmt: skip
+        str(d["run_id"]),
+        str(d["canary"]),
+        str(d["status"]),
+        float(d["share_pct"] or 0.0),
+        d["reason"],
+        d["seed"],
+        bool(d["simulated"]),
+        spec,
+        int(d["baseline_requests"] or 0),
+        int(d["canary_requests"] or 0),
+        float(d["started_ts"]),
+        d["finished_ts"],
+    )
 
 
-_RUN_COLS = ("run_id", "canary", "status", "share_pct", "reason", "seed", "simulated", "spec",
-             "baseline_requests", "canary_requests", "started_ts", "finished_ts")  # fmt: skip
+_RUN_COLS = (
+    "run_id",
+    "canary",
+    "status",
+    "share_pct",
+    "reason",
+    "seed",
+    "simulated",
+    "spec",
+    "baseline_requests",
+    "canary_requests",
+    "started_ts",
+    "finished_ts",
+)
 
 
 def _has_tables(conn: sqlite3.Connection) -> bool:
-    return conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='canary_runs'").fetchone() is not None
+    return (
+        conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='canary_runs'").fetchone()
+        is not None
+    )
 
 
 def read_runs(conn: sqlite3.Connection, limit: int = 200) -> list[CanaryRunRow]:
@@ -228,7 +302,8 @@ def read_runs(conn: sqlite3.Connection, limit: int = 200) -> list[CanaryRunRow]:
     if not _has_tables(conn):
         return []
     rows = conn.execute(
-        f"SELECT {', '.join(_RUN_COLS)} FROM canary_runs ORDER BY started_ts DESC, run_id LIMIT ?", (int(limit),)
+        f"SELECT {', '.join(_RUN_COLS)} FROM canary_runs ORDER BY started_ts DESC, run_id LIMIT ?",
+        (int(limit),),
     ).fetchall()
     return [_run(r, _RUN_COLS) for r in rows]
 
@@ -237,7 +312,9 @@ def read_run(conn: sqlite3.Connection, run_id: str) -> CanaryRunRow | None:
     """The run ``run_id``, or None."""
     if not _has_tables(conn):
         return None
-    row = conn.execute(f"SELECT {', '.join(_RUN_COLS)} FROM canary_runs WHERE run_id = ?", (run_id,)).fetchone()
+    row = conn.execute(
+        f"SELECT {', '.join(_RUN_COLS)} FROM canary_runs WHERE run_id = ?", (run_id,)
+    ).fetchone()
     return None if row is None else _run(row, _RUN_COLS)
 
 
@@ -249,7 +326,9 @@ def read_guardrails(conn: sqlite3.Connection, run_id: str) -> dict[int, tuple[Ca
         "ORDER BY seq, rowid",
         (run_id,),
     ):
-        out.setdefault(int(seq), []).append(CanaryGuardrailRow(str(name), value, threshold, str(verdict), detail or ""))
+        out.setdefault(int(seq), []).append(
+            CanaryGuardrailRow(str(name), value, threshold, str(verdict), detail or "")
+        )
     return {k: tuple(v) for k, v in out.items()}
 
 
@@ -260,11 +339,21 @@ def read_steps(conn: sqlite3.Connection, run_id: str) -> list[CanaryStepRow]:
     guards = read_guardrails(conn, run_id)
     rows = conn.execute(
         "SELECT seq, step_index, share_pct, ts, wall_ts, decision, reason, baseline_window, canary_window, "
-        "baseline_step, canary_step, baseline_total, canary_total FROM canary_steps WHERE run_id = ? ORDER BY seq",
+        "baseline_step, canary_step, baseline_total, canary_total FROM canary_steps WHERE run_id = ? "
+        "ORDER BY seq",
         (run_id,),
     ).fetchall()
     return [
-        CanaryStepRow(int(r[0]), int(r[1]), float(r[2]), float(r[3]), float(r[4]), str(r[5]), r[6] or "",
-                      *(int(x or 0) for x in r[7:13]), guards.get(int(r[0]), ()))  # fmt: skip
+        CanaryStepRow(
+            int(r[0]),
+            int(r[1]),
+            float(r[2]),
+            float(r[3]),
+            float(r[4]),
+            str(r[5]),
+            r[6] or "",
+            *(int(x or 0) for x in r[7:13]),
+            guards.get(int(r[0]), ()),
+        )
         for r in rows
     ]
