@@ -20,8 +20,8 @@ def _bucket(canary: str, unit: str) -> int:
 def _evaluations(db: Path, run_id: str) -> list[tuple[object, ...]]:
     return rows(
         db,
-        "SELECT seq, step_index, share_pct, decision, reason, baseline_window, canary_window FROM canary_steps "
-        "WHERE run_id = ? ORDER BY seq",
+        "SELECT seq, step_index, share_pct, decision, reason, baseline_window, canary_window "
+        "FROM canary_steps WHERE run_id = ? ORDER BY seq",
         (run_id,),
     )
 
@@ -63,8 +63,11 @@ def test_errors_on_the_canary_arm_roll_back_at_the_first_step_with_enough_data(t
     )  # baseline 0 % -> the +0.5 point margin
     assert g["p95_latency"][2] == "pass"
     # the run row, and every request labelled with the canary id and its arm by the bucket split
-    run = rows(db, "SELECT status, share_pct, seed, simulated, canary_requests FROM canary_runs WHERE run_id = ?",
-               (report.run_id,))  # fmt: skip
+    run = rows(
+        db,
+        "SELECT status, share_pct, seed, simulated, canary_requests FROM canary_runs WHERE run_id = ?",
+        (report.run_id,),
+    )
     assert run == [("rolled_back", 0.0, 4, 1, report.sent["canary"])]
     reqs = rows(db, "SELECT user_id, variant, status, simulated FROM requests WHERE experiment = 'faulty'")
     assert len(reqs) == report.sent["baseline"] + report.sent["canary"]

@@ -66,7 +66,7 @@ def test_semantic_problems(tmp_path: Path) -> None:
 
 def test_nothing_to_compare_and_not_yaml(tmp_path: Path) -> None:
     same = "id: c2\ncandidate: {}\nworkload: {file: data/workloads/tictactoe_tactics.jsonl}\n"
-    with pytest.raises(SpecError, match="c.yaml:2: candidate: the candidate has the baseline's settings"):
+    with pytest.raises(SpecError, match=r"c\.yaml:2: candidate: the candidate has the baseline's settings"):
         parse_canary_spec(same, "c.yaml")
     # the same settings with faults on the canary arm are a drill: valid
     drill = same + "faults: {canary: 'latency_ms=100'}\n"
