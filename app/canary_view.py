@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 import pandas as pd
 import streamlit as st
@@ -163,7 +164,7 @@ def _start() -> None:
         denied = denied or auth.operator_disabled_reason("run_experiment")
         a, b, c, d = st.columns([2, 1, 1, 1], vertical_alignment="bottom")
         name = a.selectbox("Spec", [f.name for f in files], key="canary_spec")
-        seed = b.number_input("Seed (empty: the spec's)", 0, 2**53, value=None, key="canary_seed")
+        seed = b.number_input("Seed (empty: the spec's)", 0, 2**53 - 1, value=None, key="canary_seed")
         simulated = c.checkbox(
             "Simulated clock",
             value=True,
@@ -223,14 +224,20 @@ def _detail(db: str, run_id: str) -> None:
         final = run.share_pct if run.status != "running" else None
         st.plotly_chart(canary_charts.timeline_figure(detail.steps, final), key="canary_timeline")
         st.dataframe(steps_frame(detail.steps), hide_index=True, width="stretch", key="canary_steps")
-    st.caption("The run's requests on the Traces page")
+    st.caption("The run's requests on the Traces page (its arm and time range)")
     cols = st.columns(2)
     for col, arm in zip(cols, ("canary", "baseline"), strict=True):
         url = arm_traces_url(detail, arm)
         if url is None:
             col.caption(plain(f"No {arm} requests recorded."))
         else:
-            col.link_button(f"{arm.capitalize()} requests", url, icon=":material/timeline:")
+            params = dict(parse_qsl(urlsplit(url).query))
+            col.page_link(
+                "../pages/traces.py",
+                label=f"{arm.capitalize()} requests",
+                icon=":material/timeline:",
+                query_params=params,
+            )
 
 
 def render() -> None:
