@@ -224,7 +224,13 @@ def _detail(db: str, run_id: str) -> None:
         final = run.share_pct if run.status != "running" else None
         st.plotly_chart(canary_charts.timeline_figure(detail.steps, final), key="canary_timeline")
         st.dataframe(steps_frame(detail.steps), hide_index=True, width="stretch", key="canary_steps")
-    st.caption("The run's requests on the Traces page (its arm and time range)")
+    st.caption(
+        plain(
+            "The run's requests on the Traces page, by arm and the run's time range (another run "
+            f"overlapping that range shows there too; its correlation id canary-{run.run_id} in the "
+            "Traces Id box lists this run's requests alone)"
+        )
+    )
     cols = st.columns(2)
     for col, arm in zip(cols, ("canary", "baseline"), strict=True):
         url = arm_traces_url(detail, arm)
