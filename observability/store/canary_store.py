@@ -343,17 +343,25 @@ def read_steps(conn: sqlite3.Connection, run_id: str) -> list[CanaryStepRow]:
         "ORDER BY seq",
         (run_id,),
     ).fetchall()
-    return [
-        CanaryStepRow(
-            int(r[0]),
-            int(r[1]),
-            float(r[2]),
-            float(r[3]),
-            float(r[4]),
-            str(r[5]),
-            r[6] or "",
-            *(int(x or 0) for x in r[7:13]),
-            guards.get(int(r[0]), ()),
+    out = []
+    for r in rows:
+        b_win, c_win, b_step, c_step, b_total, c_total = (int(x or 0) for x in r[7:13])
+        out.append(
+            CanaryStepRow(
+                seq=int(r[0]),
+                step_index=int(r[1]),
+                share_pct=float(r[2]),
+                ts=float(r[3]),
+                wall_ts=float(r[4]),
+                decision=str(r[5]),
+                reason=r[6] or "",
+                baseline_window=b_win,
+                canary_window=c_win,
+                baseline_step=b_step,
+                canary_step=c_step,
+                baseline_total=b_total,
+                canary_total=c_total,
+                guardrails=guards.get(int(r[0]), ()),
+            )
         )
-        for r in rows
-    ]
+    return out
