@@ -8,7 +8,9 @@ value is the always-valid p-value and which fails when it is below ``alpha`` wit
 * ``error_ratio``: value = the canary's error ratio (errors / served) over the window; threshold =
   ``max(baseline x relative, baseline + absolute_points / 100)``; both margins must be exceeded.
 * ``p95_latency``: value = the canary's p95 latency (ms, ok requests of the window, numpy's linear
-  percentile); threshold = the baseline's p95 x ``relative``.
+  percentile); threshold = the baseline's p95 x ``relative``; a value above it fails only when a
+  one-sided binomial test confirms that more than 5 % of the canary's requests are slower than the
+  threshold (at ``alpha``).
 * ``correctness``: :func:`engine.experiments.stats.proportion_test` with ``sequential=True`` on
   the correct share of judged answers (canary minus baseline).
 * ``slo_burn:<slo>``: the canary arm's requests of this run in the windows of the page-level
@@ -23,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import stats as sps
 
 from engine.experiments import stats
 from observability.durations import parse_duration
@@ -105,9 +108,25 @@ def p95(latencies_ms: Sequence[float]) -> float | None:
 
 
 def p95_latency_guard(
-    base_ms: Sequence[float], canary_ms: Sequence[float], *, relative: float = 1.2, min_n: int = 1
+    base_ms: Sequence[float],
+    canary_ms: Sequence[float],
+    *,
+    relative: float = 1.2,
+    alpha: float = 0.05,
+    min_n: int = 1,
 ) -> GuardrailResult:
-    """The p95-latency guardrail over the window's ok requests' latencies (ms) per arm."""
+    """The p95-latency guardrail over the window's ok requests' latencies (ms) per arm.
+
+    Fails when the canary's p95 exceeds the baseline's x ``relative`` AND that is confirmed: a
+    one-sided exact binomial test (scipy) that more than 5 % of the canary's requests are slower
+    than the threshold, at ``alpha``.  Without the confirmation two or three slow requests in a
+    window of 50 (a busy machine) would roll back a healthy canary.
+
+    Raises:
+        ValueError: alpha outside (0, 1).
+    """
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
     if len(base_ms) < max(min_n, 1) or len(canary_ms) < max(min_n, 1):
         return GuardrailResult(
             "p95_latency",
@@ -120,12 +139,21 @@ def p95_latency_guard(
     b, c = p95(base_ms), p95(canary_ms)
     assert b is not None and c is not None
     threshold = b * relative
+    slower = int(np.sum(np.asarray(canary_ms, dtype=float) > threshold))
+    p_value = float(sps.binomtest(slower, len(canary_ms), 0.05, alternative="greater").pvalue)
+    over = c > threshold
+    verdict = "fail" if over and p_value < alpha else "pass"
+    note = (
+        f"; {slower}/{len(canary_ms)} canary requests slower than the threshold, binomial p = {p_value:.3g}"
+        + (f" (not confirmed at alpha {alpha:g})" if over and verdict == "pass" else "")
+    )
     return GuardrailResult(
         "p95_latency",
         c,
         threshold,
-        "fail" if c > threshold else "pass",
-        f"canary p95 {c:.1f} ms vs threshold {threshold:.1f} ms (baseline p95 {b:.1f} ms x{relative:g})",
+        verdict,
+        f"canary p95 {c:.1f} ms vs threshold {threshold:.1f} ms (baseline p95 {b:.1f} ms x{relative:g})"
+        + note,
     )
 
 

@@ -340,6 +340,7 @@ class _Run:
                     [o.latency_ms for o in base if o.status == "ok" and o.latency_ms is not None],
                     [o.latency_ms for o in can if o.status == "ok" and o.latency_ms is not None],
                     relative=g.p95_latency.relative,
+                    alpha=g.p95_latency.alpha,
                     min_n=2,
                 )
             )

@@ -73,10 +73,12 @@ class ErrorRatioGuard(_Model):
 
 class LatencyGuard(_Model):
     """Roll back when the canary's p95 latency (ms, ok requests of the window) exceeds the
-    baseline's x ``relative``."""
+    baseline's x ``relative``, confirmed by a one-sided binomial test at ``alpha`` that more than
+    5 % of the canary's requests are slower than that."""
 
     enabled: bool = True
     relative: float = Field(1.2, ge=1.0, le=100.0)
+    alpha: float = Field(0.05, gt=0.0, lt=0.5)
 
 
 class CorrectnessGuard(_Model):

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+import scipy.stats as sps
 
 from engine.canary.guardrails import correctness_guard, error_ratio_guard, p95_latency_guard, slo_burn_guard
 from observability.slo.models import load_slos
@@ -30,15 +31,26 @@ def test_error_ratio_needs_both_margins() -> None:
         error_ratio_guard(3, 2, 0, 10)
 
 
-def test_p95_latency_against_linear_percentile_by_hand() -> None:
+def test_p95_latency_against_linear_percentile_by_hand_confirmed_by_a_binomial_test() -> None:
     base = [float(x) for x in range(1, 101)]  # p95: rank 0.95 x 99 = 94.05 -> 95 + 0.05 x 1 = 95.05
     ok = [float(x) for x in range(11, 111)]  # 105.05 <= 1.2 x 95.05 = 114.06
-    slow = [float(x) for x in range(21, 121)]  # 115.05 > 114.06
     r = p95_latency_guard(base, ok)
     assert r.value == pytest.approx(105.05) and r.threshold == pytest.approx(114.06) and r.verdict == "pass"
+    # 21..120: p95 115.05 > 114.06, but only 6 of 100 requests (115..120) are slower than the
+    # threshold: P(X >= 6 | n=100, p=0.05) = 0.38 does not confirm it
+    edge = [float(x) for x in range(21, 121)]
+    r = p95_latency_guard(base, edge)
+    assert r.value == pytest.approx(115.05) and r.verdict == "pass"
+    assert f"binomial p = {sps.binom.sf(5, 100, 0.05):.3g} (not confirmed" in r.detail
+    # 1.5x slower everywhere: 1.5k > 114.06 for k >= 77, 24 of 100: P(X >= 24) is tiny -> fails
+    slow = [1.5 * x for x in range(1, 101)]
     r = p95_latency_guard(base, slow)
-    assert r.value == pytest.approx(115.05) and r.verdict == "fail"
-    assert p95_latency_guard(base, slow, relative=1.3).verdict == "pass"  # 123.565
+    assert r.value == pytest.approx(1.5 * 95.05) and r.verdict == "fail"
+    assert (
+        f"24/100 canary requests slower than the threshold, binomial p = {sps.binom.sf(23, 100, 0.05):.3g}"
+        in r.detail
+    )
+    assert p95_latency_guard(base, slow, relative=1.6).verdict == "pass"  # 142.575 <= 152.08
     assert p95_latency_guard([], slow).verdict == "waiting"
 
 
