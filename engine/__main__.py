@@ -40,6 +40,7 @@ from engine.cli_args import (
     int_in,
     problems,
 )
+from engine.cli_canary import add_canary_parser
 from engine.cli_experiment import add_experiment_parser
 from engine.cli_flag import add_flag_parser
 from engine.cli_golden import add_golden_parser
@@ -490,6 +491,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_store_parser(sub, Parser)
     add_experiment_parser(sub)
     add_flag_parser(sub)
+    add_canary_parser(sub)
     return parser
 
 

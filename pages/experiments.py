@@ -12,7 +12,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app import components, experiments_charts, flags_view
+from app import canary_view, components, experiments_charts, flags_view
 from app import experiments as ex
 from app.safe_text import plain
 
@@ -335,13 +335,18 @@ def _form() -> None:
 
 st.title("Experiments")
 st.caption("A/B experiments on engine configurations: specs, results, decisions, runs.")
-listing = ex.list_experiments()
-chosen_id = _spec_list(listing)
-if chosen_id is not None:
-    chosen_spec = listing.specs[chosen_id]
-    _results(chosen_spec)
-    _run(chosen_spec)
-_sample_size()
-_form()
-_editor(listing, chosen_id)
-flags_view.render()
+experiments_tab, flags_tab, canaries_tab = st.tabs(["Experiments", "Feature flags", "Canaries"])
+with experiments_tab:
+    listing = ex.list_experiments()
+    chosen_id = _spec_list(listing)
+    if chosen_id is not None:
+        chosen_spec = listing.specs[chosen_id]
+        _results(chosen_spec)
+        _run(chosen_spec)
+    _sample_size()
+    _form()
+    _editor(listing, chosen_id)
+with flags_tab:
+    flags_view.render()
+with canaries_tab:
+    canary_view.render()

@@ -43,6 +43,7 @@ from typing import Any, Literal, NamedTuple
 from sqlite_utils import Database
 
 from observability.store import (
+    canary_store,
     experiment_sums_migration,
     exposures_per_unit,
     flag_tables,
@@ -327,6 +328,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     (experiment_sums_migration.NAME, experiment_sums_migration.migrate),
     (rollups_minute_sli.NAME, lambda db: rollups_minute_sli.create_minute_sli(db.conn)),
     flag_tables.MIGRATION,
+    canary_store.MIGRATION,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -1,0 +1,47 @@
+"""The Canaries tab in a real browser: a canary recorded by the real runner (errors injected on
+its canary arm) is opened from the tab, its timeline (chart and table) shows the rollback, and the
+canary arm's link opens Traces filtered to that arm and the run's time range."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from engine.canary import load_canary_spec, run_canary
+from tests.e2e.conftest import running_console
+from tests.engine.canary.helpers import engine, write_spec
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def canary_console(tmp_path_factory):
+    runtime = tmp_path_factory.mktemp("canary_runtime")
+    spec = load_canary_spec(write_spec(runtime, "browser-faulty", "faults: {canary: 'error=0.3'}\n"))
+    eng = engine(runtime / "arbor.db")  # the console's store (start_console's ARBOR_DB_PATH)
+    try:
+        report = run_canary(eng, spec, simulated=True)
+    finally:
+        eng.close()
+    assert report.status == "rolled_back"
+    with running_console(runtime, {"ARBOR_AUTH": "none", "ARBOR_PROMETHEUS_URL": ""}) as url:
+        yield url, report.run_id
+
+
+def test_open_the_tab_see_the_timeline_follow_the_traces_link(canary_console, page):
+    url, run_id = canary_console
+    page.goto(f"{url}/experiments")
+    page.get_by_role("heading", name="Experiments").first.wait_for(timeout=60_000)
+    page.get_by_role("tab", name="Canaries").click()
+    expect(page.get_by_role("heading", name="Canary releases")).to_be_visible(timeout=30_000)
+    expect(page.get_by_text(re.compile(rf"browser-faulty · run {run_id}: rolled_back at 0 %"))).to_be_visible(
+        timeout=30_000
+    )
+    expect(page.get_by_text("Canary timeline (dashed red: threshold)")).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("Injected faults (a drill): canary: error=0.3")).to_be_visible()
+    page.get_by_role("link", name="Canary requests").click()
+    page.wait_for_url(re.compile(r"/traces\?.*variant=canary"), timeout=30_000)
+    assert "since=" in page.url and "until=" in page.url
+    expect(page.get_by_role("heading", name="Traces").first).to_be_visible(timeout=60_000)
