@@ -33,9 +33,7 @@ ROUTERS: tuple[RouterName, ...] = get_args(RouterName)
 #: The LLM providers a request may name (None in a request means "the configured one").
 PROVIDERS: tuple[ProviderName, ...] = get_args(ProviderName)
 _ROUTER_NOTES = {"gru": "trained", "hybrid": "rules + gru"}
-_ROUTER_NOTES.update(
-    {r: f"baseline: {r.removeprefix('fixed:').upper()} once" for r in ROUTERS if r.startswith("fixed:")}
-)
+_ROUTER_NOTES.update({r: "baseline" for r in ROUTERS if r.startswith("fixed:")})
 #: How the Query console shows each router: the name, and what it is when the name alone does not say.
 ROUTER_LABELS: dict[str, str] = {r: f"{r} ({_ROUTER_NOTES[r]})" if r in _ROUTER_NOTES else r for r in ROUTERS}
 #: The console's name for each task a query can name (the explorer searches all but freeform).

@@ -28,9 +28,16 @@ def test_pure_modules_do_not_import_streamlit():
 
 
 def test_the_console_names_match_the_engine():
-    assert ROUTERS == ("rules", "gru", "hybrid")
+    assert ROUTERS == ("rules", "gru", "hybrid", "fixed:hrm", "fixed:trm", "fixed:mcts")
     assert PROVIDERS == ("offline", "openai", "anthropic", "lmstudio")
-    assert ROUTER_LABELS == {"rules": "rules", "gru": "gru (trained)", "hybrid": "hybrid (rules + gru)"}
+    assert ROUTER_LABELS == {
+        "rules": "rules",
+        "gru": "gru (trained)",
+        "hybrid": "hybrid (rules + gru)",
+        "fixed:hrm": "fixed:hrm (baseline)",
+        "fixed:trm": "fixed:trm (baseline)",
+        "fixed:mcts": "fixed:mcts (baseline)",
+    }
     assert EXPLORER_TASKS == ("tictactoe", "connect4", "game24")
     assert SELECTIONS == ("ucb1", "puct")
     assert list(CONSOLE_TASKS) == ["auto", "game24", "tictactoe", "connect4", "freeform"]

@@ -31,7 +31,7 @@ def _run(at: AppTest, query: str, router: str) -> AppTest:
 
 def test_selector_lists_the_baselines(app):
     options = app.selectbox(key="query_router").options
-    assert {"fixed:hrm (baseline: HRM once)", "fixed:trm (baseline: TRM once)"} <= set(options)
+    assert {"fixed:hrm (baseline)", "fixed:trm (baseline)", "fixed:mcts (baseline)"} <= set(options)
 
 
 def test_fixed_trm_runs_one_step_and_shows_its_wrong_answer(app):

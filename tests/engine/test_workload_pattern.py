@@ -139,7 +139,7 @@ def test_the_demo_workload_has_a_real_task_mix_and_valid_rows() -> None:
 @pytest.mark.parametrize(
     ("row", "match"),
     [
-        ({"query": "q", "router": "fixed:mcts"}, "router 'fixed:mcts' is not one of rules, gru, hybrid"),
+        ({"query": "q", "router": "fixed:llm"}, "router 'fixed:llm' is not one of rules, gru, hybrid, fixed"),
         ({"query": "q", "mcts_iterations": 0}, "mcts_iterations 0 must be an integer in 1..10000"),
         ({"query": "q", "weight": -1}, "weight -1 must be a positive number"),
         ({"query": "q", "weight": "a lot"}, "weight 'a lot' must be a positive number"),

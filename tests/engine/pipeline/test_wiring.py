@@ -171,7 +171,7 @@ def test_names_defined_once_are_the_cli_choices() -> None:
     from engine.__main__ import build_parser
     from engine.names import PROVIDERS, QUERY_TASKS, ROUTERS
 
-    assert ROUTERS == ("rules", "gru", "hybrid")
+    assert ROUTERS == ("rules", "gru", "hybrid", "fixed:hrm", "fixed:trm", "fixed:mcts")
     assert PROVIDERS == ("offline", "openai", "anthropic", "lmstudio")
     assert QUERY_TASKS == ("auto", "game24", "tictactoe", "connect4", "freeform")
     parser = build_parser()

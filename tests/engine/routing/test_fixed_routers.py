@@ -124,3 +124,14 @@ def test_cli_query_takes_a_fixed_router(tmp_path):
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["router"] == "fixed:trm" and [s["agent"] for s in out["steps"]] == ["trm"]
+
+
+def test_workload_rows_take_fixed_routers(tmp_path):
+    from engine.workload import read_workload
+
+    path = tmp_path / "w.jsonl"
+    path.write_text('{"query": "24: 4 7 8 8", "router": "fixed:mcts"}\n')
+    assert read_workload(path)[0]["router"] == "fixed:mcts"
+    path.write_text('{"query": "24: 4 7 8 8", "router": "fixed:llm"}\n')
+    with pytest.raises(ValueError, match="router 'fixed:llm' is not one of rules, gru, hybrid, fixed:hrm"):
+        read_workload(path)
