@@ -25,7 +25,8 @@ def pareto_figure(points: Sequence[ParetoPoint], *, title: str, height: int = 42
     fig = go.Figure()
     front = sorted((p for p in points if p.on_front), key=lambda p: p.p95_ms)
     if front:
-        xs, ys = [], []
+        xs: list[float] = []
+        ys: list[float] = []
         for p in front:
             if xs:  # step: hold the previous correct share until this latency
                 xs.append(p.p95_ms)

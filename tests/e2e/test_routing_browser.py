@@ -24,6 +24,7 @@ def routing_console(tmp_path_factory):
 
 def _fill(page, name: str, value: int) -> None:
     box = page.get_by_role("spinbutton", name=name, exact=True).last
+    box.wait_for(timeout=120_000)  # widgets render after the page's text on a busy machine
     box.fill(str(value))
     box.press("Enter")
 
