@@ -34,14 +34,19 @@ def test_open_the_tab_see_the_timeline_follow_the_traces_link(canary_console, pa
     url, run_id = canary_console
     page.goto(f"{url}/experiments")
     page.get_by_role("heading", name="Experiments").first.wait_for(timeout=60_000)
-    page.get_by_role("tab", name="Canaries").click()
-    expect(page.get_by_role("heading", name="Canary releases")).to_be_visible(timeout=30_000)
+    # the page sets its deep-link parameters (history.replaceState) while it renders: do not wait
+    # for "navigations" after the click, wait for the tab's content instead
+    expect(page.get_by_role("heading", name="Canary releases", include_hidden=True)).to_be_attached(
+        timeout=60_000
+    )
+    page.get_by_role("tab", name="Canaries").click(no_wait_after=True, timeout=90_000)
+    expect(page.get_by_role("heading", name="Canary releases")).to_be_visible(timeout=60_000)
     expect(page.get_by_text(re.compile(rf"browser-faulty · run {run_id}: rolled_back at 0 %"))).to_be_visible(
         timeout=30_000
     )
     expect(page.get_by_text("Canary timeline (dashed red: threshold)")).to_be_visible(timeout=30_000)
     expect(page.get_by_text("Injected faults (a drill): canary: error=0.3")).to_be_visible()
-    page.get_by_role("link", name="Canary requests").click()
-    page.wait_for_url(re.compile(r"/traces\?.*variant=canary"), timeout=30_000)
+    page.get_by_role("link", name="Canary requests").click(no_wait_after=True, timeout=90_000)
+    page.wait_for_url(re.compile(r"/traces\?.*variant=canary"), timeout=60_000)
     assert "since=" in page.url and "until=" in page.url
     expect(page.get_by_role("heading", name="Traces").first).to_be_visible(timeout=60_000)
