@@ -139,7 +139,8 @@ _SHOWN_CHARS = 80  # how much of a rejected value a warning quotes
 @dataclass(frozen=True, slots=True)
 class LinkWarning:
     """A deep-link (or form) value the page did not use as given: ``param`` and its ``value`` (as
-    given), the value ``used`` instead (as shown to the reader), whether it was ``clamped`` to a
+    given), the value ``used`` instead (as shown to the reader; empty: nothing is used in its place,
+    e.g. a parameter the page does not read), whether it was ``clamped`` to a
     bound or ``ignored``, and ``reason``, why."""
 
     param: str

@@ -104,13 +104,16 @@ def test_query_console_seed_link():
     at.query_params["seed"] = IMAGE
     at.run()  # the Query console is the default page
     assert [w.value for w in at.warning] == [
-        r"Ignored the link\'s seed\=\'\!\[b\]\(http\:\/\/127\.0\.0\.1\:9\/b\.png\)\'\: not a whole number\."
+        r"Link parameter seed\=\'\!\[b\]\(http\:\/\/127\.0\.0\.1\:9\/b\.png\)\' is not a whole number\: "
+        r"ignored\, using a random seed instead\."
     ]
 
 
 def test_mcts_seed_link():
     at = _open("../pages/mcts.py", task="game24", seed=IMAGE)
-    assert [shown(w.value) for w in at.warning] == [f"Ignored the link's seed='{IMAGE}': not a number."]
+    assert [shown(w.value) for w in at.warning] == [
+        f"Link parameter seed='{IMAGE}' is not a whole number: ignored, using a random seed instead."
+    ]
     assert all("![" not in w.value for w in at.warning)
 
 

@@ -175,10 +175,10 @@ def test_query_console_link_parameters(console, watched, beacon):
     image = f"![b]({beacon.url}/seed.png)"
     open_url(watched, f"{console}/?seed={quote(image)}&iterations={quote(image)}", "Query console")
     # the warning shows the parameter literally (repr quotes it)
-    expect(watched.get_by_text(f"Ignored the link's seed='{image}': not a whole number.")).to_be_visible(
-        timeout=30_000
-    )
-    expect(watched.get_by_text(f"Ignored the link's iterations='{image}'")).to_be_visible()
+    expect(
+        watched.get_by_text(f"Link parameter seed='{image}' is not a whole number: ignored")
+    ).to_be_visible(timeout=30_000)
+    expect(watched.get_by_text(f"Link parameter iterations='{image}'")).to_be_visible()
     assert_nothing_fetched(watched, beacon)
 
 
@@ -217,9 +217,9 @@ def test_llm_answer_keeps_its_citations_and_loses_its_images(console, watched, b
 def test_mcts_link_parameters_and_position(console, watched, beacon):
     image = f"![b]({beacon.url}/mcts-seed.png)"
     open_url(watched, f"{console}/mcts?task=game24&seed={quote(image)}", "MCTS explorer")
-    expect(watched.get_by_text(f"Ignored the link's seed='{image}': not a number.")).to_be_visible(
-        timeout=30_000
-    )
+    expect(
+        watched.get_by_text(f"Link parameter seed='{image}' is not a whole number: ignored")
+    ).to_be_visible(timeout=30_000)
     assert_nothing_fetched(watched, beacon)
 
     position = f"![p]({beacon.url}/position.png)"
@@ -256,13 +256,15 @@ def test_traces_filter_link_and_runbook_name(console, watched, beacon):
     image = f"![b]({beacon.url}/filter.png)"
     params = "&".join(f"{k}={quote(image)}" for k in ("status", "provider", "variant", "since"))
     open_url(watched, f"{console}/traces?{params}", "Traces")
-    expect(watched.get_by_text(f"Ignored the link's provider='{image}'")).to_be_visible(timeout=30_000)
-    expect(watched.get_by_text(f"Ignored the link's variant='{image}'")).to_be_visible()
+    expect(watched.get_by_text(f"Link parameter provider='{image}'")).to_be_visible(timeout=30_000)
+    expect(watched.get_by_text(f"Link parameter variant='{image}'")).to_be_visible()
     assert_nothing_fetched(watched, beacon)
 
     name = f"![r]({beacon.url}/runbook.png)"
     open_url(watched, f"{console}/runbooks?name={quote(name)}", "Runbooks")
-    expect(watched.get_by_text(f"'{name}' is not a runbook name")).to_be_visible(timeout=30_000)
+    expect(watched.get_by_text(f"Link parameter name='{name}' is not one of runbook-")).to_be_visible(
+        timeout=30_000
+    )
     assert_nothing_fetched(watched, beacon)
 
 
