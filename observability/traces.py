@@ -411,8 +411,8 @@ def build_span_tree(
         start, end, duration = _start(row), _end(row), _float(row.get("duration_ms"))
         if duration is None and start is not None and end is not None:
             duration = (end - start) * 1000.0
-        kids = [(_start(by_id[k]), _end(by_id[k])) for k in children[sid] if k not in promoted]
-        self_ms, gaps = _self_time(start, duration, kids, trace_start)
+        spans_under = [(_start(by_id[k]), _end(by_id[k])) for k in children[sid] if k not in promoted]
+        self_ms, gaps = _self_time(start, duration, spans_under, trace_start)
         given = {"span_id": sid, "depth": depth, "offset_ms": _offset(start, trace_start)}
         given |= {"duration_ms": duration, "attributes": attributes, "error": error, "orphan": sid in orphans}
         given |= {"self_ms": self_ms, "gaps": gaps}

@@ -72,16 +72,18 @@ def spec_from_row(row: dict[str, Any]) -> FlagSpec:
             the message names the flag and the first problem.
     """
     try:
-        return FlagSpec(
-            name=row.get("flag"),
-            key=row.get("override_key") or "",
-            value=row.get("override_value"),
-            rollout_pct=row.get("rollout_pct"),
-            targeting=Targeting.model_validate(row.get("targeting") or {}),
-            salt=row.get("salt"),
-            enabled=bool(row.get("enabled")),
-            killed=bool(row.get("kill_switch")),
-            description=row.get("description") or "",
+        return FlagSpec.model_validate(
+            {
+                "name": row.get("flag"),
+                "key": row.get("override_key") or "",
+                "value": row.get("override_value"),
+                "rollout_pct": row.get("rollout_pct"),
+                "targeting": Targeting.model_validate(row.get("targeting") or {}),
+                "salt": row.get("salt"),
+                "enabled": bool(row.get("enabled")),
+                "killed": bool(row.get("kill_switch")),
+                "description": row.get("description") or "",
+            }
         )
     except (ValidationError, TypeError, ValueError) as exc:
         first = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
