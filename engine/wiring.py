@@ -80,7 +80,7 @@ def build_telemetry(
         store=Store(
             settings.db_path,
             max_backlog=settings.store_max_backlog,
-            busy=activity.busy,
+            activity=activity,
             max_defer_s=settings.store_max_defer_s,
         ),
         activity=activity,

@@ -1,10 +1,13 @@
 """Foreground work in flight, so background work (the store's writer) can stay out of its way.
 
 CPython runs one thread's Python code at a time: a writer thread building and committing rows
-while a query runs takes the interpreter from that query (and the cache lines it was using).
-:class:`Activity` counts the requests in flight; the store's writer reads :meth:`Activity.busy`
-and holds its queued rows while it is true, for at most its ``max_defer_s`` (see
-:class:`observability.store.writer.Writer`).  Counting costs a lock acquire per start and end.
+while a query runs takes the interpreter from that query (and the cache lines it was using), and
+even a writer that only polls now and then makes the query hand the interpreter over at every
+system call it makes.  :class:`Activity` counts the requests in flight; the store's writer asks
+:meth:`Activity.busy` and, while it is true, BLOCKS in :meth:`Activity.wait_idle` (no polling)
+until the last request ends, someone needs the writer (:meth:`Activity.poke`), or its
+``max_defer_s`` is over (see :class:`observability.store.writer.Writer`).  Counting costs a lock
+acquire per start and end.
 """
 
 from __future__ import annotations
@@ -17,22 +20,26 @@ __all__ = ["Activity"]
 
 
 class Activity:
-    """A thread-safe count of foreground operations in flight."""
+    """A thread-safe count of foreground operations in flight, with a wait for "none"."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._idle = threading.Condition(threading.Lock())
         self._n = 0
+        self._pokes = 0
+        self._waiting = 0
 
     @contextmanager
     def running(self) -> Iterator[None]:
         """Count one operation in flight while the block runs."""
-        with self._lock:
+        with self._idle:
             self._n += 1
         try:
             yield
         finally:
-            with self._lock:
+            with self._idle:
                 self._n -= 1
+                if self._n == 0 and self._waiting:
+                    self._idle.notify_all()
 
     def busy(self) -> bool:
         """True while at least one operation is in flight (a plain read: no lock needed)."""
@@ -42,3 +49,20 @@ class Activity:
     def in_flight(self) -> int:
         """Operations in flight now."""
         return self._n
+
+    def wait_idle(self, timeout_s: float) -> bool:
+        """Block until no operation is in flight, :meth:`poke` is called, or ``timeout_s`` seconds
+        pass; True when idle or poked."""
+        with self._idle:
+            pokes = self._pokes
+            self._waiting += 1
+            try:
+                return self._idle.wait_for(lambda: self._n == 0 or self._pokes != pokes, timeout_s)
+            finally:
+                self._waiting -= 1
+
+    def poke(self) -> None:
+        """Wake whoever waits in :meth:`wait_idle` (e.g. a flush needs the writer now)."""
+        with self._idle:
+            self._pokes += 1
+            self._idle.notify_all()

@@ -44,6 +44,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from observability.activity import Activity
 from observability.store.files import check_store_file, open_error
 from observability.store.reads import ReadModel
 from observability.store.rows import Row, RowPreparer, Tables
@@ -83,8 +84,8 @@ class Store:
         busy_timeout_ms: how long a connection waits for another's lock.
         max_backlog: submissions queued or being written at most; a submission beyond it waits
             until the writer has made room (threaded mode only; >= 1).
-        busy, max_defer_s: while ``busy()`` is true the writer holds queued rows, at most
-            ``max_defer_s`` seconds, so it does not compete with running requests (see
+        activity, max_defer_s: while requests are in flight (``activity``) the writer holds
+            queued rows, at most ``max_defer_s`` seconds, so it does not compete with them (see
             :mod:`observability.store.writer`; 0 or None: never held).
 
     Raises:
@@ -107,7 +108,7 @@ class Store:
         threaded: bool = True,
         busy_timeout_ms: int = 5000,
         max_backlog: int = 2000,
-        busy: Callable[[], bool] | None = None,
+        activity: Activity | None = None,
         max_defer_s: float = 0.0,
     ) -> None:
         if str(db_path) == ":memory:":
@@ -149,7 +150,7 @@ class Store:
             flush_interval_s=flush_interval_s,
             max_backlog=max_backlog,
             threaded=threaded,
-            busy=busy,
+            activity=activity,
             max_defer_s=max_defer_s,
         )
         #: The read model: every read query of the store (see :class:`ReadModel`).

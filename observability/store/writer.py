@@ -8,8 +8,8 @@ comparison of two counters, only a full backlog touches a lock.  Each submission
 (its sequence number); :meth:`Writer.wait_for` blocks until that submission is committed (group
 commit: while someone waits, the writer commits as soon as the queue is empty).
 
-Foreground first: given ``busy`` (a predicate, e.g. :meth:`observability.activity.Activity.busy`),
-the writer leaves queued submissions alone while it is true -- it neither builds nor commits
+Foreground first: given an :class:`observability.activity.Activity` (the requests in flight), the
+writer leaves queued submissions alone while requests run -- it neither builds nor commits
 them, so it does not take the interpreter from running requests -- and catches up when it turns
 false.  It holds them at most ``max_defer_s`` seconds from when it first saw the oldest of them,
 and never while someone waits for a commit (:meth:`Writer.wait_for`, flush, close) or the
@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from observability.activity import Activity
 from observability.store.rows import RowPreparer, Tables
 from observability.store.transactions import Groups, Transactions
 
@@ -45,7 +46,6 @@ _TICK_S = 0.001  # the writer's poll while rows are arriving ...
 _IDLE_TICK_S = 0.02  # ... backing off to this when the queue stays empty
 _ROOM_CHECK_S = 1.0  # a producer waiting for room re-checks the writer's health this often
 _ROOM_WARN_S = 10.0  # ... and says so once when it has waited this long
-_DEFER_TICK_S = 0.002  # the writer's poll while it holds rows for running requests
 
 
 class StoreError(RuntimeError):
@@ -71,8 +71,8 @@ class Writer:
         transactions: commits the batches.
         preparer: validates the rows of deferred jobs.
         batch_size, flush_interval_s, max_backlog, threaded: as :class:`observability.store.Store`.
-        busy: True while foreground work runs (None: never); ``max_defer_s``: how long queued rows
-            may be held for it at most (0: never held).  See the module docstring.
+        activity: the requests in flight (None: never held); ``max_defer_s``: how long queued rows
+            may be held for them at most (0: never held).  See the module docstring.
     """
 
     def __init__(
@@ -86,11 +86,11 @@ class Writer:
         flush_interval_s: float,
         max_backlog: int,
         threaded: bool,
-        busy: Callable[[], bool] | None = None,
+        activity: Activity | None = None,
         max_defer_s: float = 0.0,
     ) -> None:
         self.path = path
-        self._busy = busy if max_defer_s > 0 else None
+        self._activity = activity if max_defer_s > 0 else None
         self._max_defer_s = max_defer_s
         self.deferrals = 0  # times the writer held rows for running requests
         self._released = 0  # submissions up to this ticket go without being held again
@@ -184,6 +184,8 @@ class Writer:
                     self._seq += 1
                     self.submitted_rows += counted
                     self._queue.put((self._seq, groups, rows))
+                    if self._activity is not None and 2 * (self._seq - self._done) == self.max_backlog:
+                        self._activity.poke()  # half full: the writer stops holding rows
                     return self._seq
             self._wait_for_room()
 
@@ -194,7 +196,7 @@ class Writer:
             StoreError: the writer thread is not running, so no room will come.
         """
         thread = self._thread
-        self._wake.set()
+        self._alert()
         t0 = time.monotonic()
         warned = False
         with self._cv:
@@ -221,7 +223,7 @@ class Writer:
         with self._cv:
             if ticket > self._urgent:
                 self._urgent = ticket
-        self._wake.set()
+        self._alert()
         with self._cv:
             self._cv.wait_for(lambda: self._done >= ticket or not thread.is_alive(), timeout_s)
             return self._done >= ticket
@@ -305,14 +307,21 @@ class Writer:
             rows += item[2]
         return batch, rows, False
 
+    def _alert(self) -> None:
+        """Someone needs the writer now (flush, close, a commit wait, a full backlog): wake it
+        from its nap and from a hold for running requests."""
+        self._wake.set()
+        if self._activity is not None:
+            self._activity.poke()
+
     def _holds(self, seq: int) -> bool:
         """True when submission ``seq`` is to wait for the running requests: they run, it was not
         released by an earlier hold, nobody waits for it, and the backlog is under half full."""
-        busy = self._busy
+        activity = self._activity
         return (
-            busy is not None
+            activity is not None
             and seq > self._released
-            and busy()
+            and activity.busy()
             and self._urgent < seq
             and 2 * (self._seq - self._done) < self.max_backlog
         )
@@ -324,13 +333,15 @@ class Writer:
         if not self._holds(seq):
             return
         self.deferrals += 1
+        assert self._activity is not None  # _holds says so
         until = time.monotonic() + self._max_defer_s
         while self._holds(seq):
-            if time.monotonic() >= until:
+            remaining = until - time.monotonic()
+            if remaining <= 0:
                 break
-            self._nap(_DEFER_TICK_S)
+            self._activity.wait_idle(remaining)  # blocks: no polling for the GIL while requests run
         else:
-            if self._busy is not None and not self._busy():
+            if not self._activity.busy():
                 return  # idle now: the writer goes on as usual
         # Held long enough (or someone waits): what is queued now is written without more holds,
         # so a writer under constant load still drains the queue at full speed once a period.
@@ -409,7 +420,7 @@ class Writer:
         with self._cv:
             self._urgent = max(self._urgent, target)
         self._queue.put(_FLUSH)
-        self._wake.set()
+        self._alert()
         with self._cv:
             ok = self._cv.wait_for(lambda: self._done >= target or not thread.is_alive(), timeout_s)
             return max(0, target - self._done), not ok
@@ -430,7 +441,7 @@ class Writer:
                 with self._cv:
                     self._urgent = max(self._urgent, self._seq)
                 self._queue.put(_STOP)
-                self._wake.set()
+                self._alert()
         with self._cv:
             self._cv.notify_all()  # producers waiting for room: the store is closed, they stop waiting
         if not first:

@@ -1,6 +1,6 @@
-"""The writer holds queued rows while requests run (``busy``), within ``max_defer_s`` (issue 16, item 6).
+"""The writer holds queued rows while requests run (``activity``), within ``max_defer_s`` (issue 16, item 6).
 
-``busy`` is a flag the test sets, so what the writer may do is known exactly; the "nothing
+The test itself holds the activity, so what the writer may do is known exactly; the "nothing
 committed yet" checks wait a fixed short time with a defer far longer than any machine's delay,
 so they cannot pass by accident of speed.  Rows are counted through separate connections.
 """
@@ -44,7 +44,7 @@ def row(i: int) -> dict:
 def test_rows_wait_while_busy_and_are_written_once_idle(tmp_path: Path) -> None:
     path = tmp_path / "d.db"
     activity = Activity()
-    store = Store(path, flush_interval_s=0.0, busy=activity.busy, max_defer_s=600.0)
+    store = Store(path, flush_interval_s=0.0, activity=activity, max_defer_s=600.0)
     try:
         with activity.running():
             for i in range(5):
@@ -60,7 +60,7 @@ def test_rows_wait_while_busy_and_are_written_once_idle(tmp_path: Path) -> None:
 def test_a_flush_and_a_commit_wait_are_never_held(tmp_path: Path) -> None:
     path = tmp_path / "d.db"
     activity = Activity()
-    store = Store(path, flush_interval_s=0.0, busy=activity.busy, max_defer_s=600.0)
+    store = Store(path, flush_interval_s=0.0, activity=activity, max_defer_s=600.0)
     try:
         with activity.running():
             ticket = store.submit_deferred(lambda: row(1))
@@ -76,7 +76,7 @@ def test_a_flush_and_a_commit_wait_are_never_held(tmp_path: Path) -> None:
 def test_close_writes_everything_held(tmp_path: Path) -> None:
     path = tmp_path / "d.db"
     activity = Activity()
-    store = Store(path, flush_interval_s=0.0, busy=activity.busy, max_defer_s=600.0)
+    store = Store(path, flush_interval_s=0.0, activity=activity, max_defer_s=600.0)
     with activity.running():
         for i in range(20):
             store.submit_deferred(lambda i=i: row(i))
@@ -87,7 +87,7 @@ def test_close_writes_everything_held(tmp_path: Path) -> None:
 def test_the_hold_ends_after_max_defer_even_under_constant_load(tmp_path: Path) -> None:
     path = tmp_path / "d.db"
     activity = Activity()
-    store = Store(path, flush_interval_s=0.0, busy=activity.busy, max_defer_s=0.2)
+    store = Store(path, flush_interval_s=0.0, activity=activity, max_defer_s=0.2)
     try:
         with activity.running():  # never idle
             for i in range(50):
@@ -100,7 +100,7 @@ def test_the_hold_ends_after_max_defer_even_under_constant_load(tmp_path: Path) 
 def test_a_half_full_backlog_is_written_at_once(tmp_path: Path) -> None:
     path = tmp_path / "d.db"
     activity = Activity()
-    store = Store(path, flush_interval_s=0.0, busy=activity.busy, max_defer_s=600.0, max_backlog=10)
+    store = Store(path, flush_interval_s=0.0, activity=activity, max_defer_s=600.0, max_backlog=10)
     try:
         with activity.running():
             for i in range(6):  # 6 of 10: over half
@@ -153,7 +153,7 @@ def test_the_engine_counts_its_requests_for_the_store(tmp_path: Path) -> None:
     telemetry = build_telemetry(settings)
     try:
         assert telemetry.store is not None
-        assert telemetry.store._writer._busy == telemetry.activity.busy
+        assert telemetry.store._writer._activity is telemetry.activity
         with telemetry.active("query"):
             assert telemetry.activity.busy()
         assert not telemetry.activity.busy()
