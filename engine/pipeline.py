@@ -218,74 +218,76 @@ class Engine:
             if experiment not in (None, assignment.experiment) or variant not in (None, assignment.variant):
                 raise ValueError("experiment/variant contradict the assignment")
             experiment, variant, bucket = assignment.experiment, assignment.variant, assignment.bucket
-        t0 = self._clock()
-        tel = self.telemetry
-        request_id = request_id or uuid.uuid4().hex
-        request, applied = self._flags.resolve(request, request.user_id or request_id, pinned)
-        flag_names = tuple(a.name for a in applied)
-        correlation_id = request.correlation_id or get_correlation_id() or request_id
-        wall = tel.clock()
-        meta = RequestMeta(
-            wall if ts is None else ts,
-            request.user_id,
-            simulated,
-            experiment,
-            variant,
-            correlation_id,
-            request.model_dump_json(),
-            bucket,
-            flags=",".join(flag_names) or None,
-            clock_shift_s=0.0 if ts is None else ts - wall,  # spans and log lines go on the row's clock
-        )
-        run = RunInfo(request, request.resolved_task(), request_id, uuid.uuid4().hex, meta)
-        progress = Progress()
-        injector = FaultInjector(faults or Faults(), simulated=simulated, sleep=self._sleep)
-        try:
-            position = parse_position(run.task_name, request)
-            check_router(request, run.task_name)
-            if position.task is None:
-                self.provider(request.provider)  # a provider that is not configured is rejected here
-        except (QueryError, ProviderNotConfigured) as exc:
-            self._recorder.failure(run, progress, "invalid", str(exc), t0, None)
-            raise
-        seed = request.seed if request.seed is not None else fresh_seed()
-        try:
-            with (
-                correlation_scope(correlation_id),
-                tel.active("query"),
-                tel.span(
-                    "query",
-                    trace_id=run.trace_id,
-                    request_id=run.request_id,
-                    task=run.task_name,
-                    seed=seed,
-                    router=request.router,
-                ) as root,
-            ):
-                tel.log(
-                    logging.INFO,
-                    f"{run.task_name} request started: router {request.router}, seed {seed}",
-                    task=run.task_name,
-                    router=request.router,
-                    seed=seed,
-                )
-                loop = self._loop(run, position, progress, injector, seed, t0, live, cancel)
-                result, search = yield from _held(loop, root)
-        except QueryCancelled as exc:
-            self._recorder.failure(run, progress, "cancelled", exc.reason, t0, seed)
-            raise
-        except GeneratorExit:
-            self._recorder.failure(
-                run, progress, "cancelled", "the caller stopped reading before the answer", t0, seed
+        # In flight from here on (flag look-up and recording included): the store's writer waits.
+        with self.telemetry.activity.running():
+            t0 = self._clock()
+            tel = self.telemetry
+            request_id = request_id or uuid.uuid4().hex
+            request, applied = self._flags.resolve(request, request.user_id or request_id, pinned)
+            flag_names = tuple(a.name for a in applied)
+            correlation_id = request.correlation_id or get_correlation_id() or request_id
+            wall = tel.clock()
+            meta = RequestMeta(
+                wall if ts is None else ts,
+                request.user_id,
+                simulated,
+                experiment,
+                variant,
+                correlation_id,
+                request.model_dump_json(),
+                bucket,
+                flags=",".join(flag_names) or None,
+                clock_shift_s=0.0 if ts is None else ts - wall,  # spans and log lines go on the row's clock
             )
-            raise
-        except Exception as exc:
-            self._recorder.failure(run, progress, "error", f"{type(exc).__name__}: {exc}", t0, seed)
-            raise
-        if flag_names:
-            result = replace(result, flags=flag_names)
-        self._recorder.result(result, meta, search)
-        yield Final(result)
+            run = RunInfo(request, request.resolved_task(), request_id, uuid.uuid4().hex, meta)
+            progress = Progress()
+            injector = FaultInjector(faults or Faults(), simulated=simulated, sleep=self._sleep)
+            try:
+                position = parse_position(run.task_name, request)
+                check_router(request, run.task_name)
+                if position.task is None:
+                    self.provider(request.provider)  # a provider that is not configured is rejected here
+            except (QueryError, ProviderNotConfigured) as exc:
+                self._recorder.failure(run, progress, "invalid", str(exc), t0, None)
+                raise
+            seed = request.seed if request.seed is not None else fresh_seed()
+            try:
+                with (
+                    correlation_scope(correlation_id),
+                    tel.active("query"),
+                    tel.span(
+                        "query",
+                        trace_id=run.trace_id,
+                        request_id=run.request_id,
+                        task=run.task_name,
+                        seed=seed,
+                        router=request.router,
+                    ) as root,
+                ):
+                    tel.log(
+                        logging.INFO,
+                        f"{run.task_name} request started: router {request.router}, seed {seed}",
+                        task=run.task_name,
+                        router=request.router,
+                        seed=seed,
+                    )
+                    loop = self._loop(run, position, progress, injector, seed, t0, live, cancel)
+                    result, search = yield from _held(loop, root)
+            except QueryCancelled as exc:
+                self._recorder.failure(run, progress, "cancelled", exc.reason, t0, seed)
+                raise
+            except GeneratorExit:
+                self._recorder.failure(
+                    run, progress, "cancelled", "the caller stopped reading before the answer", t0, seed
+                )
+                raise
+            except Exception as exc:
+                self._recorder.failure(run, progress, "error", f"{type(exc).__name__}: {exc}", t0, seed)
+                raise
+            if flag_names:
+                result = replace(result, flags=flag_names)
+            self._recorder.result(result, meta, search)
+            yield Final(result)
 
     def _loop(
         self,

@@ -294,6 +294,8 @@ class Writer:
                 full = self._seq - self._done >= self.max_backlog
                 if remaining <= 0 or full or self._urgent >= batch[0][0]:
                     break  # the interval is over, producers wait for room, or someone waits for this batch
+                if self._activity is not None and self._activity.busy():
+                    break  # requests run again: commit what is built, hold the rest
                 self._nap(min(remaining, _TICK_S))
                 continue
             if item is _STOP:
@@ -351,7 +353,8 @@ class Writer:
         """The next queued item, polled for: the writer sleeps in short ticks (longer while idle)
         instead of blocking on the queue, so a submission never has to wake a thread.  A put
         then costs the submitting query ~0.2 µs instead of the ~6 µs of waking a blocked
-        writer; flush and close still wake it at once (``_wake``)."""
+        writer; flush and close still wake it at once (``_wake``).  While requests run (and the
+        queue is empty) it blocks on the :class:`Activity` instead of polling."""
         if self._next is not None:
             item, self._next = self._next, None
             return item
@@ -360,6 +363,13 @@ class Writer:
             try:
                 return self._queue.get_nowait()
             except queue.Empty:
+                activity = self._activity
+                if activity is not None and activity.busy():
+                    # Nothing queued and requests running: block until they end (or a poke) rather
+                    # than poll, so the writer never asks a running request for the interpreter.
+                    activity.wait_idle(self._max_defer_s)
+                    tick = _TICK_S
+                    continue
                 self._nap(tick)
                 tick = min(tick * 2, _IDLE_TICK_S)
 
