@@ -4,19 +4,23 @@ CPython runs one thread's Python code at a time: a writer thread building and co
 while a query runs takes the interpreter from that query (and the cache lines it was using), and
 even a writer that only polls now and then makes the query hand the interpreter over at every
 system call it makes.  :class:`Activity` counts the requests in flight; the store's writer asks
-:meth:`Activity.busy` and, while it is true, BLOCKS in :meth:`Activity.wait_idle` (no polling)
-until the last request ends, someone needs the writer (:meth:`Activity.poke`), or its
-``max_defer_s`` is over (see :class:`observability.store.writer.Writer`).  Counting costs a lock
-acquire per start and end.
+:meth:`Activity.busy` and, while it is true, BLOCKS in :meth:`Activity.wait_idle` (looking
+20 times a second, not at every request's end) until the last request has ended, someone needs
+the writer (:meth:`Activity.poke`), or its ``max_defer_s`` is over (see
+:class:`observability.store.writer.Writer`).  Counting costs a lock acquire per start and end.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["Activity"]
+__all__ = ["IDLE_CHECK_S", "Activity"]
+
+#: How often a waiter in :meth:`Activity.wait_idle` looks whether the operations have ended (s).
+IDLE_CHECK_S = 0.05
 
 
 class Activity:
@@ -26,7 +30,6 @@ class Activity:
         self._idle = threading.Condition(threading.Lock())
         self._n = 0
         self._pokes = 0
-        self._waiting = 0
 
     @contextmanager
     def running(self) -> Iterator[None]:
@@ -38,8 +41,6 @@ class Activity:
         finally:
             with self._idle:
                 self._n -= 1
-                if self._n == 0 and self._waiting:
-                    self._idle.notify_all()
 
     def busy(self) -> bool:
         """True while at least one operation is in flight (a plain read: no lock needed)."""
@@ -52,14 +53,21 @@ class Activity:
 
     def wait_idle(self, timeout_s: float) -> bool:
         """Block until no operation is in flight, :meth:`poke` is called, or ``timeout_s`` seconds
-        pass; True when idle or poked."""
+        pass; True when idle or poked.
+
+        The end of an operation does not wake the waiter (that would cost every request a
+        thread switch when requests follow each other closely): the waiter looks every
+        :data:`IDLE_CHECK_S` seconds, and a poke wakes it at once."""
+        end = time.monotonic() + timeout_s
         with self._idle:
             pokes = self._pokes
-            self._waiting += 1
-            try:
-                return self._idle.wait_for(lambda: self._n == 0 or self._pokes != pokes, timeout_s)
-            finally:
-                self._waiting -= 1
+            while True:
+                if self._n == 0 or self._pokes != pokes:
+                    return True
+                left = end - time.monotonic()
+                if left <= 0:
+                    return False
+                self._idle.wait(min(left, IDLE_CHECK_S))
 
     def poke(self) -> None:
         """Wake whoever waits in :meth:`wait_idle` (e.g. a flush needs the writer now)."""
