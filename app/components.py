@@ -393,7 +393,7 @@ def show_timeline(table: pd.DataFrame, container: DeltaGenerator | None = None) 
                 min_value=0.0, max_value=1.0, format="%.2f", width=95
             ),
             "counts as": st.column_config.TextColumn(
-                width=95,
+                width=140,
                 help="How the confidence rule counts the step: verified (1.0), independent, or a "
                 "repeat of the candidate it was given (not counted)",
             ),
