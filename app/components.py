@@ -36,8 +36,9 @@ from engine.models import AGENTS, PassageRef
 from engine.routing import FEATURE_NAMES
 from observability.promql import SourceStatus
 
-FREEFORM_CONFIDENCE = "Confidence (corpus support, not judged)"
-"""The freeform confidence figure's label: term coverage of the cited text, not a quality."""
+FREEFORM_CONFIDENCE = "Confidence (corpus support)"
+"""The freeform confidence figure's label: term coverage of the cited text, not a judged quality
+(short enough for a metric column; the caption below it says "not judged")."""
 COUNTS_AS = {"repeat": "repeat (not counted)", "no answer": "no answer"}
 """The timeline's ``counts as`` text of a step role other than verified / independent."""
 
@@ -247,7 +248,8 @@ def confidence_note(result: QueryResult) -> None:
     (:func:`engine.loop.confidence.final_confidence`): the arithmetic as a caption and the rule
     itself in an expander."""
     explained = final_confidence(result.steps)
-    st.caption(f"**How {result.confidence:.2f} follows from the steps:** {plain(explained.text)}")
+    what = " (corpus support, not judged)" if result.task == "freeform" else ""
+    st.caption(f"**How {result.confidence:.2f}{what} follows from the steps:** {plain(explained.text)}")
     with st.expander("The confidence rule"):
         st.markdown(plain(CONFIDENCE_RULE))
         if result.task == "freeform":

@@ -15,7 +15,7 @@ from engine.loop.confidence import ConfidenceExplanation, final_confidence
 __all__ = ["DEFAULT_CONSENSUS_THRESHOLD", "Agreement", "agreement", "stop_decision"]
 
 DEFAULT_CONSENSUS_THRESHOLD = 0.6
-"""Share of the summed confidence the leading answer needs (with two supporters) to stop."""
+"""Share of the independent confidence the leading answer needs (with two independent supporters) to stop."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -82,6 +82,7 @@ def test_freeform_figure_is_labelled_corpus_support_and_follows_the_rule(app):
     assert FREEFORM_CONFIDENCE in labels and "Support" not in labels
     assert pd.isna(table["agreement"].iloc[0])
     assert _metric(at, FREEFORM_CONFIDENCE) == f"{_by_hand(table):.2f}"
+    assert any("(corpus support, not judged) follows from the steps:" in shown(c.value) for c in at.caption)
     assert at.session_state["query_result"].quality is None
 
 

@@ -139,7 +139,7 @@ def test_freeform_answer_is_labelled_extractive_with_unknown_quality(app):
     assert any("Extractive answer quoted from the corpus" in m for m in _markdown(at))
     assert _metric(at, "Quality") == "unknown"
     labels = [m.label for m in at.metric]
-    assert "Confidence (corpus support, not judged)" in labels and "Support" not in labels
+    assert "Confidence (corpus support)" in labels and "Support" not in labels
     assert any("gray-badge" in m and "unknown" in m for m in _markdown(at))
     assert result.passages and any(e.label.startswith("Retrieved passages") for e in at.expander)
 

@@ -17,9 +17,13 @@ def test_query_shows_how_the_confidence_follows_from_the_steps(console_url, page
     page.get_by_role("button", name="Run query").click()
     page.get_by_role("heading", name="Answer").wait_for(timeout=120_000)
 
-    note = page.get_by_text(re.compile(r"follows from the steps:")).first
-    note.wait_for(timeout=30_000)
-    text = note.inner_text()
+    captions = page.get_by_test_id("stCaptionContainer")
+    text = ""
+    for _ in range(120):  # the page may still re-render after the run: poll its captions
+        text = next((t for t in captions.all_inner_texts() if "follows from the steps:" in t), "")
+        if text:
+            break
+        page.wait_for_timeout(1000)
     # "How X follows from the steps: X = agreement A × combined C; ... not counted ...: trm (step 3)"
     m = re.search(
         r"How (\d\.\d\d) follows from the steps: (\d\.\d\d) = agreement (\d\.\d\d) × combined (\d\.\d\d)",
