@@ -168,7 +168,7 @@ def _main(args: argparse.Namespace) -> int:
         change = {"kill": store.kill, "unkill": store.unkill, "delete": store.delete}[cmd](args.name, actor)
         print(f"{change.action} {change.flag} by {change.actor} at {_when(change.ts)}")
         return 0
-    except FlagNotFound as exc:
+    except (FlagNotFound, ValueError) as exc:  # no such flag; a flag row in the store that is invalid
         return _fail(str(exc))
 
 

@@ -8,7 +8,7 @@ committed by any process (the console, the CLI) is seen by the very next request
 
 Faults: a store that cannot be read gives NO flags for that request (flags are off rather than
 stale) and one warning in the log; an invalid row (written by hand, garbage) is skipped with a
-warning, the other flags still apply.
+warning, the other flags still apply; a setting the request refuses applies no flag (logged).
 
 This module imports :mod:`engine.flags.evaluation` (and with it the experiments package) only when
 the store holds flags, so ``import engine`` stays cheap.
@@ -101,8 +101,12 @@ class FlagSource:
             return request, ()
         from engine.flags.evaluation import apply_flags, evaluate
 
-        applied = evaluate(flags, request, unit, pinned)
-        return apply_flags(request, applied), applied
+        try:
+            applied = evaluate(flags, request, unit, pinned)
+            return apply_flags(request, applied), applied
+        except ValueError as exc:  # a flag's setting the request refuses (pydantic's errors included)
+            log.warning("feature flags not applied to this request: %s", str(exc).splitlines()[0])
+            return request, ()
 
     def _drop(self) -> None:
         if self._conn is not None:

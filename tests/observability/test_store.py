@@ -166,6 +166,7 @@ REQUEST = {
     "cost_usd": 0.0, "correlation_id": "load-1", "fallback_from": "openai",
     "fallback_error": "ProviderUnavailable: openai: HTTP 500 from POST http://127.0.0.1:9/v1/chat/completions",
     "request_json": '{"query": "24: 4 7 8 8", "seed": 0}',
+    "flags": "a-flag,b-flag",
 }  # fmt: skip
 
 

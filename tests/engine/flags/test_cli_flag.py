@@ -86,3 +86,21 @@ def test_bad_input_is_one_line_and_exit_2(
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
     if db.exists():
         assert _audit(db) == []
+
+
+def test_an_invalid_row_in_the_store_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "a.db"
+    assert main(["flag", "list", "--db", str(db)]) == 0  # creates the store
+    conn = sqlite3.connect(db)
+    conn.execute(
+        "INSERT INTO flags (flag, enabled, rollout_pct, kill_switch, override_key, override_value) "
+        "VALUES ('broken', 1, 100, 0, 'seed', '7')"
+    )
+    conn.commit()
+    conn.close()
+    capsys.readouterr()
+    assert main(["flag", "show", "broken", "--db", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert "flag 'broken' in the store is invalid: " in err and len(err.strip().splitlines()) == 1
+    assert main(["flag", "list", "--db", str(db)]) == 0
+    assert "broken: never applied: flag 'broken' in the store is invalid" in capsys.readouterr().out
