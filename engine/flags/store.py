@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from engine.flags.spec import FlagSpec, Targeting
 from observability.store import Store
-from observability.store.flag_tables import change_flag, read_changes, read_flag, read_flags
+from observability.store.flag_tables import change_flag, read_changes, read_flag, read_flags, touch_signal
 from observability.store.transactions import connect
 
 __all__ = ["FlagChange", "FlagNotFound", "FlagStore", "spec_from_row", "spec_to_row"]
@@ -169,6 +169,7 @@ class FlagStore:
         with self._conn() as conn:
             before, after = change_flag(conn, name, mutate, actor=actor, action=action, ts=ts)
             last = conn.execute("SELECT MAX(id) FROM flag_changes WHERE flag = ?", (name,)).fetchone()[0]
+        touch_signal(self.path)  # committed: every process's next request re-reads the flags
         return FlagChange(int(last), name, ts, actor, action, before, after)
 
     def set(self, spec: FlagSpec, actor: str, *, keep_kill: bool = True) -> FlagChange:

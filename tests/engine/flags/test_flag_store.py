@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from engine.flags import FlagNotFound, FlagSource, FlagSpec, FlagStore, Targeting
+from engine.flags.source import RECHECK_S
 from engine.models import QueryRequest
 
 
@@ -131,12 +132,33 @@ def test_source_rereads_on_change_and_skips_invalid_rows(tmp_path: Path) -> None
 def test_unreadable_store_gives_no_flags(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     db = tmp_path / "a.db"
     FlagStore(db).set(_spec(rollout_pct=100.0), "alice")
-    source = FlagSource(db)
+    now = [100.0]
+    source = FlagSource(db, clock=lambda: now[0])
     assert source.current()
     conn = sqlite3.connect(db)
     conn.execute("ALTER TABLE flag_changes RENAME TO flag_changes_gone")
     conn.commit()
     conn.close()
+    # A change by hand (no signal) is trusted away for RECHECK_S, then the store is asked again.
+    assert source.current()
+    now[0] += RECHECK_S
     with caplog.at_level("WARNING"):
         assert source.current() == ()
     assert "none applied" in caplog.text
+
+
+def test_a_change_through_the_flag_store_is_seen_at_once_without_a_query(tmp_path: Path) -> None:
+    """The signal file: an unchanged one answers from the cache (no query), a FlagStore change
+    rewrites it and the very next look-up re-reads, whatever the recheck schedule."""
+    db = tmp_path / "a.db"
+    store = FlagStore(db)
+    store.set(_spec(rollout_pct=100.0), "alice")
+    now = [100.0]
+    source = FlagSource(db, clock=lambda: now[0])
+    assert [f.killed for f in source.current()] == [False]
+    queries = []
+    source._conn.set_trace_callback(queries.append)  # type: ignore[union-attr]
+    assert source.current() and queries == []  # nothing changed: no query
+    store.kill(_spec().name, "bob")
+    assert [f.killed for f in source.current()] == [True]  # same clock time: seen through the signal
+    assert queries
