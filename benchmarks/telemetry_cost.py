@@ -6,6 +6,7 @@ answers the same 60 short mixed queries (Game of 24 and tic-tac-toe, alternating
 other and reports:
 
 * ``wall_s``: wall time of answering the 60 queries (what a user waits for);
+* every child runs with ``PYTHONHASHSEED=0`` (the same set/dict orders, so the same search work);
 * the start-up heap is frozen out of the cyclic GC after warm-up (``gc.freeze``) in both;
 * ``cpu_s``: process CPU time of answering them AND flushing the store (every row committed:
   the telemetry's whole cost, writer thread included); ``cpu_close_s`` also closes the engine
@@ -83,7 +84,9 @@ def child(setting: str, n: int) -> dict[str, float]:
 
 
 def _spawn(setting: str, n: int) -> dict[str, float]:
-    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'benchmarks'}"}
+    # The same string hashing in every child: set and dict orders (and so how long a search takes
+    # to find its answer) then do not differ between the two settings' processes by chance.
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'benchmarks'}", "PYTHONHASHSEED": "0"}
     out = subprocess.run(
         [sys.executable, __file__, "--child", setting, "--queries", str(n)],
         env=env,
