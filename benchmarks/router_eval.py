@@ -28,8 +28,8 @@ from typing import Any
 
 from engine import Engine, QueryRequest
 from engine.config import load_settings
-from engine.names import GAME_TASKS, ROUTERS
-from engine.routing.evaluation import RouterEvaluation, evaluate_routers, evaluation_workload
+from engine.names import FIXED_ROUTERS, GAME_TASKS, ROUTERS
+from engine.routing.evaluation import RouterEvaluation, evaluate_routers, evaluation_workload, pareto_front
 
 
 def _names(text: str, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
@@ -73,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
     with Engine(load_settings(telemetry="off", metrics_port=0)) as engine:
         ev = evaluate_routers(engine, positions, routers, seed=args.seed, mcts_iterations=args.iterations)
     front = ev.pareto()
+    # The test: the default against the single-agent baselines (the other meta-routers,
+    # gru and hybrid, are alternatives to it, reported on the all-router front above).
+    versus = [r for r in ev.rows if r.task == "all" and (r.router == default or r.router in FIXED_ROUTERS)]
+    baseline_front = pareto_front(versus)
     out = {
         "benchmark": "router_eval",
         "per_task": args.per_task,
@@ -81,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         "by_kind": by_kind(ev),
         "default_router": default,
         "default_on_pareto_front": default in front if default in routers else None,
+        "pareto_default_vs_baselines": list(baseline_front),
+        "default_on_front_vs_baselines": default in baseline_front if default in routers else None,
         "elapsed_s": round(time.perf_counter() - t0, 2),
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
     }

@@ -119,7 +119,8 @@ def test_query_link_ignores_unknown_names_and_bad_numbers_with_a_warning_each():
         ("iterations", "1.5", "ignored", "700"),
     ]
     assert link.problems[1] == (
-        "Link parameter router='neural' is not one of rules, gru, hybrid: ignored, using rules instead."
+        "Link parameter router='neural' is not one of rules, gru, hybrid, fixed:hrm, fixed:trm, "
+        "fixed:mcts: ignored, using rules instead."
     )
 
 

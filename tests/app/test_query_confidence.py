@@ -35,7 +35,16 @@ def _run(at: AppTest, query: str, seed: int) -> AppTest:
 
 
 def _timeline(at: AppTest) -> pd.DataFrame:
-    return next(d.value for d in at.dataframe if "counts as" in d.value.columns)
+    """The step table as shown (a static table of text cells): numbers parsed back, "—" as blank.
+    Shown confidences have 2 decimals, so figures recomputed from them agree to rounding."""
+    shown_table = next(t.value for t in at.table if "counts as" in t.value.columns)
+    table = shown_table.map(shown)
+    for column in ("confidence", "agreement"):
+        table[column] = pd.to_numeric(table[column].replace("—", None), errors="coerce")
+    return table
+
+
+ROUNDING = 0.015  # recomputing from 2-decimal step figures: at most this far from the exact one
 
 
 def _by_hand(table: pd.DataFrame) -> float:
@@ -65,12 +74,13 @@ def test_connect4_figure_is_the_rule_on_the_shown_steps(app):
     # step 1 has nothing to agree with: blank, not 0 or 1
     assert pd.isna(table["agreement"].iloc[0])
     hrm, mcts = table["confidence"].iloc[0], table["confidence"].iloc[1]
-    assert table["agreement"].iloc[1] == pytest.approx(mcts / (hrm + mcts))
+    assert table["agreement"].iloc[1] == pytest.approx(mcts / (hrm + mcts), abs=ROUNDING)
     expected = _by_hand(table)
     assert expected == pytest.approx(mcts / (hrm + mcts) * mcts)
-    assert _metric(at, "Confidence") == f"{expected:.2f}"
+    figure = _metric(at, "Confidence")
+    assert float(figure) == pytest.approx(expected, abs=ROUNDING)
     captions = [shown(c.value) for c in at.caption]
-    assert any(f"How {expected:.2f} follows from the steps:" in c and "trm (step 3)" in c for c in captions)
+    assert any(f"How {figure} follows from the steps:" in c and "trm (step 3)" in c for c in captions)
     rule = next(e for e in at.expander if e.label == "The confidence rule")
     assert shown(rule.markdown[0].value) == CONFIDENCE_RULE
 
@@ -81,7 +91,7 @@ def test_freeform_figure_is_labelled_corpus_support_and_follows_the_rule(app):
     labels = [m.label for m in at.metric]
     assert FREEFORM_CONFIDENCE in labels and "Support" not in labels
     assert pd.isna(table["agreement"].iloc[0])
-    assert _metric(at, FREEFORM_CONFIDENCE) == f"{_by_hand(table):.2f}"
+    assert float(_metric(at, FREEFORM_CONFIDENCE)) == pytest.approx(_by_hand(table), abs=ROUNDING)
     assert any("(corpus support, not judged) follows from the steps:" in shown(c.value) for c in at.caption)
     assert at.session_state["query_result"].quality is None
 
