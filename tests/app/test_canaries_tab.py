@@ -63,7 +63,7 @@ def _open(params: dict[str, str]) -> AppTest:
 def test_the_tab_shows_a_recorded_rollback_and_links_its_requests(tmp_path: Path) -> None:
     db, run_id = _record(tmp_path)
     at = _open({"canary_run": run_id})
-    assert [t.label for t in at.tabs][:2] == ["Experiments", "Canaries"]
+    assert [t.label for t in at.tabs][:3] == ["Experiments", "Feature flags", "Canaries"]
     runs = next(d.value for d in at.main.dataframe if "canary requests" in d.value.columns)
     row = runs[runs["run"] == run_id].iloc[0]
     assert (row["canary"], row["status"], row["share %"], row["clock"]) == (
