@@ -25,7 +25,7 @@ import sys
 from typing import Any
 
 from engine.cli_args import Parser, fail, int_in
-from engine.cli_signals import Signals, close_runtime, signal_name
+from engine.cli_signals import run_graceful, signal_name
 
 __all__ = [
     "EXIT_ROLLED_BACK",
@@ -75,7 +75,6 @@ def canary_run(args: argparse.Namespace) -> int:
     """Run the canary of ``args.spec``; returns the exit status (see the module docstring)."""
     from engine.canary import RunConfigError, load_canary_spec, run_canary
     from engine.experiments.specs import SpecError
-    from engine.wiring import build_runtime
 
     try:
         spec = load_canary_spec(args.spec)
@@ -83,31 +82,12 @@ def canary_run(args: argparse.Namespace) -> int:
         for p in exc.problems:
             print(p, file=sys.stderr)
         fail(f"{len(exc.problems)} problem(s) in the canary spec; nothing was run")
-    signals = Signals()
-    signals.graceful = True  # a signal stops the ramp before its next request; nothing is cut short
-    restore = signals.install()
-    try:
-        runtime = build_runtime()
-        try:
-            report = run_canary(
-                runtime.engine,
-                spec,
-                seed=args.seed,
-                simulated=args.simulated,
-                progress=_progress,
-                stop=lambda: signals.received is not None,
-            )
-        except RunConfigError as exc:
-            runtime.close()
-            fail(str(exc))
-        except BaseException:
-            runtime.close()
-            raise
-        finally:
-            print(file=sys.stderr)
-        flush_error = close_runtime(runtime)
-    finally:
-        restore()
+    report, signals, flush_error = run_graceful(
+        lambda engine, stop: run_canary(
+            engine, spec, seed=args.seed, simulated=args.simulated, progress=_progress, stop=stop
+        ),
+        (RunConfigError,),
+    )
     summary = dataclasses.asdict(report)
     summary["signal"] = None if signals.received is None else signal_name(signals.received)
     summary["flushed"] = flush_error is None

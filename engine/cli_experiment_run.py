@@ -23,7 +23,7 @@ import sys
 from typing import Any
 
 from engine.cli_args import fail, int_in
-from engine.cli_signals import Signals, close_runtime, print_run_summary
+from engine.cli_signals import print_run_summary, run_graceful
 
 __all__ = ["add_run_parser", "experiment_run"]
 
@@ -59,7 +59,6 @@ def experiment_run(args: argparse.Namespace) -> int:
     """Run the experiment of ``args.spec`` with ``args.units`` units; returns the exit status."""
     from engine.experiments.runner import RunConfigError, run_experiment
     from engine.experiments.specs import SpecError, load_spec
-    from engine.wiring import build_runtime
 
     try:
         spec = load_spec(args.spec)
@@ -67,30 +66,16 @@ def experiment_run(args: argparse.Namespace) -> int:
         for p in exc.problems:
             print(p, file=sys.stderr)
         fail(f"{len(exc.problems)} problem(s) in the experiment spec; nothing was run")
-    signals = Signals()
-    signals.graceful = True  # a signal stops the run; it never interrupts a query or the flush
-    restore = signals.install()
-    try:
-        runtime = build_runtime()
-        try:
-            report = run_experiment(
-                runtime.engine,
-                spec,
-                units=args.units,
-                seed=args.seed,
-                concurrency=args.concurrency,
-                progress=_bar,
-                stop=lambda: signals.received is not None,
-            )
-        except RunConfigError as exc:
-            runtime.close()
-            fail(str(exc))
-        except BaseException:
-            runtime.close()
-            raise
-        finally:
-            print(file=sys.stderr)
-        flush_error = close_runtime(runtime)
-    finally:
-        restore()
+    report, signals, flush_error = run_graceful(
+        lambda engine, stop: run_experiment(
+            engine,
+            spec,
+            units=args.units,
+            seed=args.seed,
+            concurrency=args.concurrency,
+            progress=_bar,
+            stop=stop,
+        ),
+        (RunConfigError,),
+    )
     return print_run_summary(report, signals, flush_error)

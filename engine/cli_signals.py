@@ -13,10 +13,17 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-from engine.cli_args import EXIT_NOT_RECORDED
+from engine.cli_args import EXIT_NOT_RECORDED, fail
 from observability.store import StoreError
 
-__all__ = ["Interrupted", "Signals", "close_runtime", "print_run_summary", "signal_name"]
+__all__ = [
+    "Interrupted",
+    "Signals",
+    "close_runtime",
+    "print_run_summary",
+    "run_graceful",
+    "signal_name",
+]
 
 
 class Interrupted(BaseException):
@@ -93,3 +100,36 @@ def print_run_summary(report: Any, signals: Signals, flush_error: str | None) ->
         print(f"python -m engine: error: telemetry not fully written: {flush_error}", file=sys.stderr)
         return EXIT_NOT_RECORDED
     return 0 if signals.received is None else 128 + signals.received
+
+
+def run_graceful(
+    run: Callable[[Any, Callable[[], bool]], Any], config_errors: tuple[type[Exception], ...]
+) -> tuple[Any, Signals, str | None]:
+    """Build this process's runtime and call ``run(engine, stop)``, SIGTERM and SIGINT making
+    ``stop()`` true (the run ends at its next boundary; nothing is cut short); then flush and
+    close the runtime.  Returns (what ``run`` returned, the signals, the flush error or None).
+
+    Raises:
+        SystemExit: ``run`` raised one of ``config_errors`` (its message, exit status 2).
+    """
+    from engine.wiring import build_runtime
+
+    signals = Signals()
+    signals.graceful = True
+    restore = signals.install()
+    try:
+        runtime = build_runtime()
+        try:
+            report = run(runtime.engine, lambda: signals.received is not None)
+        except config_errors as exc:
+            runtime.close()
+            fail(str(exc))
+        except BaseException:
+            runtime.close()
+            raise
+        finally:
+            print(file=sys.stderr)
+        flush_error = close_runtime(runtime)
+    finally:
+        restore()
+    return report, signals, flush_error

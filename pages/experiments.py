@@ -334,7 +334,10 @@ def _form() -> None:
 
 
 st.title("Experiments")
-st.caption("A/B experiments on engine configurations: specs, results, decisions, runs.")
+st.caption(
+    "A/B experiments on engine configurations (specs, results, decisions, runs), feature flags with "
+    "their kill switch, and canary releases gated on guardrails and the canary's own SLO burn."
+)
 experiments_tab, flags_tab, canaries_tab = st.tabs(["Experiments", "Feature flags", "Canaries"])
 with experiments_tab:
     listing = ex.list_experiments()
