@@ -33,6 +33,7 @@ def test_set_a_flag_and_kill_it(flags_console, page):
     url, db = flags_console
     page.set_default_timeout(120_000)  # a shared, busy machine: the script may render slowly
     page.goto(f"{url}/experiments")
+    page.get_by_role("tab", name="Feature flags").click(timeout=120_000)
     page.get_by_role("heading", name="Feature flags").wait_for(timeout=120_000)
     form = page.locator('[data-testid="stForm"]').filter(has_text="Save the flag")
     form.get_by_role("textbox", name="Name").fill("browser-hybrid")
