@@ -29,7 +29,7 @@ from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from observability.store.flag_tables import flags_version, read_flags, read_signal
+from observability.store.flag_tables import flags_version, read_flags, read_signal, signal_path
 from observability.store.transactions import connect
 
 if TYPE_CHECKING:
@@ -68,6 +68,7 @@ class FlagSource:
         self._version: tuple[Any, ...] | None = None
         self._flags: tuple[FlagSpec, ...] = ()
         self._signal: tuple[int, int, int] | None = None
+        self._signal_file = None if path is None else str(signal_path(path))
         self._clock = clock
         self._checked = -RECHECK_S  # the clock's time of the last query
 
@@ -78,10 +79,10 @@ class FlagSource:
 
     def current(self) -> tuple[FlagSpec, ...]:
         """The valid flags now in the store (by name); () without a store or when it cannot be read."""
-        if self.path is None:
+        if self.path is None or self._signal_file is None:
             return ()
         with self._lock:
-            signal = read_signal(self.path)
+            signal = read_signal(self._signal_file)
             now = self._clock()
             if self._version is not None and signal == self._signal and now - self._checked < RECHECK_S:
                 return self._flags

@@ -255,10 +255,11 @@ def touch_signal(db_path: Path | str) -> None:
             tmp.unlink()
 
 
-def read_signal(db_path: Path | str) -> tuple[int, int, int] | None:
-    """(inode, modification time ns, size) of the signal file; None when there is none."""
+def read_signal(signal_file: str) -> tuple[int, int, int] | None:
+    """(inode, modification time ns, size) of the signal file (its path, from
+    :func:`signal_path`); None when there is none."""
     try:
-        st = os.stat(signal_path(db_path))
+        st = os.stat(signal_file)
     except OSError:
         return None
     return (st.st_ino, st.st_mtime_ns, st.st_size)
