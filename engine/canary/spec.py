@@ -22,12 +22,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from engine.experiments.specs import (
-    MAX_ALIASES,
-    MAX_SPEC_BYTES,
     SpecError,
     SpecProblem,
     VariantOverrides,
@@ -35,6 +32,7 @@ from engine.experiments.specs import (
     _duplicate_keys,
     _field,
     _line,
+    read_yaml,
 )
 from engine.faults import FaultPlan
 
@@ -213,27 +211,7 @@ def parse_canary_spec(
     Raises:
         SpecError: not YAML, not a mapping, or not a valid spec; every problem with line and field.
     """
-    if len(text.encode("utf-8", "replace")) > MAX_SPEC_BYTES:
-        raise SpecError(
-            [SpecProblem(source, None, "", f"the spec is larger than {MAX_SPEC_BYTES // 1024} KiB")]
-        )
-    try:
-        aliases = sum(isinstance(e, yaml.AliasEvent) for e in yaml.parse(text, Loader=yaml.SafeLoader))
-        if aliases > MAX_ALIASES:
-            raise SpecError(
-                [
-                    SpecProblem(
-                        source, None, "", f"the spec uses {aliases} YAML aliases (at most {MAX_ALIASES})"
-                    )
-                ]
-            )
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        reason = getattr(exc, "problem", None) or str(exc)
-        raise SpecError([SpecProblem(source, line, "", f"not valid YAML: {reason}")]) from None
+    root, document = read_yaml(text, source)
     if not isinstance(document, dict):
         raise SpecError(
             [

@@ -48,6 +48,7 @@ __all__ = [
     "load_spec",
     "load_specs",
     "parse_spec",
+    "read_yaml",
 ]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -336,14 +337,13 @@ def _pydantic_message(err: Any) -> str:
     return msg
 
 
-def parse_spec(text: str, source: str = "<spec>", slo_names: Iterable[str] | None = None) -> ExperimentSpec:
-    """Validate the YAML ``text`` of one spec; ``source`` names it in messages (a file path, ``<editor>``).
-
-    ``slo_names``: the SLOs an ``slo_burn`` guardrail may name (None: not checked).
+def read_yaml(text: str, source: str) -> tuple[yaml.Node | None, Any]:
+    """The YAML ``text`` of a spec as (its node tree, for line numbers; the loaded document),
+    within the limits every spec shares: at most ``MAX_SPEC_BYTES`` and ``MAX_ALIASES`` aliases
+    (no "billion laughs"), safe loading only.
 
     Raises:
-        SpecError: the text is not YAML, not a mapping, or not a valid spec; every problem is listed
-            with its line and field.
+        SpecError: too large, too many aliases, or not valid YAML (with its line).
     """
     if len(text.encode("utf-8", "replace")) > MAX_SPEC_BYTES:
         raise SpecError(
@@ -368,6 +368,19 @@ def parse_spec(text: str, source: str = "<spec>", slo_names: Iterable[str] | Non
         line = mark.line + 1 if mark is not None else None
         reason = getattr(exc, "problem", None) or str(exc)
         raise SpecError([SpecProblem(source, line, "", f"not valid YAML: {reason}")]) from None
+    return root, document
+
+
+def parse_spec(text: str, source: str = "<spec>", slo_names: Iterable[str] | None = None) -> ExperimentSpec:
+    """Validate the YAML ``text`` of one spec; ``source`` names it in messages (a file path, ``<editor>``).
+
+    ``slo_names``: the SLOs an ``slo_burn`` guardrail may name (None: not checked).
+
+    Raises:
+        SpecError: the text is not YAML, not a mapping, or not a valid spec; every problem is listed
+            with its line and field.
+    """
+    root, document = read_yaml(text, source)
     if not isinstance(document, dict):
         raise SpecError(
             [SpecProblem(source, 1, "", "a spec must be a YAML mapping (id, hypothesis, variants, ...)")]
