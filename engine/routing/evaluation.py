@@ -211,13 +211,7 @@ def _connect4(rng: np.random.Generator, n: int) -> list[EvalPosition]:
     for _ in range(_MAX_DRAWS):
         if sum(len(v) for v in found.values()) >= n:
             break
-        state = connect4.INITIAL
-        for _ in range(int(rng.integers(4, 30))):
-            actions = task.legal_actions(state)
-            nxt = task.apply(state, actions[int(rng.integers(len(actions)))])
-            if task.is_terminal(nxt):
-                break
-            state = nxt
+        state = connect4.random_position(lambda lo, hi: int(rng.integers(lo, hi)))
         query = f"connect4: {task.render(state)}"
         if query in seen or not held_out(query):
             continue

@@ -297,13 +297,7 @@ def deep_connect4(rng: np.random.Generator, quota: dict[str, int] = DEEP_CONNECT
     for _ in range(200_000):
         if all(len(found[k]) >= n for k, n in quota.items()):
             break
-        state = connect4.INITIAL
-        for _ in range(int(rng.integers(4, 30))):
-            actions = task.legal_actions(state)
-            nxt = task.apply(state, actions[int(rng.integers(len(actions)))])
-            if task.is_terminal(nxt):
-                break
-            state = nxt
+        state = connect4.random_position(lambda lo, hi: int(rng.integers(lo, hi)))
         kind = connect4.classify_deep(state)
         if kind in found and len(found[kind]) < quota[kind]:
             found[kind].append("connect4: " + task.render(state))

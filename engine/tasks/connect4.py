@@ -23,6 +23,7 @@ board; an optional ``connect4:`` prefix and whitespace are accepted).
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from engine.tasks.base import BaseTask, Example, ParseError, Returns, Uniform, Verdict
@@ -48,6 +49,7 @@ __all__ = [
     "generate_tactics",
     "has_four",
     "move_scores",
+    "random_position",
     "winning_cells",
 ]
 
@@ -223,6 +225,22 @@ def classify_deep(state: State, depth: int = 5) -> str | None:
     return kind
 
 
+def random_position(draw: Callable[[int, int], int], min_plies: int = 4, max_plies: int = 30) -> State:
+    """A position reached by random play: ``draw(min_plies, max_plies)`` plies, each a legal move
+    ``draw(0, number of legal moves)``, stopping before a move that would end the game.  ``draw(lo,
+    hi)`` returns an int in ``[lo, hi)`` from the caller's seeded generator (``random.Random.
+    randrange`` or ``numpy`` ``Generator.integers``), so positions are reproducible."""
+    task = Connect4()
+    state = INITIAL
+    for _ in range(draw(min_plies, max_plies)):
+        moves = task.legal_actions(state)
+        nxt = task.apply(state, moves[draw(0, len(moves))])
+        if nxt[2]:
+            break
+        state = nxt
+    return state
+
+
 def generate_deep_tactics(seed: int, n: int, depth: int = 5) -> list[Tactic]:
     """Find ``n`` distinct ``win_in_5`` positions (see ``classify_deep``) by seeded random play.
 
@@ -238,13 +256,7 @@ def generate_deep_tactics(seed: int, n: int, depth: int = 5) -> list[Tactic]:
     for _ in range(200 * max(n, 1)):
         if len(found) >= n:
             break
-        state = INITIAL
-        for _ in range(rng.randrange(4, 30)):
-            moves = task.legal_actions(state)
-            nxt = task.apply(state, moves[rng.randrange(len(moves))])
-            if nxt[2]:
-                break
-            state = nxt
+        state = random_position(rng.randrange)
         if state[:2] in seen:
             continue
         seen.add(state[:2])
