@@ -9,9 +9,12 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from typing import Any, NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
 
 from pydantic import ValidationError
+
+T = TypeVar("T")
 
 __all__ = [
     "EXIT_NOT_RECORDED",
@@ -22,6 +25,7 @@ __all__ = [
     "float_in",
     "int_in",
     "problems",
+    "spec_or_fail",
 ]
 
 EXIT_USAGE = 2
@@ -91,3 +95,16 @@ def problems(exc: ValidationError, *, as_flags: bool) -> str:
         msg = str(err["msg"]).removeprefix("Value error, ")
         parts.append(f"{'--' + where.replace('_', '-') if as_flags else where}: {msg}")
     return "; ".join(parts)
+
+
+def spec_or_fail(load: Callable[[Any], T], path: Any, kind: str) -> T:
+    """``load(path)`` (an experiment or canary spec loader); on a :class:`SpecError` every problem
+    on stderr, one line each, then exit status 2 ("nothing was run")."""
+    from engine.experiments.specs import SpecError
+
+    try:
+        return load(path)
+    except SpecError as exc:
+        for p in exc.problems:
+            print(p, file=sys.stderr)
+        fail(f"{len(exc.problems)} problem(s) in the {kind} spec; nothing was run")

@@ -24,7 +24,7 @@ import json
 import sys
 from typing import Any
 
-from engine.cli_args import Parser, fail, int_in
+from engine.cli_args import Parser, fail, int_in, spec_or_fail
 from engine.cli_signals import run_graceful, signal_name
 
 __all__ = [
@@ -74,14 +74,8 @@ def _progress(p: Any) -> None:
 def canary_run(args: argparse.Namespace) -> int:
     """Run the canary of ``args.spec``; returns the exit status (see the module docstring)."""
     from engine.canary import RunConfigError, load_canary_spec, run_canary
-    from engine.experiments.specs import SpecError
 
-    try:
-        spec = load_canary_spec(args.spec)
-    except SpecError as exc:
-        for p in exc.problems:
-            print(p, file=sys.stderr)
-        fail(f"{len(exc.problems)} problem(s) in the canary spec; nothing was run")
+    spec = spec_or_fail(load_canary_spec, args.spec, "canary")
     report, signals, flush_error = run_graceful(
         lambda engine, stop: run_canary(
             engine, spec, seed=args.seed, simulated=args.simulated, progress=_progress, stop=stop

@@ -22,7 +22,7 @@ import argparse
 import sys
 from typing import Any
 
-from engine.cli_args import fail, int_in
+from engine.cli_args import int_in, spec_or_fail
 from engine.cli_signals import print_run_summary, run_graceful
 
 __all__ = ["add_run_parser", "experiment_run"]
@@ -58,14 +58,9 @@ def _bar(p: Any) -> None:
 def experiment_run(args: argparse.Namespace) -> int:
     """Run the experiment of ``args.spec`` with ``args.units`` units; returns the exit status."""
     from engine.experiments.runner import RunConfigError, run_experiment
-    from engine.experiments.specs import SpecError, load_spec
+    from engine.experiments.specs import load_spec
 
-    try:
-        spec = load_spec(args.spec)
-    except SpecError as exc:
-        for p in exc.problems:
-            print(p, file=sys.stderr)
-        fail(f"{len(exc.problems)} problem(s) in the experiment spec; nothing was run")
+    spec = spec_or_fail(load_spec, args.spec, "experiment")
     report, signals, flush_error = run_graceful(
         lambda engine, stop: run_experiment(
             engine,
