@@ -18,7 +18,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal
 
 from engine.llm import LLMProvider
@@ -122,7 +122,7 @@ class Telemetry:
     ``durability`` is ``"async"`` (recording queues the request's job) or ``"commit"``
     (recording returns once the store has committed the job's rows; see the module docstring).
     ``secrets`` (str or ``SecretStr``) are masked in every row recorded.  ``activity`` counts the
-    requests in flight (:meth:`active`); the composition root gives the store the same one.
+    requests in flight (held by ``Engine.stream``); the composition root gives the store the same one.
     Library warnings are kept with their request only after :meth:`capture_logs` (the composition
     root calls it; :meth:`close` detaches the handler again): constructing a Telemetry touches no
     global logger.
@@ -190,16 +190,11 @@ class Telemetry:
         if REQUEST_LOGGER.isEnabledFor(level):
             REQUEST_LOGGER.log(level, message, extra=attributes)
 
-    @contextlib.contextmanager
-    def active(self, operation: str) -> Iterator[None]:
-        """Count the block as in flight (``activity``: the store's writer holds its rows meanwhile)
-        and hold the active-operations gauge up while it runs."""
-        with self.activity.running():
-            if self.metrics is None:
-                yield
-            else:
-                with self.metrics.track_active(operation):
-                    yield
+    def active(self, operation: str) -> contextlib.AbstractContextManager[Any]:
+        """Hold the active-operations gauge up while the block runs.  (Requests in flight for the
+        store's writer are counted by ``activity``, which ``Engine.stream`` holds from its first
+        line.)"""
+        return contextlib.nullcontext() if self.metrics is None else self.metrics.track_active(operation)
 
     def traced_provider(self, provider: LLMProvider) -> LLMProvider:
         """``provider`` with an ``llm.complete`` span around every completion (itself when tracing

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from engine import Engine, QueryRequest
 from engine.config import load_settings
 from engine.wiring import build_telemetry
 from observability.activity import Activity
@@ -148,14 +149,23 @@ def test_activity_counts_in_flight_across_threads() -> None:
 
 def test_the_engine_counts_its_requests_for_the_store(tmp_path: Path) -> None:
     """The composition root gives the store and the telemetry the same Activity: a request
-    counts as in flight while it runs (seen from inside an agent's span) and not after."""
+    counts as in flight while it runs (seen by the engine's latency clock, read inside the
+    request) and not after."""
     settings = load_settings(db_path=tmp_path / "e.db", metrics_port=0)
     telemetry = build_telemetry(settings)
+    seen: list[bool] = []
+
+    def clock() -> float:
+        seen.append(telemetry.activity.busy())
+        return time.perf_counter()
+
+    engine = Engine(settings, telemetry=telemetry, clock=clock)
     try:
         assert telemetry.store is not None
         assert telemetry.store._writer._activity is telemetry.activity
-        with telemetry.active("query"):
-            assert telemetry.activity.busy()
+        engine.run(QueryRequest(query="24: 4 7 8 8", seed=1))
+        assert seen and all(seen)  # every clock read of the request came while it was in flight
         assert not telemetry.activity.busy()
     finally:
+        engine.close()
         telemetry.close()
