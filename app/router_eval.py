@@ -211,6 +211,9 @@ class ComparisonJob:
         return not self.running
 
 
+_STORE_WAIT_S = 10.0
+
+
 def _run(
     job: ComparisonJob,
     engine: Any,
@@ -243,6 +246,9 @@ def _run(
     except Exception as exc:  # shown on the page; the thread must not die silently
         job.error = f"The comparison failed: {type(exc).__name__}: {exc}"
         return
+    store = getattr(getattr(engine, "telemetry", None), "store", None)
+    if store is not None:  # the runs behind the figures are in the store (and on Traces) when it says done
+        store.wait(timeout_s=_STORE_WAIT_S)
     job.result = SavedComparison(
         job.spec,
         datetime.now(UTC).isoformat(timespec="seconds"),
