@@ -4,7 +4,9 @@
 (Game of 24 and tic-tac-toe) a process, one process per setting (telemetry ``on`` in the default
 ``async`` durability mode, or ``off``), interleaved, the median over 5 pairs of the on/off
 wall-time ratio (target <= 1.05) and CPU ratio (target <= 1.3; the writer thread and the final
-flush included).  Printed first; ``--pairs 0`` skips it.
+flush included).  Printed first; ``--pairs 0`` skips it.  ``--instructions`` adds callgrind's
+instruction counts of the same protocol (main thread: the hot path; all threads: CPU), which do
+not move with the machine's load, as this shared machine's wall times do (see ``telemetry_cost``).
 
 The in-process figures below it:
 
@@ -45,7 +47,7 @@ import time
 from pathlib import Path
 
 from store_bench import make_spans, run_once  # benchmarks/ is the script's directory
-from telemetry_cost import run_pairs
+from telemetry_cost import instruction_counts, run_pairs
 
 from engine import Engine, QueryRequest
 from engine.config import load_settings
@@ -124,9 +126,12 @@ def main() -> None:
     parser.add_argument("--think-ms", type=float, default=2.0, help="idle time after each query, ms")
     parser.add_argument("--no-commit", action="store_true", help="skip the durability=commit engine")
     parser.add_argument("--pairs", type=int, default=5, help="process pairs of the headline figure (0: skip)")
+    parser.add_argument("--instructions", action="store_true", help="add callgrind's instruction counts")
     args = parser.parse_args()
     if args.pairs:
         run_pairs(args.pairs, 60)
+    if args.instructions:
+        print(json.dumps(instruction_counts(60)), flush=True)
     suites = {name: _queries(file, limit) for name, (file, limit) in SUITES.items()}
     with tempfile.TemporaryDirectory() as tmp:
         on = Engine(load_settings(db_path=Path(tmp) / "arbor.db", metrics_port=0, durability="async"))
