@@ -90,7 +90,7 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 
 test: lint system-deps
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --maxprocesses 4
 	$(PY) -m engine golden run --no-latency-gate
 
 bench: $(STAMP)
