@@ -14,13 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import parse_qsl, urlsplit
 
 import pandas as pd
 import streamlit as st
 
 from app import auth, canary_charts, components, runtime
-from app.links import traces_url
+from app.links import traces_url, url_params
 from app.safe_text import plain
 from engine.canary import CanaryProgress, CanaryReport, RunConfigError, load_canary_spec, run_canary
 from engine.canary.spec import DEFAULT_CANARIES_DIR, ROOT
@@ -109,10 +108,11 @@ def steps_frame(steps: list[CanaryStepRow]) -> pd.DataFrame:
 
 
 def arm_traces_url(detail: RunDetail, arm: str) -> str | None:
-    """The Traces page filtered to the run's requests of ``arm`` (variant and the run's time range)."""
+    """The Traces page filtered to this run's requests of ``arm`` (its correlation id
+    ``canary-<run id>`` and the variant); None before the run recorded any request."""
     if detail.first_ts is None or detail.last_ts is None:
         return None
-    return traces_url(variant=arm, since=detail.first_ts - 0.001, until=detail.last_ts)
+    return traces_url(variant=arm, correlation=f"canary-{detail.run.run_id}")
 
 
 def canary_specs() -> list[Path]:
@@ -224,20 +224,14 @@ def _detail(db: str, run_id: str) -> None:
         final = run.share_pct if run.status != "running" else None
         st.plotly_chart(canary_charts.timeline_figure(detail.steps, final), key="canary_timeline")
         st.dataframe(steps_frame(detail.steps), hide_index=True, width="stretch", key="canary_steps")
-    st.caption(
-        plain(
-            "The run's requests on the Traces page, by arm and the run's time range (another run "
-            f"overlapping that range shows there too; its correlation id canary-{run.run_id} in the "
-            "Traces Id box lists this run's requests alone)"
-        )
-    )
+    st.caption(plain(f"This run's requests on the Traces page, by arm (correlation id canary-{run.run_id})"))
     cols = st.columns(2)
     for col, arm in zip(cols, ("canary", "baseline"), strict=True):
         url = arm_traces_url(detail, arm)
         if url is None:
             col.caption(plain(f"No {arm} requests recorded."))
         else:
-            params = dict(parse_qsl(urlsplit(url).query))
+            params = url_params(url)
             col.page_link(
                 "../pages/traces.py",
                 label=f"{arm.capitalize()} requests",

@@ -23,7 +23,7 @@ import streamlit as st
 import yaml
 
 from app import auth, runtime
-from app.links import parse_experiment_link, traces_url
+from app.links import parse_experiment_link, traces_url, url_params
 from engine.experiments import ExperimentSpec, SpecError, load_spec, parse_spec, stats
 from engine.experiments.analysis import Analysis, analyze, open_store
 from engine.experiments.decision import Decision, decide
@@ -61,6 +61,7 @@ __all__ = [
     "save_spec",
     "spec_yaml_from_form",
     "specs_dir",
+    "url_params",
     "validate_yaml",
     "variant_traces_url",
     "workload_files",
@@ -252,9 +253,11 @@ def results_frame(analysis: Analysis) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def variant_traces_url(variant: str) -> str:
-    """The Traces page filtered to ``variant``'s requests (``/traces?variant=<name>``)."""
-    return traces_url(variant=variant)
+def variant_traces_url(experiment: str, variant: str) -> str:
+    """The Traces page filtered to the requests of ``experiment``'s ``variant``
+    (``/traces?variant=<name>&experiment=<id>``: another experiment's variant of the same name
+    is not among them)."""
+    return traces_url(variant=variant, experiment=experiment)
 
 
 def report_files(analysis: Analysis, decision: Decision) -> tuple[str, str]:

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
-from urllib.parse import quote, urlencode
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from app.names import AGENTS, CONSOLE_TASKS, EXPLORER_TASKS, PROVIDERS, ROUTERS, SELECTIONS, TASK_LABELS
 from engine.explorer import ExploreRequest
@@ -51,6 +51,7 @@ __all__ = [
     "runbook_url",
     "traces_url",
     "unknown_params",
+    "url_params",
 ]
 
 #: Which trace a Traces link names: ("trace", trace id) or ("request", request id).
@@ -384,7 +385,7 @@ PAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "mcts": ("task", "position", "iterations", "seed", "c", "selection"),
     "traces": (
         "trace", "request", "status", "task", "verdict", "agent", "provider", "router", "variant",
-        "over_ms", "since", "until",
+        "experiment", "correlation", "over_ms", "since", "until",
     ),
     "slos": ("slo", "range", "as_of"),
     "golden": ("trace",),
@@ -470,14 +471,17 @@ _KNOWN: dict[str, tuple[str, ...]] = {
     "verdict": VERDICTS,
 }
 _VARIANT = re.compile(r"^[A-Za-z0-9_.:@+-]{1,100}$")
+_ID = re.compile(r"^[A-Za-z0-9_.:@+-]{1,128}$")  # an experiment's or canary's id, a correlation id
 _MAX_TS = 1e11  # unix seconds: year 5138
 
 
 @dataclass(frozen=True, slots=True)
 class TracesLink:
     """What a Traces filter link (``/traces?status=error&task=game24&agent=hrm&provider=...
-    &router=...&variant=...&verdict=...&over_ms=...&since=...&until=...``) asks for; None where
-    the link says nothing usable.  ``statuses`` empty: any.  ``agent`` .. ``variant`` may be
+    &router=...&variant=...&experiment=...&correlation=...&verdict=...&over_ms=...&since=...
+    &until=...``) asks for; None where the link says nothing usable.  ``experiment`` (an
+    experiment's or canary's id) and ``correlation`` (a correlation id) match exactly.
+    ``statuses`` empty: any.  ``agent`` .. ``variant`` may be
     :data:`~observability.traces.NO_VALUE` (requests without one, except for the task).
     ``over_ms``: latency strictly above it (ms).  ``since``/``until`` (unix s): ``since < ts <=
     until``, an SLO window.  ``warnings``: one per value not used as given."""
@@ -489,6 +493,8 @@ class TracesLink:
     provider: str | None = None
     router: str | None = None
     variant: str | None = None
+    experiment: str | None = None
+    correlation: str | None = None
     over_ms: float | None = None
     since: float | None = None
     until: float | None = None
@@ -505,7 +511,7 @@ class TracesLink:
         values = {
             "verdict": self.verdict, "agent": self.agent, "provider": self.provider, "router": self.router,
             "variant": self.variant, "over_latency_ms": self.over_ms, "after_ts": self.since,
-            "until_ts": self.until,
+            "until_ts": self.until, "experiment": self.experiment, "correlation_id": self.correlation,
         }  # fmt: skip
         return {k: v for k, v in values.items() if v is not None}
 
@@ -553,6 +559,18 @@ def _choice(params: Mapping[str, str], key: str, warnings: list[LinkWarning]) ->
     return link_choice(params, key, _KNOWN[key], warnings, default=f"any {key}")
 
 
+def _id(params: Mapping[str, str], key: str, warnings: list[LinkWarning]) -> str | None:
+    """An experiment, canary or correlation id from a link, else ignored (no filter) with a warning."""
+    raw = params.get(key)
+    if raw is None or not raw.strip():
+        return None
+    if _ID.match(raw.strip()):
+        return raw.strip()
+    reason = "is not an id (1-128 of A-Z a-z 0-9 _ . : @ + -)"
+    warnings.append(LinkWarning(key, raw, f"any {key}", "ignored", reason))
+    return None
+
+
 def parse_traces_link(params: Mapping[str, str]) -> TracesLink:
     """The Traces page's filter link (see :class:`TracesLink`).  ``status`` is a comma-separated
     list; unknown statuses, tasks, verdicts, agents, providers and routers, malformed variants,
@@ -588,11 +606,18 @@ def parse_traces_link(params: Mapping[str, str]) -> TracesLink:
     return TracesLink(
         statuses=tuple(dict.fromkeys(statuses)),
         **{key: _choice(params, key, warnings) for key in ("task", "verdict", *LINK_DIMENSIONS)},
+        experiment=_id(params, "experiment", warnings),
+        correlation=_id(params, "correlation", warnings),
         over_ms=over,
         since=since,
         until=until,
         warnings=tuple(warnings),
     )
+
+
+def url_params(url: str) -> dict[str, str]:
+    """The query parameters of a relative URL made here (for ``st.page_link(query_params=...)``)."""
+    return dict(parse_qsl(urlsplit(url).query))
 
 
 def traces_url(
@@ -605,7 +630,7 @@ def traces_url(
 ) -> str:
     """A relative URL opening the Traces page filtered by ``statuses``, a time range ``since < ts
     <= until`` (unix s), a latency above ``over_ms`` and ``values`` (task, verdict, agent,
-    provider, router, variant); :func:`parse_traces_link` reads it back."""
+    provider, router, variant, experiment, correlation); :func:`parse_traces_link` reads it back."""
     params: dict[str, Any] = {"status": ",".join(statuses) or None, **values}
     params |= {"over_ms": None if over_ms is None else f"{over_ms:g}"}
     params |= {"since": None if since is None else f"{since:.6f}".rstrip("0").rstrip(".")}

@@ -126,7 +126,8 @@ class TraceLookup:
 
 #: The query parameters of a Traces filter link (app.links.parse_traces_link).
 FILTER_LINK_KEYS: tuple[str, ...] = (
-    "status", "task", "verdict", "agent", "provider", "router", "variant", "over_ms", "since", "until",
+    "status", "task", "verdict", "agent", "provider", "router", "variant", "experiment", "correlation",
+    "over_ms", "since", "until",
 )  # fmt: skip
 
 
@@ -139,7 +140,10 @@ def link_filter_text(link: TracesLink) -> str | None:
     incorrect · last agent hrm · latency over 500 ms · after 2026-01-01 00:00:00 UTC · ..."),
     None when it has none.  Plain text: escape it for Markdown."""
     parts = [f"verdict {link.verdict}"] if link.verdict else []
-    names = {"agent": "last agent", "provider": "provider", "router": "router", "variant": "variant"}
+    names = {
+        "agent": "last agent", "provider": "provider", "router": "router", "variant": "variant",
+        "experiment": "experiment", "correlation": "correlation id",
+    }  # fmt: skip
     parts += [f"{label} {value}" for key, label in names.items() if (value := getattr(link, key))]
     if link.over_ms is not None:
         parts.append(f"latency over {link.over_ms:g} ms")

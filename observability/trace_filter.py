@@ -43,6 +43,7 @@ FIELD_LABELS = {
     "verdict": "Verdict", "agent": "Last agent", "provider": "Provider", "router": "Router",
     "variant": "Variant", "over_latency_ms": "Slower than (ms)", "after_ts": "After (unix s)",
     "until_ts": "Until (unix s)", "query_text": "Query text", "order": "Sort by",
+    "experiment": "Experiment", "correlation_id": "Correlation id",
 }  # fmt: skip
 #: How a trace list can be sorted (``TraceFilter.order``), with its label.
 ORDERS: dict[str, str] = {
@@ -51,6 +52,7 @@ ORDERS: dict[str, str] = {
 }  # fmt: skip
 Order = Literal["newest", "oldest", "slowest", "fastest", "status"]
 _VALUE = r"^(\(none\)|[A-Za-z0-9_.:@+-]{1,100})$"  # an attribution value, or NO_VALUE
+_NAME = r"^[A-Za-z0-9_.:@+-]{1,128}$"  # an experiment or canary id, a correlation id
 
 
 class TraceFilterError(ValueError):
@@ -72,7 +74,8 @@ class TraceFilter(BaseModel):
     requests of the last ``window_s`` seconds.  ``after_ts``/``until_ts`` (unix s): only
     requests with ``after_ts < ts <= until_ts``.  ``verdict``: correct / incorrect / unknown.
     ``agent`` (the request's last agent), ``provider``, ``router``, ``variant``: that value, or
-    :data:`NO_VALUE` for requests without one.  ``query_text``: requests whose query contains it
+    :data:`NO_VALUE` for requests without one.  ``experiment`` (an experiment's or canary's id)
+    and ``correlation_id``: exactly that value.  ``query_text``: requests whose query contains it
     (case-insensitive for ASCII letters; ``%`` and ``_`` are literal).  ``order``: one of
     :data:`ORDERS` (default newest first).  ``limit``: at most this many traces, in that order.
     """
@@ -91,13 +94,26 @@ class TraceFilter(BaseModel):
     provider: str | None = Field(None, pattern=_VALUE)
     router: str | None = Field(None, pattern=_VALUE)
     variant: str | None = Field(None, pattern=_VALUE)
+    experiment: str | None = Field(None, pattern=_NAME)
+    correlation_id: str | None = Field(None, pattern=_NAME)
     over_latency_ms: float | None = Field(None, ge=0, allow_inf_nan=False)
     after_ts: float | None = Field(None, ge=0, allow_inf_nan=False)
     until_ts: float | None = Field(None, ge=0, allow_inf_nan=False)
     query_text: str | None = Field(None, max_length=200)
     order: Order = "newest"
 
-    @field_validator("task", "id_text", "agent", "provider", "router", "variant", "query_text", mode="before")
+    @field_validator(
+        "task",
+        "id_text",
+        "agent",
+        "provider",
+        "router",
+        "variant",
+        "experiment",
+        "correlation_id",
+        "query_text",
+        mode="before",
+    )
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value

@@ -257,6 +257,8 @@ def _store_filters(flt: TraceFilter, now: float | None) -> dict[str, Any]:
         until_ts=flt.until_ts,
         dimensions=flt.dimensions,
         query_text=flt.query_text,
+        experiment=flt.experiment,
+        correlation_id=flt.correlation_id,
     )
 
 

@@ -133,7 +133,10 @@ def _results(spec: ex.ExperimentSpec) -> None:
     cols = st.columns(min(len(spec.variant_names), 5))
     for i, name in enumerate(spec.variant_names):
         cols[i % len(cols)].page_link(
-            "../pages/traces.py", label=name, icon=":material/timeline:", query_params={"variant": name}
+            "../pages/traces.py",
+            label=name,
+            icon=":material/timeline:",
+            query_params=ex.url_params(ex.variant_traces_url(spec.id, name)),
         )
     md, js = ex.report_files(analysis, decision)
     a, b = st.columns(2)

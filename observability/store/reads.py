@@ -182,6 +182,8 @@ class ReadModel:
         dimensions: Mapping[str, str] | None = None,
         query_text: str | None = None,
         order: str = "newest",
+        experiment: str | None = None,
+        correlation_id: str | None = None,
     ) -> list[dict[str, Any]]:
         """Requests matching every filter given, newest first (``ts`` descending, then request id;
         ``order`` picks another of :data:`TRACE_ORDERS`), at most ``limit``; each with
@@ -190,7 +192,8 @@ class ReadModel:
         ``id_prefix`` matches the start of the request, trace or correlation id (case-sensitive).
         ``query_text`` matches requests whose query contains it (SQL LIKE, wildcards escaped:
         case-insensitive for ASCII letters).
-        ``since_ts <= ts``, ``after_ts < ts <= until_ts``, ``latency_ms > over_latency_ms``.
+        ``since_ts <= ts``, ``after_ts < ts <= until_ts``, ``latency_ms > over_latency_ms``;
+        ``experiment`` and ``correlation_id`` match exactly.
         ``dimensions`` maps roll-up dimensions (``last_agent``, ``provider``, ...) to the value
         as the roll-ups store it (``''``: none), computed from the row as the roll-ups do.
 
@@ -201,7 +204,7 @@ class ReadModel:
             raise ValueError(f"order must be one of {', '.join(TRACE_ORDERS)}, not {order!r}")
         where, params = self._trace_where(
             statuses, task, min_latency_ms, max_latency_ms, since_ts, id_prefix, verdict,
-            over_latency_ms, after_ts, until_ts, dimensions, query_text,
+            over_latency_ms, after_ts, until_ts, dimensions, query_text, experiment, correlation_id,
         )  # fmt: skip
         sql = (
             "SELECT r.*, (SELECT count(*) FROM spans s WHERE s.trace_id = r.trace_id) AS span_count,"
@@ -226,6 +229,7 @@ class ReadModel:
             filters.get("max_latency_ms"), filters.get("since_ts"), filters.get("id_prefix"),
             filters.get("verdict"), filters.get("over_latency_ms"), filters.get("after_ts"),
             filters.get("until_ts"), filters.get("dimensions"), filters.get("query_text"),
+            filters.get("experiment"), filters.get("correlation_id"),
         )  # fmt: skip
         sql = (
             "SELECT count(*) AS n FROM (SELECT 1 FROM requests r"
@@ -248,6 +252,8 @@ class ReadModel:
         until_ts: float | None,
         dimensions: Mapping[str, str] | None,
         query_text: str | None,
+        experiment: str | None = None,
+        correlation_id: str | None = None,
     ) -> tuple[list[str], list[Any]]:
         """The WHERE clauses (over ``requests r``) and parameters of a trace filter."""
         glob = None if id_prefix is None else _glob_prefix(id_prefix)
@@ -262,6 +268,8 @@ class ReadModel:
             (after_ts is not None, "r.ts > ?", [after_ts]),
             (until_ts is not None, "r.ts <= ?", [until_ts]),
             (verdict is not None, "r.verdict = ?", [verdict]),
+            (experiment is not None, "r.experiment = ?", [experiment]),
+            (correlation_id is not None, "r.correlation_id = ?", [correlation_id]),
             *((True, f"{row_dimension_sql(d, 'r')} = ?", [v]) for d, v in dims.items()),
             (glob is not None, _ID_MATCH, [glob] * 3),
             (bool(query_text), "r.query LIKE ? ESCAPE '\\'", [_like_contains(query_text or "")]),

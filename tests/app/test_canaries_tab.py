@@ -86,7 +86,9 @@ def test_the_tab_shows_a_recorded_rollback_and_links_its_requests(tmp_path: Path
     links = {p.proto.label: parse_qs(p.proto.query_string) for p in at.main.get("page_link")}
     assert links["Canary requests"]["variant"] == ["canary"]
     assert links["Baseline requests"]["variant"] == ["baseline"]
-    assert {"since", "until"} <= set(links["Canary requests"])
+    # this run's requests alone: its correlation id (another run of the spec has its own)
+    assert links["Canary requests"]["correlation"] == [f"canary-{run_id}"]
+    assert links["Baseline requests"]["correlation"] == [f"canary-{run_id}"]
     assert at.main.get("plotly_chart")  # the timeline
 
 

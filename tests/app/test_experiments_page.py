@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import sqlite3
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import pytest
 import scipy.stats as sps
@@ -157,8 +158,10 @@ def test_results_table_equals_analysis_and_scipy_welch(specs: Path, tmp_path: Pa
     for reason in decision.reasons:
         assert f"• {reason}" in texts
     # variant links to Traces
-    links = {p.proto.label: p.proto.page for p in at.main.get("page_link")}
+    links = {p.proto.label: parse_qs(p.proto.query_string) for p in at.main.get("page_link")}
     assert set(links) >= {"small", "big"}
+    # this experiment's variant only: another experiment's "small" is not among its requests
+    assert links["big"] == {"variant": ["big"], "experiment": [EXP]}
     assert not at.main.error
 
 

@@ -21,6 +21,7 @@ from app.links import (
     runbook_link,
     runbook_name,
     traces_url,
+    url_params,
 )
 from observability.slo.models import load_slo_set
 from observability.slo.rules import render_rules
@@ -139,6 +140,19 @@ def test_no_value_selects_requests_without_one_except_for_the_task() -> None:
     link = parse_traces_link({"variant": "(none)", "agent": "(none)", "task": "(none)"})
     assert (link.variant, link.agent, link.task) == ("(none)", "(none)", None)
     assert link.filters() == {"variant": "(none)", "agent": "(none)"}
+
+
+def test_experiment_and_correlation_links_filter_exactly_and_reject_bad_ids() -> None:
+    url = traces_url(variant="canary", correlation="canary-0f3a", experiment="mcts-fast")
+    link = parse_traces_link(url_params(url))
+    assert (link.variant, link.correlation, link.experiment, link.warnings) == (
+        "canary", "canary-0f3a", "mcts-fast", ()
+    )
+    assert link.filters() == {"variant": "canary", "experiment": "mcts-fast", "correlation_id": "canary-0f3a"}
+    bad = parse_traces_link({"experiment": "a b", "correlation": "x" * 129})
+    assert (bad.experiment, bad.correlation) == (None, None)
+    assert [w.param for w in bad.warnings] == ["experiment", "correlation"]
+    assert all(w.action == "ignored" for w in bad.warnings)
 
 
 def test_traces_url_round_trips() -> None:

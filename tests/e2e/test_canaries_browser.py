@@ -48,5 +48,6 @@ def test_open_the_tab_see_the_timeline_follow_the_traces_link(canary_console, pa
     expect(page.get_by_text("Injected faults (a drill): canary: error=0.3")).to_be_visible()
     page.get_by_role("link", name="Canary requests").click(no_wait_after=True, timeout=90_000)
     page.wait_for_url(re.compile(r"/traces\?.*variant=canary"), timeout=60_000)
-    assert "since=" in page.url and "until=" in page.url
+    assert f"correlation=canary-{run_id}" in page.url
+    expect(page.get_by_text(re.compile(rf"correlation id canary-{run_id}"))).to_be_visible(timeout=60_000)
     expect(page.get_by_role("heading", name="Traces").first).to_be_visible(timeout=60_000)

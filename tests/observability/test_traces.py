@@ -381,3 +381,27 @@ def test_query_text_is_matched_literally_and_the_count_is_bounded(store):
     assert count_traces(store, TraceFilter(), cap=2) == 3  # cap + 1: "more than 2"
     with pytest.raises(TraceFilterError, match="Query text"):
         parse_filter({"query_text": "x" * 201})
+
+
+def test_experiment_and_correlation_filters_match_exactly(store):
+    # two experiments with a variant of the same name, and a canary run's requests: a variant
+    # alone mixes them, the experiment (or the run's correlation id) separates them
+    rows = [
+        {**request("a1", 1.0), "experiment": "exp-a", "variant": "treatment"},
+        {**request("a2", 2.0), "experiment": "exp-a", "variant": "control"},
+        {**request("b1", 3.0), "experiment": "exp-b", "variant": "treatment"},
+        {**request("c1", 4.0), "experiment": "canary-x", "variant": "canary", "correlation_id": "canary-r1"},
+        {**request("c2", 5.0), "experiment": "canary-x", "variant": "canary", "correlation_id": "canary-r2"},
+        {**request("c3", 6.0), "experiment": "canary-x", "variant": "baseline", "correlation_id": "canary-r1"},
+    ]
+    store.submit("requests", rows)
+    store.flush()
+    assert ids(list_traces(store, TraceFilter(variant="treatment"))) == ["b1", "a1"]
+    assert ids(list_traces(store, TraceFilter(variant="treatment", experiment="exp-a"))) == ["a1"]
+    assert ids(list_traces(store, TraceFilter(experiment="exp-b"))) == ["b1"]
+    assert ids(list_traces(store, TraceFilter(experiment="exp"))) == []  # exact, not a prefix
+    canary_r1 = TraceFilter(variant="canary", correlation_id="canary-r1")
+    assert ids(list_traces(store, canary_r1)) == ["c1"]
+    assert count_traces(store, TraceFilter(correlation_id="canary-r1")) == 2
+    with pytest.raises(TraceFilterError, match="Experiment"):
+        parse_filter({"experiment": "no spaces allowed"})
