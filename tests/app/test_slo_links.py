@@ -146,7 +146,10 @@ def test_experiment_and_correlation_links_filter_exactly_and_reject_bad_ids() ->
     url = traces_url(variant="canary", correlation="canary-0f3a", experiment="mcts-fast")
     link = parse_traces_link(url_params(url))
     assert (link.variant, link.correlation, link.experiment, link.warnings) == (
-        "canary", "canary-0f3a", "mcts-fast", ()
+        "canary",
+        "canary-0f3a",
+        "mcts-fast",
+        (),
     )
     assert link.filters() == {"variant": "canary", "experiment": "mcts-fast", "correlation_id": "canary-0f3a"}
     bad = parse_traces_link({"experiment": "a b", "correlation": "x" * 129})

@@ -390,9 +390,9 @@ def test_experiment_and_correlation_filters_match_exactly(store):
         {**request("a1", 1.0), "experiment": "exp-a", "variant": "treatment"},
         {**request("a2", 2.0), "experiment": "exp-a", "variant": "control"},
         {**request("b1", 3.0), "experiment": "exp-b", "variant": "treatment"},
-        {**request("c1", 4.0), "experiment": "canary-x", "variant": "canary", "correlation_id": "canary-r1"},
-        {**request("c2", 5.0), "experiment": "canary-x", "variant": "canary", "correlation_id": "canary-r2"},
-        {**request("c3", 6.0), "experiment": "canary-x", "variant": "baseline", "correlation_id": "canary-r1"},
+        {**request("c1", 4.0), "experiment": "cx", "variant": "canary", "correlation_id": "canary-r1"},
+        {**request("c2", 5.0), "experiment": "cx", "variant": "canary", "correlation_id": "canary-r2"},
+        {**request("c3", 6.0), "experiment": "cx", "variant": "baseline", "correlation_id": "canary-r1"},
     ]
     store.submit("requests", rows)
     store.flush()
