@@ -44,6 +44,7 @@ from sqlite_utils import Database
 
 from observability.store import (
     canary_store,
+    experiment_status_index,
     experiment_sums_migration,
     exposures_per_unit,
     flag_tables,
@@ -329,6 +330,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     (rollups_minute_sli.NAME, lambda db: rollups_minute_sli.create_minute_sli(db.conn)),
     flag_tables.MIGRATION,
     canary_store.MIGRATION,
+    (experiment_status_index.NAME, experiment_status_index.migrate),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -170,3 +170,47 @@ def test_request_json_migration_adds_the_column_and_keeps_older_rows_null(tmp_pa
     with sqlite3.connect(path) as con:
         rows = dict(con.execute("SELECT request_id, request_json FROM requests").fetchall())
     assert rows == {"old": None, "new": '{"query": "q"}'}
+
+
+def test_experiment_status_index_migration_keeps_the_counts_and_covers_them(tmp_path: Path) -> None:
+    """Schema v15: a store from before it is migrated; the Experiments list's per-variant,
+    per-status counts equal a count of the rows by hand and come from the index alone."""
+    import collections
+
+    from observability.store.experiment_runs import recorded_units
+    from observability.store.experiment_status_index import NAME
+
+    number = [name for name, _ in MIGRATIONS].index(NAME) + 1
+    path = tmp_path / "before.db"
+    db = Database(sqlite3.connect(path, isolation_level=None))
+    db.conn.execute("BEGIN")
+    for _, apply in MIGRATIONS[: number - 1]:
+        apply(db)
+    db.conn.execute(f"PRAGMA user_version = {number - 1}")
+    db.conn.execute("COMMIT")
+    rows = [
+        (f"r{i}", float(i), status, exp, variant)
+        for i, (status, exp, variant) in enumerate(
+            [("ok", "e1", "a"), ("error", "e1", "a"), ("ok", "e1", "b"), ("invalid", "e1", "b")] * 3
+            + [("ok", "e2", "a")] * 4
+        )
+    ]
+    db.conn.executemany(
+        "INSERT INTO requests (request_id, ts, status, experiment, variant) VALUES (?, ?, ?, ?, ?)", rows
+    )
+    db.conn.close()
+    Store(path).close()  # migrates
+    with sqlite3.connect(path) as con:
+        counts = recorded_units(con, "e1")
+        plan = con.execute(
+            "EXPLAIN QUERY PLAN SELECT variant, status, COUNT(*) FROM requests WHERE experiment = ?"
+            " GROUP BY variant, status",
+            ("e1",),
+        ).fetchall()
+        indexes = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    by_hand = collections.Counter((v, s) for _, _, s, e, v in rows if e == "e1")
+    assert counts == {
+        v: {"units": 0, **{s: n for (v2, s), n in by_hand.items() if v2 == v}} for v in ("a", "b")
+    }
+    assert "COVERING INDEX idx_requests_experiment_status" in plan[0][-1]
+    assert "idx_requests_experiment" not in indexes
