@@ -44,4 +44,6 @@ def test_run_then_results_decision_and_variant_link(experiments_console, page):
     expect(page.get_by_role("button", name="Report (Markdown)")).to_be_visible()
 
     page.get_by_role("link", name="big").click()
-    page.wait_for_url(re.compile(r"/traces\?variant=big$"), timeout=30_000)
+    page.wait_for_url(re.compile(rf"/traces\?variant=big&experiment={EXP}$"), timeout=30_000)
+    # the link names this experiment: another experiment's "big" is not listed
+    expect(page.get_by_text(re.compile(rf"variant big · experiment {EXP}"))).to_be_visible(timeout=60_000)
