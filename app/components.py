@@ -479,7 +479,9 @@ class LiveRun:
         *,
         threshold: float | None = None,
         min_interval_s: float = 0.2,
+        task: str | None = None,
     ) -> None:
+        self._task = task  # names the tree's moves in the task's terms (e.g. connect four's columns)
         self._total = total_iterations
         self._range = reward_range or (0.0, 1.0)
         self._threshold = threshold
@@ -530,7 +532,9 @@ class LiveRun:
             if event.step not in self._trees:
                 with self._trees_box:
                     st.caption(f"MCTS tree — {charts.step_label(event.step)}")
-                    self._trees[event.step] = LiveTree(self._total, self._range, min_interval_s=self._min)
+                    self._trees[event.step] = LiveTree(
+                        self._total, self._range, min_interval_s=self._min, task=self._task
+                    )
             self._trees[event.step](event.snapshot)
         elif isinstance(event, AgentFinished):
             self.finished[event.step] = event

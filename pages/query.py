@@ -138,7 +138,9 @@ def _run(request: QueryRequest) -> None:
         on_click=_stop,
         help="Stops the query at its next step or MCTS snapshot; it is recorded as cancelled",
     )
-    live = components.LiveRun(request.mcts_iterations, reward_range, threshold=DEFAULT_CONFIDENCE_THRESHOLD)
+    live = components.LiveRun(
+        request.mcts_iterations, reward_range, threshold=DEFAULT_CONFIDENCE_THRESHOLD, task=resolved
+    )
     st.session_state.query_running = {"request_id": request_id, "query": request.query}
     stream = console.stream_query(request, request_id=request_id)
     try:

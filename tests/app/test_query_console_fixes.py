@@ -117,3 +117,41 @@ def test_agents_used_and_the_timeline_are_shown_whole(app):
     assert [shown(r) for r in frame["routing"]] == [s.reason for s in result.steps]
     assert [shown(a) for a in frame["agent"]] == [s.agent for s in result.steps]
     assert [float(shown(c)) for c in frame["confidence"]] == [round(s.confidence, 2) for s in result.steps]
+
+
+def _live_connect4_script() -> None:
+    """A live connect-four search drawn by the console's LiveRun (the view is not cleared)."""
+    import streamlit as st
+
+    from app import components
+    from engine import Engine, QueryRequest
+    from engine.config import load_settings
+
+    engine = Engine(load_settings(telemetry="off", metrics_port=0))
+    request = QueryRequest(query="connect4: 4453", seed=3, mcts_iterations=200, router="fixed:mcts")
+    live = components.LiveRun(200, (-1.0, 1.0), task="connect4", min_interval_s=0.0)
+    for event in engine.stream(request, live=True):
+        live(event)
+    st.session_state["labels"] = sorted(
+        {n.label for snap in live.snapshots.values() for n in snap.nodes if n.parent >= 0}
+    )
+    engine.close()
+
+
+def test_the_live_connect_four_tree_names_its_columns() -> None:
+    import json
+
+    at = AppTest.from_function(_live_connect4_script, default_timeout=120)
+    at.run()
+    assert not at.exception, at.exception
+    moves = at.session_state["labels"]  # the engine's bare column numbers
+    assert moves and all(m.isdigit() for m in moves)
+    shown_labels = set()
+    for chart in at.get("plotly_chart"):
+        for trace in json.loads(chart.proto.spec)["data"]:
+            shown_labels |= {t for t in trace.get("text") or () if isinstance(t, str) and t}
+    # every move the live tree labels reads as a connect-four column (c1..c7), as on the explorer
+    tree_labels = {t for t in shown_labels if t == "root" or t[1:].isdigit()}
+    assert "root" in tree_labels and tree_labels - {"root"}
+    assert all(t.startswith("c") for t in tree_labels - {"root"}), tree_labels
+    assert {t[1:] for t in tree_labels - {"root"}} <= set(moves)
