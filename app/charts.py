@@ -10,7 +10,7 @@ from app import mcts_views
 from app.safe_text import plotly_text
 from engine.events import RouteDecision
 from engine.models import AGENTS, StepRecord
-from engine.names import step_number
+from engine.names import FIXED_ROUTERS, step_number
 from engine.routing import FEATURE_NAMES
 
 # The MCTS charts live in app.mcts_views (solver-true values, proof-status colours); re-exported
@@ -72,7 +72,8 @@ def routing_probabilities_figure(
 ) -> go.Figure:
     """Grouped bars: one group per step, one bar per agent (hrm, trm, mcts);
     the agent the loop chose is outlined and labelled "chosen".  ``threshold``
-    draws the fallback line (below it the router is considered unsure); ``legend=False``
+    draws the fallback line (below it the router is considered unsure), except for a fixed
+    single-agent router (``fixed:...``), which has no fallback; ``legend=False``
     suits small multiples that share the colours of a full-size chart."""
     fields = [_step_fields(s) for s in steps]
     x = [step_label(i) for i, *_ in fields]
@@ -100,7 +101,8 @@ def routing_probabilities_figure(
                 hovertemplate=f"{agent}: %{{y:.3f}}<br>%{{x}}: %{{customdata[0]}}<extra></extra>",
             )
         )
-    if threshold is not None and fields:
+    fixed = all(s.router in FIXED_ROUTERS for s in steps)  # no fallback to draw
+    if threshold is not None and fields and not fixed:
         fig.add_hline(
             y=threshold,
             line={"dash": "dot", "color": "#64748b", "width": 1.5},

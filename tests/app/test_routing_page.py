@@ -309,6 +309,15 @@ def test_probability_chart_marks_the_chosen_agent():
     assert fig.layout.shapes[0].y0 == 0.4
 
 
+def test_no_fallback_line_for_a_fixed_router():
+    from dataclasses import replace
+
+    rules = _step(0, "mcts", (0.0, 0.0, 1.0))
+    fixed = replace(rules, router="fixed:mcts")
+    assert not charts.routing_probabilities_figure([fixed], threshold=0.4).layout.shapes
+    assert charts.routing_probabilities_figure([rules], threshold=0.4).layout.shapes
+
+
 def test_features_heatmap_and_confusion_matrix_hold_the_values():
     steps = [_step(0, "hrm", (0.7, 0.1, 0.2)), _step(1, "mcts", (0.1, 0.3, 0.6))]
     heat = charts.features_heatmap(steps)
