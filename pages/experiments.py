@@ -167,10 +167,8 @@ def _run(spec: ex.ExperimentSpec) -> None:
     st.subheader("Run")
     denied = ex.run_disabled_reason()
     a, b = st.columns([1, 1], vertical_alignment="bottom")
-    units = a.number_input(
+    units = a.number_input(  # no bounds: run_now names a bad value (the browser would drop it)
         "Units",
-        1,
-        ex.MAX_RUN_REQUESTS // spec.workload.queries_per_unit,
         value=20,
         step=1,
         key="exp_units",
@@ -210,14 +208,11 @@ def _sample_size() -> None:
     with st.expander("Power / sample size"):
         a, b, c, d, e = st.columns(5)
         mean = a.number_input("Baseline mean", value=1.0, format="%.4g", key="exp_ss_mean")
-        sd = b.number_input("Baseline sd", value=1.0, min_value=0.0, format="%.4g", key="exp_ss_sd")
-        mde = c.number_input("Relative MDE", value=0.05, min_value=0.0, format="%.4g", key="exp_ss_mde")
-        alpha = d.number_input(
-            "Alpha", value=0.05, min_value=0.0, max_value=1.0, format="%.3g", key="exp_ss_alpha"
-        )
-        power = e.number_input(
-            "Power", value=0.8, min_value=0.0, max_value=1.0, format="%.3g", key="exp_ss_power"
-        )
+        # no bounds on these inputs: sample_size_units names a bad value (the browser drops it)
+        sd = b.number_input("Baseline sd", value=1.0, format="%.4g", key="exp_ss_sd")
+        mde = c.number_input("Relative MDE", value=0.05, format="%.4g", key="exp_ss_mde")
+        alpha = d.number_input("Alpha", value=0.05, format="%.3g", key="exp_ss_alpha")
+        power = e.number_input("Power", value=0.8, format="%.3g", key="exp_ss_power")
         n, problem = ex.sample_size_units(mean, sd, mde, alpha, power)
         if n is None:
             st.warning(plain(problem or "Invalid inputs."))
@@ -262,16 +257,17 @@ def _form_variant(i: int, default_name: str, default_weight: float) -> ex.FormVa
     st.markdown(f"**Variant {i + 1}**" + ("" if i < 2 else " (optional: leave the name empty)"))
     a, b, c = st.columns(3)
     name = a.text_input("Name", value=default_name, key=f"exp_f_v{i}_name")
+    # no bounds on these inputs: the spec's validation names a bad value (the browser drops it)
     weight = b.number_input(
-        "Weight", 0.0, 1.0, value=default_weight, step=0.05, format="%.3g", key=f"exp_f_v{i}_weight"
+        "Weight", value=default_weight, step=0.05, format="%.3g", key=f"exp_f_v{i}_weight"
     )
     router = c.selectbox("router", [_NOT_SET, *ex.ROUTERS], key=f"exp_f_v{i}_router")
     d, e, f, g = st.columns(4)
     use_mcts = d.selectbox("use_mcts", [_NOT_SET, "on", "off"], key=f"exp_f_v{i}_use_mcts")
-    iterations = e.number_input("mcts_iterations", 1, 10_000, value=None, key=f"exp_f_v{i}_iter")
-    steps = f.number_input("max_steps", 1, 10, value=None, key=f"exp_f_v{i}_steps")
+    iterations = e.number_input("mcts_iterations", value=None, step=1, key=f"exp_f_v{i}_iter")
+    steps = f.number_input("max_steps", value=None, step=1, key=f"exp_f_v{i}_steps")
     confidence = g.number_input(
-        "confidence_threshold", 0.0, 1.0, value=None, format="%.3g", key=f"exp_f_v{i}_conf"
+        "confidence_threshold", value=None, step=0.01, format="%.3g", key=f"exp_f_v{i}_conf"
     )
     overrides: dict[str, object] = {
         "router": None if router == _NOT_SET else router,
@@ -297,13 +293,11 @@ def _form() -> None:
             hypothesis = st.text_area("Hypothesis", key="exp_f_hypothesis", height=80)
             c, d, e = st.columns(3)
             workload = c.selectbox("Workload", workloads, key="exp_f_workload")
-            per_unit = d.number_input("Queries per unit", 1, 1000, value=1, key="exp_f_per_unit")
+            per_unit = d.number_input("Queries per unit", value=1, step=1, key="exp_f_per_unit")
             metric = e.selectbox("Primary metric", ex.METRICS, key="exp_f_metric")
             f, g, h = st.columns(3, vertical_alignment="bottom")
-            mde = f.number_input(
-                "Target MDE (relative)", 0.0, 10.0, value=0.1, format="%.3g", key="exp_f_mde"
-            )
-            alpha = g.number_input("Alpha", 0.0, 0.5, value=0.05, format="%.3g", key="exp_f_alpha")
+            mde = f.number_input("Target MDE (relative)", value=0.1, format="%.3g", key="exp_f_mde")
+            alpha = g.number_input("Alpha", value=0.05, format="%.3g", key="exp_f_alpha")
             sequential = h.checkbox("Sequential", key="exp_f_sequential")
             variants = [
                 _form_variant(0, "control", 0.5),

@@ -142,25 +142,23 @@ st.selectbox(
 with st.form("mcts_form"):
     position = st.text_input("Position", key="mcts_position", help=HINTS[task_name])
     a, b, c, d, e = st.columns(5)
-    iterations = a.number_input(
-        "Iterations", 1, 100_000, value=settings.mcts_iterations, step=100, key="mcts_iterations"
-    )
-    c_value = b.number_input("Exploration c", 0.0, 100.0, value=settings.mcts_c, step=0.1, key="mcts_c")
+    # No bounds on these inputs: ExploreRequest names a bad value (the browser would drop it
+    # silently and the search would run with the previous one).
+    iterations = a.number_input("Iterations", value=settings.mcts_iterations, step=100, key="mcts_iterations")
+    c_value = b.number_input("Exploration c", value=settings.mcts_c, step=0.1, key="mcts_c")
     selection = c.radio("Selection", list(explorer.SELECTIONS), horizontal=True, key="mcts_selection")
     seed = d.number_input(
         "Seed",
-        0,
-        2**53 - 1,
         value=settings.mcts_seed,
+        step=1,
         placeholder="random",
         key="mcts_seed",
         help="Empty: a fresh seed is drawn and shown with the result",
     )
     every = e.number_input(
         "Snapshot every",
-        1,
-        100_000,
         value=settings.snapshot_every,
+        step=1,
         key="mcts_every",
         help="Iterations between tree snapshots (live view and scrubber)",
     )

@@ -326,17 +326,16 @@ with st.form("query_form"):
         key="query_provider",
         help="Used by freeform queries; games are answered without an LLM",
     )
-    seed = c.number_input(
+    seed = c.number_input(  # no bounds here: QueryRequest names a bad value (the browser would drop it)
         "Seed",
-        0,
-        2**53 - 1,
         value=None,
+        step=1,
         placeholder="random",
         key="query_seed",
         help="Empty: a fresh seed is drawn and shown with the result",
     )
-    iterations = d.number_input("MCTS iterations", 1, 10_000, step=100, key="query_iterations")
-    max_steps = e.number_input("Max steps", 1, 10, key="query_max_steps")
+    iterations = d.number_input("MCTS iterations", step=100, key="query_iterations")
+    max_steps = e.number_input("Max steps", step=1, key="query_max_steps")
     f, g, _ = st.columns([1, 1, 3])
     use_mcts = f.checkbox("Use MCTS", key="query_use_mcts")
     use_rag = g.checkbox("Use retrieval (RAG)", key="query_use_rag")

@@ -20,9 +20,10 @@ def _run_here() -> tuple[QueryResult | None, QueryRequest | None]:
         a, b, c, d = st.columns(4)
         task = a.selectbox("Task", list(TASKS), format_func=TASKS.get, key="routing_task")
         router = b.selectbox("Router", list(routing.ROUTERS), key="routing_router")
-        seed = c.number_input("Seed", 0, 2**53 - 1, value=None, placeholder="random", key="routing_seed")
+        # no bounds: QueryRequest names a bad value (the browser would drop it silently)
+        seed = c.number_input("Seed", value=None, step=1, placeholder="random", key="routing_seed")
         iterations = d.number_input(
-            "MCTS iterations", 1, 10_000, value=settings.mcts_iterations, step=100, key="routing_iterations"
+            "MCTS iterations", value=settings.mcts_iterations, step=100, key="routing_iterations"
         )
         denied = auth.operator_disabled_reason("run_query")
         submitted = st.form_submit_button(
@@ -307,12 +308,13 @@ def _workload_comparison() -> None:
             key="routing_eval_routers",
             disabled=running,
         )
+        # no bounds: ComparisonSpec names a bad value (the browser would drop it silently)
         per_task = b.number_input(
-            "Positions per task", 1, 50, value=5, key="routing_eval_per_task", disabled=running
+            "Positions per task", value=5, step=1, key="routing_eval_per_task", disabled=running
         )
-        seed = c.number_input("Seed", 0, 2**32 - 1, value=0, key="routing_eval_seed", disabled=running)
+        seed = c.number_input("Seed", value=0, step=1, key="routing_eval_seed", disabled=running)
         iterations = d.number_input(
-            "MCTS iterations", 1, 10_000, value=300, step=100, key="routing_eval_iterations", disabled=running
+            "MCTS iterations", value=300, step=100, key="routing_eval_iterations", disabled=running
         )
         denied = auth.operator_disabled_reason("compare_routers")
         if running:

@@ -471,14 +471,16 @@ with st.container(border=True):
     a, b, c, d = st.columns([2, 1, 1, 1])
     statuses = a.multiselect("Status", STATUSES, key="traces_status", placeholder="any status")
     task = b.selectbox("Task", list(TASKS), format_func=TASKS.get, key="traces_task")
-    min_ms = c.number_input("Min latency (ms)", value=None, min_value=0.0, step=10.0, key="traces_min_ms")
-    max_ms = d.number_input("Max latency (ms)", value=None, min_value=0.0, step=10.0, key="traces_max_ms")
+    # No bounds on the number inputs: TraceFilter names a bad value (the browser would drop it
+    # silently and the list would keep the previous filter).
+    min_ms = c.number_input("Min latency (ms)", value=None, step=10.0, key="traces_min_ms")
+    max_ms = d.number_input("Max latency (ms)", value=None, step=10.0, key="traces_max_ms")
     e, f, g = st.columns([2, 1, 1])
     id_text = e.text_input(
         "Id", key="traces_id", placeholder="request, trace or correlation id — or its first characters"
     )
     window = f.selectbox("Time", list(WINDOWS), format_func=WINDOWS.get, key="traces_window")
-    limit = g.number_input("Show at most", 1, 5000, value=200, step=50, key="traces_limit")
+    limit = g.number_input("Show at most", value=200, step=50, key="traces_limit")
     h, i = st.columns([3, 1])
     query_text = h.text_input(
         "Query text",

@@ -104,3 +104,25 @@ def test_deep_link_prefills_the_form(monkeypatch, tmp_path):
 def test_a_huge_number_shows_an_error_not_an_exception(app):
     at = _run(app, "game24", "24: " + "9" * 5000 + " 1 2 3", iterations=50)
     assert any("5000 digits is too long" in e.value for e in at.error), [e.value for e in at.error]
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("mcts_iterations", 999_999, "less than or equal to 100000"),
+        ("mcts_c", -1.0, "greater than or equal to 0"),
+        ("mcts_every", 0, "greater than or equal to 1"),
+    ],
+)
+def test_an_out_of_range_value_is_refused_not_replaced(app, key, value, message):
+    # no browser-side bounds (they would drop the typed value and search with the previous one):
+    # ExploreRequest refuses it with a message, and no search runs
+    at = app
+    at.selectbox(key="mcts_task").set_value("tictactoe").run()
+    at.text_input(key="mcts_position").set_value("X.O/.X./..O")
+    at.number_input(key=key).set_value(value)
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    errors = " ".join(e.value for e in at.error)
+    assert message in errors, errors
+    assert "mcts_outcome" not in at.session_state and not at.get("plotly_chart")

@@ -155,3 +155,22 @@ def test_the_live_connect_four_tree_names_its_columns() -> None:
     assert "root" in tree_labels and tree_labels - {"root"}
     assert all(t.startswith("c") for t in tree_labels - {"root"}), tree_labels
     assert {t[1:] for t in tree_labels - {"root"}} <= set(moves)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "field"),
+    [
+        ("query_iterations", 999_999, "MCTS iterations\\: Input should be less than or equal to 10000"),
+        ("query_max_steps", 0, "Max steps\\: Input should be greater than or equal to 1"),
+    ],
+)
+def test_an_out_of_range_form_value_is_refused_by_name_not_replaced(app, key, value, field):
+    # The form's inputs have no browser-side bounds, which would keep the typed value out of the
+    # form and run the query with the previous one: the request model refuses it by name.
+    at = _run(app, "24: 4 7 8 8")
+    assert _has_answer(at)
+    at.number_input(key=key).set_value(value)
+    next(b for b in at.button if b.label == "Run query").click().run()
+    assert not at.exception, at.exception
+    errors = " ".join(e.value for e in at.error)
+    assert field in errors and not _has_answer(at), errors

@@ -128,6 +128,23 @@ def test_bad_filter_is_a_warning_not_a_traceback(db):
     assert len(at.main.dataframe) == 0
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("traces_limit", 6000, "Limit: Input should be less than or equal to 5000"),
+        ("traces_min_ms", -5.0, "Min latency (ms): Input should be greater than or equal to 0"),
+    ],
+)
+def test_an_out_of_range_number_is_named_not_replaced(db, key, value, message):
+    # no browser-side bounds (the browser would drop the typed value and keep the previous filter)
+    write(db, **THREE)
+    at = open_page()
+    at.number_input(key=key).set_value(value).run()
+    assert not at.exception
+    assert message in texts(at.warning)
+    assert len(at.main.dataframe) == 0
+
+
 # ------------------------------------------------------------------------------------------ detail
 
 
