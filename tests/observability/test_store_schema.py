@@ -149,19 +149,25 @@ def test_store_write_waits_out_a_lock_held_beyond_its_busy_timeout(tmp_path: Pat
     store.close()
 
 
-def test_request_json_migration_adds_the_column_and_keeps_older_rows_null(tmp_path: Path) -> None:
-    """The request_json migration (issue 13): a file migrated from before it keeps its rows, their
-    request_json is NULL, and new rows can carry the JSON."""
-    from observability.store.request_json import NAME
-
-    number = [name for name, _ in MIGRATIONS].index(NAME) + 1
-    path = tmp_path / "before.db"
+def _store_before(path: Path, migration: str) -> Database:
+    """A store file at ``path`` migrated up to (not including) the migration named ``migration``."""
+    number = [name for name, _ in MIGRATIONS].index(migration) + 1
     db = Database(sqlite3.connect(path, isolation_level=None))
     db.conn.execute("BEGIN")
     for _, apply in MIGRATIONS[: number - 1]:
         apply(db)
     db.conn.execute(f"PRAGMA user_version = {number - 1}")
     db.conn.execute("COMMIT")
+    return db
+
+
+def test_request_json_migration_adds_the_column_and_keeps_older_rows_null(tmp_path: Path) -> None:
+    """The request_json migration (issue 13): a file migrated from before it keeps its rows, their
+    request_json is NULL, and new rows can carry the JSON."""
+    from observability.store.request_json import NAME
+
+    path = tmp_path / "before.db"
+    db = _store_before(path, NAME)
     db.conn.execute("INSERT INTO requests (request_id, ts, status) VALUES ('old', 1.0, 'ok')")
     db.conn.close()
     with Store(path) as store:
@@ -180,14 +186,8 @@ def test_experiment_status_index_migration_keeps_the_counts_and_covers_them(tmp_
     from observability.store.experiment_runs import recorded_units
     from observability.store.experiment_status_index import NAME
 
-    number = [name for name, _ in MIGRATIONS].index(NAME) + 1
     path = tmp_path / "before.db"
-    db = Database(sqlite3.connect(path, isolation_level=None))
-    db.conn.execute("BEGIN")
-    for _, apply in MIGRATIONS[: number - 1]:
-        apply(db)
-    db.conn.execute(f"PRAGMA user_version = {number - 1}")
-    db.conn.execute("COMMIT")
+    db = _store_before(path, NAME)
     rows = [
         (f"r{i}", float(i), status, exp, variant)
         for i, (status, exp, variant) in enumerate(
