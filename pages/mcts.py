@@ -7,6 +7,12 @@ import streamlit as st
 from app import auth, charts, components, explorer
 from app.explorer import ExploreOutcome, ExploreRequest
 
+#: The form's labels, for the request model's messages ("Iterations: ..." rather than "iterations: ...").
+FORM_LABELS = {
+    "task": "Task", "position": "Position", "iterations": "Iterations", "c": "Exploration c",
+    "selection": "Selection", "seed": "Seed", "snapshot_every": "Snapshot every",
+}  # fmt: skip
+
 TASKS = explorer.TASKS
 HINTS = {
     "tictactoe": "Rows top to bottom separated by /, cells X, O or . — e.g. X.O/.X./..O",
@@ -179,7 +185,7 @@ if submitted:
             snapshot_every=every,
         )
     except explorer.ValidationError as exc:
-        for problem in explorer.validation_problems(exc):
+        for problem in explorer.validation_problems(exc, FORM_LABELS):
             st.error(components.plain(problem))
         st.stop()
     live = components.LiveTree(request.iterations, task.reward_range, task=task_name)

@@ -8,6 +8,12 @@ import streamlit as st
 from app import auth, charts, components, router_eval, routing, routing_charts
 from app.routing import AGENTS, DEFAULT_CONFIDENCE_THRESHOLD, QueryRequest, QueryResult
 
+#: The forms' labels, for the request models' messages ("MCTS iterations: ..." not "mcts_iterations: ...").
+FORM_LABELS = {
+    "query": "Query", "task": "Task", "router": "Router", "routers": "Routers", "seed": "Seed",
+    "mcts_iterations": "MCTS iterations", "per_task": "Positions per task",
+}  # fmt: skip
+
 SOURCES = ("Last Query console run", "Run a query here")
 TASKS = routing.CONSOLE_TASKS
 
@@ -41,7 +47,7 @@ def _run_here() -> tuple[QueryResult | None, QueryRequest | None]:
                 query=text, task=task, router=router, seed=seed, mcts_iterations=iterations
             )
         except routing.ValidationError as exc:
-            for problem in routing.validation_problems(exc):
+            for problem in routing.validation_problems(exc, FORM_LABELS):
                 st.error(components.plain(problem))
             return None, None
         try:
@@ -325,7 +331,7 @@ def _workload_comparison() -> None:
                     routers=tuple(routers), per_task=per_task, seed=seed, mcts_iterations=iterations
                 )
             except routing.ValidationError as exc:
-                for problem in routing.validation_problems(exc):
+                for problem in routing.validation_problems(exc, FORM_LABELS):
                     st.error(components.plain(problem))
                 spec = None
             if spec is not None:

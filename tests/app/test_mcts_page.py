@@ -109,9 +109,9 @@ def test_a_huge_number_shows_an_error_not_an_exception(app):
 @pytest.mark.parametrize(
     ("key", "value", "message"),
     [
-        ("mcts_iterations", 999_999, "less than or equal to 100000"),
-        ("mcts_c", -1.0, "greater than or equal to 0"),
-        ("mcts_every", 0, "greater than or equal to 1"),
+        ("mcts_iterations", 999_999, "Iterations\\: Input should be less than or equal to 100000"),
+        ("mcts_c", -1.0, "Exploration c\\: Input should be greater than or equal to 0"),
+        ("mcts_every", 0, "Snapshot every\\: Input should be greater than or equal to 1"),
     ],
 )
 def test_an_out_of_range_value_is_refused_not_replaced(app, key, value, message):
