@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from engine.llm.text import count_tokens, split_sentences, terms
+from engine.llm.text import count_tokens, join_sentences, split_sentences, terms
 from engine.llm.types import LLMRequest, LLMResponse
 
 __all__ = [
@@ -197,10 +197,10 @@ class OfflineProvider:
                 if not parts:  # even the best sentence is too long: quote its beginning
                     keep = max(1, request.max_tokens - 4)  # room for the ellipsis and "[n]"
                     return _truncate_to_tokens(cand.text, keep) + f" [{cand.passage}]", "length"
-                return " ".join(parts), "length"
+                return join_sentences(parts), "length"
             parts.append(part)
             used += cost
-        return " ".join(parts), "extractive"
+        return join_sentences(parts), "extractive"
 
     def complete(self, request: LLMRequest) -> LLMResponse:
         """The extractive answer as an :class:`LLMResponse` (``extractive=True``, cost 0.0, priced)."""

@@ -10,7 +10,16 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["STOPWORDS", "count_tokens", "fold", "split_sentences", "terms", "tokenize"]
+__all__ = [
+    "LIST_MARKERS",
+    "STOPWORDS",
+    "count_tokens",
+    "fold",
+    "join_sentences",
+    "split_sentences",
+    "terms",
+    "tokenize",
+]
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 _WORD = re.compile(r"[^\W_]+")
@@ -18,6 +27,11 @@ _WORD = re.compile(r"[^\W_]+")
 # an upper-case letter, digit, quote or bracket.  Abbreviations such as "Dr. Smith" split wrongly;
 # that is acceptable for extractive answers, which only ever copy text verbatim.
 _SENTENCE_END = re.compile(r"[.!?][\"')\]]*(?=\s+[\"'(\[]?[A-Z0-9])")
+# A list item ("- " or "* ") after the end of a sentence or a colon starts a sentence of its own,
+# so a bulleted list flattened onto one line is still one item per sentence.
+_LIST_ITEM = re.compile(r"(?<=[.:;!?])\s+(?=[-*] \S)")
+#: The markers that start a list-item sentence.
+LIST_MARKERS = ("- ", "* ")
 
 _STOPWORD_TEXT = """
     a about above after again against all am an and any are as at be because been before being below
@@ -58,7 +72,8 @@ def terms(text: str) -> list[str]:
 
 def split_sentences(text: str) -> list[str]:
     """The sentences of ``text``, whitespace-normalised, each copied verbatim otherwise; empty ones
-    dropped."""
+    dropped.  A list item (``- `` or ``* `` after a sentence's end or a colon) is a sentence of its
+    own, marker included."""
     flat = " ".join(text.split())
     if not flat:
         return []
@@ -68,4 +83,21 @@ def split_sentences(text: str) -> list[str]:
         out.append(flat[start : match.end()].strip())
         start = match.end()
     out.append(flat[start:].strip())
-    return [s for s in out if s]
+    return [item.strip() for s in out for item in _LIST_ITEM.split(s) if item.strip()]
+
+
+def join_sentences(parts: list[str]) -> str:
+    """Quoted sentences as one text: side by side, except that a list item (see
+    :func:`split_sentences`) starts a line of its own and the text after a list starts a new
+    paragraph, so the answer reads (and renders as Markdown) as the list it came from."""
+    text = ""
+    for i, part in enumerate(parts):
+        if i == 0:
+            text = part
+        elif part.startswith(LIST_MARKERS):
+            text += "\n" + part
+        elif parts[i - 1].startswith(LIST_MARKERS):
+            text += "\n\n" + part
+        else:
+            text += " " + part
+    return text

@@ -179,3 +179,30 @@ def test_property_never_invents(passages: list[str], question: list[str]) -> Non
 def test_validation(bad: dict) -> None:
     with pytest.raises(ValueError):
         OfflineProvider(**bad)
+
+
+def test_a_flattened_bulleted_list_is_one_sentence_per_item() -> None:
+    text = "Alerts: - Page at 14.4x (1h/5m): the fast burn runbook. - Ticket at 1x: slow burn. Then act."
+    assert split_sentences(text) == [
+        "Alerts:",
+        "- Page at 14.4x (1h/5m): the fast burn runbook.",
+        "- Ticket at 1x: slow burn.",
+        "Then act.",
+    ]
+    # a spaced hyphen inside a sentence is not a list item
+    assert split_sentences("Fast - and slow - burns differ.") == ["Fast - and slow - burns differ."]
+
+
+def test_list_items_are_answered_as_a_list() -> None:
+    passages = ["Alerts: - Page when the burn is fast. - Ticket when the burn is slow. Budgets reset."]
+    response = complete(ask(passages, "When does a burn page or ticket?"))
+    # both items quoted, each on its own line, so the answer renders as the list it came from
+    assert response.text == "- Page when the burn is fast. [1]\n- Ticket when the burn is slow. [1]"
+
+
+def test_join_sentences_starts_a_paragraph_after_a_list() -> None:
+    from engine.llm.text import join_sentences
+
+    assert join_sentences(["A. [1]", "- b. [2]", "- c. [2]", "D. [1]", "E. [3]"]) == (
+        "A. [1]\n- b. [2]\n- c. [2]\n\nD. [1] E. [3]"
+    )
