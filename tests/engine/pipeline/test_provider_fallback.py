@@ -114,16 +114,18 @@ def test_every_failed_provider_call_is_counted_traced_and_recorded(tmp_path, ser
 
 
 def test_calls_skipped_by_the_open_breaker_count_as_circuit_open_errors(tmp_path, server) -> None:
-    engine = _engine(tmp_path, server, llm_breaker_failure_threshold=2)
+    # the breaker opens after the first failure: every later call of the request is skipped
+    # (how many calls a freeform request makes depends on its answers, so only ">= 2" is assumed)
+    engine = _engine(tmp_path, server, llm_breaker_failure_threshold=1)
     try:
         result = engine.run(QueryRequest(query=QUERY, provider="openai", seed=1))
         engine.telemetry.flush()
         total = len(_spans(tmp_path / "arbor.db", "llm.complete"))
-        assert len(server.requests) == 2 and total > 2  # the breaker opened after two failures
+        assert len(server.requests) == 1 and total >= 2
         assert result.provider == "offline" and result.fallback_from == "openai"
         errors = "mcts_llm_request_errors_total"
-        assert _sample(engine, errors, provider="openai", error_type="ProviderUnavailable") == 2
-        assert _sample(engine, errors, provider="openai", error_type="CircuitOpen") == total - 2
+        assert _sample(engine, errors, provider="openai", error_type="ProviderUnavailable") == 1
+        assert _sample(engine, errors, provider="openai", error_type="CircuitOpen") == total - 1
         assert _sample(engine, "mcts_llm_request_latency_seconds_count", provider="openai") == total
     finally:
         engine.close()
