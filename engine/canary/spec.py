@@ -22,18 +22,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from engine.experiments.specs import (
-    SpecError,
-    SpecProblem,
-    VariantOverrides,
-    Workload,
-    _duplicate_keys,
-    _field,
-    _line,
-    read_yaml,
-)
+from engine.experiments.spec_yaml import parse_document, read_spec_file
+from engine.experiments.specs import VariantOverrides, Workload
 from engine.faults import FaultPlan
 
 __all__ = [
@@ -211,28 +203,15 @@ def parse_canary_spec(
     Raises:
         SpecError: not YAML, not a mapping, or not a valid spec; every problem with line and field.
     """
-    root, document = read_yaml(text, source)
-    if not isinstance(document, dict):
-        raise SpecError(
-            [
-                SpecProblem(
-                    source, 1, "", "a canary spec must be a YAML mapping (id, candidate, workload, ...)"
-                )
-            ]
-        )
-    problems = [SpecProblem(source, line, f, m) for line, f, m in _duplicate_keys(root)]
-    try:
-        spec = CanarySpec.model_validate(document)
-    except ValidationError as exc:
-        for err in exc.errors():
-            loc = tuple(err["loc"])
-            problems.append(SpecProblem(source, _line(root, loc), _field(loc), _message(err)))
-        raise SpecError(problems) from None
     names = frozenset(slo_names) if slo_names is not None else None
-    problems += [SpecProblem(source, _line(root, loc), _field(loc), m) for loc, m in _semantic(spec, names)]
-    if problems:
-        raise SpecError(problems)
-    return spec
+    return parse_document(
+        text,
+        source,
+        CanarySpec,
+        shape="a canary spec must be a YAML mapping (id, candidate, workload, ...)",
+        message=_message,
+        semantic=lambda spec: _semantic(spec, names),
+    )
 
 
 def load_canary_spec(path: str | Path, slo_names: Iterable[str] | None = None) -> CanarySpec:
@@ -247,8 +226,4 @@ def load_canary_spec(path: str | Path, slo_names: Iterable[str] | None = None) -
         from engine.experiments.specs import _slo_names
 
         slo_names = _slo_names()
-    try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError([SpecProblem(str(file), None, "", f"cannot read the spec: {exc}")]) from None
-    return parse_canary_spec(text, str(file), slo_names)
+    return parse_canary_spec(read_spec_file(file), str(file), slo_names)

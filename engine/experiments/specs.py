@@ -22,13 +22,18 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from engine.experiments.spec_yaml import (
+    SpecError,
+    SpecProblem,
+    parse_document,
+    read_spec_file,
+    read_yaml,
+)
 from engine.models import Overrides, QueryRequest
 from engine.names import ProviderName, RouterName
 from observability.store.experiment_reads import UNIT_METRICS
@@ -63,32 +68,7 @@ MetricName = Literal["correctness", "latency", "cost", "tokens", "errors"]
 GuardrailMetric = Literal["correctness", "latency", "cost", "tokens", "errors", "slo_burn"]
 
 _NAME = r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,63}$"
-#: A spec is a page of YAML: longer texts, or ones built from many aliases, are refused unread.
-MAX_SPEC_BYTES = 256 * 1024
-MAX_ALIASES = 50
 _OVERRIDE_FIELDS = frozenset(Overrides.model_fields)
-
-
-@dataclass(frozen=True, slots=True)
-class SpecProblem:
-    """One problem of a spec: the file, the 1-based line (None when unknown), the field path."""
-
-    file: str
-    line: int | None
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line is not None else self.file
-        return f"{where}: {self.field or '(document)'}: {self.message}"
-
-
-class SpecError(ValueError):
-    """A spec file (or several) is unreadable, not YAML, or invalid; ``problems`` lists each one."""
-
-    def __init__(self, problems: Sequence[SpecProblem]) -> None:
-        self.problems = tuple(problems)
-        super().__init__("\n".join(str(p) for p in self.problems))
 
 
 class _Model(BaseModel):
@@ -212,49 +192,6 @@ class ExperimentSpec(_Model):
 # --------------------------------------------------------------------------- YAML with positions
 
 
-def _node_at(node: yaml.Node | None, loc: Sequence[Any]) -> yaml.Node | None:
-    """The node where the field at ``loc`` is written: the key of a mapping entry (its line is
-    the field's), an item of a sequence, or the deepest existing parent when the field is missing."""
-    for depth, part in enumerate(loc):
-        last = depth == len(loc) - 1
-        if isinstance(node, yaml.MappingNode):
-            entry = next((kv for kv in node.value if str(kv[0].value) == str(part)), None)
-            if entry is None:
-                return node
-            node = entry[0] if last else entry[1]
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
-            node = node.value[part]
-        else:
-            return node
-    return node
-
-
-def _line(root: yaml.Node | None, loc: Sequence[Any]) -> int | None:
-    node = _node_at(root, loc)
-    return None if node is None else node.start_mark.line + 1
-
-
-def _field(loc: Sequence[Any]) -> str:
-    return ".".join(str(p) for p in loc)
-
-
-def _duplicate_keys(node: yaml.Node | None, path: tuple[Any, ...] = ()) -> list[tuple[int, str, str]]:
-    """(line, field, message) of every mapping key written twice (YAML would keep the last)."""
-    found: list[tuple[int, str, str]] = []
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key, value in node.value:
-            name = str(key.value)
-            if name in seen:
-                found.append((key.start_mark.line + 1, _field((*path, name)), "key written twice"))
-            seen.add(name)
-            found += _duplicate_keys(value, (*path, name))
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            found += _duplicate_keys(item, (*path, i))
-    return found
-
-
 def _semantic(spec: ExperimentSpec, slo_names: frozenset[str] | None) -> list[tuple[tuple[Any, ...], str]]:
     """Cross-field problems pydantic's per-field checks do not see, with the field path of each."""
     problems: list[tuple[tuple[Any, ...], str]] = []
@@ -337,40 +274,6 @@ def _pydantic_message(err: Any) -> str:
     return msg
 
 
-def read_yaml(text: str, source: str) -> tuple[yaml.Node | None, Any]:
-    """The YAML ``text`` of a spec as (its node tree, for line numbers; the loaded document),
-    within the limits every spec shares: at most ``MAX_SPEC_BYTES`` and ``MAX_ALIASES`` aliases
-    (no "billion laughs"), safe loading only.
-
-    Raises:
-        SpecError: too large, too many aliases, or not valid YAML (with its line).
-    """
-    if len(text.encode("utf-8", "replace")) > MAX_SPEC_BYTES:
-        raise SpecError(
-            [SpecProblem(source, None, "", f"the spec is larger than {MAX_SPEC_BYTES // 1024} KiB")]
-        )
-    try:
-        aliases = sum(
-            isinstance(event, yaml.AliasEvent) for event in yaml.parse(text, Loader=yaml.SafeLoader)
-        )
-        if aliases > MAX_ALIASES:
-            raise SpecError(
-                [
-                    SpecProblem(
-                        source, None, "", f"the spec uses {aliases} YAML aliases (at most {MAX_ALIASES})"
-                    )
-                ]
-            )
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        reason = getattr(exc, "problem", None) or str(exc)
-        raise SpecError([SpecProblem(source, line, "", f"not valid YAML: {reason}")]) from None
-    return root, document
-
-
 def parse_spec(text: str, source: str = "<spec>", slo_names: Iterable[str] | None = None) -> ExperimentSpec:
     """Validate the YAML ``text`` of one spec; ``source`` names it in messages (a file path, ``<editor>``).
 
@@ -380,27 +283,21 @@ def parse_spec(text: str, source: str = "<spec>", slo_names: Iterable[str] | Non
         SpecError: the text is not YAML, not a mapping, or not a valid spec; every problem is listed
             with its line and field.
     """
-    root, document = read_yaml(text, source)
-    if not isinstance(document, dict):
-        raise SpecError(
-            [SpecProblem(source, 1, "", "a spec must be a YAML mapping (id, hypothesis, variants, ...)")]
-        )
-    problems = [SpecProblem(source, line, f, m) for line, f, m in _duplicate_keys(root)]
-    try:
-        spec = ExperimentSpec.model_validate(document)
-    except ValidationError as exc:
-        for err in exc.errors():
-            loc = tuple(err["loc"])
-            problems.append(SpecProblem(source, _line(root, loc), _field(loc), _pydantic_message(err)))
-        weights = _raw_weight_problem(document)
-        if weights is not None:
-            problems.append(SpecProblem(source, _line(root, ("variants",)), "variants", weights))
-        raise SpecError(problems) from None
     names = frozenset(slo_names) if slo_names is not None else None
-    problems += [SpecProblem(source, _line(root, loc), _field(loc), m) for loc, m in _semantic(spec, names)]
-    if problems:
-        raise SpecError(problems)
-    return spec
+
+    def weights(document: dict[str, Any]) -> list[tuple[tuple[Any, ...], str]]:
+        problem = _raw_weight_problem(document)
+        return [] if problem is None else [(("variants",), problem)]
+
+    return parse_document(
+        text,
+        source,
+        ExperimentSpec,
+        shape="a spec must be a YAML mapping (id, hypothesis, variants, ...)",
+        message=_pydantic_message,
+        semantic=lambda spec: _semantic(spec, names),
+        when_invalid=weights,
+    )
 
 
 def _slo_names() -> frozenset[str] | None:
@@ -425,11 +322,7 @@ def load_spec(path: str | Path, slo_names: Iterable[str] | None = None) -> Exper
 
 
 def _load(file: Path, slo_names: frozenset[str] | None) -> ExperimentSpec:
-    try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError([SpecProblem(str(file), None, "", f"cannot read the spec: {exc}")]) from None
-    return parse_spec(text, str(file), slo_names)
+    return parse_spec(read_spec_file(file), str(file), slo_names)
 
 
 def load_specs(directory: str | Path = DEFAULT_SPECS_DIR) -> list[ExperimentSpec]:
