@@ -244,6 +244,25 @@ def _range_of(model: Any, field: str) -> tuple[float, float]:
     return low, high
 
 
+def _model_number(
+    params: Mapping[str, str],
+    key: str,
+    warnings: list[LinkWarning],
+    model: Any,
+    field: str,
+    *,
+    whole: bool,
+    default: str,
+    clamp: bool,
+    cap: float = math.inf,
+) -> Any:
+    """:func:`link_number` within the bounds of ``model.field`` (at most ``cap``)."""
+    low, high = _range_of(model, field)
+    return link_number(
+        params, key, warnings, whole=whole, low=low, high=min(high, cap), default=default, clamp=clamp
+    )
+
+
 def _max_length(model: Any, field: str) -> int:
     """The max_length of a pydantic model's string field."""
     return next(rule.max_length for rule in model.model_fields[field].metadata if hasattr(rule, "max_length"))
@@ -303,15 +322,13 @@ def parse_query_link(params: Mapping[str, str], *, default_iterations: int = 100
     )
     task = link_choice(params, "task", tuple(CONSOLE_TASKS), warnings, default=CONSOLE_TASKS["auto"])
     router = link_choice(params, "router", ROUTERS, warnings, default=ROUTERS[0])
-    seed_low, seed_high = _range_of(QueryRequest, "seed")
-    seed = link_number(
-        params, "seed", warnings, whole=True, low=seed_low, high=min(seed_high, MAX_SEED),
-        default=_seed_default(None), clamp=False,
+    seed = _model_number(
+        params, "seed", warnings, QueryRequest, "seed", whole=True, default=_seed_default(None),
+        clamp=False, cap=MAX_SEED,
     )  # fmt: skip
-    low, high = _range_of(QueryRequest, "mcts_iterations")
-    iterations = link_number(
-        params, "iterations", warnings, whole=True, low=low, high=high, default=f"{default_iterations:,}",
-        clamp=True,
+    iterations = _model_number(
+        params, "iterations", warnings, QueryRequest, "mcts_iterations", whole=True,
+        default=f"{default_iterations:,}", clamp=True,
     )  # fmt: skip
     return QueryLink(query, task, router, seed, iterations, tuple(warnings))
 
@@ -340,19 +357,16 @@ def parse_explorer_link(
                 "position", params["position"], "the task's first example", "ignored", "comes without a task"
             )
         )
-    low, high = _range_of(ExploreRequest, "iterations")
-    iterations = link_number(
-        params, "iterations", warnings, whole=True, low=low, high=high, default=f"{default_iterations:,}",
-        clamp=True,
+    iterations = _model_number(
+        params, "iterations", warnings, ExploreRequest, "iterations", whole=True,
+        default=f"{default_iterations:,}", clamp=True,
     )  # fmt: skip
-    seed_low, seed_high = _range_of(ExploreRequest, "seed")
-    seed = link_number(
-        params, "seed", warnings, whole=True, low=seed_low, high=min(seed_high, MAX_SEED),
-        default=_seed_default(default_seed), clamp=False,
+    seed = _model_number(
+        params, "seed", warnings, ExploreRequest, "seed", whole=True, default=_seed_default(default_seed),
+        clamp=False, cap=MAX_SEED,
     )  # fmt: skip
-    c_low, c_high = _range_of(ExploreRequest, "c")
-    c = link_number(
-        params, "c", warnings, whole=False, low=c_low, high=c_high, default=f"{default_c:g}", clamp=True
+    c = _model_number(
+        params, "c", warnings, ExploreRequest, "c", whole=False, default=f"{default_c:g}", clamp=True
     )
     selection = link_choice(params, "selection", SELECTIONS, warnings, default=SELECTIONS[0])
     return ExplorerLink(task, position, iterations, seed, c, selection, tuple(warnings))
