@@ -25,7 +25,7 @@ import sys
 from typing import Any
 
 from engine.cli_args import Parser, fail, int_in, spec_or_fail
-from engine.cli_signals import run_graceful, signal_name
+from engine.cli_signals import print_run_summary, run_graceful
 
 __all__ = [
     "EXIT_ROLLED_BACK",
@@ -82,16 +82,10 @@ def canary_run(args: argparse.Namespace) -> int:
         ),
         (RunConfigError,),
     )
-    summary = dataclasses.asdict(report)
-    summary["signal"] = None if signals.received is None else signal_name(signals.received)
-    summary["flushed"] = flush_error is None
     print(f"canary {report.canary} run {report.run_id}: {report.status} — {report.reason}", file=sys.stderr)
-    print(json.dumps(summary), flush=True)
-    if flush_error is not None:
-        print(f"python -m engine: error: telemetry not fully written: {flush_error}", file=sys.stderr)
-        return 3
-    if signals.received is not None:
-        return 128 + signals.received
+    status = print_run_summary(report, signals, flush_error)  # 3 not flushed, 128 + signal stopped
+    if status != 0:
+        return status
     return {"promoted": 0, "rolled_back": EXIT_ROLLED_BACK, "stalled": EXIT_STALLED}.get(report.status, 1)
 
 

@@ -87,7 +87,7 @@ def close_runtime(runtime: Any) -> str | None:
 
 
 def print_run_summary(report: Any, signals: Signals, flush_error: str | None) -> int:
-    """Print the one JSON line that ends a graceful run (``load``, ``experiment run``): the fields
+    """Print the one JSON line that ends a graceful run (``load``, ``experiment run``, ``canary run``): the fields
     of the dataclass ``report``, ``signal`` (the name of the signal that stopped it, or null) and
     ``flushed``; a line on stderr when the store could not be flushed (``flush_error``).
 
