@@ -87,9 +87,10 @@ def close_runtime(runtime: Any) -> str | None:
 
 
 def print_run_summary(report: Any, signals: Signals, flush_error: str | None) -> int:
-    """Print the one JSON line that ends a graceful run (``load``, ``experiment run``, ``canary run``): the fields
-    of the dataclass ``report``, ``signal`` (the name of the signal that stopped it, or null) and
-    ``flushed``; a line on stderr when the store could not be flushed (``flush_error``).
+    """Print the one JSON line that ends a graceful run (``load``, ``experiment run``, ``canary
+    run``): the fields of the dataclass ``report``, ``signal`` (the name of the signal that
+    stopped it, or null) and ``flushed``; a line on stderr when the store could not be flushed
+    (``flush_error``).
 
     Returns the exit status: 3 when not flushed, else 0, or 128 + the signal number."""
     summary = dataclasses.asdict(report)
