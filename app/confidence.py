@@ -5,31 +5,17 @@ whether it was exact.  No streamlit here, so it is tested as a pure function."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from engine.loop.confidence import ConfidenceExplanation, final_confidence
+from engine.loop.confidence import ConfidenceExplanation, RuleStep, final_confidence
 
-__all__ = ["SpanStep", "steps_from_spans", "trace_confidence"]
+__all__ = ["steps_from_spans", "trace_confidence"]
 
 _REFINERS = frozenset({"trm"})
 """Agents handed the leading answer as their starting candidate (HRM and MCTS never see it)."""
 
 
-@dataclass(frozen=True, slots=True)
-class SpanStep:
-    """One step as its agent span recorded it (``index`` 0-based); ``refined_from`` is the
-    candidate the loop handed it: the rule's answer over the steps before it, for TRM."""
-
-    index: int
-    agent: str
-    answer: str | None
-    confidence: float
-    exact: bool
-    refined_from: str | None
-
-
-def steps_from_spans(spans: Sequence[Any]) -> list[SpanStep] | None:
+def steps_from_spans(spans: Sequence[Any]) -> list[RuleStep] | None:
     """The steps of a trace from its agent spans (objects with ``name`` and ``attributes``), in
     step order; None when a step's span lacks its step number or confidence (an agent that
     failed, or a trace recorded without them)."""
@@ -46,10 +32,10 @@ def steps_from_spans(spans: Sequence[Any]) -> list[SpanStep] | None:
         raw.append((step, name.removeprefix("agent."), answer, float(confidence), attrs.get("exact") is True))
     if not raw:
         return None
-    out: list[SpanStep] = []
+    out: list[RuleStep] = []
     for step, agent, answer, confidence, exact in sorted(raw):
         given = final_confidence(out).answer if agent in _REFINERS else None
-        out.append(SpanStep(step, agent, answer, confidence, exact, given))
+        out.append(RuleStep(step, agent, answer, confidence, exact, given))
     return out
 
 

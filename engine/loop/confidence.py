@@ -40,6 +40,7 @@ from typing import Literal, Protocol
 __all__ = [
     "RULE",
     "ConfidenceExplanation",
+    "RuleStep",
     "StepLike",
     "StepRole",
     "final_confidence",
@@ -77,6 +78,19 @@ class StepLike(Protocol):
     def exact(self) -> bool: ...
     @property
     def refined_from(self) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RuleStep:
+    """A step as the rule reads it (a :class:`StepLike`), for callers that hold no
+    ``StepRecord``: the loop's votes, a trace's agent spans."""
+
+    index: int
+    agent: str
+    answer: str | None
+    confidence: float
+    exact: bool
+    refined_from: str | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from engine.agents import AgentOutput
-from engine.loop.confidence import ConfidenceExplanation, final_confidence
+from engine.loop.confidence import ConfidenceExplanation, RuleStep, final_confidence
 
 __all__ = ["DEFAULT_CONSENSUS_THRESHOLD", "Agreement", "agreement", "stop_decision"]
 
@@ -39,16 +39,6 @@ class Agreement:
     explanation: ConfidenceExplanation | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class _Vote:
-    index: int
-    agent: str
-    answer: str | None
-    confidence: float
-    exact: bool
-    refined_from: str | None
-
-
 def agreement(outputs: Mapping[str, AgentOutput]) -> Agreement:
     """The leading answer of ``outputs`` (agent -> output, in the order they ran) and how much the
     agents agree on it, by the rule of :func:`engine.loop.confidence.final_confidence`: an exact
@@ -56,7 +46,7 @@ def agreement(outputs: Mapping[str, AgentOutput]) -> Agreement:
     that returned the candidate it was given unchanged repeats it) and the confidence is
     agreement x noisy-OR of the supporters' confidences."""
     votes = [
-        _Vote(i, agent, o.answer, o.confidence, o.exact, o.refined_from)
+        RuleStep(i, agent, o.answer, o.confidence, o.exact, o.refined_from)
         for i, (agent, o) in enumerate(outputs.items())
     ]
     ex = final_confidence(votes)
