@@ -81,14 +81,8 @@ def history_rows(changes: Any) -> pd.DataFrame:
     """The change history as a table, newest first."""
     out = []
     for c in changes:
-        after = c.after or {}
-        detail = ""
-        if c.action == "set" and after:
-            value = after.get("override_value")
-            value = str(value).lower() if isinstance(value, bool) else value
-            detail = f"{after.get('override_key')}={value} at {after.get('rollout_pct')}%"
         out.append(
-            {"time": _when(c.ts), "flag": c.flag, "actor": c.actor, "action": c.action, "change": detail}
+            {"time": _when(c.ts), "flag": c.flag, "actor": c.actor, "action": c.action, "change": c.setting}
         )
     return pd.DataFrame(out)
 

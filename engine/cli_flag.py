@@ -88,12 +88,7 @@ def describe_flag(spec: FlagSpec) -> str:
 
 
 def _change_line(c: FlagChange) -> str:
-    after = c.after or {}
-    what = ""
-    if c.action == "set" and after:
-        value = after.get("override_value")
-        value = str(value).lower() if isinstance(value, bool) else value
-        what = f" -> {after.get('override_key')}={value} at {after.get('rollout_pct'):g}%"
+    what = f" -> {c.setting}" if c.setting else ""
     return f"{_when(c.ts)}  {c.actor}  {c.action} {c.flag}{what}"
 
 

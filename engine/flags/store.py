@@ -49,6 +49,16 @@ class FlagChange:
     before: dict[str, Any] | None
     after: dict[str, Any] | None
 
+    @property
+    def setting(self) -> str:
+        """What a ``set`` made the flag do (``mcts_iterations=200 at 30%``); empty otherwise."""
+        after = self.after or {}
+        if self.action != "set" or not after:
+            return ""
+        value = after.get("override_value")
+        value = str(value).lower() if isinstance(value, bool) else value
+        return f"{after.get('override_key')}={value} at {after.get('rollout_pct'):g}%"
+
 
 def spec_to_row(spec: FlagSpec) -> dict[str, Any]:
     """The ``flags`` columns of ``spec`` (without name and stamps)."""
