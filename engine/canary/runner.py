@@ -52,11 +52,10 @@ from engine.canary.guardrails import (
 from engine.canary.spec import ROOT, CanarySpec
 from engine.events import Final
 from engine.experiments.assignment import bucket
-from engine.experiments.runner import RunConfigError, unit_name
+from engine.experiments.runner import RunConfigError, unit_name, workload_rows
 from engine.faults import FaultPlan, Faults
 from engine.llm import ProviderNotConfigured
 from engine.models import QueryRequest
-from engine.workload import read_workload
 from observability.slo.models import SLO, SLOConfigError, load_slos
 from observability.slo.sqlite_source import threshold_ms
 from observability.store.canary_store import CanaryWriter
@@ -189,12 +188,7 @@ def run_canary(
     store = getattr(getattr(engine, "telemetry", None), "store", None)
     if store is None:
         raise RunConfigError("a canary run needs the telemetry store (ARBOR_TELEMETRY=off turns it off)")
-    try:
-        rows = read_workload(spec.workload.path(root))
-    except OSError as exc:
-        raise RunConfigError(f"cannot read workload {spec.workload.file}: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise RunConfigError(str(exc).splitlines()[0]) from None
+    rows = workload_rows(spec.workload, root)
     _requests(spec, rows)
     chosen_slos = _select_slos(spec, slos)
     plans = {arm: spec.faults.plan(arm) for arm in ARMS}

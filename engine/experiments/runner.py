@@ -50,7 +50,7 @@ from pydantic import ValidationError
 
 from engine.events import Final
 from engine.experiments.assignment import Assignment, assign
-from engine.experiments.specs import ROOT, ExperimentSpec
+from engine.experiments.specs import ROOT, ExperimentSpec, Workload
 from engine.llm import ProviderNotConfigured
 from engine.models import QueryRequest
 from engine.workload import read_workload
@@ -71,6 +71,7 @@ __all__ = [
     "run_experiment",
     "run_settings",
     "unit_name",
+    "workload_rows",
 ]
 
 #: The most requests (units x queries per unit) one run may plan.
@@ -344,6 +345,20 @@ def _experiment_row(spec: ExperimentSpec, settings: Mapping[str, Any], existing:
     return row
 
 
+def workload_rows(workload: Workload, root: Path) -> list[dict[str, Any]]:
+    """The rows of a spec's workload file (relative paths from ``root``).
+
+    Raises:
+        RunConfigError: the file cannot be read, or a line of it is not a valid workload row.
+    """
+    try:
+        return read_workload(workload.path(root))
+    except OSError as exc:
+        raise RunConfigError(f"cannot read workload {workload.file}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise RunConfigError(str(exc).splitlines()[0]) from None
+
+
 def run_experiment(
     engine: Any,
     spec: ExperimentSpec,
@@ -395,12 +410,7 @@ def run_experiment(
             "an experiment run needs the telemetry store (ARBOR_TELEMETRY=off turns it off): "
             "its requests and exposures are what the analysis reads"
         )
-    try:
-        rows = read_workload(spec.workload.path(root))
-    except OSError as exc:
-        raise RunConfigError(f"cannot read workload {spec.workload.file}: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise RunConfigError(str(exc).splitlines()[0]) from None
+    rows = workload_rows(spec.workload, root)
     plans = [plan_unit(spec, rows, i, seed) for i in range(units)]
     settings = run_settings(spec, seed)
     with _run_lock(Path(store.path), spec.id):
