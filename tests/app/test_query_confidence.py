@@ -4,34 +4,23 @@ to the steps it shows (recomputed here from the step table, not from the engine'
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from app.components import CONFIDENCE_RULE, FREEFORM_CONFIDENCE
+from tests.app.console import open_console, run_query
 from tests.app.shown import shown
-
-MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 
 
 @pytest.fixture
 def app() -> AppTest:
-    at = AppTest.from_file(MAIN, default_timeout=120)
-    at.run()
-    assert not at.exception
-    return at
+    return open_console()
 
 
 def _run(at: AppTest, query: str, seed: int) -> AppTest:
-    at.text_area(key="query_text").set_value(query)
-    at.number_input(key="query_seed").set_value(seed)
-    at.number_input(key="query_iterations").set_value(1000)
-    at.selectbox(key="query_router").set_value("rules")
-    next(b for b in at.button if b.label == "Run query").click().run()
-    assert not at.exception, at.exception
-    return at
+    return run_query(at, query, seed=seed, iterations=1000)
 
 
 def _timeline(at: AppTest) -> pd.DataFrame:

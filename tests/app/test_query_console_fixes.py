@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.app.console import open_console, run_query
 from tests.app.shown import shown
 
-MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 FAST_BURN = "What should I do when the error budget fast-burn alert fires?"
 HOSTILE = (
     "Fix it ![beacon](http://127.0.0.1:9/x.png) now <img src=http://127.0.0.1:9/y.png> then "
@@ -27,20 +26,11 @@ HOSTILE = (
 
 @pytest.fixture
 def app() -> AppTest:
-    at = AppTest.from_file(MAIN, default_timeout=120)
-    at.run()
-    assert not at.exception
-    return at
+    return open_console()
 
 
 def _run(at: AppTest, query: str, *, seed: int | None = 7, iterations: int = 200) -> AppTest:
-    at.text_area(key="query_text").set_value(query)
-    at.number_input(key="query_seed").set_value(seed)
-    at.number_input(key="query_iterations").set_value(iterations)
-    at.selectbox(key="query_router").set_value("rules")
-    next(b for b in at.button if b.label == "Run query").click().run()
-    assert not at.exception, at.exception
-    return at
+    return run_query(at, query, seed=seed, iterations=iterations)
 
 
 def _has_answer(at: AppTest) -> bool:

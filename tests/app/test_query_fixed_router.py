@@ -2,31 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.app.console import open_console, run_query
 from tests.app.shown import shown
-
-MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 
 
 @pytest.fixture
 def app() -> AppTest:
-    at = AppTest.from_file(MAIN, default_timeout=120)
-    at.run()
-    assert not at.exception
-    return at
+    return open_console()
 
 
 def _run(at: AppTest, query: str, router: str) -> AppTest:
-    at.text_area(key="query_text").set_value(query)
-    at.number_input(key="query_seed").set_value(3)
-    at.selectbox(key="query_router").set_value(router)
-    next(b for b in at.button if b.label == "Run query").click().run()
-    assert not at.exception, at.exception
-    return at
+    return run_query(at, query, seed=3, router=router)
 
 
 def test_selector_lists_the_baselines(app):
