@@ -12,9 +12,8 @@ from urllib.parse import parse_qs
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from engine.canary import load_canary_spec, run_canary
 from tests.app.shown import shown_all
-from tests.engine.canary.helpers import engine, write_spec
+from tests.engine.canary.helpers import simulate, write_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 MAIN = str(ROOT / "app" / "main.py")
@@ -23,12 +22,7 @@ PAGE = "../pages/experiments.py"
 
 def _record(tmp_path: Path) -> tuple[Path, str]:
     db = tmp_path / "arbor.db"  # ARBOR_DB_PATH (tests/app/conftest.py)
-    spec = load_canary_spec(write_spec(tmp_path, "tab-faulty", "faults: {canary: 'error=0.3'}\n"))
-    eng = engine(db)
-    try:
-        report = run_canary(eng, spec, simulated=True)
-    finally:
-        eng.close()
+    report = simulate(db, write_spec(tmp_path, "tab-faulty", "faults: {canary: 'error=0.3'}\n"))
     assert report.status == "rolled_back"
     return db, report.run_id
 

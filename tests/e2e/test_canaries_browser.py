@@ -9,9 +9,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from engine.canary import load_canary_spec, run_canary
 from tests.e2e.conftest import running_console
-from tests.engine.canary.helpers import engine, write_spec
+from tests.engine.canary.helpers import simulate, write_spec
 
 pytestmark = pytest.mark.e2e
 
@@ -19,12 +18,8 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def canary_console(tmp_path_factory):
     runtime = tmp_path_factory.mktemp("canary_runtime")
-    spec = load_canary_spec(write_spec(runtime, "browser-faulty", "faults: {canary: 'error=0.3'}\n"))
-    eng = engine(runtime / "arbor.db")  # the console's store (start_console's ARBOR_DB_PATH)
-    try:
-        report = run_canary(eng, spec, simulated=True)
-    finally:
-        eng.close()
+    spec_file = write_spec(runtime, "browser-faulty", "faults: {canary: 'error=0.3'}\n")
+    report = simulate(runtime / "arbor.db", spec_file)  # the console's store (start_console's ARBOR_DB_PATH)
     assert report.status == "rolled_back"
     with running_console(runtime, {"ARBOR_AUTH": "none", "ARBOR_PROMETHEUS_URL": ""}) as url:
         yield url, report.run_id

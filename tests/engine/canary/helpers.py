@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from engine import Engine
 from engine.config import load_settings
@@ -49,6 +50,18 @@ class StepClock:
 
 def engine(db: Path) -> Engine:
     return Engine(load_settings(db_path=db, metrics_port=0), clock=StepClock())
+
+
+def simulate(db: Path, spec_file: Path, **kw: Any) -> Any:
+    """Run the canary of ``spec_file`` on the simulated clock with a fresh engine on ``db``
+    (``kw``: more arguments of ``run_canary``); its report."""
+    from engine.canary import load_canary_spec, run_canary
+
+    eng = engine(db)
+    try:
+        return run_canary(eng, load_canary_spec(spec_file), simulated=True, **kw)
+    finally:
+        eng.close()
 
 
 def rows(db: Path, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:

@@ -8,8 +8,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from engine.canary import load_canary_spec, run_canary
-from tests.engine.canary.helpers import engine, rows, write_spec
+from tests.engine.canary.helpers import rows, simulate, write_spec
 
 
 def _bucket(canary: str, unit: str) -> int:
@@ -37,12 +36,7 @@ def _guards(db: Path, run_id: str, seq: int) -> dict[str, tuple[object, ...]]:
 
 def test_errors_on_the_canary_arm_roll_back_at_the_first_step_with_enough_data(tmp_path: Path) -> None:
     db = tmp_path / "c.db"
-    spec = load_canary_spec(write_spec(tmp_path, "faulty", "faults: {canary: 'error=0.3'}\n"))
-    eng = engine(db)
-    try:
-        report = run_canary(eng, spec, simulated=True)
-    finally:
-        eng.close()
+    report = simulate(db, write_spec(tmp_path, "faulty", "faults: {canary: 'error=0.3'}\n"))
     assert report.status == "rolled_back" and report.share_pct == 0.0 and report.step_index == 0
     assert report.reason.startswith("rolled back at step 1 (5 %): error_ratio: canary ")
     assert report.errors["baseline"] == 0 and report.errors["canary"] > 0  # injected on the canary only
@@ -78,12 +72,7 @@ def test_errors_on_the_canary_arm_roll_back_at_the_first_step_with_enough_data(t
 
 def test_latency_on_the_canary_arm_rolls_back_on_p95(tmp_path: Path) -> None:
     db = tmp_path / "l.db"
-    spec = load_canary_spec(write_spec(tmp_path, "slow", "faults: {canary: 'latency_ms=400'}\n"))
-    eng = engine(db)
-    try:
-        report = run_canary(eng, spec, simulated=True)
-    finally:
-        eng.close()
+    report = simulate(db, write_spec(tmp_path, "slow", "faults: {canary: 'latency_ms=400'}\n"))
     assert report.status == "rolled_back" and report.step_index == 0
     assert report.reason.startswith("rolled back at step 1 (5 %): p95_latency: canary p95 ")
     assert report.guardrails["error_ratio"]["verdict"] == "pass"
@@ -97,13 +86,8 @@ def test_latency_on_the_canary_arm_rolls_back_on_p95(tmp_path: Path) -> None:
 
 def test_a_healthy_canary_promotes_to_100(tmp_path: Path) -> None:
     db = tmp_path / "h.db"
-    spec = load_canary_spec(write_spec(tmp_path, "healthy"))
     progress: list[object] = []
-    eng = engine(db)
-    try:
-        report = run_canary(eng, spec, simulated=True, progress=progress.append)
-    finally:
-        eng.close()
+    report = simulate(db, write_spec(tmp_path, "healthy"), progress=progress.append)
     assert report.status == "promoted" and report.share_pct == 100.0, report.reason
     evals = _evaluations(db, report.run_id)
     promotes = [(e[1], e[2]) for e in evals if e[3] == "promote"]
@@ -120,19 +104,13 @@ def test_a_healthy_canary_promotes_to_100(tmp_path: Path) -> None:
 
 def test_the_slo_burn_guardrail_trips_on_its_own(tmp_path: Path) -> None:
     db = tmp_path / "s.db"
-    spec = load_canary_spec(
-        write_spec(
-            tmp_path,
-            "burn",
-            "faults: {canary: 'error=0.3'}\n",
-            guardrails="  error_ratio: {enabled: false}\n  slo_burn: {slos: [availability]}\n",
-        )
+    spec_file = write_spec(
+        tmp_path,
+        "burn",
+        "faults: {canary: 'error=0.3'}\n",
+        guardrails="  error_ratio: {enabled: false}\n  slo_burn: {slos: [availability]}\n",
     )
-    eng = engine(db)
-    try:
-        report = run_canary(eng, spec, simulated=True)
-    finally:
-        eng.close()
+    report = simulate(db, spec_file)
     assert report.status == "rolled_back"
     assert report.reason.startswith(
         "rolled back at step 1 (5 %): slo_burn:availability: availability page rule"
