@@ -79,6 +79,18 @@ def engine(tmp_path: Path):
     e.close()
 
 
+def _recorded(engine, db, trace_id: str):
+    """The trace ``trace_id`` as the store holds it once the engine's telemetry is flushed."""
+    engine.telemetry.flush()
+    store = Store(db, threaded=False)
+    try:
+        detail = trace_detail(store, trace_id)
+    finally:
+        store.close()
+    assert detail is not None
+    return detail
+
+
 @pytest.mark.parametrize(
     ("query", "router", "live"),
     [
@@ -93,13 +105,7 @@ def test_root_duration_is_the_sum_of_self_times(engine, tmp_path, query, router,
         if isinstance(event, Final):
             result = event.result
     assert result is not None
-    engine.telemetry.flush()
-    store = Store(tmp_path / "arbor.db", threaded=False)
-    try:
-        detail = trace_detail(store, result.trace_id)
-    finally:
-        store.close()
-    assert detail is not None
+    detail = _recorded(engine, tmp_path / "arbor.db", result.trace_id)
     spans = detail.spans
     root = spans[0]
     assert root.name == "query" and all(s.depth > 0 for s in spans[1:])
@@ -128,13 +134,7 @@ def test_live_mcts_span_explains_the_time_the_caller_held_the_stream(engine, tmp
         if isinstance(event, Final):
             result = event.result
     assert result is not None and taken > 0
-    engine.telemetry.flush()
-    store = Store(tmp_path / "arbor.db", threaded=False)
-    try:
-        detail = trace_detail(store, result.trace_id)
-    finally:
-        store.close()
-    assert detail is not None
+    detail = _recorded(engine, tmp_path / "arbor.db", result.trace_id)
     agent = next(s for s in detail.spans if s.name == "agent.mcts")
     search = next(s for s in detail.spans if s.name == "mcts.search")
     assert search.parent_id == agent.span_id
@@ -155,13 +155,7 @@ def test_the_root_span_says_how_long_the_caller_held_each_event(engine, tmp_path
             taken += 1
             time.sleep(0.005)
     assert result is not None
-    engine.telemetry.flush()
-    store = Store(tmp_path / "arbor.db", threaded=False)
-    try:
-        detail = trace_detail(store, result.trace_id)
-    finally:
-        store.close()
-    assert detail is not None
+    detail = _recorded(engine, tmp_path / "arbor.db", result.trace_id)
     root = detail.spans[0]
     assert root.attributes["events_streamed"] == taken  # every event before Final
     assert root.attributes["caller_ms"] >= taken * 5.0
