@@ -88,8 +88,8 @@ def describe_flag(spec: FlagSpec) -> str:
 
 
 def _change_line(c: FlagChange) -> str:
-    what = f" -> {c.setting}" if c.setting else ""
-    return f"{_when(c.ts)}  {c.actor}  {c.action} {c.flag}{what}"
+    setting = c.setting
+    return f"{_when(c.ts)}  {c.actor}  {c.action} {c.flag}" + (f" -> {setting}" if setting else "")
 
 
 def _fail(message: str) -> int:
