@@ -13,6 +13,7 @@ import functools
 import os
 import random
 import re
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
@@ -25,7 +26,6 @@ __all__ = [
     "CORRELATION",
     "CURRENT_SPAN",
     "NOT_OURS",
-    "NO_ANCHOR",
     "IdFactory",
     "IdSource",
     "check_span_id",
@@ -63,28 +63,37 @@ def random_id(nbytes: int) -> str:
 
 
 class IdSource:
-    """Fast random ids for one tracer: a private PRNG (not the global one, which tests and tools
-    seed) seeded from ``os.urandom``, about 5x faster than ``os.urandom`` per id.  Ids need to be
-    unique, not unpredictable.  It reseeds itself in a forked child (checked by process id), so
+    """Fast random ids for one owner (a tracer, an engine): a private PRNG (not the global one,
+    which tests and tools seed) seeded from ``os.urandom``, about 5x faster than ``os.urandom``
+    per id.  Ids need to be unique, not unpredictable.  No system call per id (a call that
+    releases the GIL on a request's path lets a waiting background thread in, see
+    :mod:`observability.activity`): a forked child reseeds through ``os.register_at_fork``, so
     processes of one workload never share ids.  Thread-safe (``getrandbits`` is atomic)."""
 
-    __slots__ = ("_pid", "_rng")
+    __slots__ = ("__weakref__", "_rng")
 
     def __init__(self) -> None:
-        self._pid = os.getpid()
         self._rng = random.Random(os.urandom(32))
+        if hasattr(os, "register_at_fork"):
+            ref = weakref.ref(self)
+            os.register_at_fork(after_in_child=lambda: _reseed(ref))
 
     def __call__(self, nbytes: int) -> str:
         """A random non-zero id of ``nbytes`` bytes as lowercase hex."""
-        if os.getpid() != self._pid:
-            self._pid = os.getpid()
-            self._rng.seed(os.urandom(32))
-        bits = nbytes * 8
-        fmt = _HEX_FORMAT.get(nbytes) or f"0{nbytes * 2}x"
+        return format(self.bits(nbytes * 8), _HEX_FORMAT.get(nbytes) or f"0{nbytes * 2}x")
+
+    def bits(self, nbits: int) -> int:
+        """A random non-zero integer of ``nbits`` bits."""
         while True:
-            value = self._rng.getrandbits(bits)
+            value = self._rng.getrandbits(nbits)
             if value:
-                return format(value, fmt)
+                return value
+
+
+def _reseed(ref: weakref.ReferenceType[IdSource]) -> None:
+    source = ref()
+    if source is not None:
+        source._rng.seed(os.urandom(32))
 
 
 def new_trace_id() -> str:
@@ -185,7 +194,6 @@ def start_trace(trace_id: str | None = None, *, id_factory: IdFactory | None = N
 
 NOT_OURS = object()
 """A value never current: :func:`reset_var` with it changes nothing in a foreign context."""
-NO_ANCHOR = (0.0, 0.0)
 
 
 def reset_var(var: contextvars.ContextVar[Any], token: contextvars.Token[Any], ours: Any) -> None:

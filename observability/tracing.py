@@ -40,35 +40,33 @@ Both follow the rules of :mod:`observability.redaction`, with the values passed 
 ``Tracer(secrets=...)`` (or added later with :meth:`Tracer.add_secrets`).
 Attribute values are kept as given until then: pass values that will not change.
 
-**Modules.**  Ids and the trace context live in :mod:`observability.trace_context`, the finished
-record in :mod:`observability.span_record`; their public names are re-exported here.  Each tracer
-owns its id generator (:class:`observability.trace_context.IdSource`): no module-level state.
+**Modules.**  Ids and the trace context live in :mod:`observability.trace_context`, the open span
+in :mod:`observability.span`, the finished record in :mod:`observability.span_record`; their
+public names are re-exported here.  Each tracer owns its id generator
+(:class:`observability.trace_context.IdSource`): no module-level state.
 
-**Cost.**  The traced code pays for ids, two clock reads and a context switch per span; records
-are built only for exporters.  Collectors (:meth:`Tracer.add_collector`) receive the ended span
+**Cost.**  The traced code pays for two clock reads and a context-variable switch per span; ids
+and timestamps are derived when first read (:mod:`observability.span`), records are built only
+for exporters.  Collectors (:meth:`Tracer.add_collector`) receive the ended span
 itself and build its record later, e.g. in a writer thread: that is how the engine keeps
 telemetry off a query's path.
 """
 
 from __future__ import annotations
 
-import contextvars
 import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from types import TracebackType
-from typing import Any, Literal, ParamSpec, Protocol, TypeVar, runtime_checkable
+from typing import Any, ParamSpec, Protocol, TypeVar, runtime_checkable
 
-from observability.redaction import clean_attributes, normalise_secrets, redact_str
+from observability.redaction import normalise_secrets, redact_str
+from observability.span import Span, TraceAnchor
 from observability.span_record import ERROR_KEY, SpanRecord, Status
 from observability.trace_context import (
     AMBIENT_TRACE,
-    CORRELATION,
-    CURRENT_SPAN,
-    NO_ANCHOR,
     IdFactory,
     IdSource,
     check_span_id,
@@ -81,7 +79,6 @@ from observability.trace_context import (
     new_span_id,
     new_trace_id,
     propagate,
-    reset_var,
     start_trace,
 )
 
@@ -107,151 +104,6 @@ log = logging.getLogger("arbor.tracing")
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-class Span:
-    """An open span: the context manager returned by :meth:`Tracer.span` and the handle it yields.
-
-    Ids, name and start time are fixed once the span is entered; attributes and status may change
-    until it ends.  Everything recorded is redacted at once.  A span can be entered only once.
-    """
-
-    __slots__ = (
-        "_anchor",
-        "_attributes",
-        "_elapsed",
-        "_perf0",
-        "_state",
-        "_token",
-        "_trace_hint",
-        "_tracer",
-        "correlation_id",
-        "error",
-        "name",
-        "parent_id",
-        "span_id",
-        "start_ts",
-        "status",
-        "trace_id",
-    )
-
-    def __init__(
-        self, tracer: Tracer, name: str, trace_id: str | None, attributes: Mapping[str, Any]
-    ) -> None:
-        self._tracer = tracer
-        self.name = name
-        self._trace_hint = trace_id
-        self.trace_id = self.span_id = ""
-        self.parent_id: str | None = None
-        self.correlation_id: str | None = None
-        self.error: str | None = None
-        self.start_ts = self._perf0 = self._elapsed = 0.0
-        self.status: Status = "ok"
-        self._anchor = NO_ANCHOR  # (wall seconds, perf seconds) of the trace's root span
-        self._state = 0  # 0 created, 1 open, 2 ended
-        self._token: contextvars.Token[Span | None] | None = None
-        self._attributes: dict[str, Any] = dict(attributes)  # as given: cleaned when read (record())
-
-    def __enter__(self) -> Span:
-        if self._state:
-            raise RuntimeError(f"span {self.name!r} was already entered; call tracer.span() again")
-        self._tracer._start(self)
-        self._state = 1
-        self._token = CURRENT_SPAN.set(self)
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> Literal[False]:
-        if exc is not None and not isinstance(exc, GeneratorExit):
-            self.record_error(exc)
-        if self._token is not None:
-            reset_var(CURRENT_SPAN, self._token, self)
-            self._token = None
-        if self._state == 1:
-            self._state = 2
-            self._tracer._finish(self)
-        return False
-
-    @property
-    def ended(self) -> bool:
-        """True once the span's block has exited (its record is then fixed)."""
-        return self._state == 2
-
-    def record(self) -> SpanRecord:
-        """The finished span as an immutable :class:`SpanRecord`.
-
-        Raises:
-            RuntimeError: the span has not ended yet.
-        """
-        if self._state != 2:
-            raise RuntimeError(f"span {self.name!r} has not ended")
-        elapsed = self._elapsed
-        return SpanRecord(
-            self.trace_id,
-            self.span_id,
-            self.parent_id,
-            self.name,
-            self.start_ts,
-            self.start_ts + elapsed,
-            elapsed * 1000.0,
-            self.status,
-            clean_attributes(self._attributes, self._tracer._secrets),
-            self.correlation_id,
-            self.error,
-        )
-
-    @property
-    def attributes(self) -> dict[str, Any]:
-        """A copy of the attributes recorded so far, redacted and JSON-safe."""
-        return clean_attributes(self._attributes, self._tracer._secrets)
-
-    def set_attribute(self, key: str, value: Any) -> Span:
-        """Record one attribute; returns the span for chaining.
-
-        Ignored once the span has ended (its record is fixed then).  The value is kept as given
-        and redacted and made JSON-safe whenever it is read (:attr:`attributes`,
-        :meth:`record`), so pass values that will not change, not a list you go on filling.
-        """
-        if self._state != 2:
-            self._attributes[str(key)] = value
-        return self
-
-    def set_attributes(self, attributes: Mapping[str, Any] | None = None, /, **more: Any) -> Span:
-        """Record several attributes at once (as :meth:`set_attribute`); returns the span."""
-        if self._state != 2:
-            if attributes is not None:
-                self._attributes.update((str(k), v) for k, v in attributes.items())
-            self._attributes.update(more)
-        return self
-
-    def set_status(self, status: Status, description: str | None = None) -> Span:
-        """Set the status (``"ok"`` or ``"error"``); an error may carry a (redacted) description."""
-        if status not in ("ok", "error"):
-            raise ValueError(f"status must be 'ok' or 'error', not {status!r}")
-        if self._state == 2:
-            return self
-        self.status = status
-        if status == "error":
-            if description is not None:
-                self.error = redact_str(str(description), self._tracer._secrets)
-        else:
-            self.error = None
-        return self
-
-    def record_error(self, exc: BaseException) -> Span:
-        """Mark the span failed by ``exc``: status error, error ``"Type: message"``, and the
-        attribute ``exception.type``."""
-        self.status = "error"
-        self.error = redact_str(f"{type(exc).__name__}: {exc}", self._tracer._secrets)
-        self._attributes["exception.type"] = type(exc).__name__
-        return self
-
-    def __repr__(self) -> str:
-        return f"Span(name={self.name!r}, trace_id={self.trace_id}, span_id={self.span_id})"
 
 
 @runtime_checkable
@@ -361,7 +213,7 @@ class Tracer:
         """
         if not name or not isinstance(name, str):
             raise ValueError("span name must be a non-empty string")
-        return Span(self, name, trace_id, attributes)
+        return Span(self, name, trace_id, attributes)  # ``attributes`` is this call's own dict
 
     def traced(
         self, name: str | None = None, **attributes: Any
@@ -392,34 +244,16 @@ class Tracer:
         value = self._id_factory(nbytes)
         return check_trace_id(value) if nbytes == 16 else check_span_id(value)
 
-    def _start(self, span: Span) -> None:
-        """Give ``span`` its ids, parent, correlation id and start time."""
-        parent = CURRENT_SPAN.get()
-        trace_id = span._trace_hint
-        if trace_id is not None:
-            trace_id = check_trace_id(trace_id)
-            if parent is not None and parent.trace_id != trace_id:
-                parent = None
-        cid = CORRELATION.get()
-        if parent is not None:
-            span.trace_id = parent.trace_id
-            span.parent_id = parent.span_id
-            span.correlation_id = cid if cid is not None else parent.correlation_id
-            span._anchor = anchor = parent._anchor
-            span._perf0 = perf0 = self._perf()
-            span.start_ts = anchor[0] + (perf0 - anchor[1])
-        else:
-            span.trace_id = trace_id or AMBIENT_TRACE.get() or self._new_id(16)
-            span.correlation_id = cid
-            span.start_ts = wall = self._clock()
-            span._perf0 = perf0 = self._perf()
-            span._anchor = (wall, perf0)
-        span.span_id = self._new_id(8)
+    def _new_trace(self, trace_id: str | None) -> TraceAnchor:
+        """The anchor of a root span's trace: ``trace_id`` (checked by the caller), else the
+        enclosing :func:`start_trace` trace, else a new id; the clocks read now."""
+        tid = trace_id or AMBIENT_TRACE.get() or self._new_id(16)
+        base = self._ids.bits(64) if self._id_factory is None else 0
+        wall = self._clock()
+        return TraceAnchor(tid, wall, self._perf(), base)
 
     def _finish(self, span: Span) -> None:
         """Hand the ended ``span`` to every collector, and its record to every exporter."""
-        elapsed = self._perf() - span._perf0
-        span._elapsed = elapsed if elapsed > 0.0 else 0.0
         for collector in self._collectors:
             try:
                 collector(span)

@@ -20,7 +20,8 @@ from pydantic import ValidationError
 
 from engine.flags.spec import FlagSpec, Targeting
 from observability.store import Store
-from observability.store.flag_tables import change_flag, read_changes, read_flag, read_flags, touch_signal
+from observability.store.flag_tables import change_flag, read_changes, read_flag, read_flags
+from observability.store.signal_file import touch_signal
 from observability.store.transactions import connect
 
 __all__ = ["FlagChange", "FlagNotFound", "FlagStore", "spec_from_row", "spec_to_row"]

@@ -105,7 +105,7 @@ class _LogBuffer(logging.Handler):
                         record.levelno,
                         record.name,
                         record.getMessage(),
-                        span.span_id,
+                        span,
                         span.correlation_id,
                         {},
                     )
@@ -183,9 +183,7 @@ class Telemetry:
         if logs is not None:
             span = current_span()
             if span is not None:
-                line = LogLine(
-                    self.clock(), level, _REQUEST, message, span.span_id, span.correlation_id, attributes
-                )
+                line = LogLine(self.clock(), level, _REQUEST, message, span, span.correlation_id, attributes)
                 logs.add(span.trace_id, line)
         if REQUEST_LOGGER.isEnabledFor(level):
             REQUEST_LOGGER.log(level, message, extra=attributes)

@@ -19,7 +19,7 @@ from engine.events import RouteDecision
 from engine.models import QueryResult, StepRecord
 from observability.redaction import redact_text
 from observability.store import ExposureRow, LogRow, MctsNodeRow, MctsRunRow, RequestRow, RoutingRow
-from observability.tracing import SpanRecord
+from observability.tracing import Span, SpanRecord
 
 __all__ = [
     "FailedRequest",
@@ -44,7 +44,9 @@ class LogLine(NamedTuple):
     level: int
     logger: str
     message: str
-    span_id: str | None
+    #: The span it was logged in (None: the request's own outcome line); its id is read when
+    #: the row is built, in the writer thread, so logging never makes a span id.
+    span: Span | None
     correlation_id: str | None
     attributes: dict[str, Any]
 
@@ -106,7 +108,7 @@ def log_rows(trace_id: str, lines: list[LogLine], secrets: tuple[str, ...] = ())
             logger=line.logger,
             message=redact_text(line.message, secrets),
             correlation_id=line.correlation_id,
-            span_id=line.span_id,
+            span_id=None if line.span is None else line.span.span_id,
             attributes={
                 k: redact_text(v, secrets) if isinstance(v, str) else v for k, v in line.attributes.items()
             }

@@ -22,13 +22,9 @@ flag may say is :mod:`engine.flags`'s).
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import sqlite3
-import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from sqlite_utils import Database
@@ -44,9 +40,6 @@ __all__ = [
     "read_changes",
     "read_flag",
     "read_flags",
-    "read_signal",
-    "signal_path",
-    "touch_signal",
 ]
 
 #: What a ``flag_changes`` row records.
@@ -232,34 +225,3 @@ def change_flag(
             conn.execute("ROLLBACK")
         raise
     return before, after
-
-
-def signal_path(db_path: Path | str) -> Path:
-    """The file beside the store that every flag change rewrites (``<store>-flags``): a reader
-    learns of a change from one ``stat`` instead of a query."""
-    path = Path(db_path)
-    return path.with_name(path.name + "-flags")
-
-
-def touch_signal(db_path: Path | str) -> None:
-    """Tell every process that the flags changed: replace the signal file (new inode, new
-    modification time).  Call it after the change is committed.  Never raises: a reader also
-    re-checks the store on its own schedule (see :class:`engine.flags.source.FlagSource`)."""
-    target = signal_path(db_path)
-    tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(str(time.time_ns()))
-        os.replace(tmp, target)
-    except OSError:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-
-
-def read_signal(signal_file: str) -> tuple[int, int, int] | None:
-    """(inode, modification time ns, size) of the signal file (its path, from
-    :func:`signal_path`); None when there is none."""
-    try:
-        st = os.stat(signal_file)
-    except OSError:
-        return None
-    return (st.st_ino, st.st_mtime_ns, st.st_size)

@@ -30,8 +30,8 @@ def test_an_id_source_is_its_own_stream() -> None:
 
 @pytest.mark.skipif(not hasattr(os, "fork") or sys.platform == "darwin", reason="needs fork")
 def test_a_forked_child_draws_other_ids_than_its_parent() -> None:
-    """At the fork both copies hold the same generator state; the child reseeds on its first id,
-    so the next ids differ (without the reseed they would be equal)."""
+    """At the fork both copies hold the same generator state; the child reseeds at the fork
+    (``os.register_at_fork``), so the next ids differ (without the reseed they would be equal)."""
     source = IdSource()
     source(16)
     read_end, write_end = os.pipe()

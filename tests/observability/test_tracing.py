@@ -20,6 +20,7 @@ import pytest
 
 from observability.exporters import CallbackExporter, InMemoryExporter
 from observability.tracing import (
+    Span,
     SpanRecord,
     Tracer,
     correlation_scope,
@@ -511,3 +512,37 @@ def test_a_failing_collector_is_counted_and_exporters_still_run(mem: InMemoryExp
     with tracer.span("a"):
         pass
     assert tracer.export_failures == 1 and [r.name for r in mem.records] == ["a"]
+
+
+def test_default_span_ids_are_made_when_first_read_the_same_from_every_thread() -> None:
+    """Ids are derived from the trace's base and the span's number when first read (in the
+    store's writer thread, usually): whichever threads race to read one, all see the same id;
+    within a trace they are distinct, and each child names its parent's id."""
+    tracer = Tracer()
+    ended: list[Span] = []
+    tracer.add_collector(ended.append)
+    unentered = tracer.span("later")
+    assert unentered.span_id == "" and unentered.trace_id == "" and unentered.parent_id is None
+    with tracer.span("root"):
+        for _ in range(50):
+            with tracer.span("child"), tracer.span("grandchild"):
+                pass
+    assert len(ended) == 101
+    barrier = threading.Barrier(8)
+
+    def read_all() -> list[tuple[str, str | None]]:
+        barrier.wait(10)
+        return [(s.span_id, s.parent_id) for s in ended]
+
+    with ThreadPoolExecutor(8) as pool:
+        seen = list(pool.map(lambda _: read_all(), range(8)))
+    assert all(view == seen[0] for view in seen)
+    ids = [span_id for span_id, _ in seen[0]]
+    assert len(set(ids)) == len(ids) and all(re.fullmatch("[0-9a-f]{16}", i) and int(i, 16) for i in ids)
+    by_id = {s.span_id: s for s in ended}
+    root = ended[-1]
+    assert root.parent_id is None and {s.trace_id for s in ended} == {root.trace_id}
+    for span in ended[:-1]:
+        parent = by_id[span.parent_id]  # type: ignore[index]
+        assert parent.name == {"child": "root", "grandchild": "child"}[span.name]
+        assert parent.record().start_ts <= span.record().start_ts

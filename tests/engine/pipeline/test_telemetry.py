@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 
 import pytest
@@ -272,3 +273,27 @@ def test_a_failed_request_records_the_provider_it_was_using(engine, tmp_path):
         "ProviderUnavailable: injected provider error"
     )
     assert rows[1]["fallback_from"] is None and rows[1]["fallback_error"] is None
+
+
+def test_a_request_makes_no_system_call_for_its_telemetry(engine, tmp_path, monkeypatch):
+    """Ids, the flags' signal and the span clock are read without a system call: on a request's
+    path one releases the GIL to the store's writer and, in a VM, costs ~10 µs (issue 16, item 6).
+    The code before this change made four a request (two ``urandom`` for ids, a ``getpid``, a
+    ``stat`` of the signal file)."""
+    calls: list[str] = []
+    for name in ("stat", "urandom", "getpid", "open"):
+        real = getattr(os, name)
+
+        def counted(*args, _real=real, _name=name, **kwargs):
+            calls.append(_name)
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(os, name, counted)
+    for query in ("24: 4 7 8 8", "tictactoe: X.O/.X./..O"):
+        engine.run(QueryRequest(query=query, seed=1))  # warm: first-use work (connections, files)
+    calls.clear()
+    for query in ("24: 4 7 8 8", "tictactoe: X.O/.X./..O", "24: 1 1 1 1"):
+        engine.run(QueryRequest(query=query, seed=2))
+    assert calls == []
+    engine.telemetry.flush()  # everything was recorded all the same
+    assert len(_rows(tmp_path / "arbor.db", "SELECT request_id FROM requests")) == 5
