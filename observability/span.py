@@ -138,7 +138,10 @@ class Span:
         token = self._token
         if token is not None:
             self._token = None
-            reset_var(CURRENT_SPAN, token, self)
+            try:
+                CURRENT_SPAN.reset(token)
+            except ValueError:  # ended in another context (a generator closed elsewhere)
+                reset_var(CURRENT_SPAN, token, self)
         if self._state == 1:
             elapsed = self._tracer._perf() - self._perf0
             self._elapsed = elapsed if elapsed > 0.0 else 0.0

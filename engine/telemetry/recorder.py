@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal
@@ -58,62 +57,58 @@ COMMIT_TIMEOUT_S = 60.0
 class _SpanBuffer:
     """Ended spans (a tracer collector), held by trace id until their request is recorded.
 
-    The spans themselves are kept: their records are built by the store's writer thread.
+    The spans themselves are kept: their records are built by the store's writer thread.  No
+    lock: ``dict.setdefault``, ``list.append`` and ``dict.pop`` are each atomic.
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
         self._spans: dict[str, list[Span]] = {}
 
     def __call__(self, span: Span) -> None:
-        with self._lock:
-            self._spans.setdefault(span.trace_id, []).append(span)
+        self._spans.setdefault(span.trace_id, []).append(span)
 
     def take(self, trace_id: str) -> list[Span]:
-        with self._lock:
-            return self._spans.pop(trace_id, [])
+        return self._spans.pop(trace_id, [])
 
 
 class _LogBuffer(logging.Handler):
-    """Log lines held by trace id until their request is recorded.
+    """Log lines held by trace id until their request is recorded, as plain tuples in
+    :class:`LogLine`'s field order (the rows are made in the writer thread).
 
     Lines come from :meth:`Telemetry.log` (which opens a trace's buffer) and, while the buffer is
     attached as a logging handler (:meth:`Telemetry.capture_logs`, on the ``engine`` logger at
     WARNING), from library warnings emitted inside a span of a trace this buffer has open (e.g. an
-    LLM provider failing over).  Other traces' records are ignored.
+    LLM provider failing over).  Other traces' records are ignored.  No lock: each dict and list
+    operation here is atomic.
     """
 
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
-        self._lines: dict[str, list[LogLine]] = {}
-        self._guard = threading.Lock()
+        self._lines: dict[str, list[tuple[Any, ...]]] = {}
 
-    def add(self, trace_id: str, line: LogLine) -> None:
-        with self._guard:
-            self._lines.setdefault(trace_id, []).append(line)
+    def add(self, trace_id: str, line: tuple[Any, ...]) -> None:
+        self._lines.setdefault(trace_id, []).append(line)
 
     def emit(self, record: logging.LogRecord) -> None:
         span = current_span()
         if span is None or record.name == REQUEST_LOGGER.name:
             return
-        with self._guard:
-            lines = self._lines.get(span.trace_id)
-            if lines is not None:
-                lines.append(
-                    LogLine(
-                        record.created,
-                        record.levelno,
-                        record.name,
-                        record.getMessage(),
-                        span,
-                        span.correlation_id,
-                        {},
-                    )
+        lines = self._lines.get(span.trace_id)
+        if lines is not None:
+            lines.append(
+                (
+                    record.created,
+                    record.levelno,
+                    record.name,
+                    record.getMessage(),
+                    span,
+                    span.correlation_id,
+                    {},
                 )
+            )
 
-    def take(self, trace_id: str) -> list[LogLine]:
-        with self._guard:
-            return self._lines.pop(trace_id, [])
+    def take(self, trace_id: str) -> list[tuple[Any, ...]]:
+        return self._lines.pop(trace_id, [])
 
 
 class Telemetry:
@@ -155,6 +150,12 @@ class Telemetry:
         self._logs: _LogBuffer | None = None
         self._captured: list[logging.Logger] = []
         self.tracer = tracer
+        #: ``span(name, /, **attributes)``: a span under the current one (the tracer's own
+        #: :meth:`~observability.tracing.Tracer.span`, no layer between), or a null context when
+        #: tracing is off.
+        self.span: Callable[..., contextlib.AbstractContextManager[Any]] = (
+            _no_span if tracer is None else tracer.span
+        )
         if tracer is not None and store is not None:
             tracer.add_collector(self._spans)
             self._logs = _LogBuffer()
@@ -169,12 +170,6 @@ class Telemetry:
             target.addHandler(self._logs)
             self._captured.append(target)
 
-    def span(self, name: str, /, **attributes: Any) -> contextlib.AbstractContextManager[Any]:
-        """A span under the current one (a null context when tracing is off)."""
-        if self.tracer is None:
-            return contextlib.nullcontext()
-        return self.tracer.span(name, **attributes)
-
     def log(self, level: int, message: str, /, **attributes: Any) -> None:
         """Log ``message`` for the request whose span is current: kept with its trace (stored in
         ``logs`` with the request) and passed to the ``arbor.request`` logger when it is enabled
@@ -183,8 +178,10 @@ class Telemetry:
         if logs is not None:
             span = current_span()
             if span is not None:
-                line = LogLine(self.clock(), level, _REQUEST, message, span, span.correlation_id, attributes)
-                logs.add(span.trace_id, line)
+                logs.add(
+                    span.trace_id,
+                    (self.clock(), level, _REQUEST, message, span, span.correlation_id, attributes),
+                )
         if REQUEST_LOGGER.isEnabledFor(level):
             REQUEST_LOGGER.log(level, message, extra=attributes)
 
@@ -212,7 +209,7 @@ class Telemetry:
         secrets = self.secrets
 
         def job(metrics: Metrics | None) -> dict[str, Any]:
-            records, lines = on_request_clock([s.record() for s in spans], logs, meta.clock_shift_s)
+            records, lines = on_request_clock([s.record() for s in spans], _lines(logs), meta.clock_shift_s)
             if metrics is not None:
                 _observe(metrics, result, search)
                 observe_calls(metrics, records)
@@ -236,7 +233,7 @@ class Telemetry:
         secrets = self.secrets
 
         def job(metrics: Metrics | None) -> dict[str, Any]:
-            records, lines = on_request_clock([s.record() for s in spans], logs, f.meta.clock_shift_s)
+            records, lines = on_request_clock([s.record() for s in spans], _lines(logs), f.meta.clock_shift_s)
             if metrics is not None:
                 if status == "error":
                     metrics.observe_request(task, "error", latency_ms / 1000)
@@ -257,14 +254,14 @@ class Telemetry:
 
     def _take_logs(
         self, trace_id: str, level: int, message: str, correlation_id: str | None
-    ) -> list[LogLine]:
+    ) -> list[tuple[Any, ...]]:
         """The trace's held log lines, ending with ``message`` (the request's outcome)."""
         if REQUEST_LOGGER.isEnabledFor(level):
             REQUEST_LOGGER.log(level, message, extra={"trace_id": trace_id, "correlation_id": correlation_id})
         if self._logs is None:
             return []
         lines = self._logs.take(trace_id)
-        lines.append(LogLine(self.clock(), level, _REQUEST, message, None, correlation_id, {}))
+        lines.append((self.clock(), level, _REQUEST, message, None, correlation_id, {}))
         return lines
 
     def _submit(self, job: Callable[[Metrics | None], dict[str, Any]], hint: int) -> None:
@@ -302,6 +299,14 @@ class Telemetry:
             for target in self._captured:
                 target.removeHandler(self._logs)
             self._captured.clear()
+
+
+def _no_span(name: str, /, **attributes: Any) -> contextlib.AbstractContextManager[Any]:
+    return contextlib.nullcontext()
+
+
+def _lines(held: list[tuple[Any, ...]]) -> list[LogLine]:
+    return [LogLine._make(line) for line in held]
 
 
 def _observe(metrics: Metrics, result: QueryResult, search: Any) -> None:
