@@ -36,12 +36,14 @@ class SpanRecord:
         """True when the span ended with status ``ok``."""
         return self.status == "ok"
 
-    def to_row(self) -> dict[str, Any]:
+    def to_row(self, *, encode: bool = True) -> dict[str, Any]:
         """A flat dict for the SQLite ``spans`` table, keyed and ordered as the store's
         :class:`observability.store.SpanRow` (tests/observability/test_store_schema.py checks it).
 
-        ``attributes`` is a JSON string (sorted keys); the error text, which has no column of its
-        own, is kept in it under ``"otel.status_description"`` (:meth:`from_row` takes it back out).
+        ``attributes`` is a JSON string (sorted keys), or with ``encode=False`` the same mapping
+        as a dict in sorted key order, for a store that serialises it (no JSON text to check);
+        the error text, which has no column of its own, is kept in it under
+        ``"otel.status_description"`` (:meth:`from_row` takes it back out).
         """
         attrs = self.attributes
         if self.error is not None:
@@ -55,7 +57,7 @@ class SpanRecord:
             "end_ts": self.end_ts,
             "duration_ms": self.duration_ms,
             "status": self.status,
-            "attributes": dumps_json(attrs, sort_keys=True),
+            "attributes": dumps_json(attrs, sort_keys=True) if encode else dict(sorted(attrs.items())),
             "correlation_id": self.correlation_id,
         }
 

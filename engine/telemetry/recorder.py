@@ -245,7 +245,7 @@ class Telemetry:
             return {
                 "requests": redacted_request(row, secrets),
                 "routing_decisions": routing_rows(request_id, steps, unfinished),
-                "spans": [r.to_row() for r in records],
+                "spans": [r.to_row(encode=False) for r in records],
                 "logs": log_rows(trace_id, lines, secrets),
                 "exposures": exposure_rows(request_id, f.meta),
             }

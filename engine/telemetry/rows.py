@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 from engine.events import RouteDecision
 from engine.models import QueryResult, StepRecord
-from observability.redaction import redact_text
+from observability.redaction import redact_str
 from observability.store import ExposureRow, LogRow, MctsNodeRow, MctsRunRow, RequestRow, RoutingRow
 from observability.tracing import Span, SpanRecord
 
@@ -35,6 +35,8 @@ __all__ = [
 ]
 
 _NODE_COLUMNS = MctsNodeRow._fields  # run_id, node_id, parent_id, depth, label, visits, value, prior
+# trace_id, seq, ts, level, logger, message, correlation_id, span_id, attributes
+_LOG_COLUMNS = LogRow._fields
 
 
 class LogLine(NamedTuple):
@@ -98,31 +100,44 @@ def exposure_rows(request_id: str, meta: RequestMeta) -> list[dict[str, Any]]:
 
 
 def log_rows(trace_id: str, lines: list[LogLine], secrets: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-    """``logs`` rows of a trace, in order; messages and text attributes redacted."""
+    """``logs`` rows of a trace, in order; messages and text attributes redacted (``secrets`` as
+    :func:`~observability.redaction.normalise_secrets` returns them)."""
+    # Zipped with the row type's columns, in LogRow's field order (as the MCTS node rows below).
     return [
-        LogRow(
-            trace_id=trace_id,
-            seq=seq,
-            ts=line.ts,
-            level=logging.getLevelName(line.level),
-            logger=line.logger,
-            message=redact_text(line.message, secrets),
-            correlation_id=line.correlation_id,
-            span_id=None if line.span is None else line.span.span_id,
-            attributes={
-                k: redact_text(v, secrets) if isinstance(v, str) else v for k, v in line.attributes.items()
-            }
-            or None,
-        )._asdict()
+        dict(
+            zip(
+                _LOG_COLUMNS,
+                (
+                    trace_id,
+                    seq,
+                    line.ts,
+                    logging.getLevelName(line.level),
+                    line.logger,
+                    redact_str(line.message, secrets),
+                    line.correlation_id,
+                    None if line.span is None else line.span.span_id,
+                    {
+                        k: redact_str(v, secrets) if isinstance(v, str) else v
+                        for k, v in line.attributes.items()
+                    }
+                    or None,
+                ),
+                strict=True,
+            )
+        )
         for seq, line in enumerate(lines)
     ]
 
 
+def _redacted(attributes: dict[str, Any], secrets: tuple[str, ...]) -> dict[str, Any]:
+    return {k: redact_str(v, secrets) if isinstance(v, str) else v for k, v in attributes.items()}
+
+
 def redacted_request(row: dict[str, Any], secrets: tuple[str, ...] = ()) -> dict[str, Any]:
     """``row`` (a ``requests`` row as a dict) with its free text (query, answer, error,
-    fallback_error, request_json) redacted."""
+    fallback_error, request_json) redacted (``secrets`` normalised, as for :func:`log_rows`)."""
     return {
-        k: redact_text(v, secrets)
+        k: redact_str(v, secrets)
         if k in ("query", "answer", "error", "fallback_error", "request_json") and isinstance(v, str)
         else v
         for k, v in row.items()
@@ -172,7 +187,7 @@ def result_rows(
             secrets,
         ),
         "routing_decisions": routing_rows(result.request_id, result.steps),
-        "spans": [s.to_row() for s in spans],
+        "spans": [s.to_row(encode=False) for s in spans],
         "exposures": exposure_rows(result.request_id, meta),
     }
     if search is not None:
@@ -184,7 +199,7 @@ def result_rows(
             request_id=result.request_id,
             ts=meta.ts,
             task=result.task,
-            position=redact_text(result.query, secrets),
+            position=redact_str(result.query, secrets),
             iterations=s.iterations,
             seed=s.seed,
             best_action=s.best_action_label,

@@ -20,7 +20,7 @@ from observability.metrics.exporter import start_exporter
 from observability.metrics.multiprocess import multiprocess_active, multiprocess_dir, register_exit_cleanup
 
 if TYPE_CHECKING:
-    from prometheus_client import CollectorRegistry, Gauge
+    from prometheus_client import CollectorRegistry
     from prometheus_client.metrics import MetricWrapperBase
 
 __all__ = ["Metrics", "build_family"]
@@ -88,7 +88,7 @@ class Metrics:
         directory = multiprocess_dir()
         if multiprocess_active() and directory is not None:
             register_exit_cleanup(directory)
-        from prometheus_client import Counter, Gauge, Histogram
+        from prometheus_client import Counter, Histogram
 
         #: Every family of the catalogue, by name.
         self.families: dict[str, MetricWrapperBase] = {
@@ -97,8 +97,16 @@ class Metrics:
         # The same families by kind, typed for the recording methods.
         self._counters = {n: f for n, f in self.families.items() if isinstance(f, Counter)}
         self._histograms = {n: f for n, f in self.families.items() if isinstance(f, Histogram)}
-        self._gauges = {n: f for n, f in self.families.items() if isinstance(f, Gauge)}
-        self._active: dict[str, Gauge] = {}
+        self._children: dict[tuple[str, ...], Any] = {}  # (family, label values...) -> child
+
+    def _child(self, name: str, **labels: str) -> Any:
+        """Family ``name``'s child for these label values, looked up through prometheus_client
+        (a lock and a validation, ~2 µs) once per combination, then from a dict."""
+        key = (name, *labels.values())
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self.families[name].labels(**labels)
+        return child
 
     # -- recording -------------------------------------------------------------------------
 
@@ -108,15 +116,15 @@ class Metrics:
         if status not in REQUEST_STATUSES:
             raise ValueError(f"status must be one of {REQUEST_STATUSES}, got {status!r}")
         duration = _check_seconds("request duration", seconds)
-        self._counters["mcts_requests_total"].labels(task=task, status=status).inc()
-        self._histograms["mcts_request_duration_seconds"].labels(task=task).observe(duration)
+        self._child("mcts_requests_total", task=task, status=status).inc()
+        self._child("mcts_request_duration_seconds", task=task).observe(duration)
 
     def observe_verdict(self, task: str, verdict: str) -> None:
         """Count one answer's verdict (``correct``, ``incorrect`` or ``unknown`` when not judged)."""
         _check_label("task", task)
         if verdict not in VERDICTS:
             raise ValueError(f"verdict must be one of {VERDICTS}, got {verdict!r}")
-        self._counters["mcts_verdicts_total"].labels(task=task, verdict=verdict).inc()
+        self._child("mcts_verdicts_total", task=task, verdict=verdict).inc()
 
     def observe_agent(self, agent: str, task: str, seconds: float | None, confidence: float | None) -> None:
         """Count one agent invocation with its latency and its confidence in [0, 1]; both None for
@@ -130,10 +138,10 @@ class Metrics:
             score = float(confidence)
             if not 0.0 <= score <= 1.0:  # also rejects NaN
                 raise ValueError(f"confidence must be in [0, 1], got {confidence!r}")
-        self._counters["mcts_agent_requests_total"].labels(agent=agent, task=task).inc()
+        self._child("mcts_agent_requests_total", agent=agent, task=task).inc()
         if finished:
-            self._histograms["mcts_agent_request_latency_seconds"].labels(agent=agent).observe(duration)
-            self._histograms["mcts_agent_confidence_score"].labels(agent=agent).observe(score)
+            self._child("mcts_agent_request_latency_seconds", agent=agent).observe(duration)
+            self._child("mcts_agent_confidence_score", agent=agent).observe(score)
 
     def observe_search(self, iterations: int, outcome: str, seconds: float) -> None:
         """Count one search's iterations under ``outcome`` and observe its per-iteration latency.
@@ -145,7 +153,7 @@ class Metrics:
         if isinstance(iterations, bool) or int(iterations) != iterations or iterations < 0:
             raise ValueError(f"iterations must be a non-negative integer, got {iterations!r}")
         elapsed = _check_seconds("search elapsed time", seconds)
-        self._counters["mcts_iterations_total"].labels(outcome=outcome).inc(int(iterations))
+        self._child("mcts_iterations_total", outcome=outcome).inc(int(iterations))
         if iterations > 0:
             self._histograms["mcts_iteration_latency_seconds"].observe(elapsed / int(iterations))
 
@@ -171,15 +179,12 @@ class Metrics:
         cost = _check_count("cost_usd", cost_usd)
         if error_type is not None:
             _check_label("error_type", error_type)
-        self._histograms["mcts_llm_request_latency_seconds"].labels(provider=provider).observe(duration)
-        tokens = self._counters["mcts_llm_tokens_total"]
-        tokens.labels(provider=provider, direction="input").inc(tokens_in)
-        tokens.labels(provider=provider, direction="output").inc(tokens_out)
-        self._counters["mcts_llm_cost_usd_total"].labels(provider=provider).inc(cost)
+        self._child("mcts_llm_request_latency_seconds", provider=provider).observe(duration)
+        self._child("mcts_llm_tokens_total", provider=provider, direction="input").inc(tokens_in)
+        self._child("mcts_llm_tokens_total", provider=provider, direction="output").inc(tokens_out)
+        self._child("mcts_llm_cost_usd_total", provider=provider).inc(cost)
         if error_type is not None:
-            self._counters["mcts_llm_request_errors_total"].labels(
-                provider=provider, error_type=error_type
-            ).inc()
+            self._child("mcts_llm_request_errors_total", provider=provider, error_type=error_type).inc()
 
     def observe_rag(self, seconds: float, n_docs: int) -> None:
         """Count one retrieval with its latency and the number of documents it returned."""
@@ -191,16 +196,13 @@ class Metrics:
 
     def track_active(self, operation: str) -> AbstractContextManager[Any]:
         """Hold ``mcts_active_operations{operation}`` one higher while the block runs."""
-        gauge = self._active.get(operation)
-        if gauge is None:  # labels() validates and looks up the child: once per operation
-            active = self._gauges["mcts_active_operations"]
-            gauge = active.labels(operation=_check_label("operation", operation))
-            self._active[operation] = gauge
+        gauge = self._child("mcts_active_operations", operation=_check_label("operation", operation))
         return gauge.track_inprogress()
 
     def observe_routing(self, router: str, agent: str, reason_kind: str) -> None:
         """Count one meta-controller decision (``reason_kind``: e.g. router, fallback, override)."""
-        self._counters["mcts_routing_decisions_total"].labels(
+        self._child(
+            "mcts_routing_decisions_total",
             router=_check_label("router", router),
             agent=_check_label("agent", agent),
             reason_kind=_check_label("reason_kind", reason_kind),

@@ -3,7 +3,8 @@
 A row is a mapping of column -> value.  :class:`RowPreparer` copies it into a dict SQLite can
 store: JSON columns take dict/list (serialised here) or a JSON string (checked); booleans become
 0/1; enums their value; numpy scalars and other int/float/str subclasses plain Python scalars;
-NaN becomes None; ``auto_ts`` columns left out are stamped with the clock (unix s).  Anything
+NaN is stored as NULL (SQLite's own conversion; in a required column it counts as missing);
+``auto_ts`` columns left out are stamped with the clock (unix s).  Anything
 else -- an unknown table or column, a missing required column, a value outside the column's
 choices or of a type SQLite cannot store -- raises ``ValueError`` naming the table and column.
 """
@@ -23,6 +24,8 @@ __all__ = ["Row", "RowPreparer", "Tables"]
 Row = Mapping[str, Any]
 Tables = Mapping[str, "Row | Iterable[Row]"]
 _SCALARS = (str, int, float, bytes, type(None))
+_STORABLE = frozenset(_SCALARS)
+_MAX_SHAPES = 1024  # row shapes remembered per preparer (callers passing ad-hoc keys do not grow it)
 
 
 def _json_default(value: Any) -> Any:
@@ -32,7 +35,8 @@ def _json_default(value: Any) -> Any:
 
 
 _EMPTY_JSON: dict[type, str] = {dict: "{}", list: "[]", tuple: "[]"}
-_JSON = json.JSONEncoder(separators=(",", ":"), default=_json_default)  # stateless: safe to share
+# Stateless, so safe to share; UTF-8 kept as it is (as span rows always had it).
+_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_json_default)
 
 
 class RowPreparer:
@@ -46,6 +50,9 @@ class RowPreparer:
     def __init__(self, shapes: Mapping[str, TableShape], clock: Callable[[], float]) -> None:
         self._shapes = dict(shapes)
         self._clock = clock
+        # (table, the row's keys in order) -> its JSON columns: rows are built from a few fixed
+        # shapes, so the unknown-column check and the JSON look-ups run once a shape.
+        self._json_keys: dict[tuple[str, tuple[str, ...]], tuple[str, ...]] = {}
 
     @property
     def tables(self) -> dict[str, tuple[str, ...]]:
@@ -84,31 +91,38 @@ class RowPreparer:
     def _normalise(self, table: str, shape: TableShape, policy: TablePolicy, row: Any) -> dict[str, Any]:
         if not isinstance(row, Mapping):
             raise ValueError(f"{table}: each row must be a mapping, got {type(row).__name__}")
-        unknown = row.keys() - shape.column_set
-        if unknown:
-            raise ValueError(f"{table}: unknown column(s) {sorted(unknown)}; columns: {list(shape.columns)}")
-        json_cols = policy.json_columns
-        out: dict[str, Any] = {}
-        for key, value in row.items():
-            kind = type(value)
-            if key in json_cols:
-                value = _json_value(table, key, value)
-            elif kind is float:
-                if value != value:  # NaN: SQLite stores it as NULL anyway; say so explicitly
-                    value = None
-            elif kind not in _SCALARS:
-                value = _scalar(table, key, value)
-            out[key] = value
+        out = dict(row)
+        keys = tuple(out)
+        json_keys = self._json_keys.get((table, keys))
+        if json_keys is None:  # a new shape of row for this table: checked once, then remembered
+            unknown = set(keys) - shape.column_set
+            if unknown:
+                columns = list(shape.columns)
+                raise ValueError(f"{table}: unknown column(s) {sorted(unknown)}; columns: {columns}")
+            json_keys = tuple(key for key in keys if key in policy.json_columns)
+            if len(self._json_keys) < _MAX_SHAPES:
+                self._json_keys[(table, keys)] = json_keys
+        for key in json_keys:
+            out[key] = _json_value(table, key, out[key])
+        if not set(map(type, out.values())) <= _STORABLE:  # rare: bool, enum, numpy, subclasses
+            for key, value in out.items():
+                if type(value) not in _STORABLE:
+                    out[key] = _scalar(table, key, value)
         for key, allowed in policy.choices.items():
             if key in out and out[key] not in allowed:
                 raise ValueError(f"{table}.{key}: {out[key]!r} is not one of {sorted(map(str, allowed))}")
         for key in policy.auto_ts:
             if out.get(key) is None:
                 out[key] = float(self._clock())
-        missing = [c for c in shape.required if out.get(c) is None]
+        missing = [c for c in shape.required if _missing(out.get(c))]
         if missing:
             raise ValueError(f"{table}: missing required column(s) {sorted(missing)}")
         return out
+
+
+def _missing(value: Any) -> bool:
+    """None, or NaN (which SQLite stores as NULL)."""
+    return value is None or (type(value) is float and value != value)
 
 
 def _scalar(table: str, key: str, value: Any) -> Any:
