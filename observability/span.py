@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextvars
 import itertools
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -40,14 +40,14 @@ class TraceAnchor:
     (every timestamp in the trace is ``wall + (perf_then - perf)``), the random base of its span
     ids and the counter that numbers its spans."""
 
-    __slots__ = ("base", "next_number", "perf", "trace_id", "wall")
+    __slots__ = ("base", "numbers", "perf", "trace_id", "wall")
 
     def __init__(self, trace_id: str, wall: float, perf: float, base: int) -> None:
         self.trace_id = trace_id
         self.wall = wall
         self.perf = perf
         self.base = base
-        self.next_number: Callable[[], int] = itertools.count(1).__next__  # atomic under the GIL
+        self.numbers = itertools.count(1)  # next() on it is atomic: no two spans share a number
 
     def span_id(self, number: int) -> str:
         """The id of the trace's span number ``number`` (16 lowercase hex characters, never 0)."""
@@ -120,7 +120,7 @@ class Span:
             self._parent = parent
             self.correlation_id = cid if cid is not None else parent.correlation_id
             self._perf0 = tracer._perf()
-        self._number = trace.next_number()
+        self._number = next(trace.numbers)
         if tracer._id_factory is not None:
             self._sid = tracer._new_id(8)
         self._state = 1

@@ -15,6 +15,7 @@ requests are waited for the same way.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -198,84 +199,42 @@ class Telemetry:
 
     def record_result(self, result: QueryResult, meta: RequestMeta, search: Any = None) -> None:
         """Record a finished request with its routing decisions, spans and MCTS run; count it."""
-        spans = self._spans.take(result.trace_id)
-        logs = self._take_logs(
-            result.trace_id,
-            logging.INFO,
-            f"answered in {result.latency_ms:.1f} ms: verdict {result.verdict}, stop: {result.stop_reason}",
-            meta.correlation_id,
-        )
-
-        secrets = self.secrets
-
-        def job(metrics: Metrics | None) -> dict[str, Any]:
-            records, lines = on_request_clock([s.record() for s in spans], _lines(logs), meta.clock_shift_s)
-            if metrics is not None:
-                _observe(metrics, result, search)
-                observe_calls(metrics, records)
-            out = result_rows(result, meta, search, records, secrets)
-            out["logs"] = log_rows(result.trace_id, lines, secrets)
-            return out
-
-        self._submit(job, 3 + len(result.steps) + len(spans) + len(logs))
+        trace_id = result.trace_id
+        if REQUEST_LOGGER.isEnabledFor(logging.INFO):
+            _log_outcome(logging.INFO, _answered(result), trace_id, meta.correlation_id)
+        spans = self._spans.take(trace_id)
+        held = self._held_logs(trace_id)
+        hint = 4 + len(result.steps) + len(spans) + len(held)
+        self._submit(_result_job, (result, meta, search, spans, held, self.clock(), self.secrets), hint)
 
     def record_failure(self, failure: FailedRequest) -> None:
         """Record a request that failed (``error``), was rejected (``invalid``) or stopped
         (``cancelled``) with its spans and the routing decisions it got to (unfinished steps are
         stored without confidence or latency)."""
         f = failure
-        request_id, trace_id, task, status = f.request_id, f.trace_id, f.task, f.status
-        steps, unfinished, latency_ms = f.steps, f.unfinished, f.latency_ms
-        spans = self._spans.take(trace_id)
-        level = logging.ERROR if status == "error" else logging.WARNING
-        logs = self._take_logs(trace_id, level, f"request {status}: {f.error[:500]}", f.meta.correlation_id)
-        row = failure_request_row(f)
-        secrets = self.secrets
+        if REQUEST_LOGGER.isEnabledFor(_failure_level(f)):
+            _log_outcome(_failure_level(f), _failed(f), f.trace_id, f.meta.correlation_id)
+        spans = self._spans.take(f.trace_id)
+        held = self._held_logs(f.trace_id)
+        hint = 3 + len(f.steps) + len(f.unfinished) + len(spans) + len(held)
+        self._submit(_failure_job, (f, spans, held, self.clock(), self.secrets), hint)
 
-        def job(metrics: Metrics | None) -> dict[str, Any]:
-            records, lines = on_request_clock([s.record() for s in spans], _lines(logs), f.meta.clock_shift_s)
-            if metrics is not None:
-                if status == "error":
-                    metrics.observe_request(task, "error", latency_ms / 1000)
-                _observe_steps(metrics, task, steps)
-                for d in unfinished:  # invoked, never finished
-                    metrics.observe_agent(d.chosen, task, None, None)
-                    metrics.observe_routing(d.router, d.chosen, d.reason.split(":", 1)[0])
-                observe_calls(metrics, records)
-            return {
-                "requests": redacted_request(row, secrets),
-                "routing_decisions": routing_rows(request_id, steps, unfinished),
-                "spans": [r.to_row(encode=False) for r in records],
-                "logs": log_rows(trace_id, lines, secrets),
-                "exposures": exposure_rows(request_id, f.meta),
-            }
+    def _held_logs(self, trace_id: str) -> list[tuple[Any, ...]]:
+        return [] if self._logs is None else self._logs.take(trace_id)
 
-        self._submit(job, 2 + len(steps) + len(unfinished) + len(spans) + len(logs))
-
-    def _take_logs(
-        self, trace_id: str, level: int, message: str, correlation_id: str | None
-    ) -> list[tuple[Any, ...]]:
-        """The trace's held log lines, ending with ``message`` (the request's outcome)."""
-        if REQUEST_LOGGER.isEnabledFor(level):
-            REQUEST_LOGGER.log(level, message, extra={"trace_id": trace_id, "correlation_id": correlation_id})
-        if self._logs is None:
-            return []
-        lines = self._logs.take(trace_id)
-        lines.append((self.clock(), level, _REQUEST, message, None, correlation_id, {}))
-        return lines
-
-    def _submit(self, job: Callable[[Metrics | None], dict[str, Any]], hint: int) -> None:
-        """Run ``job`` (count the request, build its rows) in the store's writer thread; with no
-        store, count it now and drop the rows.  Waits while the store's backlog is full, and in
-        ``commit`` mode until the rows are committed (at most COMMIT_TIMEOUT_S: then it logs a
-        warning and returns, the rows still queued)."""
+    def _submit(self, build: Callable[..., dict[str, Any]], args: tuple[Any, ...], hint: int) -> None:
+        """Run ``build(metrics, *args)`` (count the request, build its rows) in the store's writer
+        thread; with no store, count it now and drop the rows.  Waits while the store's backlog is
+        full, and in ``commit`` mode until the rows are committed (at most COMMIT_TIMEOUT_S: then
+        it logs a warning and returns, the rows still queued).  One ``partial`` holds the job: few
+        objects live on until the writer builds it (each one more makes the cyclic GC run sooner)."""
         metrics = self.metrics
         store = self.store
         if store is None:
             if metrics is not None:
-                job(metrics)
+                build(metrics, *args)
             return
-        ticket = store.submit_deferred(lambda: job(metrics), hint)
+        ticket = store.submit_deferred(functools.partial(build, metrics, *args), hint)
         if self._commit and not store.wait_for(ticket, COMMIT_TIMEOUT_S):
             log.warning(
                 "durability=commit: request rows not committed within %.0fs; returning, they stay queued",
@@ -299,6 +258,71 @@ class Telemetry:
             for target in self._captured:
                 target.removeHandler(self._logs)
             self._captured.clear()
+
+
+def _result_job(
+    metrics: Metrics | None,
+    result: QueryResult,
+    meta: RequestMeta,
+    search: Any,
+    spans: list[Span],
+    held: list[tuple[Any, ...]],
+    done_ts: float,
+    secrets: tuple[str, ...],
+) -> dict[str, Any]:
+    """A finished request's rows (and metrics), built in the writer thread."""
+    held.append((done_ts, logging.INFO, _REQUEST, _answered(result), None, meta.correlation_id, {}))
+    records, lines = on_request_clock([s.record() for s in spans], _lines(held), meta.clock_shift_s)
+    if metrics is not None:
+        _observe(metrics, result, search)
+        observe_calls(metrics, records)
+    out = result_rows(result, meta, search, records, secrets)
+    out["logs"] = log_rows(result.trace_id, lines, secrets)
+    return out
+
+
+def _failure_job(
+    metrics: Metrics | None,
+    f: FailedRequest,
+    spans: list[Span],
+    held: list[tuple[Any, ...]],
+    done_ts: float,
+    secrets: tuple[str, ...],
+) -> dict[str, Any]:
+    """A failed, rejected or cancelled request's rows (and metrics), built in the writer thread."""
+    held.append((done_ts, _failure_level(f), _REQUEST, _failed(f), None, f.meta.correlation_id, {}))
+    records, lines = on_request_clock([s.record() for s in spans], _lines(held), f.meta.clock_shift_s)
+    if metrics is not None:
+        if f.status == "error":
+            metrics.observe_request(f.task, "error", f.latency_ms / 1000)
+        _observe_steps(metrics, f.task, f.steps)
+        for d in f.unfinished:  # invoked, never finished
+            metrics.observe_agent(d.chosen, f.task, None, None)
+            metrics.observe_routing(d.router, d.chosen, d.reason.split(":", 1)[0])
+        observe_calls(metrics, records)
+    return {
+        "requests": redacted_request(failure_request_row(f), secrets),
+        "routing_decisions": routing_rows(f.request_id, f.steps, f.unfinished),
+        "spans": [r.to_row(encode=False) for r in records],
+        "logs": log_rows(f.trace_id, lines, secrets),
+        "exposures": exposure_rows(f.request_id, f.meta),
+    }
+
+
+def _answered(result: QueryResult) -> str:
+    return f"answered in {result.latency_ms:.1f} ms: verdict {result.verdict}, stop: {result.stop_reason}"
+
+
+def _failed(f: FailedRequest) -> str:
+    return f"request {f.status}: {f.error[:500]}"
+
+
+def _failure_level(f: FailedRequest) -> int:
+    return logging.ERROR if f.status == "error" else logging.WARNING
+
+
+def _log_outcome(level: int, message: str, trace_id: str, correlation_id: str | None) -> None:
+    REQUEST_LOGGER.log(level, message, extra={"trace_id": trace_id, "correlation_id": correlation_id})
 
 
 def _no_span(name: str, /, **attributes: Any) -> contextlib.AbstractContextManager[Any]:
