@@ -1,12 +1,15 @@
 """Foreground work in flight, so background work (the store's writer) can stay out of its way.
 
 CPython runs one thread's Python code at a time: a writer thread building and committing rows
-while a query runs takes the interpreter from that query (and the cache lines it was using), and
-even a writer that only polls now and then makes the query hand the interpreter over at every
-system call it makes.  :class:`Activity` counts the requests in flight; the store's writer asks
-:meth:`Activity.busy` and, while it is true, BLOCKS in :meth:`Activity.wait_idle` (looking
-20 times a second, not at every request's end) until the last request has ended, someone needs
-the writer (:meth:`Activity.poke`), or its ``max_defer_s`` is over (see
+while a query runs takes the interpreter from that query (and the cache lines it was using).
+Worse, a thread that merely WAITS for the GIL is handed it, or at least woken, at every system
+call the running query makes (each releases the GIL): CPython's convoy effect.  So the request
+path makes no system call (see :mod:`observability.store.signal_file` and the id sources), and
+the writer wakes rarely while requests run.  :class:`Activity` counts the requests in flight;
+the store's writer asks :meth:`Activity.busy` and, while it is true, BLOCKS in
+:meth:`Activity.wait_idle` (looking after 50 ms, then ever less often while requests go on;
+never at every request's end) until the last request has ended, someone needs the writer
+(:meth:`Activity.poke`), or its ``max_defer_s`` is over (see
 :class:`observability.store.writer.Writer`).  Counting costs a lock acquire per start and end.
 """
 
@@ -17,10 +20,14 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["IDLE_CHECK_S", "Activity"]
+__all__ = ["IDLE_CHECK_S", "SETTLE_S", "Activity"]
 
 #: How often a waiter in :meth:`Activity.wait_idle` looks whether the operations have ended (s).
 IDLE_CHECK_S = 0.05
+#: How long no operation may start before a waiter counts the process as idle (s): between two
+#: requests of a burst there are only microseconds, and a waiter that took such a gap for idle
+#: would start its work just as the next request begins.
+SETTLE_S = 0.002
 
 
 class Activity:
@@ -29,6 +36,7 @@ class Activity:
     def __init__(self) -> None:
         self._idle = threading.Condition(threading.Lock())
         self._n = 0
+        self._starts = 0  # operations started so far (a waiter sees whether one began meanwhile)
         self._pokes = 0
 
     @contextmanager
@@ -36,6 +44,7 @@ class Activity:
         """Count one operation in flight while the block runs."""
         with self._idle:
             self._n += 1
+            self._starts += 1
         try:
             yield
         finally:
@@ -52,22 +61,35 @@ class Activity:
         return self._n
 
     def wait_idle(self, timeout_s: float) -> bool:
-        """Block until no operation is in flight, :meth:`poke` is called, or ``timeout_s`` seconds
-        pass; True when idle or poked.
+        """Block until no operation has been in flight for :data:`SETTLE_S`, :meth:`poke` is
+        called, or ``timeout_s`` seconds pass; True when idle or poked.
 
         The end of an operation does not wake the waiter (that would cost every request a
-        thread switch when requests follow each other closely): the waiter looks every
-        :data:`IDLE_CHECK_S` seconds, and a poke wakes it at once."""
+        thread switch when requests follow each other closely): the waiter looks after
+        :data:`IDLE_CHECK_S` seconds, then after twice as long each time it finds operations
+        still running (a waiter that wakes must take the GIL from a running request: under
+        constant load it then wakes a few times a second, not 20), and a poke wakes it at once.
+        Finding none running, it waits :data:`SETTLE_S` more and counts the process idle only if
+        none started meanwhile."""
         end = time.monotonic() + timeout_s
+        interval = IDLE_CHECK_S
         with self._idle:
             pokes = self._pokes
             while True:
-                if self._n == 0 or self._pokes != pokes:
+                if self._pokes != pokes:
                     return True
                 left = end - time.monotonic()
+                if self._n == 0:
+                    starts = self._starts
+                    if left > 0:
+                        self._idle.wait(min(left, SETTLE_S))
+                    if self._pokes != pokes or (self._n == 0 and self._starts == starts):
+                        return True
+                    continue  # a request began in the gap: the burst goes on
                 if left <= 0:
                     return False
-                self._idle.wait(min(left, IDLE_CHECK_S))
+                self._idle.wait(min(left, interval))
+                interval *= 2  # still busy: look less often (each look takes the GIL from a request)
 
     def poke(self) -> None:
         """Wake whoever waits in :meth:`wait_idle` (e.g. a flush needs the writer now)."""

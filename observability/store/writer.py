@@ -317,34 +317,39 @@ class Writer:
             self._activity.poke()
 
     def _holds(self, seq: int) -> bool:
-        """True when submission ``seq`` is to wait for the running requests: they run, it was not
-        released by an earlier hold, nobody waits for it, and the backlog is under half full."""
+        """True when submission ``seq`` is to wait for the running requests: they run, and it
+        may be held (:meth:`_may_hold`)."""
         activity = self._activity
+        return activity is not None and activity.busy() and self._may_hold(seq)
+
+    def _may_hold(self, seq: int) -> bool:
+        """True when submission ``seq`` may wait for requests: it was not released by an earlier
+        hold, nobody waits for it, and the backlog is under half full."""
         return (
-            activity is not None
+            self._activity is not None
             and seq > self._released
-            and activity.busy()
             and self._urgent < seq
             and 2 * (self._seq - self._done) < self.max_backlog
         )
 
     def _hold(self, seq: int) -> None:
         """Wait while foreground work runs before touching submission ``seq`` and those after it:
-        at most ``max_defer_s``, and not at all while someone waits for it or the backlog is
-        half full."""
-        if not self._holds(seq):
+        until the requests have stopped for a moment (:meth:`Activity.wait_idle`), at most
+        ``max_defer_s``, and not at all while someone waits for it or the backlog is half full."""
+        activity = self._activity
+        if activity is None or not self._may_hold(seq):
             return
-        self.deferrals += 1
-        assert self._activity is not None  # _holds says so
         until = time.monotonic() + self._max_defer_s
-        while self._holds(seq):
+        counted = False
+        while self._may_hold(seq):
             remaining = until - time.monotonic()
             if remaining <= 0:
                 break
-            self._activity.wait_idle(remaining)  # blocks: no polling for the GIL while requests run
-        else:
-            if not self._activity.busy():
-                return  # idle now: the writer goes on as usual
+            if not counted and activity.busy():
+                self.deferrals += 1
+                counted = True
+            if activity.wait_idle(remaining) and not activity.busy():
+                return  # the requests stopped (or a poke while idle): the writer goes on as usual
         # Held long enough (or someone waits): what is queued now is written without more holds,
         # so a writer under constant load still drains the queue at full speed once a period.
         self._released = self._seq
