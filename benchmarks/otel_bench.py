@@ -220,6 +220,10 @@ class OtelTracer:
     def add_collector(self, collector: Callable[[Any], None]) -> None:
         self.processor.collectors.append(collector)
 
+    def add_trace_collector(self, collector: Callable[[str, list[Any]], None]) -> None:
+        """The engine's span buffer takes spans per trace; the SDK hands them over one by one."""
+        self.processor.collectors.append(lambda ended: collector(ended.trace_id, [ended]))
+
     def span(self, name: str, /, *, trace_id: str | None = None, **attributes: Any) -> _OtelSpan:
         return _OtelSpan(self._otel, name, trace_id, attributes)
 

@@ -36,18 +36,20 @@ _MASK = (1 << 64) - 1
 
 
 class TraceAnchor:
-    """What the spans of one trace share: its id, the root's wall and ``perf`` clock readings
-    (every timestamp in the trace is ``wall + (perf_then - perf)``), the random base of its span
-    ids and the counter that numbers its spans."""
+    """What the spans under one root share: the trace id, the root's wall and ``perf`` clock
+    readings (every timestamp is ``wall + (perf_then - perf)``), the random base of the span ids,
+    the counter that numbers the spans, and (when the tracer has trace collectors) the list the
+    ended spans gather in until the root ends (then None: a span ending later is not kept)."""
 
-    __slots__ = ("base", "numbers", "perf", "trace_id", "wall")
+    __slots__ = ("base", "ended", "numbers", "perf", "trace_id", "wall")
 
-    def __init__(self, trace_id: str, wall: float, perf: float, base: int) -> None:
+    def __init__(self, trace_id: str, wall: float, perf: float, base: int, keep: bool = False) -> None:
         self.trace_id = trace_id
         self.wall = wall
         self.perf = perf
         self.base = base
         self.numbers = itertools.count(1)  # next() on it is atomic: no two spans share a number
+        self.ended: list[Span] | None = [] if keep else None
 
     def span_id(self, number: int) -> str:
         """The id of the trace's span number ``number`` (16 lowercase hex characters, never 0)."""
@@ -143,10 +145,17 @@ class Span:
             except ValueError:  # ended in another context (a generator closed elsewhere)
                 reset_var(CURRENT_SPAN, token, self)
         if self._state == 1:
-            elapsed = self._tracer._perf() - self._perf0
+            tracer = self._tracer
+            elapsed = tracer._perf() - self._perf0
             self._elapsed = elapsed if elapsed > 0.0 else 0.0
             self._state = 2
-            self._tracer._finish(self)
+            ended = self._trace.ended
+            if ended is not None:  # appending is atomic: spans of worker threads gather here too
+                ended.append(self)
+                if self._parent is None:
+                    tracer._trace_ended(self._trace)
+            if tracer._finishing:
+                tracer._finish(self)
         return False
 
     # -- what it is (derived when read) ---------------------------------------------------------

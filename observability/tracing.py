@@ -144,6 +144,8 @@ class Tracer:
     ) -> None:
         self._exporters: tuple[SpanExporter, ...] = tuple(exporters)
         self._collectors: tuple[Callable[[Span], None], ...] = ()
+        self._trace_collectors: tuple[Callable[[str, list[Span]], None], ...] = ()
+        self._finishing = bool(self._exporters)  # a span's end calls _finish (collectors, exporters)
         self._clock = clock
         self._perf = perf
         self._id_factory = id_factory
@@ -164,11 +166,13 @@ class Tracer:
         """Append an exporter (thread-safe; spans ending afterwards reach it)."""
         with self._lock:
             self._exporters = (*self._exporters, exporter)
+            self._finishing = True
 
     def remove_exporter(self, exporter: SpanExporter) -> None:
         """Remove an exporter if present."""
         with self._lock:
             self._exporters = tuple(e for e in self._exporters if e is not exporter)
+            self._finishing = bool(self._exporters or self._collectors)
 
     def add_collector(self, collector: Callable[[Span], None]) -> None:
         """Also hand every span that ends to ``collector(span)``, in the thread that ended it.
@@ -179,11 +183,30 @@ class Tracer:
         """
         with self._lock:
             self._collectors = (*self._collectors, collector)
+            self._finishing = True
 
     def remove_collector(self, collector: Callable[[Span], None]) -> None:
         """Remove a collector if present."""
         with self._lock:
             self._collectors = tuple(c for c in self._collectors if c != collector)
+            self._finishing = bool(self._exporters or self._collectors)
+
+    def add_trace_collector(self, collector: Callable[[str, list[Span]], None]) -> None:
+        """Hand the spans of each root's tree to ``collector(trace_id, spans)`` when the root
+        ends, in the thread that ended it: the spans in the order they ended, the root last.
+
+        The cheapest way to keep spans: an ending span is appended to its root's list (no call),
+        and the collector is called once per root.  A span that ends after its root is not
+        handed over.  Applies to roots opened after this call.  Failures are counted like
+        exporters'.
+        """
+        with self._lock:
+            self._trace_collectors = (*self._trace_collectors, collector)
+
+    def remove_trace_collector(self, collector: Callable[[str, list[Span]], None]) -> None:
+        """Remove a trace collector if present."""
+        with self._lock:
+            self._trace_collectors = tuple(c for c in self._trace_collectors if c != collector)
 
     def add_secrets(self, secrets: Iterable[object]) -> None:
         """Mask these secret values too in this tracer's spans from now on."""
@@ -250,7 +273,18 @@ class Tracer:
         tid = trace_id or AMBIENT_TRACE.get() or self._new_id(16)
         base = self._ids.bits(64) if self._id_factory is None else 0
         wall = self._clock()
-        return TraceAnchor(tid, wall, self._perf(), base)
+        return TraceAnchor(tid, wall, self._perf(), base, bool(self._trace_collectors))
+
+    def _trace_ended(self, trace: TraceAnchor) -> None:
+        """The root of ``trace`` ended: hand its spans to the trace collectors."""
+        spans, trace.ended = trace.ended, None
+        if spans is None:
+            return
+        for collector in self._trace_collectors:
+            try:
+                collector(trace.trace_id, spans)
+            except Exception as exc:
+                self._count_failure(collector, exc)
 
     def _finish(self, span: Span) -> None:
         """Hand the ended ``span`` to every collector, and its record to every exporter."""

@@ -56,17 +56,22 @@ COMMIT_TIMEOUT_S = 60.0
 
 
 class _SpanBuffer:
-    """Ended spans (a tracer collector), held by trace id until their request is recorded.
+    """Ended spans (a tracer's trace collector: handed over when their root ends), held by trace
+    id until their request is recorded.
 
     The spans themselves are kept: their records are built by the store's writer thread.  No
-    lock: ``dict.setdefault``, ``list.append`` and ``dict.pop`` are each atomic.
+    lock: ``dict.get``, ``dict.pop``, item assignment and ``list.extend`` are each atomic.
     """
 
     def __init__(self) -> None:
         self._spans: dict[str, list[Span]] = {}
 
-    def __call__(self, span: Span) -> None:
-        self._spans.setdefault(span.trace_id, []).append(span)
+    def __call__(self, trace_id: str, spans: list[Span]) -> None:
+        held = self._spans.get(trace_id)
+        if held is None:
+            self._spans[trace_id] = spans
+        else:  # a second root of the same trace
+            held.extend(spans)
 
     def take(self, trace_id: str) -> list[Span]:
         return self._spans.pop(trace_id, [])
@@ -158,7 +163,7 @@ class Telemetry:
             _no_span if tracer is None else tracer.span
         )
         if tracer is not None and store is not None:
-            tracer.add_collector(self._spans)
+            tracer.add_trace_collector(self._spans)
             self._logs = _LogBuffer()
 
     def capture_logs(self, logger: str = "engine") -> None:
