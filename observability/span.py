@@ -16,7 +16,6 @@ draws every id from it when the span opens, as before.
 
 from __future__ import annotations
 
-import contextvars
 import itertools
 from collections.abc import Mapping
 from types import TracebackType
@@ -57,6 +56,11 @@ class TraceAnchor:
 
 
 _NOT_STARTED = TraceAnchor("", 0.0, 0.0, 0)
+# The context variables' methods, bound once (a span's enter and exit are the traced code's cost).
+_current = CURRENT_SPAN.get
+_set_current = CURRENT_SPAN.set
+_reset_current = CURRENT_SPAN.reset
+_correlation = CORRELATION.get
 
 
 class Span:
@@ -86,47 +90,45 @@ class Span:
     )
 
     def __init__(self, tracer: Tracer, name: str, trace_id: str | None, attributes: dict[str, Any]) -> None:
-        """``attributes`` is taken over as given (the caller's fresh ``**kwargs`` dict)."""
+        """``attributes`` is taken over as given (the caller's fresh ``**kwargs`` dict).  The
+        fields an open span needs are set when it is entered (the properties answer for a span
+        never entered)."""
         self._tracer = tracer
         self.name = name
         self._trace_hint = trace_id
         self._attributes = attributes  # as given: cleaned when read (record())
         self._trace = _NOT_STARTED
-        self._parent: Span | None = None
         self._sid: str | None = None
-        self._number = 0
         self.correlation_id: str | None = None
         self.error: str | None = None
         self.status: Status = "ok"
         self._state = 0  # 0 created, 1 open, 2 ended
-        self._token: contextvars.Token[Span | None] | None = None
-        self._perf0 = self._elapsed = 0.0
 
     def __enter__(self) -> Span:
         if self._state:
             raise RuntimeError(f"span {self.name!r} was already entered; call tracer.span() again")
         tracer = self._tracer
-        parent = CURRENT_SPAN.get()
+        parent = _current()
         hint = self._trace_hint
         if hint is not None:
             hint = check_trace_id(hint)
             if parent is not None and parent._trace.trace_id != hint:
                 parent = None
-        cid = CORRELATION.get()
+        cid = _correlation()
+        self._parent = parent
         if parent is None:
             self._trace = trace = tracer._new_trace(hint)
             self.correlation_id = cid
             self._perf0 = trace.perf
         else:
             self._trace = trace = parent._trace
-            self._parent = parent
             self.correlation_id = cid if cid is not None else parent.correlation_id
             self._perf0 = tracer._perf()
         self._number = next(trace.numbers)
         if tracer._id_factory is not None:
             self._sid = tracer._new_id(8)
         self._state = 1
-        self._token = CURRENT_SPAN.set(self)
+        self._token = _set_current(self)
         return self
 
     def __exit__(
@@ -137,14 +139,12 @@ class Span:
     ) -> Literal[False]:
         if exc is not None and not isinstance(exc, GeneratorExit):
             self.record_error(exc)
-        token = self._token
-        if token is not None:
-            self._token = None
+        if self._state == 1:
+            token = self._token
             try:
-                CURRENT_SPAN.reset(token)
+                _reset_current(token)
             except ValueError:  # ended in another context (a generator closed elsewhere)
                 reset_var(CURRENT_SPAN, token, self)
-        if self._state == 1:
             tracer = self._tracer
             elapsed = tracer._perf() - self._perf0
             self._elapsed = elapsed if elapsed > 0.0 else 0.0
@@ -177,13 +177,16 @@ class Span:
 
     @property
     def parent_id(self) -> str | None:
-        """The parent span's id, or None for a root."""
-        parent = self._parent
+        """The parent span's id, or None for a root (and a span never entered)."""
+        parent = self._parent if self._state else None
         return None if parent is None else parent.span_id
 
     @property
     def start_ts(self) -> float:
-        """When the span opened, unix seconds (the root's wall clock plus ``perf`` time since)."""
+        """When the span opened, unix seconds (the root's wall clock plus ``perf`` time since;
+        0.0 for a span never entered)."""
+        if not self._state:
+            return 0.0
         trace = self._trace
         return trace.wall + (self._perf0 - trace.perf)
 

@@ -234,7 +234,7 @@ class Tracer:
         belongs to that trace, otherwise a root of it.  An exception leaving the block marks the
         span ``error`` and propagates.
         """
-        if not name or not isinstance(name, str):
+        if not isinstance(name, str) or not name:
             raise ValueError("span name must be a non-empty string")
         return Span(self, name, trace_id, attributes)  # ``attributes`` is this call's own dict
 
