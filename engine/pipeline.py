@@ -257,7 +257,6 @@ class Engine:
             try:
                 with (
                     correlation_scope(correlation_id),
-                    tel.active("query"),
                     tel.span(
                         "query",
                         trace_id=run.trace_id,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 __all__ = ["IDLE_CHECK_S", "SETTLE_S", "Activity"]
@@ -41,6 +41,7 @@ class Activity:
         self._n = 0
         self._starts = 0  # operations started so far (a waiter sees whether one began meanwhile)
         self._pokes = 0
+        self._listeners: tuple[tuple[Callable[[], None], Callable[[], None]], ...] = ()
 
     @contextmanager
     def running(self) -> Iterator[None]:
@@ -48,11 +49,21 @@ class Activity:
         with self._idle:
             self._n += 1
             self._starts += 1
+        for on_start, _ in self._listeners:
+            on_start()
         try:
             yield
         finally:
             with self._idle:
                 self._n -= 1
+            for _, on_end in self._listeners:
+                on_end()
+
+    def add_listener(self, on_start: Callable[[], None], on_end: Callable[[], None]) -> None:
+        """Also call ``on_start()`` as each operation starts and ``on_end()`` as it ends (in its
+        thread; e.g. a gauge that cannot read :attr:`in_flight` by itself)."""
+        with self._idle:
+            self._listeners = (*self._listeners, (on_start, on_end))
 
     def busy(self) -> bool:
         """True while at least one operation is in flight (a plain read: no lock needed)."""

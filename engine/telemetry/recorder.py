@@ -152,6 +152,8 @@ class Telemetry:
         self.clock = clock
         self.secrets = normalise_secrets(secrets)
         self.activity = activity or Activity()
+        if metrics is not None:  # the queries-in-flight gauge reads the activity's count
+            metrics.count_in_flight("query", self.activity)
         self._spans = _SpanBuffer()
         self._logs: _LogBuffer | None = None
         self._captured: list[logging.Logger] = []
@@ -190,12 +192,6 @@ class Telemetry:
                 )
         if REQUEST_LOGGER.isEnabledFor(level):
             REQUEST_LOGGER.log(level, message, extra=attributes)
-
-    def active(self, operation: str) -> contextlib.AbstractContextManager[Any]:
-        """Hold the active-operations gauge up while the block runs.  (Requests in flight for the
-        store's writer are counted by ``activity``, which ``Engine.stream`` holds from its first
-        line.)"""
-        return contextlib.nullcontext() if self.metrics is None else self.metrics.track_active(operation)
 
     def traced_provider(self, provider: LLMProvider) -> LLMProvider:
         """``provider`` with an ``llm.complete`` span around every completion (itself when tracing

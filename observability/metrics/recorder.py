@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
     from prometheus_client.metrics import MetricWrapperBase
 
+    from observability.activity import Activity
+
 __all__ = ["Metrics", "build_family"]
 
 
@@ -193,6 +195,16 @@ class Metrics:
         self._counters["mcts_rag_queries_total"].inc()
         self._histograms["mcts_rag_retrieval_latency_seconds"].observe(duration)
         self._histograms["mcts_rag_documents_retrieved"].observe(docs)
+
+    def count_in_flight(self, operation: str, activity: Activity) -> None:
+        """Have ``mcts_active_operations{operation}`` show ``activity``'s operations in flight:
+        read when scraped (nothing to do per operation), or in multiprocess mode, where a gauge
+        cannot be read from a function, counted up and down as each operation starts and ends."""
+        gauge = self._child("mcts_active_operations", operation=_check_label("operation", operation))
+        if multiprocess_active():
+            activity.add_listener(gauge.inc, gauge.dec)
+        else:
+            gauge.set_function(lambda: activity.in_flight)
 
     def track_active(self, operation: str) -> AbstractContextManager[Any]:
         """Hold ``mcts_active_operations{operation}`` one higher while the block runs."""

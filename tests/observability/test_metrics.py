@@ -15,6 +15,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from observability.activity import Activity
 from observability.metrics import (
     BUCKETS,
     METRIC_NAMES,
@@ -159,6 +160,30 @@ def test_observe_rag_routing_and_active_operations(metrics: Metrics) -> None:
     with pytest.raises(RuntimeError), metrics.track_active("search"):
         raise RuntimeError("boom")
     assert _value(metrics, "mcts_active_operations", operation="search") == 0
+
+
+def test_queries_in_flight_are_read_from_the_activity_or_counted_in_multiprocess_mode(
+    metrics: Metrics, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Single process: the gauge reads the activity's count when scraped (nothing per request);
+    multiprocess mode (no function gauges there): the activity counts it up and down."""
+    activity = Activity()
+    metrics.count_in_flight("query", activity)
+    with activity.running(), activity.running():
+        assert _value(metrics, "mcts_active_operations", operation="query") == 2
+    assert _value(metrics, "mcts_active_operations", operation="query") == 0
+    import observability.metrics.recorder as recorder
+
+    monkeypatch.setattr(recorder, "multiprocess_active", lambda: True)
+    counted = Metrics(CollectorRegistry())
+    other = Activity()
+    counted.count_in_flight("query", other)
+    with other.running():
+        assert _value(counted, "mcts_active_operations", operation="query") == 1
+        with pytest.raises(RuntimeError), other.running():
+            assert _value(counted, "mcts_active_operations", operation="query") == 2
+            raise RuntimeError("a failed request still ends")
+    assert _value(counted, "mcts_active_operations", operation="query") == 0
 
 
 @pytest.mark.parametrize(
