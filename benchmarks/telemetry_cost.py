@@ -28,6 +28,8 @@ ratio over all threads is the CPU cost.  Takes about two minutes on two cores.
 
     python benchmarks/telemetry_cost.py [--pairs 5] [--queries 60] [--repeat 1] [--instructions]
 
+(``--pairs 0 --instructions``: the instruction counts alone.)
+
 (``benchmarks/telemetry_bench.py`` prints this first, then its in-process figures.)  On a busy
 shared machine, run it under ``chrt -f 50`` (root) so other processes do not steal its cores.
 """
@@ -122,7 +124,7 @@ def main() -> None:
     if args.child:
         print(json.dumps(child(args.child, args.queries)))
         return
-    medians = [run_pairs(args.pairs, args.queries) for _ in range(max(1, args.repeat))]
+    medians = [run_pairs(args.pairs, args.queries) for _ in range(max(1, args.repeat))] if args.pairs else []
     if len(medians) > 1:
         print(json.dumps(spread(medians)), flush=True)
     if args.instructions:
