@@ -114,6 +114,10 @@ class Span:
             hint = check_trace_id(hint)
             if parent is not None and parent._trace.trace_id != hint:
                 parent = None
+        if parent is not None and parent._state == 2:
+            # Current but ended (blocks left out of order): a new root in the same trace, so
+            # its spans are still handed over when it ends.
+            hint, parent = parent._trace.trace_id, None
         cid = _correlation()
         self._parent = parent
         if parent is None:

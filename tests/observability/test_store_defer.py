@@ -169,3 +169,42 @@ def test_the_engine_counts_its_requests_for_the_store(tmp_path: Path) -> None:
     finally:
         engine.close()
         telemetry.close()
+
+
+def test_a_moment_between_two_operations_is_not_idle(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The waiter finds nothing running, but an operation starts before SETTLE_S is over: that
+    was the gap between two requests of a burst, so it goes on waiting until one ends with none
+    starting after it (without the settle it returned at once, and the writer built rows just as
+    the next request began)."""
+    import observability.activity as activity_module
+
+    monkeypatch.setattr(activity_module, "SETTLE_S", 0.5)
+    activity = Activity()
+    seen: dict[str, object] = {}
+
+    def waiter() -> None:
+        seen["idle"] = activity.wait_idle(10.0)
+        seen["at"] = time.monotonic()
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    time.sleep(0.1)  # the waiter found none running and is settling
+    with activity.running():
+        time.sleep(0.3)
+    ended = time.monotonic()
+    thread.join(10)
+    assert seen["idle"] is True and seen["at"] >= ended
+
+
+def test_a_poke_ends_the_wait_at_once_even_while_settling(monkeypatch: pytest.MonkeyPatch) -> None:
+    import observability.activity as activity_module
+
+    monkeypatch.setattr(activity_module, "SETTLE_S", 5.0)
+    activity = Activity()
+    done = threading.Event()
+    thread = threading.Thread(target=lambda: (activity.wait_idle(10.0), done.set()))
+    thread.start()
+    time.sleep(0.1)
+    activity.poke()
+    assert done.wait(2.0)
+    thread.join(10)

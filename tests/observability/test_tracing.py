@@ -546,3 +546,29 @@ def test_default_span_ids_are_made_when_first_read_the_same_from_every_thread() 
         parent = by_id[span.parent_id]  # type: ignore[index]
         assert parent.name == {"child": "root", "grandchild": "child"}[span.name]
         assert parent.record().start_ts <= span.record().start_ts
+
+
+def test_a_trace_collector_gets_each_roots_spans_once_when_the_root_ends(mem: InMemoryExporter) -> None:
+    """In the order they ended, the root last; a span ending after its root is not handed over;
+    a failing trace collector is counted and the others still get the spans."""
+    tracer = Tracer([mem])
+    got: list[tuple[str, list[str]]] = []
+
+    def explode(trace_id: str, spans: list[Span]) -> None:
+        raise OSError("collector down")
+
+    tracer.add_trace_collector(explode)
+    tracer.add_trace_collector(lambda trace_id, spans: got.append((trace_id, [s.name for s in spans])))
+    late = tracer.span("late")
+    with tracer.span("root") as root:
+        with tracer.span("a"), tracer.span("b"):
+            pass
+        late.__enter__()
+    assert got == [(root.trace_id, ["b", "a", "root"])]
+    late.__exit__(None, None, None)  # restores "root" as current: ended, so not a parent
+    assert len(got) == 1 and late.ended  # ended after its root: not handed over
+    assert tracer.export_failures == 1
+    assert [r.name for r in mem.records] == ["b", "a", "root", "late"]  # exporters see every span
+    with tracer.span("second") as second:
+        pass
+    assert got[-1] == (root.trace_id, ["second"]) and second.parent_id is None
