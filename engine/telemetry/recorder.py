@@ -41,7 +41,7 @@ from observability.metrics import Metrics
 from observability.redaction import normalise_secrets
 from observability.store import Store
 from observability.trace_context import CURRENT_SPAN
-from observability.tracing import Span, Tracer, current_span
+from observability.tracing import Span, Tracer
 
 __all__ = ["COMMIT_TIMEOUT_S", "REQUEST_LOGGER", "Telemetry"]
 
@@ -104,7 +104,7 @@ class _LogBuffer(logging.Handler):
             lines.append(line)
 
     def emit(self, record: logging.LogRecord) -> None:
-        span = current_span()
+        span = _current_span()
         if span is None or record.name == REQUEST_LOGGER.name:
             return
         lines = self._lines.get(span.trace_id)

@@ -116,11 +116,7 @@ def log_rows(trace_id: str, lines: list[LogLine], secrets: tuple[str, ...] = ())
                     redact_str(line.message, secrets),
                     line.correlation_id,
                     None if line.span is None else line.span.span_id,
-                    {
-                        k: redact_str(v, secrets) if isinstance(v, str) else v
-                        for k, v in line.attributes.items()
-                    }
-                    or None,
+                    _redacted(line.attributes, secrets) or None,
                 ),
                 strict=True,
             )
